@@ -1,0 +1,2 @@
+//! Criterion benchmarks across the Lit network crates live in `benches/benches/`; run them with
+//! `cargo bench -p lit-benches`.

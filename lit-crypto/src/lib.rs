@@ -1,0 +1,6 @@
+#![doc = include_str!("../README.md")]
+
+pub mod protocol;
+pub mod shamir;
+
+pub use protocol::PartyId;
