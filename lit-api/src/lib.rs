@@ -1,1 +1,16 @@
 #![doc = include_str!("../README.md")]
+
+pub mod conditions;
+pub mod error;
+pub mod hex_bytes;
+pub mod v1;
+
+pub use error::{ApiError, ErrorCode, ErrorEnvelope};
+pub use hex_bytes::{Bytes, Bytes32};
+
+/// The API version this crate describes; every path starts with `/v{API_VERSION}`.
+pub const API_VERSION: u32 = 1;
+
+/// The largest request body a node accepts, in bytes (larger bodies get
+/// [`ErrorCode::BodyTooLarge`]).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
