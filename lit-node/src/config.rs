@@ -1,0 +1,184 @@
+//! The node's configuration file (TOML).
+//!
+//! ```toml
+//! listen = "127.0.0.1:7471"          # where the HTTP API listens
+//! url = "http://127.0.0.1:7471"      # how peers and clients reach it (defaults to http://<listen>)
+//! data_dir = "node-1"                # identity, shares and state (relative to the config file)
+//! network_file = "network.json"      # the network description (relative to the config file)
+//! attestation = "simulated"          # "simulated" (development) or "sev-snp"
+//! max_body_bytes = 1048576
+//!
+//! [chains.anvil]
+//! rpc_url = "http://127.0.0.1:8545"
+//! timeout_ms = 5000
+//! ```
+//!
+//! Unknown keys are refused, so a typo is an error at start-up rather than a silently ignored
+//! setting.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How the node attests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttestationMode {
+    /// Development networks: evidence that says loudly it is not hardware.
+    Simulated,
+    /// A real AMD SEV-SNP guest.
+    SevSnp,
+}
+
+/// One chain the conditions may query.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// Per-call timeout in milliseconds.
+    #[serde(default = "default_rpc_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_rpc_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_max_body_bytes() -> usize {
+    lit_api::MAX_BODY_BYTES
+}
+
+/// The parsed configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Public URL (defaults to `http://<listen>`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Network description file.
+    pub network_file: PathBuf,
+    /// Attestation mode.
+    #[serde(default = "default_attestation")]
+    pub attestation: AttestationMode,
+    /// Largest accepted request body.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Chains by name.
+    #[serde(default)]
+    pub chains: BTreeMap<String, ChainConfig>,
+}
+
+fn default_attestation() -> AttestationMode {
+    AttestationMode::Simulated
+}
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("invalid configuration in {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (with line and column).
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and parses `path`; relative paths inside are resolved against its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses configuration text; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.max_body_bytes == 0 {
+            return Err("max_body_bytes must be positive".into());
+        }
+        for (name, chain) in &config.chains {
+            if !(chain.rpc_url.starts_with("http://") || chain.rpc_url.starts_with("https://")) {
+                return Err(format!("chains.{name}.rpc_url must be an http(s) URL"));
+            }
+        }
+        config.data_dir = base.join(&config.data_dir);
+        config.network_file = base.join(&config.network_file);
+        Ok(config)
+    }
+
+    /// The public URL.
+    pub fn public_url(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+listen = "127.0.0.1:7471"
+data_dir = "node-1"
+network_file = "network.json"
+
+[chains.anvil]
+rpc_url = "http://127.0.0.1:8545"
+"#;
+
+    #[test]
+    fn parses_with_defaults_and_resolves_paths() {
+        let c = Config::parse(EXAMPLE, Path::new("/srv/lit")).unwrap();
+        assert_eq!(c.public_url(), "http://127.0.0.1:7471");
+        assert_eq!(c.data_dir, Path::new("/srv/lit/node-1"));
+        assert_eq!(c.network_file, Path::new("/srv/lit/network.json"));
+        assert_eq!(c.attestation, AttestationMode::Simulated);
+        assert_eq!(c.max_body_bytes, lit_api::MAX_BODY_BYTES);
+        assert_eq!(c.chains["anvil"].timeout_ms, 5_000);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        let typo = EXAMPLE.replace("data_dir", "datadir");
+        assert!(Config::parse(&typo, Path::new(".")).is_err());
+        let bad_url = EXAMPLE.replace("http://127.0.0.1:8545", "ftp://x");
+        let err = Config::parse(&bad_url, Path::new(".")).unwrap_err();
+        assert!(err.contains("chains.anvil.rpc_url"), "{err}");
+        let bad_listen = EXAMPLE.replace("127.0.0.1:7471", "nowhere");
+        assert!(Config::parse(&bad_listen, Path::new(".")).is_err());
+        let bad_mode = format!("attestation = \"tpm\"\n{EXAMPLE}");
+        assert!(Config::parse(&bad_mode, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = Config::load(Path::new("/nonexistent/lit.toml")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/lit.toml"));
+    }
+}

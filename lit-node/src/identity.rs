@@ -1,0 +1,158 @@
+//! The node's identity: an ed25519 key that signs everything the node sends to peers and
+//! clients (and that its attestation binds), and an X25519 key, derived from the same seed, to
+//! which peers and clients seal private payloads. Created on first start, kept in the encrypted
+//! store, the same on every restart.
+
+use std::fmt;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use hkdf::Hkdf;
+use lit_crypto::seal::{SealPublicKey, SealSecretKey};
+use rand_core::{OsRng, RngCore};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::store::{Store, StoreError, Table};
+
+const SEED_KEY: &str = "identity/seed";
+const SEAL_INFO: &[u8] = b"lit-node/identity/seal-key/v1";
+
+/// The node's secret identity. `Debug` prints only the public keys.
+pub struct NodeIdentity {
+    signing: SigningKey,
+    seal: SealSecretKey,
+    seal_public: SealPublicKey,
+}
+
+/// Identity failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored seed has the wrong size.
+    #[error("stored identity seed is corrupt")]
+    CorruptSeed,
+}
+
+impl NodeIdentity {
+    /// Loads the identity from the store, creating and persisting a new one on first start.
+    pub fn load_or_create(store: &Store) -> Result<Self, IdentityError> {
+        if let Some(seed) = store.get(Table::Meta, SEED_KEY)? {
+            let seed: &[u8; 32] = seed
+                .as_slice()
+                .try_into()
+                .map_err(|_| IdentityError::CorruptSeed)?;
+            return Ok(Self::from_seed(seed));
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(seed.as_mut());
+        store.put(Table::Meta, SEED_KEY, seed.as_ref())?;
+        Ok(Self::from_seed(&seed))
+    }
+
+    /// The identity of a 32-byte seed (ed25519 secret key; the X25519 key is derived from it by
+    /// HKDF-SHA256 with a fixed label).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(seed);
+        let mut ikm = Zeroizing::new([0u8; 32]);
+        // A 32-byte output is always within HKDF-SHA256's limit.
+        let _ = Hkdf::<Sha256>::new(None, seed).expand(SEAL_INFO, ikm.as_mut());
+        let (seal, seal_public) = SealSecretKey::derive(ikm.as_ref());
+        Self {
+            signing,
+            seal,
+            seal_public,
+        }
+    }
+
+    /// The public signing key (32 bytes).
+    pub fn public_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
+    /// The public sealing key.
+    pub fn seal_public_key(&self) -> &SealPublicKey {
+        &self.seal_public
+    }
+
+    /// The secret sealing key, to open what peers and clients sealed to this node.
+    pub fn seal_key(&self) -> &SealSecretKey {
+        &self.seal
+    }
+
+    /// Signs `message` under a domain tag (so a signature for one purpose never serves another).
+    pub fn sign(&self, domain: &[u8], message: &[u8]) -> Signature {
+        self.signing.sign(&tagged(domain, message))
+    }
+}
+
+/// Verifies a signature made by [`NodeIdentity::sign`].
+pub fn verify(
+    key: &VerifyingKey,
+    domain: &[u8],
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), ed25519_dalek::SignatureError> {
+    key.verify(&tagged(domain, message), signature)
+}
+
+fn tagged(domain: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + domain.len() + message.len());
+    out.extend_from_slice(&(domain.len() as u64).to_be_bytes());
+    out.extend_from_slice(domain);
+    out.extend_from_slice(message);
+    out
+}
+
+impl fmt::Debug for NodeIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "NodeIdentity(sign {}, seal {:?})",
+            hex::encode(self.public_key().as_bytes()),
+            self.seal_public
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KeyFile;
+
+    #[test]
+    fn identity_is_created_once_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyFile::new(dir.path().join("storage.key"));
+        let db = dir.path().join("db.redb");
+        let (pk, seal_pk) = {
+            let store = Store::open(&db, &keys).unwrap();
+            let id = NodeIdentity::load_or_create(&store).unwrap();
+            (id.public_key(), id.seal_public_key().clone())
+        };
+        let store = Store::open(&db, &keys).unwrap();
+        let again = NodeIdentity::load_or_create(&store).unwrap();
+        assert_eq!(again.public_key(), pk);
+        assert_eq!(again.seal_public_key(), &seal_pk);
+    }
+
+    #[test]
+    fn signatures_are_domain_separated() {
+        let id = NodeIdentity::from_seed(&[7u8; 32]);
+        let sig = id.sign(b"peer", b"hello");
+        verify(&id.public_key(), b"peer", b"hello", &sig).unwrap();
+        assert!(verify(&id.public_key(), b"client", b"hello", &sig).is_err());
+        assert!(verify(&id.public_key(), b"peer", b"hellO", &sig).is_err());
+        // domain/message boundary cannot be shifted
+        assert!(verify(&id.public_key(), b"pee", b"rhello", &sig).is_err());
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let seed = [9u8; 32];
+        let shown = format!("{:?}", NodeIdentity::from_seed(&seed));
+        assert!(!shown.contains(&hex::encode(seed)));
+    }
+}
