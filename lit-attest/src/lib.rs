@@ -1,1 +1,20 @@
 #![doc = include_str!("../README.md")]
+
+pub mod attester;
+pub mod binding;
+pub mod certs;
+pub mod error;
+pub mod evidence;
+pub mod kds;
+pub mod policy;
+pub mod report;
+pub mod verify;
+
+pub use attester::{Attester, ConfigfsTsm, SimulatedAttester, SnpAttester, VekSource};
+pub use binding::{Binding, Nonce, NonceIssuer, BINDING_DOMAIN};
+pub use certs::TrustAnchors;
+pub use error::{AttestError, CertRole, ReportError, VerifyError};
+pub use evidence::{Evidence, SimulatedEvidence, SnpEvidence, SIMULATED_FORMAT};
+pub use policy::{Clock, FixedClock, MinTcb, Policy, SystemClock};
+pub use report::{Generation, Report, SigningKey, TcbComponent, TcbVersion};
+pub use verify::{Signer, Verified, Verifier};

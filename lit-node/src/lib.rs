@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
+pub mod conditions;
 pub mod config;
 pub mod identity;
 pub mod store;

@@ -1,0 +1,500 @@
+//! The engine-neutral host side of one running action: every message the sandbox sends goes
+//! through [`Session::receive`], which checks arguments and limits and calls the [`ActionHost`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::action::{Action, ActionOutcome};
+use crate::error::{ActionError, HostError};
+use crate::host::{
+    ActionContext, ActionHost, BroadcastAndCollect, CheckConditions, DecryptAndCombine, Encrypt,
+    RunOnce, RunOnceRole, SignEcdsa,
+};
+use crate::limits::Limits;
+use crate::net::{Fetcher, NetPolicy};
+
+/// What the engine does after a message.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Nothing to answer (a notification).
+    Continue,
+    /// Answer call `id` (`Ok` resolves the promise, `Err` rejects it with that message).
+    Reply(u64, Result<Value, String>),
+    /// The action finished (`Ok`) or threw (`Err`).
+    Done(Result<ActionOutcome, ActionError>),
+    /// A limit was hit or the protocol broken: end the action now.
+    Fatal(ActionError),
+}
+
+#[derive(Default)]
+struct State {
+    response: Option<String>,
+    logs: String,
+    calls: BTreeMap<&'static str, u32>,
+    signatures: u32,
+    fetches: u32,
+    run_once_granted: BTreeSet<String>,
+}
+
+/// A message from the sandbox, read.
+pub(crate) enum Received {
+    /// Handled; what to do next.
+    Step(Step),
+    /// A call to answer.
+    Call {
+        /// The call's id.
+        id: u64,
+        /// The operation.
+        op: String,
+        /// Its arguments.
+        args: Value,
+    },
+}
+
+/// What a sandbox sends to the driver.
+pub(crate) enum FromSandbox {
+    /// One message (JSON).
+    Message(Vec<u8>),
+    /// The sandbox ended without sending `done`.
+    Exited(ActionError),
+}
+
+/// Runs the host side of an action until it finishes: reads messages from `rx`, answers calls
+/// concurrently through `reply` (one JSON text per answer), enforces the deadline.
+pub(crate) async fn drive(
+    session: Arc<Session>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<FromSandbox>,
+    mut reply: impl FnMut(String) -> bool,
+    deadline: tokio::time::Instant,
+    engine: &'static str,
+) -> Result<ActionOutcome, ActionError> {
+    let mut calls = tokio::task::JoinSet::new();
+    let timeout = ActionError::Timeout {
+        limit_ms: u64::try_from(session.limits.time.as_millis()).unwrap_or(u64::MAX),
+    };
+    loop {
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(deadline) => return Err(timeout),
+            Some(done) = calls.join_next(), if !calls.is_empty() => match done {
+                Ok(Step::Reply(id, result)) => {
+                    let text = match result {
+                        Ok(value) => json!({"id": id, "ok": true, "value": value}),
+                        Err(error) => json!({"id": id, "ok": false, "error": error}),
+                    };
+                    // A closed channel means the sandbox is gone; its exit message follows.
+                    let _ = reply(text.to_string());
+                }
+                Ok(Step::Fatal(e)) => return Err(e),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(ActionError::Engine { engine, reason: format!("host call failed: {e}") })
+                }
+            },
+            msg = rx.recv() => match msg {
+                None => {
+                    return Err(ActionError::Engine {
+                        engine,
+                        reason: "the sandbox ended without finishing".into(),
+                    })
+                }
+                Some(FromSandbox::Exited(e)) => return Err(e),
+                Some(FromSandbox::Message(bytes)) => match session.receive(&bytes) {
+                    Received::Step(Step::Continue) | Received::Step(Step::Reply(..)) => {}
+                    Received::Step(Step::Done(result)) => return result,
+                    Received::Step(Step::Fatal(e)) => return Err(e),
+                    Received::Call { id, op, args } => {
+                        let s = session.clone();
+                        calls.spawn(async move { s.answer(id, &op, args).await });
+                    }
+                },
+            },
+        }
+    }
+}
+
+/// One running action's host side.
+pub(crate) struct Session {
+    ctx: ActionContext,
+    host: Arc<dyn ActionHost>,
+    limits: Limits,
+    net: NetPolicy,
+    fetcher: Option<Fetcher>,
+    state: Mutex<State>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    op: String,
+    #[serde(default)]
+    id: u64,
+    #[serde(default)]
+    args: Value,
+}
+
+#[derive(Deserialize)]
+struct ScriptFailure {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    stack: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainArg {
+    chain: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunOnceResultArg {
+    name: String,
+    result: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SleepArg {
+    ms: u64,
+}
+
+impl Session {
+    pub(crate) fn new(
+        action: &Action,
+        host: Arc<dyn ActionHost>,
+        limits: Limits,
+        net: NetPolicy,
+        fetcher: Option<Fetcher>,
+    ) -> Self {
+        Self {
+            ctx: ActionContext {
+                action_id: action.id().clone(),
+                auth: action.auth(),
+            },
+            host,
+            limits,
+            net,
+            fetcher,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The outcome so far (used when the action ends).
+    pub(crate) fn outcome(&self) -> ActionOutcome {
+        let st = self.state();
+        ActionOutcome {
+            response: st.response.clone(),
+            logs: st.logs.clone(),
+        }
+    }
+
+    /// Reads one raw message from the sandbox: notifications are handled at once (in order);
+    /// calls are returned to be answered, possibly concurrently, with [`Session::answer`].
+    pub(crate) fn receive(&self, bytes: &[u8]) -> Received {
+        if bytes.len() > self.limits.message_bytes {
+            return Received::Step(Step::Fatal(ActionError::MessageTooLarge {
+                size: bytes.len(),
+                limit: self.limits.message_bytes,
+            }));
+        }
+        let msg = match serde_json::from_slice::<Message>(bytes) {
+            Ok(msg) => msg,
+            Err(e) => {
+                return Received::Step(Step::Fatal(ActionError::SandboxViolation {
+                    reason: format!("unreadable message: {e}"),
+                }))
+            }
+        };
+        match msg.op.as_str() {
+            "log" => Received::Step(self.log(msg.args)),
+            "setResponse" => Received::Step(self.set_response(msg.args)),
+            "done" => Received::Step(self.done(msg.args)),
+            _ if msg.id == 0 => Received::Step(Step::Fatal(ActionError::SandboxViolation {
+                reason: format!("call {:?} without an id", msg.op),
+            })),
+            _ => Received::Call {
+                id: msg.id,
+                op: msg.op,
+                args: msg.args,
+            },
+        }
+    }
+
+    /// Answers one call.
+    pub(crate) async fn answer(&self, id: u64, op: &str, args: Value) -> Step {
+        match self.call(op, args).await {
+            Ok(v) => Step::Reply(id, Ok(v)),
+            Err(CallError::Js(m)) => Step::Reply(id, Err(m)),
+            Err(CallError::Fatal(e)) => Step::Fatal(e),
+        }
+    }
+
+    fn log(&self, args: Value) -> Step {
+        let text = match args.get("text").and_then(Value::as_str) {
+            Some(t) => t,
+            None => {
+                return Step::Fatal(ActionError::SandboxViolation {
+                    reason: "log message without text".into(),
+                })
+            }
+        };
+        let mut st = self.state();
+        if st.logs.len() + text.len() + 1 > self.limits.log_bytes {
+            return Step::Fatal(ActionError::LogsTooLarge {
+                limit: self.limits.log_bytes,
+            });
+        }
+        st.logs.push_str(text);
+        st.logs.push('\n');
+        Step::Continue
+    }
+
+    fn set_response(&self, args: Value) -> Step {
+        let response = match args.get("response").and_then(Value::as_str) {
+            Some(r) => r,
+            None => {
+                return Step::Fatal(ActionError::SandboxViolation {
+                    reason: "setResponse message without a string response".into(),
+                })
+            }
+        };
+        if response.len() > self.limits.response_bytes {
+            return Step::Fatal(ActionError::ResponseTooLarge {
+                size: response.len(),
+                limit: self.limits.response_bytes,
+            });
+        }
+        self.state().response = Some(response.to_owned());
+        Step::Continue
+    }
+
+    fn done(&self, args: Value) -> Step {
+        let error = args.get("error").cloned().unwrap_or(Value::Null);
+        if error.is_null() {
+            return Step::Done(Ok(self.outcome()));
+        }
+        let f: ScriptFailure = serde_json::from_value(error).unwrap_or(ScriptFailure {
+            name: String::new(),
+            message: "an exception that is not an Error".into(),
+            stack: String::new(),
+        });
+        Step::Done(Err(script_error(
+            &f.name,
+            &f.message,
+            &f.stack,
+            &self.limits,
+        )))
+    }
+
+    fn count(&self, kind: &'static str) -> Result<(), CallError> {
+        let mut st = self.state();
+        let n = st.calls.entry(kind).or_insert(0);
+        *n += 1;
+        if *n > self.limits.host_calls_per_kind {
+            return Err(CallError::Fatal(ActionError::TooManyHostCalls {
+                kind: kind.to_owned(),
+                limit: self.limits.host_calls_per_kind,
+            }));
+        }
+        Ok(())
+    }
+
+    fn count_signature(&self) -> Result<(), CallError> {
+        let mut st = self.state();
+        st.signatures += 1;
+        if st.signatures > self.limits.signatures {
+            return Err(CallError::Fatal(ActionError::TooManySignatures {
+                limit: self.limits.signatures,
+            }));
+        }
+        Ok(())
+    }
+
+    fn count_fetch(&self) -> Result<(), CallError> {
+        let mut st = self.state();
+        st.fetches += 1;
+        if st.fetches > self.limits.fetches {
+            return Err(CallError::Fatal(ActionError::TooManyFetches {
+                limit: self.limits.fetches,
+            }));
+        }
+        Ok(())
+    }
+
+    async fn call(&self, op: &str, args: Value) -> Result<Value, CallError> {
+        let ctx = &self.ctx;
+        let host = &self.host;
+        match op {
+            "signEcdsa" => {
+                let req: SignEcdsa = parse(op, args)?;
+                self.count_signature()?;
+                host.sign_ecdsa(ctx, req).await.map_err(host_err(op))?;
+                Ok(json!("success"))
+            }
+            "signAndCombineEcdsa" => {
+                let req: SignEcdsa = parse(op, args)?;
+                self.count_signature()?;
+                let sig = host
+                    .sign_and_combine_ecdsa(ctx, req)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!(sig))
+            }
+            "checkConditions" => {
+                let req: CheckConditions = parse(op, args)?;
+                self.count("checkConditions")?;
+                let ok = host
+                    .check_conditions(ctx, req)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!(ok))
+            }
+            "decryptAndCombine" => {
+                let req: DecryptAndCombine = parse(op, args)?;
+                self.count("decryptAndCombine")?;
+                let plain = host
+                    .decrypt_and_combine(ctx, req)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!(plain))
+            }
+            "encrypt" => {
+                let req: Encrypt = parse(op, args)?;
+                self.count("encrypt")?;
+                let enc = host.encrypt(ctx, req).await.map_err(host_err(op))?;
+                Ok(json!(enc))
+            }
+            "getRpcUrl" => {
+                let req: ChainArg = parse(op, args)?;
+                self.count("getRpcUrl")?;
+                let url = host
+                    .get_rpc_url(ctx, &req.chain)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!(url))
+            }
+            "runOnce" => {
+                let req: RunOnce = parse(op, args)?;
+                self.count("runOnce")?;
+                let name = req.name.clone();
+                if self.state().run_once_granted.contains(&name) {
+                    return Err(CallError::Js(format!(
+                        "Lit.Actions.runOnce: a section named {name:?} already ran"
+                    )));
+                }
+                let role = host.run_once(ctx, req).await.map_err(host_err(op))?;
+                if role == RunOnceRole::Run {
+                    self.state().run_once_granted.insert(name);
+                }
+                Ok(json!(role))
+            }
+            "runOnceResult" => {
+                let req: RunOnceResultArg = parse("runOnce", args)?;
+                if !self.state().run_once_granted.contains(&req.name) {
+                    return Err(CallError::Js(format!(
+                        "Lit.Actions.runOnce: this node was not chosen to run {:?}",
+                        req.name
+                    )));
+                }
+                host.run_once_result(ctx, &req.name, &req.result)
+                    .await
+                    .map_err(host_err("runOnce"))?;
+                Ok(Value::Null)
+            }
+            "broadcastAndCollect" => {
+                let req: BroadcastAndCollect = parse(op, args)?;
+                self.count("broadcastAndCollect")?;
+                let all = host
+                    .broadcast_and_collect(ctx, req)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!(all))
+            }
+            "fetch" => self.fetch(args).await,
+            "sleep" => {
+                let req: SleepArg = parse("setTimeout", args)?;
+                tokio::time::sleep(Duration::from_millis(req.ms)).await;
+                Ok(Value::Null)
+            }
+            other => Err(CallError::Js(format!(
+                "Lit.Actions.{other} is not a Lit Actions function"
+            ))),
+        }
+    }
+
+    async fn fetch(&self, args: Value) -> Result<Value, CallError> {
+        let url = args
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| CallError::Js("fetch: the url must be a string".into()))?
+            .to_owned();
+        self.count_fetch()?;
+        self.net
+            .check(&url)
+            .map_err(|e| CallError::Js(format!("fetch: {e}")))?;
+        match &self.fetcher {
+            // Deno fetches itself (under its own --allow-net); the host only counts and checks.
+            None => Ok(Value::Null),
+            Some(fetcher) => fetcher
+                .fetch(&self.net, args, self.limits.memory_bytes)
+                .await
+                .map_err(|e| CallError::Js(format!("fetch: {e}"))),
+        }
+    }
+}
+
+/// Maps a JavaScript exception to the error the action ends with.
+pub(crate) fn script_error(name: &str, message: &str, stack: &str, limits: &Limits) -> ActionError {
+    let full = if name.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{name}: {message}")
+    };
+    if message.contains("Maximum call stack size exceeded")
+        || (name == "InternalError" && message.contains("stack overflow"))
+        || (name == "RangeError" && message.contains("stack overflow"))
+    {
+        return ActionError::StackOverflow { message: full };
+    }
+    if name == "InternalError" && message.contains("out of memory") {
+        return ActionError::MemoryLimit {
+            limit_bytes: limits.memory_bytes,
+        };
+    }
+    // V8's stack repeats `Name: message` first; QuickJS's holds only the frames.
+    let message = if stack.is_empty() {
+        full
+    } else if stack.starts_with(&full) {
+        stack.to_owned()
+    } else {
+        format!("{full}\n{stack}")
+    };
+    ActionError::Script { message }
+}
+
+pub(crate) enum CallError {
+    /// Thrown into the action.
+    Js(String),
+    /// Ends the action.
+    Fatal(ActionError),
+}
+
+fn parse<T: DeserializeOwned>(op: &str, args: Value) -> Result<T, CallError> {
+    serde_json::from_value(args).map_err(|e| CallError::Js(format!("Lit.Actions.{op}: {e}")))
+}
+
+fn host_err(op: &str) -> impl Fn(HostError) -> CallError + '_ {
+    move |e| CallError::Js(format!("Lit.Actions.{op}: {e}"))
+}

@@ -1,0 +1,714 @@
+//! One conformance suite, run against every engine: each test body is written once and
+//! instantiated for QuickJS, Deno (cold) and, where it matters, Deno with a warm pool.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lit_actions::{Action, ActionError, AuthContext, EngineConfig, NetPolicy};
+use serde_json::{json, Value};
+use support::{limits, MakeEngine, RecordingHost};
+
+fn config() -> EngineConfig {
+    EngineConfig::new(limits())
+}
+
+async fn run(
+    make: MakeEngine,
+    config: EngineConfig,
+    code: &str,
+) -> (
+    Result<lit_actions::ActionOutcome, ActionError>,
+    Arc<RecordingHost>,
+) {
+    let host = RecordingHost::new();
+    let engine = make(config);
+    let r = engine.run(&Action::new(code), host.clone()).await;
+    (r, host)
+}
+
+async fn response(make: MakeEngine, code: &str) -> Value {
+    let (r, _) = run(make, config(), code).await;
+    let out = r.unwrap_or_else(|e| panic!("action failed: {e}"));
+    serde_json::from_str(out.response.as_deref().expect("no response")).unwrap()
+}
+
+// ---- responses, params, logs, auth -------------------------------------------------------------
+
+async fn responses_params_and_auth(make: MakeEngine) {
+    let engine = make(config());
+    let host = RecordingHost::new();
+    let action = Action::new(
+        r#"
+        const r = { a, b, nested: nested.x, same: jsParams.a === a,
+                    auth: Lit.Auth.authSigAddress, ids: Lit.Auth.actionIpfsIds };
+        Lit.Actions.setResponse({ response: "first" });
+        Lit.Actions.setResponse({ response: JSON.stringify(r) });
+        "#,
+    )
+    .with_param("a", json!(1))
+    .with_param("b", json!("two"))
+    .with_param("nested", json!({"x": [1, 2, 3]}))
+    .with_auth(AuthContext::with_address("0xabc"));
+    let id = action.id().to_string();
+    let out = engine.run(&action, host).await.unwrap();
+    let v: Value = serde_json::from_str(out.response.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        v,
+        json!({"a": 1, "b": "two", "nested": [1, 2, 3], "same": true, "auth": "0xabc", "ids": [id]})
+    );
+}
+
+async fn no_response_is_none(make: MakeEngine) {
+    let (r, _) = run(make, config(), "const x = 1 + 1;").await;
+    assert_eq!(r.unwrap().response, None);
+}
+
+async fn logs_are_captured(make: MakeEngine) {
+    let (r, _) = run(
+        make,
+        config(),
+        r#"console.log("hello", 1, {a: [true, null]}, undefined);
+           console.error("err"); console.warn("warn"); console.info("info");
+           console.log(new Error("boom").message);"#,
+    )
+    .await;
+    let out = r.unwrap();
+    assert_eq!(
+        out.logs,
+        "hello 1 {\"a\":[true,null]} undefined\nerr\nwarn\ninfo\nboom\n"
+    );
+    assert_eq!(out.response, None);
+}
+
+async fn lit_style_iife_and_timers(make: MakeEngine) {
+    // Lit's usual shape: an un-awaited async IIFE; the action lasts until it is done.
+    let v = response(
+        make,
+        r#"(async () => {
+              await new Promise((r) => setTimeout(r, 20));
+              const url = await Lit.Actions.getRpcUrl({ chain: "ethereum" });
+              let ticks = 0;
+              await new Promise((r) => { const h = setInterval(() => { if (++ticks === 3) { clearInterval(h); r(); } }, 5); });
+              const cancelled = setTimeout(() => Lit.Actions.setResponse({ response: "wrong" }), 10);
+              clearTimeout(cancelled);
+              Lit.Actions.setResponse({ response: JSON.stringify({ url, ticks }) });
+           })();"#,
+    )
+    .await;
+    assert_eq!(v, json!({"url": "https://eth.example/rpc", "ticks": 3}));
+}
+
+async fn text_encoding(make: MakeEngine) {
+    let v = response(
+        make,
+        r#"const s = "h\u00e9llo \u20ac \ud834\udd1e";
+           const bytes = new TextEncoder().encode(s);
+           Lit.Actions.setResponse({ response: JSON.stringify({ bytes: Array.from(bytes), back: new TextDecoder().decode(bytes) === s }) });"#,
+    )
+    .await;
+    let expected: Vec<u8> = "h\u{e9}llo \u{20ac} \u{1d11e}".bytes().collect();
+    assert_eq!(v, json!({"bytes": expected, "back": true}));
+}
+
+// ---- host calls --------------------------------------------------------------------------------
+
+async fn every_host_call_round_trips(make: MakeEngine) {
+    let host = RecordingHost::new();
+    let engine = make(config());
+    let action = Action::new(
+        r#"
+        const toSign = new Uint8Array([1, 2, 3, 255]);
+        const out = {};
+        out.sign = await Lit.Actions.signEcdsa({ toSign, publicKey: "0x04aa", sigName: "sig1" });
+        out.combined = JSON.parse(await Lit.Actions.signAndCombineEcdsa({ toSign: [9, 8], publicKey: "0x04aa", sigName: "sig2" }));
+        out.cond = await Lit.Actions.checkConditions({ conditions: [{ k: 1 }], authSig: { sig: "s" }, chain: "ethereum" });
+        out.condOther = await Lit.Actions.checkConditions({ conditions: [], chain: "polygon" });
+        out.plain = await Lit.Actions.decryptAndCombine({ accessControlConditions: [{ c: 2 }], ciphertext: "Y3Q=", dataToEncryptHash: "ab", authSig: null, chain: "ethereum" });
+        out.enc = await Lit.Actions.encrypt({ accessControlConditions: [], to_encrypt: new TextEncoder().encode("hi") });
+        out.rpc = await Lit.Actions.getRpcUrl({ chain: "ethereum" });
+        out.once = await Lit.Actions.runOnce({ waitForResponse: true, name: "tx" }, async () => ({ hash: "0x1" }));
+        out.all = await Lit.Actions.broadcastAndCollect({ name: "round", value: "v" });
+        Lit.Actions.setResponse({ response: JSON.stringify(out) });
+        "#,
+    );
+    let id = action.id().to_string();
+    let out = engine.run(&action, host.clone()).await.unwrap();
+    let v: Value = serde_json::from_str(out.response.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "sign": "success",
+            "combined": {"sig": support::digest_hex(&[9, 8]), "name": "sig2"},
+            "cond": true,
+            "condOther": false,
+            "plain": "plain:Y3Q=",
+            "enc": {"ciphertext": "6869", "dataToEncryptHash": support::digest_hex(b"hi")},
+            "rpc": "https://eth.example/rpc",
+            "once": "{\"hash\":\"0x1\"}",
+            "all": ["v", "v-peer1", "v-peer2"],
+        })
+    );
+    let a = id.as_str();
+    assert_eq!(
+        host.calls(),
+        vec![
+            json!({"call": "signEcdsa", "action": a, "toSign": [1, 2, 3, 255], "publicKey": "0x04aa", "sigName": "sig1"}),
+            json!({"call": "signAndCombineEcdsa", "action": a, "toSign": [9, 8], "publicKey": "0x04aa", "sigName": "sig2"}),
+            json!({"call": "checkConditions", "action": a, "conditions": [{"k": 1}], "authSig": {"sig": "s"}, "chain": "ethereum"}),
+            json!({"call": "checkConditions", "action": a, "conditions": [], "authSig": null, "chain": "polygon"}),
+            json!({"call": "decryptAndCombine", "action": a, "accessControlConditions": [{"c": 2}], "ciphertext": "Y3Q=", "dataToEncryptHash": "ab", "authSig": null, "chain": "ethereum"}),
+            json!({"call": "encrypt", "action": a, "accessControlConditions": [], "to_encrypt": [104, 105]}),
+            json!({"call": "getRpcUrl", "action": a, "chain": "ethereum"}),
+            json!({"call": "runOnce", "action": a, "name": "tx", "waitForResponse": true}),
+            json!({"call": "runOnceResult", "action": a, "name": "tx", "result": "{\"hash\":\"0x1\"}"}),
+            json!({"call": "broadcastAndCollect", "action": a, "name": "round", "value": "v"}),
+        ]
+    );
+}
+
+async fn run_once_on_another_node(make: MakeEngine) {
+    let host = Arc::new(RecordingHost {
+        run_once_result: Some("leader-result".into()),
+        ..RecordingHost::default()
+    });
+    let engine = make(config());
+    let action = Action::new(
+        r#"
+        let ran = false;
+        const waited = await Lit.Actions.runOnce({ waitForResponse: true, name: "a" }, async () => { ran = true; return "mine"; });
+        const notWaited = await Lit.Actions.runOnce({ name: "b" }, async () => { ran = true; return "mine"; });
+        Lit.Actions.setResponse({ response: JSON.stringify({ waited, notWaited, ran }) });
+        "#,
+    );
+    let out = engine.run(&action, host.clone()).await.unwrap();
+    let v: Value = serde_json::from_str(out.response.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        v,
+        json!({"waited": "leader-result", "notWaited": null, "ran": false})
+    );
+    assert!(host.calls().iter().all(|c| c["call"] != "runOnceResult"));
+}
+
+async fn concurrent_host_calls(make: MakeEngine) {
+    let host = Arc::new(RecordingHost {
+        delay: Some(Duration::from_millis(100)),
+        ..RecordingHost::default()
+    });
+    let engine = make(config());
+    // 60 calls of 100 ms each inside a 5 s limit: they must run concurrently.
+    let action = Action::new(
+        r#"const urls = await Promise.all(Array.from({ length: 60 }, () => Lit.Actions.getRpcUrl({ chain: "ethereum" })));
+           Lit.Actions.setResponse({ response: String(urls.length) });"#,
+    );
+    let out = engine.run(&action, host.clone()).await.unwrap();
+    assert_eq!(out.response.as_deref(), Some("60"));
+    assert_eq!(host.calls().len(), 60);
+}
+
+async fn host_errors_are_catchable(make: MakeEngine) {
+    let v = response(
+        make,
+        r#"const errs = [];
+           try { await Lit.Actions.getRpcUrl({ chain: "nowhere" }); } catch (e) { errs.push(e.message); }
+           try { await Lit.Actions.signEcdsa({ toSign: [1], publicKey: "0xbad", sigName: "s" }); } catch (e) { errs.push(e.message); }
+           Lit.Actions.setResponse({ response: JSON.stringify(errs) });"#,
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!([
+            "Lit.Actions.getRpcUrl: no RPC for chain nowhere",
+            "Lit.Actions.signEcdsa: unknown PKP 0xbad"
+        ])
+    );
+}
+
+async fn unknown_calls_and_wrong_types_throw(make: MakeEngine) {
+    let v = response(
+        make,
+        r#"const errs = [];
+           const attempt = async (f) => { try { await f(); errs.push("no error"); } catch (e) { errs.push(`${e.name}: ${e.message}`); } };
+           await attempt(() => Lit.Actions.signEverything({}));
+           await attempt(() => Lit.Actions.signEcdsa({ toSign: "abc", publicKey: "0x04", sigName: "s" }));
+           await attempt(() => Lit.Actions.signEcdsa({ toSign: [1, 300], publicKey: "0x04", sigName: "s" }));
+           await attempt(() => Lit.Actions.signEcdsa({ toSign: [1], publicKey: 4, sigName: "s" }));
+           await attempt(() => Lit.Actions.getRpcUrl("ethereum"));
+           await attempt(() => Lit.Actions.checkConditions({ chain: "ethereum" }));
+           await attempt(() => Lit.Actions.setResponse({ response: 42 }));
+           await attempt(() => Lit.Actions.runOnce({ name: "x", waitForResponse: "yes" }, () => 1));
+           await attempt(() => Lit.Actions.runOnce({ name: "x" }, "not a function"));
+           await attempt(() => Lit.Actions.broadcastAndCollect({ name: "n", value: 5 }));
+           await attempt(() => { Lit.Actions.setResponse = null; });
+           Lit.Actions.setResponse({ response: JSON.stringify(errs) });"#,
+    )
+    .await;
+    let got: Vec<String> = serde_json::from_value(v).unwrap();
+    let expected_prefixes = [
+        "TypeError: Lit.Actions.signEverything is not a Lit Actions function (there are: setResponse, signEcdsa,",
+        "TypeError: Lit.Actions.signEcdsa: toSign must be a Uint8Array or an array of bytes, got a string",
+        "TypeError: Lit.Actions.signEcdsa: toSign must be a Uint8Array or an array of bytes, got an array",
+        "TypeError: Lit.Actions.signEcdsa: publicKey must be a string, got a number",
+        "TypeError: Lit.Actions.getRpcUrl takes one object argument, got a string",
+        "TypeError: Lit.Actions.checkConditions: conditions is required",
+        "TypeError: Lit.Actions.setResponse: response must be a string, got a number",
+        "TypeError: Lit.Actions.runOnce: waitForResponse must be a boolean, got a string",
+        "TypeError: Lit.Actions.runOnce: the second argument must be a function",
+        "TypeError: Lit.Actions.broadcastAndCollect: value must be a string, got a number",
+        "TypeError: Lit.Actions.setResponse cannot be assigned",
+    ];
+    assert_eq!(got.len(), expected_prefixes.len(), "{got:?}");
+    for (g, e) in got.iter().zip(expected_prefixes) {
+        assert!(g.starts_with(e), "{g:?} does not start with {e:?}");
+    }
+}
+
+async fn uncaught_exception_is_a_script_error(make: MakeEngine) {
+    let (r, _) = run(
+        make,
+        config(),
+        r#"Lit.Actions.setResponse({ response: "partial" }); throw new Error("bad thing");"#,
+    )
+    .await;
+    match r {
+        Err(ActionError::Script { message }) => {
+            assert!(message.contains("Error: bad thing"), "{message}")
+        }
+        other => panic!("expected a script error, got {other:?}"),
+    }
+    let (r, _) = run(make, config(), "this is not javascript").await;
+    assert!(
+        matches!(&r, Err(ActionError::Script { message }) if message.contains("SyntaxError")),
+        "{r:?}"
+    );
+    let (r, _) = run(make, config(), "throw 42;").await;
+    assert!(
+        matches!(&r, Err(ActionError::Script { message }) if message.contains("42")),
+        "{r:?}"
+    );
+}
+
+async fn errors_in_callbacks_and_unhandled_rejections(make: MakeEngine) {
+    let (r, _) = run(
+        make,
+        config(),
+        r#"setTimeout(() => { throw new Error("thrown in a timer"); }, 1);
+           await new Promise((r) => setTimeout(r, 200));
+           Lit.Actions.setResponse({ response: "not reached" });"#,
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(ActionError::Script { message }) if message.contains("thrown in a timer")),
+        "{r:?}"
+    );
+    let (r, _) = run(
+        make,
+        config(),
+        r#"Promise.reject(new Error("nobody catches this"));
+           await new Promise((r) => setTimeout(r, 200));
+           Lit.Actions.setResponse({ response: "not reached" });"#,
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(ActionError::Script { message }) if message.contains("nobody catches this")),
+        "{r:?}"
+    );
+    // Handled within the same turn: not an error.
+    let (r, _) = run(
+        make,
+        config(),
+        r#"const p = Promise.reject(new Error("late"));
+           await Promise.resolve();
+           const m = await p.catch((e) => e.message);
+           Lit.Actions.setResponse({ response: m });"#,
+    )
+    .await;
+    assert_eq!(r.unwrap().response.as_deref(), Some("late"));
+}
+
+// ---- fetch -------------------------------------------------------------------------------------
+
+async fn fetch_allowed_host(make: MakeEngine) {
+    let port = support::http_server("hello from the server");
+    let config = config().with_net(NetPolicy::allow([format!("127.0.0.1:{port}")]));
+    let (r, _) = run(
+        make,
+        config,
+        &format!(
+            r#"const r = await fetch("http://127.0.0.1:{port}/price?x=1");
+               const text = await r.text();
+               Lit.Actions.setResponse({{ response: JSON.stringify({{ status: r.status, ok: r.ok, h: r.headers.get("X-Test"), text }}) }});"#
+        ),
+    )
+    .await;
+    let v: Value = serde_json::from_str(r.unwrap().response.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        v,
+        json!({"status": 200, "ok": true, "h": "yes", "text": "hello from the server /price?x=1"})
+    );
+}
+
+async fn fetch_not_allowed_host(make: MakeEngine) {
+    let allowed = support::http_server("allowed");
+    let other = support::http_server("secret");
+    let config = config().with_net(NetPolicy::allow([format!("127.0.0.1:{allowed}")]));
+    let (r, _) = run(
+        make,
+        config.clone(),
+        &format!(r#"const r = await fetch("http://127.0.0.1:{other}/"); Lit.Actions.setResponse({{ response: await r.text() }});"#),
+    )
+    .await;
+    match r {
+        Err(ActionError::Script { message }) => {
+            assert!(
+                message.contains(&format!("127.0.0.1:{other} is not allowed")),
+                "{message}"
+            );
+            assert!(!message.contains("secret"));
+        }
+        other => panic!("expected a script error, got {other:?}"),
+    }
+    // No network at all by default.
+    let (r, _) = run(
+        make,
+        self::config(),
+        &format!(r#"await fetch("http://127.0.0.1:{allowed}/");"#),
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(ActionError::Script { message }) if message.contains("is not allowed")),
+        "{r:?}"
+    );
+}
+
+async fn fetch_limit(make: MakeEngine) {
+    let port = support::http_server("ok");
+    let config = EngineConfig::new(limits().with_fetches(3))
+        .with_net(NetPolicy::allow([format!("127.0.0.1:{port}")]));
+    let (r, _) = run(
+        make,
+        config,
+        &format!(r#"for (let i = 0; i < 5; i++) {{ await (await fetch("http://127.0.0.1:{port}/" + i)).text(); }}"#),
+    )
+    .await;
+    assert_eq!(r, Err(ActionError::TooManyFetches { limit: 3 }));
+}
+
+// ---- limits and hostile code -------------------------------------------------------------------
+
+async fn infinite_loop_times_out(make: MakeEngine) {
+    let config = EngineConfig::new(limits().with_time(Duration::from_millis(500)));
+    let (r, _) = run(make, config, "while (true) {}").await;
+    assert_eq!(r, Err(ActionError::Timeout { limit_ms: 500 }));
+}
+
+async fn never_resolving_promise_times_out(make: MakeEngine) {
+    let config = EngineConfig::new(limits().with_time(Duration::from_millis(500)));
+    let (r, _) = run(
+        make,
+        config,
+        r#"Lit.Actions.setResponse({ response: "early" }); await new Promise(() => {});"#,
+    )
+    .await;
+    assert_eq!(r, Err(ActionError::Timeout { limit_ms: 500 }));
+}
+
+async fn memory_bomb_hits_memory_limit(make: MakeEngine) {
+    let config = EngineConfig::new(
+        limits()
+            .with_memory_bytes(64 * 1024 * 1024)
+            .with_time(Duration::from_secs(10)),
+    );
+    let (r, _) = run(
+        make,
+        config,
+        r#"const hog = []; while (true) { hog.push(new Array(100000).fill(hog.length)); }"#,
+    )
+    .await;
+    assert_eq!(
+        r,
+        Err(ActionError::MemoryLimit {
+            limit_bytes: 64 * 1024 * 1024
+        })
+    );
+}
+
+async fn array_buffer_bomb_hits_memory_limit(make: MakeEngine) {
+    // Memory outside the JavaScript heap (V8's heap limit does not cover it).
+    let config = EngineConfig::new(
+        limits()
+            .with_memory_bytes(64 * 1024 * 1024)
+            .with_time(Duration::from_secs(10)),
+    );
+    let (r, _) = run(
+        make,
+        config,
+        r#"const hog = []; while (true) { hog.push(new Uint8Array(8 * 1024 * 1024).fill(7)); }"#,
+    )
+    .await;
+    assert_eq!(
+        r,
+        Err(ActionError::MemoryLimit {
+            limit_bytes: 64 * 1024 * 1024
+        })
+    );
+}
+
+async fn huge_response_is_rejected(make: MakeEngine) {
+    let (r, _) = run(
+        make,
+        config(),
+        r#"Lit.Actions.setResponse({ response: "x".repeat(100 * 1024 + 1) });"#,
+    )
+    .await;
+    assert_eq!(
+        r,
+        Err(ActionError::ResponseTooLarge {
+            size: 100 * 1024 + 1,
+            limit: 100 * 1024
+        })
+    );
+}
+
+async fn huge_logs_are_rejected(make: MakeEngine) {
+    let (r, _) = run(
+        make,
+        config(),
+        r#"for (let i = 0; i < 100000; i++) console.log("line " + i);"#,
+    )
+    .await;
+    assert_eq!(r, Err(ActionError::LogsTooLarge { limit: 100 * 1024 }));
+}
+
+async fn deep_recursion_overflows_the_stack(make: MakeEngine) {
+    let (r, _) = run(
+        make,
+        config(),
+        r#"function down(n) { return down(n + 1) + 1; } down(0);"#,
+    )
+    .await;
+    assert!(matches!(r, Err(ActionError::StackOverflow { .. })), "{r:?}");
+}
+
+async fn code_too_large_and_id_checked(make: MakeEngine) {
+    let engine = make(EngineConfig::new(limits().with_code_bytes(1000)));
+    let big = Action::new(format!("// {}", "x".repeat(1000)));
+    assert_eq!(
+        engine.run(&big, RecordingHost::new()).await,
+        Err(ActionError::CodeTooLarge {
+            size: 1003,
+            limit: 1000
+        })
+    );
+    let code = r#"Lit.Actions.setResponse({ response: "ok" });"#;
+    let id = Action::new(code).id().to_string();
+    let ok = Action::with_id(&id, code).unwrap();
+    assert_eq!(
+        engine
+            .run(&ok, RecordingHost::new())
+            .await
+            .unwrap()
+            .response
+            .as_deref(),
+        Some("ok")
+    );
+    let other = Action::new("1").id().clone();
+    assert!(matches!(
+        Action::with_id(&other.to_string(), code),
+        Err(ActionError::IdMismatch { expected, .. }) if expected == other
+    ));
+}
+
+async fn signature_and_call_limits(make: MakeEngine) {
+    let config = EngineConfig::new(limits().with_signatures(2).with_host_calls_per_kind(3));
+    let (r, host) = run(
+        make,
+        config.clone(),
+        r#"for (let i = 0; i < 3; i++) await Lit.Actions.signEcdsa({ toSign: [i], publicKey: "0x04", sigName: "s" + i });"#,
+    )
+    .await;
+    assert_eq!(r, Err(ActionError::TooManySignatures { limit: 2 }));
+    assert_eq!(host.calls().len(), 2);
+    let (r, _) = run(
+        make,
+        config,
+        r#"for (let i = 0; i < 4; i++) await Lit.Actions.getRpcUrl({ chain: "ethereum" });"#,
+    )
+    .await;
+    assert_eq!(
+        r,
+        Err(ActionError::TooManyHostCalls {
+            kind: "getRpcUrl".into(),
+            limit: 3
+        })
+    );
+}
+
+/// Every way of reaching the machine fails inside the action, and nothing leaks out. On Deno the
+/// refusals come from Deno's permissions (not from missing globals).
+async fn no_files_env_processes_or_remote_modules(make: MakeEngine) {
+    let engine = make(config()).name();
+    let v = response(
+        make,
+        r#"const results = {};
+           const attempt = async (name, f) => {
+             try { results[name] = "LEAK: " + String(await f()).slice(0, 40); }
+             catch (e) { results[name] = "denied: " + String(e && e.message); }
+           };
+           await attempt("Deno.readTextFile", () => Deno.readTextFile("/etc/passwd"));
+           await attempt("node:fs", async () => (await import("node:fs")).readFileSync("/etc/passwd", "utf8"));
+           await attempt("import file", async () => JSON.stringify(await import("file:///etc/passwd")));
+           await attempt("Deno.env", () => Deno.env.get("HOME"));
+           await attempt("process.env", () => { const h = process.env.HOME; if (h === undefined) throw 1; return h; });
+           await attempt("node:process env", async () => { const h = (await import("node:process")).env.PATH; if (h === undefined) throw 1; return h; });
+           await attempt("Deno.Command", () => new Deno.Command("/usr/bin/id").outputSync());
+           await attempt("node:child_process", async () => (await import("node:child_process")).execFileSync("/usr/bin/id", [], { env: {} }));
+           await attempt("remote import", async () => JSON.stringify(await import("https://deno.land/std@0.224.0/fmt/colors.ts")));
+           await attempt("npm import", async () => JSON.stringify(await import("npm:left-pad")));
+           await attempt("require", () => require("fs").readFileSync("/etc/passwd"));
+           Lit.Actions.setResponse({ response: JSON.stringify(results) });"#,
+    )
+    .await;
+    let results = v.as_object().unwrap();
+    assert_eq!(results.len(), 11);
+    for (name, result) in results {
+        let result = result.as_str().unwrap();
+        assert!(
+            result.starts_with("denied: "),
+            "{name} was not denied: {result}"
+        );
+        assert!(!result.contains("root:"), "{name} leaked: {result}");
+        if engine == "deno" && name != "require" {
+            assert!(
+                result.contains("Requires") || result.contains("--no-npm"),
+                "{name} was not refused by a Deno permission: {result}"
+            );
+        }
+    }
+}
+
+/// An action cannot write frames of its own to the host channel (Deno: fd 1 via node:fs).
+async fn forged_frames_are_not_accepted(make: MakeEngine) {
+    let (r, _) = run(
+        make,
+        config(),
+        r#"const body = new TextEncoder().encode(JSON.stringify({ op: "setResponse", args: { response: "forged" } }));
+           const frame = new Uint8Array(20 + body.length);
+           new DataView(frame.buffer).setUint32(0, body.length);
+           frame.set(body, 20);
+           let fs = null;
+           try { fs = await import("node:fs"); } catch (_e) {}
+           if (fs) { fs.writeSync(1, frame); await new Promise((r) => setTimeout(r, 50)); }
+           Lit.Actions.setResponse({ response: fs ? "wrote" : "no fs" });"#,
+    )
+    .await;
+    match r {
+        // QuickJS: no way to reach any file descriptor.
+        Ok(out) => assert_eq!(out.response.as_deref(), Some("no fs")),
+        // Deno: the write happens, and the host ends the action instead of believing it.
+        Err(e) => assert!(matches!(e, ActionError::SandboxViolation { .. }), "{e:?}"),
+    }
+}
+
+/// An action that ends its own process (Deno) gets an error, never a result.
+async fn exiting_the_process_is_an_error(make: MakeEngine) {
+    for exit in ["Deno.exit(0)", "process.exit(0)"] {
+        let (r, _) = run(
+            make,
+            config(),
+            &format!(r#"Lit.Actions.setResponse({{ response: "before exit" }}); {exit};"#),
+        )
+        .await;
+        assert!(
+            matches!(
+                &r,
+                Err(ActionError::SandboxViolation { .. }) | Err(ActionError::Script { .. })
+            ),
+            "{exit}: {r:?}"
+        );
+    }
+}
+
+/// Actions run one after the other on the same engine share nothing.
+async fn prototype_pollution_does_not_leak(make: MakeEngine) {
+    let engine = make(config());
+    let first = Action::new(
+        r#"Object.prototype.polluted = "yes"; Array.prototype.map = () => "evil";
+           JSON.stringify = () => "evil"; globalThis.leak = 1;
+           Lit.Actions.setResponse({ response: "polluted" });"#,
+    );
+    assert_eq!(
+        engine
+            .run(&first, RecordingHost::new())
+            .await
+            .unwrap()
+            .response
+            .as_deref(),
+        Some("polluted")
+    );
+    let second = Action::new(
+        r#"Lit.Actions.setResponse({ response: JSON.stringify({ p: ({}).polluted === undefined,
+              m: [1].map((x) => x + 1)[0], g: typeof leak }) });"#,
+    );
+    let out = engine.run(&second, RecordingHost::new()).await.unwrap();
+    assert_eq!(
+        out.response.as_deref(),
+        Some(r#"{"p":true,"m":2,"g":"undefined"}"#)
+    );
+}
+
+/// Hitting a limit in one action does not disturb actions running at the same time.
+async fn limit_hit_does_not_affect_others(make: MakeEngine) {
+    let engine = make(EngineConfig::new(
+        limits().with_time(Duration::from_millis(1500)),
+    ));
+    let spin = Action::new("while (true) {}");
+    let ok = Action::new(
+        r#"await new Promise((r) => setTimeout(r, 50)); Lit.Actions.setResponse({ response: "fine" });"#,
+    );
+    let (a, b, c) = tokio::join!(
+        engine.run(&spin, RecordingHost::new()),
+        engine.run(&ok, RecordingHost::new()),
+        engine.run(&ok, RecordingHost::new()),
+    );
+    assert_eq!(a, Err(ActionError::Timeout { limit_ms: 1500 }));
+    assert_eq!(b.unwrap().response.as_deref(), Some("fine"));
+    assert_eq!(c.unwrap().response.as_deref(), Some("fine"));
+}
+
+macro_rules! conformance {
+    ($engine:ident, $make:path) => {
+        mod $engine {
+            conformance!(@tests $make;
+                responses_params_and_auth, no_response_is_none, logs_are_captured,
+                lit_style_iife_and_timers, text_encoding, every_host_call_round_trips, run_once_on_another_node,
+                concurrent_host_calls, host_errors_are_catchable, unknown_calls_and_wrong_types_throw,
+                uncaught_exception_is_a_script_error, errors_in_callbacks_and_unhandled_rejections, fetch_allowed_host, fetch_not_allowed_host,
+                fetch_limit, infinite_loop_times_out, never_resolving_promise_times_out,
+                memory_bomb_hits_memory_limit, array_buffer_bomb_hits_memory_limit, huge_response_is_rejected, huge_logs_are_rejected,
+                deep_recursion_overflows_the_stack, code_too_large_and_id_checked,
+                signature_and_call_limits, no_files_env_processes_or_remote_modules,
+                forged_frames_are_not_accepted, exiting_the_process_is_an_error, prototype_pollution_does_not_leak,
+                limit_hit_does_not_affect_others);
+        }
+    };
+    (@tests $make:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($make).await
+            }
+        )*
+    };
+}
+
+conformance!(quickjs, crate::support::quickjs);
+conformance!(deno, crate::support::deno);
+
+/// The warm pool: the cases where process reuse could matter.
+mod deno_pooled {
+    conformance!(@tests crate::support::deno_pooled;
+        prototype_pollution_does_not_leak, responses_params_and_auth, limit_hit_does_not_affect_others);
+}

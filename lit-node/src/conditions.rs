@@ -1,0 +1,458 @@
+//! Evaluation of access control conditions against EVM chains.
+//!
+//! The list is evaluated left to right with no operator precedence, as Lit does:
+//! `a or b and c` is `(a or b) and c`; groups (nested lists) are evaluated first. Evaluation
+//! stops as soon as the rest cannot change the result. `:userAddress` — in parameters and in
+//! the expected value — is the address the caller authenticated as.
+
+pub mod abi;
+pub mod rpc;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use lit_api::conditions::{
+    BoolOp, Comparator, Condition, ConditionItem, EvmBasicCondition, EvmContractCondition,
+    ReturnValueTest,
+};
+use lit_api::ErrorCode;
+
+use crate::auth::Address;
+use crate::config::ChainConfig;
+use abi::{AbiType, AbiValue};
+use rpc::ChainRpc;
+
+/// The placeholder for the authenticated caller's address.
+pub const USER_ADDRESS: &str = ":userAddress";
+
+/// Why conditions could not be evaluated (a condition that is simply false is `Ok(false)`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConditionError {
+    /// The condition is well-formed JSON but cannot be evaluated as written.
+    #[error("invalid condition: {0}")]
+    Invalid(String),
+    /// The condition names a chain this node has no RPC endpoint for.
+    #[error("chain {0:?} is not configured on this node")]
+    UnknownChain(String),
+    /// The chain's RPC failed or timed out.
+    #[error("chain RPC failed: {0}")]
+    Rpc(String),
+}
+
+impl ConditionError {
+    /// The API error code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ConditionError::Invalid(_) => ErrorCode::InvalidConditions,
+            ConditionError::UnknownChain(_) | ConditionError::Rpc(_) => ErrorCode::ChainUnavailable,
+        }
+    }
+}
+
+/// Evaluates conditions with one RPC client per configured chain.
+#[derive(Clone, Debug, Default)]
+pub struct Evaluator {
+    chains: BTreeMap<String, ChainRpc>,
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl Evaluator {
+    /// An evaluator for the chains of the node configuration.
+    pub fn new(chains: &BTreeMap<String, ChainConfig>) -> Result<Self, ConditionError> {
+        let chains = chains
+            .iter()
+            .map(|(name, c)| {
+                Ok((
+                    name.clone(),
+                    ChainRpc::new(&c.rpc_url, Duration::from_millis(c.timeout_ms))?,
+                ))
+            })
+            .collect::<Result<_, ConditionError>>()?;
+        Ok(Self { chains })
+    }
+
+    /// Whether `items` hold for the caller `user`.
+    pub async fn evaluate(
+        &self,
+        items: &[ConditionItem],
+        user: &Address,
+    ) -> Result<bool, ConditionError> {
+        self.evaluate_list(items, user).await
+    }
+
+    fn evaluate_list<'a>(
+        &'a self,
+        items: &'a [ConditionItem],
+        user: &'a Address,
+    ) -> BoxFuture<'a, Result<bool, ConditionError>> {
+        Box::pin(async move {
+            let mut iter = items.iter();
+            let first = iter
+                .next()
+                .ok_or_else(|| ConditionError::Invalid("empty condition list".into()))?;
+            let mut acc = self.evaluate_item(first, user).await?;
+            while let Some(op) = iter.next() {
+                let ConditionItem::Operator(op) = op else {
+                    return Err(ConditionError::Invalid("expected an operator".into()));
+                };
+                let next = iter
+                    .next()
+                    .ok_or_else(|| ConditionError::Invalid("list ends with an operator".into()))?;
+                acc = match (op.operator, acc) {
+                    (BoolOp::And, false) => false,
+                    (BoolOp::Or, true) => true,
+                    _ => self.evaluate_item(next, user).await?,
+                };
+            }
+            Ok(acc)
+        })
+    }
+
+    async fn evaluate_item(
+        &self,
+        item: &ConditionItem,
+        user: &Address,
+    ) -> Result<bool, ConditionError> {
+        match item {
+            ConditionItem::Condition(c) => match c.as_ref() {
+                Condition::EvmBasic(c) => self.evm_basic(c, user).await,
+                Condition::EvmContract(c) => self.evm_contract(c, user).await,
+            },
+            ConditionItem::Group(g) => self.evaluate_list(g, user).await,
+            ConditionItem::Operator(_) => Err(ConditionError::Invalid(
+                "an operator where a condition was expected".into(),
+            )),
+        }
+    }
+
+    fn chain(&self, name: &str) -> Result<&ChainRpc, ConditionError> {
+        self.chains
+            .get(name)
+            .ok_or_else(|| ConditionError::UnknownChain(name.to_string()))
+    }
+
+    async fn evm_basic(
+        &self,
+        c: &EvmBasicCondition,
+        user: &Address,
+    ) -> Result<bool, ConditionError> {
+        let params: Vec<String> = c.parameters.iter().map(|p| substitute(p, user)).collect();
+        let value = match (c.standard_contract_type.as_str(), c.method.as_str()) {
+            ("", "") => {
+                one_param(&params, ":userAddress")?;
+                AbiValue::Address(user.0)
+            }
+            ("", "eth_getBalance") => {
+                let (who, block) = match params.as_slice() {
+                    [who] => (who.as_str(), "latest"),
+                    [who, block] => (who.as_str(), block.as_str()),
+                    _ => {
+                        return Err(ConditionError::Invalid(
+                            "eth_getBalance takes [address, block]".into(),
+                        ))
+                    }
+                };
+                AbiValue::Uint(self.chain(&c.chain)?.balance(who, block).await?)
+            }
+            ("timestamp", "eth_getBlockByNumber") => {
+                AbiValue::Uint(self.chain(&c.chain)?.latest_timestamp().await?)
+            }
+            ("ERC20", "balanceOf") | ("ERC721", "balanceOf") => {
+                one_param(&params, "address")?;
+                self.view(
+                    c,
+                    "balanceOf",
+                    &[AbiType::Address],
+                    &params,
+                    AbiType::Uint(256),
+                )
+                .await?
+            }
+            ("ERC721", "ownerOf") => {
+                one_param(&params, "token id")?;
+                self.view(
+                    c,
+                    "ownerOf",
+                    &[AbiType::Uint(256)],
+                    &params,
+                    AbiType::Address,
+                )
+                .await?
+            }
+            ("ERC1155", "balanceOf") => {
+                let inputs = [AbiType::Address, AbiType::Uint(256)];
+                self.view(c, "balanceOf", &inputs, &params, AbiType::Uint(256))
+                    .await?
+            }
+            (kind, method) => {
+                return Err(ConditionError::Invalid(format!(
+                    "evmBasic standardContractType {kind:?} with method {method:?} is not supported"
+                )))
+            }
+        };
+        compare(&value, &c.return_value_test, user)
+    }
+
+    async fn view(
+        &self,
+        c: &EvmBasicCondition,
+        function: &str,
+        inputs: &[AbiType],
+        params: &[String],
+        output: AbiType,
+    ) -> Result<AbiValue, ConditionError> {
+        let data = abi::encode_call(function, inputs, params)?;
+        let returned = self
+            .chain(&c.chain)?
+            .call_contract(&c.contract_address, &data)
+            .await?;
+        abi::decode_outputs(&[output], &returned)?
+            .pop()
+            .ok_or_else(|| ConditionError::Rpc("empty return data".into()))
+    }
+
+    async fn evm_contract(
+        &self,
+        c: &EvmContractCondition,
+        user: &Address,
+    ) -> Result<bool, ConditionError> {
+        if c.function_abi.name != c.function_name {
+            return Err(ConditionError::Invalid(format!(
+                "functionName {:?} differs from functionAbi.name {:?}",
+                c.function_name, c.function_abi.name
+            )));
+        }
+        if let Some(m) = c.function_abi.state_mutability.as_deref() {
+            if m != "view" && m != "pure" {
+                return Err(ConditionError::Invalid(format!(
+                    "{} is {m}; only view and pure functions can be conditions",
+                    c.function_name
+                )));
+            }
+        }
+        let inputs = c
+            .function_abi
+            .inputs
+            .iter()
+            .map(|p| AbiType::parse(&p.kind))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outputs = c
+            .function_abi
+            .outputs
+            .iter()
+            .map(|p| AbiType::parse(&p.kind))
+            .collect::<Result<Vec<_>, _>>()?;
+        let params: Vec<String> = c
+            .function_params
+            .iter()
+            .map(|p| substitute(p, user))
+            .collect();
+        let data = abi::encode_call(&c.function_name, &inputs, &params)?;
+        let returned = self
+            .chain(&c.chain)?
+            .call_contract(&c.contract_address, &data)
+            .await?;
+        let values = abi::decode_outputs(&outputs, &returned)?;
+        let key = c.return_value_test.key.as_deref().unwrap_or("");
+        let index = if key.is_empty() {
+            0
+        } else {
+            c.function_abi
+                .outputs
+                .iter()
+                .position(|o| o.name == key)
+                .ok_or_else(|| {
+                    ConditionError::Invalid(format!("no output named {key:?} in the ABI"))
+                })?
+        };
+        let value = values.get(index).ok_or_else(|| {
+            ConditionError::Invalid(format!("{} has no outputs", c.function_name))
+        })?;
+        compare(value, &c.return_value_test, user)
+    }
+}
+
+fn substitute(param: &str, user: &Address) -> String {
+    if param == USER_ADDRESS {
+        format!("0x{}", hex::encode(user.0))
+    } else {
+        param.to_string()
+    }
+}
+
+fn one_param(params: &[String], what: &str) -> Result<(), ConditionError> {
+    if params.len() == 1 {
+        Ok(())
+    } else {
+        Err(ConditionError::Invalid(format!(
+            "expected one parameter ({what}), got {}",
+            params.len()
+        )))
+    }
+}
+
+/// Compares a returned value with a `returnValueTest`.
+pub fn compare(
+    value: &AbiValue,
+    test: &ReturnValueTest,
+    user: &Address,
+) -> Result<bool, ConditionError> {
+    use std::cmp::Ordering;
+    let expected = substitute(&test.value, user);
+    let by_order = |ord: Ordering| -> Result<bool, ConditionError> {
+        Ok(match test.comparator {
+            Comparator::Eq => ord == Ordering::Equal,
+            Comparator::Ne => ord != Ordering::Equal,
+            Comparator::Gt => ord == Ordering::Greater,
+            Comparator::Ge => ord != Ordering::Less,
+            Comparator::Lt => ord == Ordering::Less,
+            Comparator::Le => ord != Ordering::Greater,
+            Comparator::Contains | Comparator::NotContains => {
+                return Err(ConditionError::Invalid(
+                    "contains compares strings, not numbers".into(),
+                ))
+            }
+        })
+    };
+    let equality = |equal: bool| -> Result<bool, ConditionError> {
+        match test.comparator {
+            Comparator::Eq => Ok(equal),
+            Comparator::Ne => Ok(!equal),
+            other => Err(ConditionError::Invalid(format!(
+                "comparator {other:?} does not apply to this value"
+            ))),
+        }
+    };
+    match value {
+        AbiValue::Uint(v) => {
+            let (neg, mag) = abi::parse_int(&expected)?;
+            let ord = if neg && mag != ruint::aliases::U256::ZERO {
+                Ordering::Greater
+            } else {
+                v.cmp(&mag)
+            };
+            by_order(ord)
+        }
+        AbiValue::Int(vneg, vmag) => {
+            let (eneg, emag) = abi::parse_int(&expected)?;
+            let zero = ruint::aliases::U256::ZERO;
+            let (vneg, eneg) = (*vneg && *vmag != zero, eneg && emag != zero);
+            let ord = match (vneg, eneg) {
+                (false, false) => vmag.cmp(&emag),
+                (true, true) => emag.cmp(vmag),
+                (false, true) => Ordering::Greater,
+                (true, false) => Ordering::Less,
+            };
+            by_order(ord)
+        }
+        AbiValue::Address(a) => {
+            let e = Address::parse(&expected.to_ascii_lowercase())
+                .map_err(|e| ConditionError::Invalid(e.to_string()))?;
+            equality(e.0 == *a)
+        }
+        AbiValue::Bool(b) => match expected.as_str() {
+            "true" => equality(*b),
+            "false" => equality(!*b),
+            _ => Err(ConditionError::Invalid(format!(
+                "{expected:?} is not true/false"
+            ))),
+        },
+        AbiValue::String(s) => match test.comparator {
+            Comparator::Contains => Ok(s.contains(&expected)),
+            Comparator::NotContains => Ok(!s.contains(&expected)),
+            _ => equality(*s == expected),
+        },
+        AbiValue::Bytes(b) => {
+            let e = expected
+                .strip_prefix("0x")
+                .and_then(|h| hex::decode(h).ok())
+                .ok_or_else(|| ConditionError::Invalid(format!("{expected:?} is not hex")))?;
+            equality(*b == e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ruint::aliases::U256;
+
+    fn test(comparator: Comparator, value: &str) -> ReturnValueTest {
+        ReturnValueTest {
+            key: None,
+            comparator,
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn numeric_comparisons_are_numeric_not_lexical() {
+        let user = Address([1; 20]);
+        let nine = AbiValue::Uint(U256::from(9u8));
+        assert!(compare(&nine, &test(Comparator::Lt, "10"), &user).unwrap());
+        assert!(compare(&nine, &test(Comparator::Ge, "0x9"), &user).unwrap());
+        assert!(compare(&nine, &test(Comparator::Gt, "-1"), &user).unwrap());
+        assert!(!compare(&nine, &test(Comparator::Eq, "90"), &user).unwrap());
+        let minus_two = AbiValue::Int(true, U256::from(2u8));
+        assert!(compare(&minus_two, &test(Comparator::Lt, "-1"), &user).unwrap());
+        assert!(compare(&minus_two, &test(Comparator::Gt, "-3"), &user).unwrap());
+        assert!(compare(&nine, &test(Comparator::Contains, "9"), &user).is_err());
+        assert!(compare(&nine, &test(Comparator::Eq, "nine"), &user).is_err());
+    }
+
+    #[test]
+    fn addresses_compare_case_insensitively_and_with_user_address() {
+        let user = Address([0xab; 20]);
+        let v = AbiValue::Address([0xab; 20]);
+        assert!(compare(&v, &test(Comparator::Eq, ":userAddress"), &user).unwrap());
+        let upper = format!("0x{}", "AB".repeat(20));
+        assert!(compare(&v, &test(Comparator::Eq, &upper), &user).unwrap());
+        assert!(!compare(&v, &test(Comparator::Ne, &upper), &user).unwrap());
+        assert!(compare(&v, &test(Comparator::Gt, &upper), &user).is_err());
+    }
+
+    #[tokio::test]
+    async fn unknown_chain_is_a_typed_error() {
+        let evaluator = Evaluator::default();
+        let items = lit_api::conditions::parse(&serde_json::json!([
+            {"conditionType": "evmBasic", "contractAddress": "", "standardContractType": "timestamp",
+             "chain": "nowhere", "method": "eth_getBlockByNumber", "parameters": ["latest"],
+             "returnValueTest": {"comparator": ">", "value": "0"}}
+        ]))
+        .unwrap();
+        let err = evaluator
+            .evaluate(&items, &Address([0; 20]))
+            .await
+            .unwrap_err();
+        assert_eq!(err, ConditionError::UnknownChain("nowhere".into()));
+        assert_eq!(err.code(), ErrorCode::ChainUnavailable);
+    }
+
+    #[tokio::test]
+    async fn user_address_conditions_need_no_chain_and_short_circuit() {
+        let me = Address([7; 20]);
+        let mine = format!("0x{}", hex::encode(me.0));
+        let list = |op: &str| {
+            serde_json::json!([
+                {"conditionType": "evmBasic", "contractAddress": "", "standardContractType": "",
+                 "chain": "ethereum", "method": "", "parameters": [":userAddress"],
+                 "returnValueTest": {"comparator": "=", "value": mine}},
+                {"operator": op},
+                // would fail (no chain configured) if it were evaluated
+                {"conditionType": "evmBasic", "contractAddress": "", "standardContractType": "timestamp",
+                 "chain": "nowhere", "method": "eth_getBlockByNumber", "parameters": ["latest"],
+                 "returnValueTest": {"comparator": ">", "value": "0"}}
+            ])
+        };
+        let e = Evaluator::default();
+        let or = lit_api::conditions::parse(&list("or")).unwrap();
+        assert!(e.evaluate(&or, &me).await.unwrap());
+        assert!(e.evaluate(&or, &Address([8; 20])).await.is_err());
+        let and = lit_api::conditions::parse(&list("and")).unwrap();
+        assert!(!e.evaluate(&and, &Address([8; 20])).await.unwrap());
+    }
+}
