@@ -12,6 +12,8 @@ pub mod paths {
     pub const ENCRYPTION_SIGN: &str = "/v1/encryption/sign";
     /// `GET`: [`super::Health`].
     pub const HEALTH: &str = "/v1/health";
+    /// `POST`: [`super::PeerMessage`], node to node only.
+    pub const PEER_MESSAGE: &str = "/v1/peer/message";
 }
 
 /// An Ethereum wallet's signature over a SIWE (EIP-4361) message, in Lit's `AuthSig` shape.
@@ -140,6 +142,33 @@ pub struct EncryptionSignResponse {
     pub epoch: u64,
     /// The signature share, sealed to `clientPublicKey`.
     pub share: SealedBox,
+}
+
+/// A protocol message between nodes, signed by the sender's identity key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PeerMessage {
+    /// The protocol session (hash of purpose, epoch, participants, thresholds).
+    pub session: Bytes32,
+    /// The sender's party id.
+    pub from: u32,
+    /// The recipient's party id for a private message; absent for a broadcast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<u32>,
+    /// The protocol bytes: in the clear for broadcasts, sealed to the recipient otherwise.
+    pub payload: PeerPayload,
+    /// The sender's ed25519 signature over session, sender, recipient and payload.
+    pub signature: Bytes,
+}
+
+/// The payload of a [`PeerMessage`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum PeerPayload {
+    /// A broadcast, readable by every member.
+    Plain(Bytes),
+    /// A private message sealed to the recipient.
+    Sealed(SealedBox),
 }
 
 /// `GET /v1/health` answer.

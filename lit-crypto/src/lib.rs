@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bls;
+pub mod ibe;
+pub mod identity;
 pub mod protocol;
 pub mod seal;
 pub mod shamir;

@@ -109,6 +109,14 @@ pub trait Protocol {
     /// equivocating are refused with an error naming `from`; the protocol state is unchanged by
     /// a refused message, so the driver may log it and carry on.
     fn message(&mut self, from: PartyId, bytes: &[u8]) -> Result<(), ProtocolError>;
+
+    /// The driver's deadline for the current round passed: carry on without the parties that
+    /// have not sent (a protocol that can exclude silent parties does so and names them, one
+    /// that cannot aborts naming them on the next [`Protocol::poke`]). Protocols are sans-I/O,
+    /// so only the driver knows time; the default ignores deadlines.
+    fn timeout(&mut self) -> Result<(), ProtocolError> {
+        Ok(())
+    }
 }
 
 /// Why a protocol refused a message or aborted.

@@ -181,7 +181,9 @@ mod tests {
     fn seal_open_roundtrip_and_binding() {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
         let (sk, pk) = SealSecretKey::generate(&mut rng);
-        let boxed = pk.seal(b"purpose", b"ctx", b"share bytes", &mut rng).unwrap();
+        let boxed = pk
+            .seal(b"purpose", b"ctx", b"share bytes", &mut rng)
+            .unwrap();
         assert_eq!(sk.open(&boxed, b"purpose", b"ctx").unwrap(), b"share bytes");
         // another purpose, another context, another key, a flipped bit: all refused
         assert_eq!(sk.open(&boxed, b"other", b"ctx"), Err(SealError::Open));

@@ -4,4 +4,5 @@ pub mod auth;
 pub mod conditions;
 pub mod config;
 pub mod identity;
+pub mod peer;
 pub mod store;

@@ -145,7 +145,10 @@ impl Anvil {
             if !r.is_null() {
                 break r;
             }
-            assert!(Instant::now() < deadline, "transaction {hash} was not mined");
+            assert!(
+                Instant::now() < deadline,
+                "transaction {hash} was not mined"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         assert_eq!(receipt["status"], "0x1", "transaction failed: {receipt}");
