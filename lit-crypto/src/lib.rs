@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bls;
+pub mod ecdsa;
 pub mod ibe;
 pub mod identity;
 pub mod protocol;
