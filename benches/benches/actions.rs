@@ -1,0 +1,174 @@
+//! Lit Actions engines: latency of an empty action and of one making 100 host calls, cold and
+//! warm, and throughput of concurrent small actions.
+//!
+//! `cargo bench -p lit-benches --bench actions` (Deno is found through `LIT_DENO`,
+//! `.tools/bin/deno` installed by `./test.sh`, or `PATH`; without it only QuickJS is measured).
+//!
+//! "cold" Deno starts a process for the action (no pool); "warm" takes a process started
+//! beforehand (the pool is refilled outside the timed region). QuickJS builds a fresh runtime for
+//! every action, so it has no cold/warm distinction.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use lit_actions::host::{
+    BroadcastAndCollect, CheckConditions, DecryptAndCombine, Encrypt, Encrypted, RunOnce,
+    RunOnceRole, SignEcdsa,
+};
+use lit_actions::{
+    Action, ActionContext, ActionHost, DenoConfig, DenoEngine, Engine, EngineConfig, HostError,
+    Limits, QuickJsEngine,
+};
+
+/// Answers `getRpcUrl` and `checkConditions` at once (the engine's cost alone).
+struct BenchHost;
+
+#[async_trait]
+impl ActionHost for BenchHost {
+    async fn sign_ecdsa(&self, _: &ActionContext, _: SignEcdsa) -> Result<(), HostError> {
+        Ok(())
+    }
+    async fn sign_and_combine_ecdsa(
+        &self,
+        _: &ActionContext,
+        _: SignEcdsa,
+    ) -> Result<String, HostError> {
+        Err(HostError::Unsupported("signAndCombineEcdsa"))
+    }
+    async fn check_conditions(
+        &self,
+        _: &ActionContext,
+        _: CheckConditions,
+    ) -> Result<bool, HostError> {
+        Ok(true)
+    }
+    async fn decrypt_and_combine(
+        &self,
+        _: &ActionContext,
+        _: DecryptAndCombine,
+    ) -> Result<String, HostError> {
+        Err(HostError::Unsupported("decryptAndCombine"))
+    }
+    async fn encrypt(&self, _: &ActionContext, _: Encrypt) -> Result<Encrypted, HostError> {
+        Err(HostError::Unsupported("encrypt"))
+    }
+    async fn get_rpc_url(&self, _: &ActionContext, chain: &str) -> Result<String, HostError> {
+        Ok(format!("https://{chain}.example/rpc"))
+    }
+    async fn run_once(&self, _: &ActionContext, _: RunOnce) -> Result<RunOnceRole, HostError> {
+        Ok(RunOnceRole::Run)
+    }
+    async fn run_once_result(&self, _: &ActionContext, _: &str, _: &str) -> Result<(), HostError> {
+        Ok(())
+    }
+    async fn broadcast_and_collect(
+        &self,
+        _: &ActionContext,
+        _: BroadcastAndCollect,
+    ) -> Result<Vec<String>, HostError> {
+        Ok(Vec::new())
+    }
+}
+
+const EMPTY: &str = r#"Lit.Actions.setResponse({ response: "ok" });"#;
+const HUNDRED_CALLS: &str = r#"let n = 0;
+for (let i = 0; i < 100; i++) { if ((await Lit.Actions.getRpcUrl({ chain: "ethereum" })).length > 0) n++; }
+Lit.Actions.setResponse({ response: String(n) });"#;
+const CONCURRENT: usize = 32;
+
+fn config() -> EngineConfig {
+    EngineConfig::new(Limits::default().with_time(Duration::from_secs(30)))
+}
+
+fn deno(pool: usize) -> Option<Arc<DenoEngine>> {
+    lit_actions::engine::deno::find_deno()?;
+    Some(Arc::new(
+        DenoEngine::new(
+            DenoConfig::new(config())
+                .with_pool_size(pool)
+                .with_max_concurrent(CONCURRENT),
+        )
+        .unwrap(),
+    ))
+}
+
+async fn run_one(engine: &dyn Engine, action: &Action) {
+    let out = engine.run(action, Arc::new(BenchHost)).await.unwrap();
+    assert!(out.response.is_some());
+}
+
+fn latency(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let quickjs: Arc<dyn Engine> = Arc::new(QuickJsEngine::new(config()).unwrap());
+    let cold = deno(0);
+    let warm = deno(1);
+    for (label, code) in [("empty", EMPTY), ("100_host_calls", HUNDRED_CALLS)] {
+        let action = Action::new(code);
+        let mut g = c.benchmark_group(format!("actions/{label}"));
+        g.sample_size(10).measurement_time(Duration::from_secs(5));
+        g.bench_function("quickjs", |b| {
+            b.iter(|| rt.block_on(run_one(quickjs.as_ref(), &action)))
+        });
+        if let Some(cold) = &cold {
+            g.bench_function("deno_cold", |b| {
+                b.iter(|| rt.block_on(run_one(cold.as_ref(), &action)))
+            });
+        }
+        if let Some(warm) = &warm {
+            g.bench_function("deno_warm", |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            warm.warm_up().await.unwrap();
+                            // Let the fresh process reach its read of the action.
+                            tokio::time::sleep(Duration::from_millis(150)).await;
+                            let start = Instant::now();
+                            run_one(warm.as_ref(), &action).await;
+                            total += start.elapsed();
+                        }
+                        total
+                    })
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn throughput(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let action = Action::new(EMPTY);
+    let mut engines: Vec<(&str, Arc<dyn Engine>)> =
+        vec![("quickjs", Arc::new(QuickJsEngine::new(config()).unwrap()))];
+    if let Some(d) = deno(4) {
+        engines.push(("deno_pool4", d));
+    }
+    let mut g = c.benchmark_group("actions/throughput");
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    g.throughput(Throughput::Elements(CONCURRENT as u64));
+    for (name, engine) in engines {
+        g.bench_with_input(BenchmarkId::new(name, CONCURRENT), &engine, |b, engine| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut set = tokio::task::JoinSet::new();
+                    for _ in 0..CONCURRENT {
+                        let e = engine.clone();
+                        let a = action.clone();
+                        set.spawn(async move { run_one(e.as_ref(), &a).await });
+                    }
+                    while let Some(r) = set.join_next().await {
+                        r.unwrap();
+                    }
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, latency, throughput);
+criterion_main!(benches);
