@@ -14,62 +14,18 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lit_actions::host::{
-    BroadcastAndCollect, CheckConditions, DecryptAndCombine, Encrypt, Encrypted, RunOnce,
-    RunOnceRole, SignEcdsa,
-};
 use lit_actions::{
     Action, ActionContext, ActionHost, DenoConfig, DenoEngine, Engine, EngineConfig, HostError,
     Limits, QuickJsEngine,
 };
 
-/// Answers `getRpcUrl` and `checkConditions` at once (the engine's cost alone).
+/// Answers `getRpcUrl` at once (the engine's cost alone).
 struct BenchHost;
 
 #[async_trait]
 impl ActionHost for BenchHost {
-    async fn sign_ecdsa(&self, _: &ActionContext, _: SignEcdsa) -> Result<(), HostError> {
-        Ok(())
-    }
-    async fn sign_and_combine_ecdsa(
-        &self,
-        _: &ActionContext,
-        _: SignEcdsa,
-    ) -> Result<String, HostError> {
-        Err(HostError::Unsupported("signAndCombineEcdsa"))
-    }
-    async fn check_conditions(
-        &self,
-        _: &ActionContext,
-        _: CheckConditions,
-    ) -> Result<bool, HostError> {
-        Ok(true)
-    }
-    async fn decrypt_and_combine(
-        &self,
-        _: &ActionContext,
-        _: DecryptAndCombine,
-    ) -> Result<String, HostError> {
-        Err(HostError::Unsupported("decryptAndCombine"))
-    }
-    async fn encrypt(&self, _: &ActionContext, _: Encrypt) -> Result<Encrypted, HostError> {
-        Err(HostError::Unsupported("encrypt"))
-    }
     async fn get_rpc_url(&self, _: &ActionContext, chain: &str) -> Result<String, HostError> {
         Ok(format!("https://{chain}.example/rpc"))
-    }
-    async fn run_once(&self, _: &ActionContext, _: RunOnce) -> Result<RunOnceRole, HostError> {
-        Ok(RunOnceRole::Run)
-    }
-    async fn run_once_result(&self, _: &ActionContext, _: &str, _: &str) -> Result<(), HostError> {
-        Ok(())
-    }
-    async fn broadcast_and_collect(
-        &self,
-        _: &ActionContext,
-        _: BroadcastAndCollect,
-    ) -> Result<Vec<String>, HostError> {
-        Ok(Vec::new())
     }
 }
 

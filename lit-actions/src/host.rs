@@ -167,49 +167,72 @@ pub struct BroadcastAndCollect {
 /// The node's implementation of `Lit.Actions`. Calls may be concurrent (an action may
 /// `Promise.all` them) and may take network round trips.
 ///
-/// Every method has Lit's meaning; a returned [`HostError`] is thrown into the action.
+/// Every method has Lit's meaning; a returned [`HostError`] is thrown into the action. A
+/// method a host does not implement rejects the call with [`HostError::Unsupported`].
 #[async_trait]
 pub trait ActionHost: Send + Sync {
     /// `signEcdsa`: produce this node's signature share of `to_sign` with the PKP.
-    async fn sign_ecdsa(&self, ctx: &ActionContext, req: SignEcdsa) -> Result<(), HostError>;
+    async fn sign_ecdsa(&self, _ctx: &ActionContext, _req: SignEcdsa) -> Result<(), HostError> {
+        Err(HostError::Unsupported("signEcdsa"))
+    }
     /// `signAndCombineEcdsa`: sign with the PKP across the network and return the combined
     /// signature (Lit returns it as a JSON string).
     async fn sign_and_combine_ecdsa(
         &self,
-        ctx: &ActionContext,
-        req: SignEcdsa,
-    ) -> Result<String, HostError>;
+        _ctx: &ActionContext,
+        _req: SignEcdsa,
+    ) -> Result<String, HostError> {
+        Err(HostError::Unsupported("signAndCombineEcdsa"))
+    }
     /// `checkConditions`: whether the conditions hold for the auth signature.
     async fn check_conditions(
         &self,
-        ctx: &ActionContext,
-        req: CheckConditions,
-    ) -> Result<bool, HostError>;
+        _ctx: &ActionContext,
+        _req: CheckConditions,
+    ) -> Result<bool, HostError> {
+        Err(HostError::Unsupported("checkConditions"))
+    }
     /// `decryptAndCombine`: decrypt across the network and return the plaintext.
     async fn decrypt_and_combine(
         &self,
-        ctx: &ActionContext,
-        req: DecryptAndCombine,
-    ) -> Result<String, HostError>;
+        _ctx: &ActionContext,
+        _req: DecryptAndCombine,
+    ) -> Result<String, HostError> {
+        Err(HostError::Unsupported("decryptAndCombine"))
+    }
     /// `encrypt`: encrypt to the network key under conditions.
-    async fn encrypt(&self, ctx: &ActionContext, req: Encrypt) -> Result<Encrypted, HostError>;
+    async fn encrypt(&self, _ctx: &ActionContext, _req: Encrypt) -> Result<Encrypted, HostError> {
+        Err(HostError::Unsupported("encrypt"))
+    }
     /// `getRpcUrl`: the node's RPC endpoint for a chain.
-    async fn get_rpc_url(&self, ctx: &ActionContext, chain: &str) -> Result<String, HostError>;
+    async fn get_rpc_url(&self, _ctx: &ActionContext, _chain: &str) -> Result<String, HostError> {
+        Err(HostError::Unsupported("getRpcUrl"))
+    }
     /// `runOnce`: whether this node runs the section, or the chosen node's result.
-    async fn run_once(&self, ctx: &ActionContext, req: RunOnce) -> Result<RunOnceRole, HostError>;
+    async fn run_once(
+        &self,
+        _ctx: &ActionContext,
+        _req: RunOnce,
+    ) -> Result<RunOnceRole, HostError> {
+        Err(HostError::Unsupported("runOnce"))
+    }
     /// The result of a `runOnce` section this node was chosen for, to share with the others.
     async fn run_once_result(
         &self,
-        ctx: &ActionContext,
-        name: &str,
-        result: &str,
-    ) -> Result<(), HostError>;
+        _ctx: &ActionContext,
+        _name: &str,
+        _result: &str,
+    ) -> Result<(), HostError> {
+        Err(HostError::Unsupported("runOnce"))
+    }
     /// `broadcastAndCollect`: send `value` to the other nodes, return every node's value.
     async fn broadcast_and_collect(
         &self,
-        ctx: &ActionContext,
-        req: BroadcastAndCollect,
-    ) -> Result<Vec<String>, HostError>;
+        _ctx: &ActionContext,
+        _req: BroadcastAndCollect,
+    ) -> Result<Vec<String>, HostError> {
+        Err(HostError::Unsupported("broadcastAndCollect"))
+    }
 }
 
 /// A host that offers no `Lit.Actions` capability: every call is rejected with
@@ -217,49 +240,4 @@ pub trait ActionHost: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoCapabilities;
 
-#[async_trait]
-impl ActionHost for NoCapabilities {
-    async fn sign_ecdsa(&self, _: &ActionContext, _: SignEcdsa) -> Result<(), HostError> {
-        Err(HostError::Unsupported("signEcdsa"))
-    }
-    async fn sign_and_combine_ecdsa(
-        &self,
-        _: &ActionContext,
-        _: SignEcdsa,
-    ) -> Result<String, HostError> {
-        Err(HostError::Unsupported("signAndCombineEcdsa"))
-    }
-    async fn check_conditions(
-        &self,
-        _: &ActionContext,
-        _: CheckConditions,
-    ) -> Result<bool, HostError> {
-        Err(HostError::Unsupported("checkConditions"))
-    }
-    async fn decrypt_and_combine(
-        &self,
-        _: &ActionContext,
-        _: DecryptAndCombine,
-    ) -> Result<String, HostError> {
-        Err(HostError::Unsupported("decryptAndCombine"))
-    }
-    async fn encrypt(&self, _: &ActionContext, _: Encrypt) -> Result<Encrypted, HostError> {
-        Err(HostError::Unsupported("encrypt"))
-    }
-    async fn get_rpc_url(&self, _: &ActionContext, _: &str) -> Result<String, HostError> {
-        Err(HostError::Unsupported("getRpcUrl"))
-    }
-    async fn run_once(&self, _: &ActionContext, _: RunOnce) -> Result<RunOnceRole, HostError> {
-        Err(HostError::Unsupported("runOnce"))
-    }
-    async fn run_once_result(&self, _: &ActionContext, _: &str, _: &str) -> Result<(), HostError> {
-        Err(HostError::Unsupported("runOnce"))
-    }
-    async fn broadcast_and_collect(
-        &self,
-        _: &ActionContext,
-        _: BroadcastAndCollect,
-    ) -> Result<Vec<String>, HostError> {
-        Err(HostError::Unsupported("broadcastAndCollect"))
-    }
-}
+impl ActionHost for NoCapabilities {}
