@@ -28,7 +28,8 @@ impl ChainRpc {
         })
     }
 
-    async fn call(&self, method: &str, params: Value) -> Result<Value, ConditionError> {
+    /// One JSON-RPC call; the `result`, or the node's error as [`ConditionError::Rpc`].
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, ConditionError> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let response = self
             .client

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lit_node::conditions::abi::{self, AbiType};
+use lit_node::conditions::rpc::ChainRpc;
 use serde_json::{json, Value};
 
 /// Finds a tool the test script installs: `$LIT_<NAME>`, then `<workspace>/.tools/bin`, then
@@ -69,7 +70,7 @@ pub struct Anvil {
     pub url: String,
     /// Its first (unlocked, funded) account.
     pub deployer: String,
-    client: reqwest::Client,
+    rpc_client: ChainRpc,
 }
 
 impl Anvil {
@@ -96,7 +97,8 @@ impl Anvil {
             child,
             url: format!("http://127.0.0.1:{port}"),
             deployer: String::new(),
-            client: reqwest::Client::new(),
+            rpc_client: ChainRpc::new(format!("http://127.0.0.1:{port}"), Duration::from_secs(30))
+                .unwrap(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -110,21 +112,10 @@ impl Anvil {
     }
 
     async fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let resp = self
-            .client
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+        self.rpc_client
+            .call(method, params)
             .await
-            .map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_slice(&resp.bytes().await.map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-        match v.get("error") {
-            Some(e) => Err(e.to_string()),
-            None => Ok(v["result"].clone()),
-        }
+            .map_err(|e| e.to_string())
     }
 
     /// A JSON-RPC call that must succeed.
