@@ -69,6 +69,10 @@ pub struct NetworkKeys {
     pub bls: Bytes,
     /// The secp256k1 root key (33 bytes compressed) from which PKP keys derive.
     pub ecdsa: Bytes,
+    /// The BLS public key set (`lit_crypto::bls::PublicKeySet::to_bytes`): the threshold
+    /// commitment from which every node's public key share follows, so clients verify each
+    /// share they receive. Its public key is `bls`.
+    pub bls_key_set: Bytes,
 }
 
 /// A node as it describes itself.
@@ -128,7 +132,9 @@ pub struct EncryptionSignRequest {
     pub data_to_encrypt_hash: Bytes32,
     /// The caller's wallet signature, which gives `:userAddress` its meaning.
     pub auth_sig: AuthSig,
-    /// The client's ephemeral X25519 key; the share is sealed to it.
+    /// The client's ephemeral X25519 key; the share is sealed to it. It is also the request's
+    /// nonce: a node answers each key once and refuses a replay with `nonce_replayed`, so a
+    /// client makes a fresh key for every request.
     pub client_public_key: Bytes32,
 }
 
@@ -142,6 +148,20 @@ pub struct EncryptionSignResponse {
     pub epoch: u64,
     /// The signature share, sealed to `clientPublicKey`.
     pub share: SealedBox,
+}
+
+/// The HPKE `info` of a sealed [`EncryptionSignResponse::share`].
+pub const ENCRYPTION_SHARE_SEAL_INFO: &[u8] = b"lit/v1/encryption-share";
+
+/// The HPKE associated data of a sealed [`EncryptionSignResponse::share`]: the answering node's
+/// party id and the epoch (big-endian), then the identity the share signs, so a share cannot be
+/// passed off as another node's, another epoch's or another identity's.
+pub fn encryption_share_aad(party_id: u32, epoch: u64, identity: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(12 + identity.len());
+    aad.extend_from_slice(&party_id.to_be_bytes());
+    aad.extend_from_slice(&epoch.to_be_bytes());
+    aad.extend_from_slice(identity);
+    aad
 }
 
 /// A protocol message between nodes, signed by the sender's identity key.

@@ -2,6 +2,7 @@
 
 pub mod bls;
 pub mod ecdsa;
+pub mod eth;
 pub mod ibe;
 pub mod identity;
 pub mod protocol;

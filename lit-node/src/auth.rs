@@ -7,78 +7,18 @@
 //! What the address may then do (`:userAddress` in conditions, PKP permissions) is decided by
 //! the caller.
 
-use std::fmt;
-
-use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
-use sha3::{Digest as _, Keccak256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// A 20-byte Ethereum address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Address(pub [u8; 20]);
+pub use lit_crypto::eth::{eip191_hash, Address, EthError};
 
-impl Address {
-    /// Parses `0x` + 40 hex digits (any case; the EIP-55 checksum is checked when the input is
-    /// mixed-case).
-    pub fn parse(s: &str) -> Result<Self, AuthError> {
-        let digits = s
-            .strip_prefix("0x")
-            .ok_or_else(|| AuthError::Malformed(format!("address {s:?} lacks 0x")))?;
-        let bytes = hex::decode(digits)
-            .map_err(|_| AuthError::Malformed(format!("address {s:?} is not hex")))?;
-        let arr: [u8; 20] = bytes
-            .try_into()
-            .map_err(|_| AuthError::Malformed(format!("address {s:?} is not 20 bytes")))?;
-        let address = Address(arr);
-        let mixed = digits.chars().any(|c| c.is_ascii_uppercase())
-            && digits.chars().any(|c| c.is_ascii_lowercase());
-        if mixed && address.to_checksum() != s {
-            return Err(AuthError::Malformed(format!(
-                "address {s:?} has a wrong EIP-55 checksum"
-            )));
+impl From<EthError> for AuthError {
+    fn from(e: EthError) -> Self {
+        match e {
+            EthError::BadSignature => AuthError::BadSignature,
+            other => AuthError::Malformed(other.to_string()),
         }
-        Ok(address)
-    }
-
-    /// The address of a secp256k1 public key: the last 20 bytes of keccak256 of the
-    /// uncompressed point without its `0x04` prefix.
-    pub fn from_public_key(key: &VerifyingKey) -> Self {
-        let point = key.to_encoded_point(false);
-        let hash = Keccak256::digest(&point.as_bytes()[1..]);
-        let mut out = [0u8; 20];
-        out.copy_from_slice(&hash[12..]);
-        Address(out)
-    }
-
-    /// The EIP-55 mixed-case checksummed form.
-    pub fn to_checksum(&self) -> String {
-        let lower = hex::encode(self.0);
-        let hash = Keccak256::digest(lower.as_bytes());
-        let mut out = String::with_capacity(42);
-        out.push_str("0x");
-        for (i, c) in lower.chars().enumerate() {
-            let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0xf;
-            if c.is_ascii_alphabetic() && nibble >= 8 {
-                out.push(c.to_ascii_uppercase());
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-}
-
-impl fmt::Debug for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_checksum())
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_checksum())
     }
 }
 
@@ -227,29 +167,6 @@ impl SiweMessage {
     }
 }
 
-/// The EIP-191 `personal_sign` hash of a message.
-pub fn eip191_hash(message: &[u8]) -> [u8; 32] {
-    let mut h = Keccak256::new();
-    h.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
-    h.update(message);
-    h.finalize().into()
-}
-
-/// Recovers the address that made a 65-byte `r ‖ s ‖ v` signature over `hash`
-/// (`v` is 27/28 or 0/1).
-pub fn recover_address(hash: &[u8; 32], signature: &[u8]) -> Result<Address, AuthError> {
-    let (rs, v) = match signature {
-        [rs @ .., v] if rs.len() == 64 => (rs, *v),
-        _ => return Err(AuthError::Malformed("signature must be 65 bytes".into())),
-    };
-    let v = if v >= 27 { v - 27 } else { v };
-    let recovery = RecoveryId::from_byte(v).ok_or(AuthError::BadSignature)?;
-    let sig = Signature::from_slice(rs).map_err(|_| AuthError::BadSignature)?;
-    let key = VerifyingKey::recover_from_prehash(hash, &sig, recovery)
-        .map_err(|_| AuthError::BadSignature)?;
-    Ok(Address::from_public_key(&key))
-}
-
 /// Verifies a wallet `AuthSig` at time `now` and returns the authenticated address with the
 /// parsed message.
 pub fn verify_auth_sig(
@@ -272,7 +189,7 @@ pub fn verify_auth_sig(
     let sig_hex = auth.sig.strip_prefix("0x").unwrap_or(&auth.sig);
     let sig =
         hex::decode(sig_hex).map_err(|_| AuthError::Malformed("signature is not hex".into()))?;
-    let signer = recover_address(&eip191_hash(auth.signed_message.as_bytes()), &sig)?;
+    let signer = lit_crypto::eth::recover_address(&eip191_hash(auth.signed_message.as_bytes()), &sig)?;
     if signer != claimed {
         return Err(AuthError::BadSignature);
     }
@@ -296,14 +213,10 @@ mod tests {
     use super::*;
     use k256::ecdsa::SigningKey;
 
-    /// Signs like a wallet's `personal_sign` (for tests; the client SDK has its own wallet).
+    /// Signs like a wallet's `personal_sign`, hex-encoded as in an `AuthSig`.
     fn personal_sign(key: &SigningKey, message: &str) -> String {
-        let (sig, rec) = key
-            .sign_prehash_recoverable(&eip191_hash(message.as_bytes()))
-            .unwrap();
-        let mut out = sig.to_bytes().to_vec();
-        out.push(27 + rec.to_byte());
-        format!("0x{}", hex::encode(out))
+        let sig = lit_crypto::eth::personal_sign(key, message.as_bytes()).unwrap();
+        format!("0x{}", hex::encode(sig))
     }
 
     fn message(address: &Address, expiry: &str) -> String {
@@ -323,31 +236,6 @@ mod tests {
 
     fn at(s: &str) -> OffsetDateTime {
         OffsetDateTime::parse(s, &Rfc3339).unwrap()
-    }
-
-    #[test]
-    fn known_address_and_checksum() {
-        // An example address from the EIP-55 specification.
-        let a = Address::parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").unwrap();
-        assert_eq!(
-            a.to_checksum(),
-            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-        );
-        assert!(Address::parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD").is_err());
-        assert!(Address::parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").is_ok());
-        assert!(Address::parse("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").is_err());
-        assert!(Address::parse("0x5aaeb6").is_err());
-        // the secp256k1 generator's address (private key 1), a widely published value
-        let one = SigningKey::from_bytes(&{
-            let mut k = [0u8; 32];
-            k[31] = 1;
-            k.into()
-        })
-        .unwrap();
-        assert_eq!(
-            Address::from_public_key(one.verifying_key()).to_checksum(),
-            "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
-        );
     }
 
     #[test]
