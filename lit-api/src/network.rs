@@ -119,7 +119,10 @@ impl NetworkFile {
                 return invalid(format!("url {} is repeated", node.url));
             }
             if !keys.insert(node.identity_key) {
-                return invalid(format!("identity key of node {} is repeated", node.party_id));
+                return invalid(format!(
+                    "identity key of node {} is repeated",
+                    node.party_id
+                ));
             }
             if node.dkg_key.0.len() != 33 {
                 return invalid(format!("dkg key of node {} is not 33 bytes", node.party_id));

@@ -129,7 +129,10 @@ mod tests {
     fn known_address_and_checksum() {
         // An example address from the EIP-55 specification.
         let a = Address::parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").unwrap();
-        assert_eq!(a.to_checksum(), "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
+        assert_eq!(
+            a.to_checksum(),
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+        );
         assert!(Address::parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD").is_err());
         assert!(Address::parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").is_ok());
         assert!(Address::parse("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").is_err());
@@ -149,8 +152,14 @@ mod tests {
         let key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
         let address = Address::from_public_key(key.verifying_key());
         let sig = personal_sign(&key, b"hello").unwrap();
-        assert_eq!(recover_address(&eip191_hash(b"hello"), &sig).unwrap(), address);
-        assert_ne!(recover_address(&eip191_hash(b"hellO"), &sig).unwrap(), address);
+        assert_eq!(
+            recover_address(&eip191_hash(b"hello"), &sig).unwrap(),
+            address
+        );
+        assert_ne!(
+            recover_address(&eip191_hash(b"hellO"), &sig).unwrap(),
+            address
+        );
         assert!(recover_address(&eip191_hash(b"hello"), &sig[..64]).is_err());
         // independent check: libsecp256k1 recovers the same public key
         let secp = secp256k1::Secp256k1::new();

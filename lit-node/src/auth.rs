@@ -189,7 +189,8 @@ pub fn verify_auth_sig(
     let sig_hex = auth.sig.strip_prefix("0x").unwrap_or(&auth.sig);
     let sig =
         hex::decode(sig_hex).map_err(|_| AuthError::Malformed("signature is not hex".into()))?;
-    let signer = lit_crypto::eth::recover_address(&eip191_hash(auth.signed_message.as_bytes()), &sig)?;
+    let signer =
+        lit_crypto::eth::recover_address(&eip191_hash(auth.signed_message.as_bytes()), &sig)?;
     if signer != claimed {
         return Err(AuthError::BadSignature);
     }

@@ -16,12 +16,14 @@ use crate::store::{Store, StoreError, Table};
 
 const SEED_KEY: &str = "identity/seed";
 const SEAL_INFO: &[u8] = b"lit-node/identity/seal-key/v1";
+const DKG_INFO: &[u8] = b"lit-node/identity/dkg-key/v1";
 
 /// The node's secret identity. `Debug` prints only the public keys.
 pub struct NodeIdentity {
     signing: SigningKey,
     seal: SealSecretKey,
     seal_public: SealPublicKey,
+    dkg: k256::ecdsa::SigningKey,
 }
 
 /// Identity failures.
@@ -64,6 +66,7 @@ impl NodeIdentity {
             signing,
             seal,
             seal_public,
+            dkg: derive_dkg_key(seed),
         }
     }
 
@@ -82,9 +85,31 @@ impl NodeIdentity {
         &self.seal
     }
 
+    /// The secp256k1 key that signs this node's DKG broadcasts (`lit_dkg` identity key).
+    pub fn dkg_key(&self) -> &k256::ecdsa::SigningKey {
+        &self.dkg
+    }
+
     /// Signs `message` under a domain tag (so a signature for one purpose never serves another).
     pub fn sign(&self, domain: &[u8], message: &[u8]) -> Signature {
         self.signing.sign(&tagged(domain, message))
+    }
+}
+
+/// The DKG key: HKDF-SHA256(seed, info ‖ counter) read as a secp256k1 scalar, taking the first
+/// counter whose output is a valid non-zero scalar (all but a 2^-128 fraction of the first).
+fn derive_dkg_key(seed: &[u8; 32]) -> k256::ecdsa::SigningKey {
+    let hk = Hkdf::<Sha256>::new(None, seed);
+    let mut counter = 0u32;
+    loop {
+        let mut okm = Zeroizing::new([0u8; 32]);
+        let mut info = DKG_INFO.to_vec();
+        info.extend_from_slice(&counter.to_be_bytes());
+        let _ = hk.expand(&info, okm.as_mut());
+        if let Ok(key) = k256::ecdsa::SigningKey::from_slice(okm.as_ref()) {
+            return key;
+        }
+        counter += 1;
     }
 }
 

@@ -235,6 +235,30 @@ impl Store {
         io_err!(tx.commit())
     }
 
+    /// Stores values in several tables in one atomic transaction.
+    pub fn put_batch(&self, entries: &[(Table, &str, &[u8])]) -> Result<(), StoreError> {
+        let sealed = entries
+            .iter()
+            .map(|(t, k, v)| Ok((*t, *k, self.seal(*t, k, v)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let tx = io_err!(self.db.begin_write())?;
+        for (table, k, v) in &sealed {
+            let mut t = io_err!(tx.open_table(table.definition()))?;
+            io_err!(t.insert(*k, v.as_slice()))?;
+        }
+        io_err!(tx.commit())
+    }
+
+    /// Removes `table/key` if present.
+    pub fn remove(&self, table: Table, key: &str) -> Result<(), StoreError> {
+        let tx = io_err!(self.db.begin_write())?;
+        {
+            let mut t = io_err!(tx.open_table(table.definition()))?;
+            io_err!(t.remove(key))?;
+        }
+        io_err!(tx.commit())
+    }
+
     /// The value under `table/key`, if any.
     pub fn get(&self, table: Table, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         let tx = io_err!(self.db.begin_read())?;

@@ -94,6 +94,11 @@ impl KeyShare {
         h.finalize().into()
     }
 
+    /// The secret share as 32 big-endian bytes, for the node's encrypted store only.
+    pub fn secret_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.secret.to_bytes().into())
+    }
+
     pub(crate) fn secret(&self) -> Scalar {
         self.secret
     }

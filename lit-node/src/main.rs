@@ -1,0 +1,192 @@
+//! `lit-node`: run a node, prepare its identity, or run a development network on loopback.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use lit_node::config::Config;
+use lit_node::devnet::{self, LayoutOptions};
+use lit_node::node;
+
+#[derive(Parser, Debug)]
+#[command(name = "lit-node", version, about = "A node of the Lit network")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a node with a configuration file.
+    Run {
+        /// The node's configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Exit when this process (the devnet that started the node) exits.
+        #[arg(long, hide = true)]
+        parent_pid: Option<u32>,
+    },
+    /// Create the node's identity (if needed) and print its entry for a network file.
+    Init {
+        /// The node's configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run an N-node development network on loopback until Ctrl-C.
+    Devnet {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// Folder for the network file, configurations, data and logs (reused on restart).
+        #[arg(long, default_value = ".devnet")]
+        dir: PathBuf,
+        /// Threshold (default: two thirds of the nodes, rounded up).
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// A chain the nodes may query, as NAME=RPC_URL (repeatable).
+        #[arg(long = "chain", value_parser = parse_chain)]
+        chains: Vec<(String, String)>,
+    },
+}
+
+fn parse_chain(s: &str) -> Result<(String, String), String> {
+    let (name, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=RPC_URL"))?;
+    Ok((name.to_string(), url.to_string()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    node::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Cmd::Run { config, parent_pid } => run(config, parent_pid).await,
+            Cmd::Init { config } => {
+                let config = Config::load(&config).map_err(|e| e.to_string())?;
+                let entry = node::init(&config).map_err(|e| e.to_string())?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&entry).map_err(|e| e.to_string())?
+                );
+                Ok(())
+            }
+            Cmd::Devnet {
+                nodes,
+                dir,
+                threshold,
+                chains,
+            } => run_devnet(nodes, dir, LayoutOptions { threshold, chains }).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: PathBuf, parent_pid: Option<u32>) -> Result<(), String> {
+    let config = Config::load(&config).map_err(|e| e.to_string())?;
+    let shutdown = async move {
+        let parent = async {
+            match parent_pid {
+                Some(p) => devnet::parent_exit(p).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
+            _ = terminate() => tracing::info!("terminated; shutting down"),
+            _ = parent => tracing::info!("the devnet that started this node exited; shutting down"),
+        }
+    };
+    node::run(config, shutdown).await.map_err(|e| e.to_string())
+}
+
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut s) = signal(SignalKind::terminate()) {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<(), String> {
+    let existed = dir.join(devnet::NETWORK_FILE).exists();
+    let layout = devnet::layout(&dir, n, &options).map_err(|e| e.to_string())?;
+    println!(
+        "{} devnet in {}: {} nodes, threshold {}",
+        if existed {
+            "Restarting the"
+        } else {
+            "Created a"
+        },
+        layout.dir.display(),
+        layout.network.nodes.len(),
+        layout.network.threshold
+    );
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let command = move || {
+        let mut c = Command::new(&exe);
+        c.arg("run");
+        c
+    };
+    let mut procs = devnet::spawn_all(&layout, &command).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let what = if existed {
+        "loading shares"
+    } else {
+        "running the DKG"
+    };
+    devnet::wait_ready(&mut procs, Duration::from_secs(180), |ready, total| {
+        println!(
+            "  {what}: {ready}/{total} nodes ready ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    println!("All {} nodes serve epoch 1:", procs.len());
+    for p in &procs {
+        println!("  node {}  {}", p.party_id, p.url);
+    }
+    println!(
+        "Network file: {}\nLogs: {}/node-*/node.log\nPress Ctrl-C to stop.",
+        layout.network_file().display(),
+        layout.dir.display()
+    );
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate() => break,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                if let Some(i) = procs.iter_mut().position(|p| !p.is_running()) {
+                    let p = procs.remove(i);
+                    eprintln!("warning: node {} exited; see its node.log", p.party_id);
+                }
+            }
+        }
+    }
+    println!("Stopping {} nodes…", procs.len());
+    drop(procs);
+    println!("Stopped. Run the same command again to restart with the same keys.");
+    Ok(())
+}
