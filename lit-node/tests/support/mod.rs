@@ -1,1 +1,5 @@
+//! Helpers shared by the integration tests (each test binary uses a part of them).
+#![allow(dead_code)]
+
 pub mod evm;
+pub mod net;
