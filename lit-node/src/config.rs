@@ -7,6 +7,8 @@
 //! network_file = "network.json"      # the network description (relative to the config file)
 //! attestation = "simulated"          # "simulated" (development) or "sev-snp"
 //! max_body_bytes = 1048576
+//! dkg_round_timeout_ms = 15000       # a DKG round with no progress for this long goes on without
+//!                                    # the silent peers (they are named in the log)
 //!
 //! [chains.anvil]
 //! rpc_url = "http://127.0.0.1:8545"
@@ -70,9 +72,16 @@ pub struct Config {
     /// Largest accepted request body.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// A DKG round that accepts nothing for this long continues without the silent peers.
+    #[serde(default = "default_dkg_round_timeout_ms")]
+    pub dkg_round_timeout_ms: u64,
     /// Chains by name.
     #[serde(default)]
     pub chains: BTreeMap<String, ChainConfig>,
+}
+
+fn default_dkg_round_timeout_ms() -> u64 {
+    15_000
 }
 
 fn default_attestation() -> AttestationMode {
@@ -120,6 +129,9 @@ impl Config {
         let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         if config.max_body_bytes == 0 {
             return Err("max_body_bytes must be positive".into());
+        }
+        if config.dkg_round_timeout_ms == 0 {
+            return Err("dkg_round_timeout_ms must be positive".into());
         }
         for (name, chain) in &config.chains {
             if !(chain.rpc_url.starts_with("http://") || chain.rpc_url.starts_with("https://")) {

@@ -53,6 +53,8 @@ pub struct LayoutOptions {
     pub threshold: Option<usize>,
     /// Chains the nodes may query for conditions: `(name, rpc url)`.
     pub chains: Vec<(String, String)>,
+    /// The nodes' `dkg_round_timeout_ms` (default: the node's default).
+    pub dkg_round_timeout_ms: Option<u64>,
 }
 
 fn free_port() -> Result<u16, NodeError> {
@@ -116,6 +118,9 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
              network_file = \"../{NETWORK_FILE}\"\nattestation = \"simulated\"\n",
             dir = dir.display()
         );
+        if let Some(ms) = options.dkg_round_timeout_ms {
+            text.push_str(&format!("dkg_round_timeout_ms = {ms}\n"));
+        }
         for (name, url) in &options.chains {
             text.push_str(&format!("\n[chains.{name}]\nrpc_url = \"{url}\"\n"));
         }

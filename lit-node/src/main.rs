@@ -87,7 +87,18 @@ fn main() -> ExitCode {
                 dir,
                 threshold,
                 chains,
-            } => run_devnet(nodes, dir, LayoutOptions { threshold, chains }).await,
+            } => {
+                run_devnet(
+                    nodes,
+                    dir,
+                    LayoutOptions {
+                        threshold,
+                        chains,
+                        dkg_round_timeout_ms: None,
+                    },
+                )
+                .await
+            }
         }
     });
     match result {

@@ -299,7 +299,12 @@ pub async fn run(
                         "running the DKG for epoch {FIRST_EPOCH}"
                     );
                     let started = Instant::now();
-                    let keys = run_dkg(&node, &store, &network, config.attestation).await?;
+                    let options = DriveOptions {
+                        round_timeout: Duration::from_millis(config.dkg_round_timeout_ms),
+                        ..DriveOptions::default()
+                    };
+                    let keys =
+                        run_dkg(&node, &store, &network, config.attestation, options).await?;
                     keys.save(&store)?;
                     info!(
                         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -358,6 +363,7 @@ async fn run_dkg(
     store: &Arc<Store>,
     network: &NetworkFile,
     mode: AttestationMode,
+    options: DriveOptions,
 ) -> Result<NodeKeys, NodeError> {
     let mut identities = BTreeMap::new();
     for n in &network.nodes {
@@ -381,8 +387,8 @@ async fn run_dkg(
         t,
     );
     let (bls, ecdsa) = tokio::join!(
-        run_keygen(node, store, bls_session, fault.clone()),
-        run_keygen(node, store, ecdsa_session, fault),
+        run_keygen(node, store, bls_session, fault.clone(), options),
+        run_keygen(node, store, ecdsa_session, fault, options),
     );
     let (bls, ecdsa) = (bls?, ecdsa?);
     let keys = NodeKeys::from_dkg(FIRST_EPOCH, &bls, &ecdsa)?;
@@ -398,6 +404,7 @@ async fn run_keygen<G: DkgGroup>(
     store: &Arc<Store>,
     session: Session<G>,
     fault: Option<Behaviour>,
+    options: DriveOptions,
 ) -> Result<KeyGenOutput<G>, NodeError>
 where
     KeyGen<G>: Send,
@@ -430,7 +437,6 @@ where
         )
         .map_err(|e| dkg_err(DriveError::Protocol(e)))?,
     };
-    let options = DriveOptions::default();
     let output = match fault {
         Some(behaviour) => {
             let mut bad = Byzantine::new(keygen, behaviour, 7);

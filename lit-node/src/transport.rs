@@ -324,18 +324,23 @@ pub async fn drive<P: Protocol>(
     let result = async {
         let mut heard: BTreeSet<PartyId> = BTreeSet::new();
         let mut idle = 0u32;
+        // the round clock restarts only when the protocol advances (sends), not on every
+        // accepted message: early messages for a later round must not delay this round's
+        // deadline, or the nodes' deadlines drift apart
+        let mut deadline = tokio::time::Instant::now() + options.round_timeout;
         loop {
             match proto.poke()? {
                 Action::Send(out) => {
                     for o in out {
                         net.send(session, o.to, participants, &o.bytes);
                     }
+                    deadline = tokio::time::Instant::now() + options.round_timeout;
                     continue;
                 }
                 Action::Done(output) => return Ok(output),
                 Action::Wait => {}
             }
-            match tokio::time::timeout(options.round_timeout, rx.recv()).await {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some((from, bytes))) => match proto.message(from, &bytes) {
                     Ok(()) => {
                         heard.insert(from);
@@ -361,6 +366,7 @@ pub async fn drive<P: Protocol>(
                     info!(protocol = name, ?silent, "round timed out; continuing without silent peers");
                     proto.timeout()?;
                     checkpoint(proto);
+                    deadline = tokio::time::Instant::now() + options.round_timeout;
                 }
             }
         }

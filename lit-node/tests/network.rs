@@ -288,3 +288,26 @@ async fn a_node_sending_corrupted_dkg_shares_is_named_and_excluded() {
     }
     set.combine(&identity, &shares).unwrap();
 }
+
+#[tokio::test]
+async fn a_silent_node_is_named_and_the_others_finish_the_dkg_without_it() {
+    let options = LayoutOptions {
+        dkg_round_timeout_ms: Some(1_500),
+        ..LayoutOptions::default()
+    };
+    // node 5 is listed in the network file but never starts
+    let net = TestNet::start_some(5, options, BTreeMap::new(), &[5]).await;
+    let keys: Vec<_> = futures_util::future::join_all((1..=4).map(|i| {
+        let url = net.url(i);
+        async move { handshake(&url).await.network_keys }
+    }))
+    .await;
+    assert!(keys.iter().all(|k| *k == keys[0]));
+    for id in 1..=4 {
+        let log = net.log(id);
+        assert!(
+            log.contains("round timed out") && log.contains("silent=[5]"),
+            "node {id}:\n{log}"
+        );
+    }
+}

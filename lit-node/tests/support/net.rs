@@ -48,6 +48,16 @@ impl TestNet {
         options: LayoutOptions,
         faults: BTreeMap<u32, String>,
     ) -> Self {
+        Self::start_some(n, options, faults, &[]).await
+    }
+
+    /// Lays out `n` nodes but starts only those not in `absent`.
+    pub async fn start_some(
+        n: usize,
+        options: LayoutOptions,
+        faults: BTreeMap<u32, String>,
+        absent: &[u32],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let layout = devnet::layout(dir.path(), n, &options).unwrap();
         let mut net = TestNet {
@@ -56,7 +66,13 @@ impl TestNet {
             procs: BTreeMap::new(),
             faults,
         };
-        let ids: Vec<u32> = net.layout.configs.keys().copied().collect();
+        let ids: Vec<u32> = net
+            .layout
+            .configs
+            .keys()
+            .copied()
+            .filter(|id| !absent.contains(id))
+            .collect();
         for id in ids {
             net.spawn(id);
         }
