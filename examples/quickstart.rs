@@ -1,124 +1,151 @@
-//! Quickstart: the cryptographic core of the Lit network in one process.
+//! Quickstart: a five-node Lit network on this machine, doing the main flow end to end.
 //!
-//! A **trusted dealer** (for this example only — the real network creates its key by
-//! distributed key generation, so that no machine ever holds it) shares a BLS key among five
-//! nodes with threshold three. Three nodes sign a message; the client checks each share,
-//! combines them and verifies the result as an ordinary BLS signature. Then data is encrypted
-//! to the network key under access control conditions and decrypted with the network's
-//! combined signature on its identity.
+//! 1. Start five node processes on loopback. They run a distributed key generation (no machine
+//!    ever holds the network key) and serve.
+//! 2. Connect a client: it handshakes with every node, checks each node's attestation (simulated
+//!    on a development network) and that all nodes agree on the epoch and the keys.
+//! 3. Alice encrypts a secret under a condition that needs no chain: "the caller is Alice"
+//!    (`:userAddress` equals her address). Encryption is local; no node sees the secret.
+//! 4. Alice decrypts: four nodes (the threshold) each check her wallet signature and the
+//!    condition, and return their share of the decryption key sealed to her; the client
+//!    verifies every share and combines them.
+//! 5. Bob asks too and is refused by every node.
+//! 6. One node is stopped; Alice still decrypts with the other four.
 //!
 //! `cargo run --release -p lit-examples --example quickstart`
+//!
+//! The example re-executes itself as the node processes (`quickstart node --config FILE`), so
+//! it needs nothing but this workspace.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::error::Error;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use lit_crypto::bls;
-use lit_crypto::ibe;
-use lit_crypto::identity::AccessControlIdentity;
-use lit_crypto::protocol::default_threshold;
-use lit_crypto::PartyId;
+use lit_client::{Bootstrap, LitClient, Wallet};
+use lit_node::devnet::{self, LayoutOptions};
 
-fn short(bytes: &[u8]) -> String {
-    let h = hex::encode(bytes);
-    if h.len() > 24 {
-        format!(
-            "{}…{} ({} bytes)",
-            &h[..12],
-            &h[h.len() - 12..],
-            bytes.len()
-        )
-    } else {
-        h
-    }
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let mut rng = rand_core::OsRng;
-    let n = 5u32;
-    let t = default_threshold(n as usize);
-    let nodes: Vec<PartyId> = PartyId::range(n).collect();
+    let args: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if args.get(1).map(String::as_str) == Some("node") {
+        return runtime.block_on(run_node(&args[2..]));
+    }
+    runtime.block_on(quickstart())
+}
 
-    println!("== 1. Key generation (TRUSTED DEALER: example only; the network runs a DKG)");
-    let (key_set, key_shares) = bls::deal_with_trusted_dealer(t, &nodes, &mut rng)?;
-    println!("   {n} nodes, threshold {t}");
+/// One node process: `node --config FILE --parent-pid PID`.
+async fn run_node(args: &[String]) -> Result<(), Box<dyn Error>> {
+    lit_node::node::init_logging();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .ok_or_else(|| format!("missing {flag}"))
+    };
+    let config = lit_node::config::Config::load(value("--config")?.as_ref())?;
+    let parent: u32 = value("--parent-pid")?.parse()?;
+    lit_node::node::run(config, devnet::parent_exit(parent)).await?;
+    Ok(())
+}
+
+async fn quickstart() -> Result<(), Box<dyn Error>> {
+    let total = Instant::now();
+    let dir = tempfile::tempdir()?;
     println!(
-        "   network public key (G1): {}",
-        short(&key_set.public_key().to_bytes())
+        "1. Starting a 5-node network on loopback (in {})",
+        dir.path().display()
     );
+    let layout = devnet::layout(dir.path(), 5, &LayoutOptions::default())?;
+    let exe = std::env::current_exe()?;
+    let command = move || {
+        let mut c = Command::new(&exe);
+        c.arg("node");
+        c
+    };
+    let mut nodes = devnet::spawn_all(&layout, &command)?;
+    let started = Instant::now();
+    devnet::wait_ready(&mut nodes, Duration::from_secs(120), |ready, n| {
+        println!("   DKG: {ready}/{n} nodes hold their key shares");
+    })
+    .await?;
     println!(
-        "   key set id:              {}",
-        short(&key_set.id().to_bytes())
+        "   ready in {} (threshold {} of {})",
+        ms(started.elapsed()),
+        layout.network.threshold,
+        layout.network.nodes.len()
     );
-    for share in &key_shares {
-        key_set.check_key_share(share)?;
-        println!(
-            "   node {} holds {:?}; public key share {}",
-            share.id(),
-            share,
-            short(&share.public_key_share().as_affine().to_compressed())
-        );
+
+    println!("2. Connecting a client (handshake, attestation, key agreement)");
+    let t = Instant::now();
+    let client = LitClient::connect(Bootstrap::NetworkFile(layout.network_file())).await?;
+    println!(
+        "   {} nodes agree on epoch {}; network BLS key {}… ({})",
+        client.nodes().len(),
+        client.epoch(),
+        &hex::encode(client.network_public_key().to_bytes())[..16],
+        ms(t.elapsed())
+    );
+
+    let alice = Wallet::random();
+    let bob = Wallet::random();
+    println!(
+        "3. Alice ({}) encrypts a secret only she may decrypt",
+        alice.address()
+    );
+    let conditions = serde_json::json!([{
+        "conditionType": "evmBasic", "contractAddress": "", "standardContractType": "",
+        "chain": "ethereum", "method": "", "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": alice.address().to_checksum()}
+    }]);
+    let secret = b"the launch code is 0000";
+    let t = Instant::now();
+    let encrypted = client.encrypt(&conditions, secret)?;
+    println!(
+        "   ciphertext: {} bytes, locally in {}",
+        encrypted.ciphertext.0.len(),
+        ms(t.elapsed())
+    );
+
+    println!("4. Alice decrypts (shares from the threshold of nodes, each verified)");
+    let t = Instant::now();
+    let plain = client.decrypt(&encrypted, &alice).await?;
+    println!(
+        "   decrypted {:?} in {}",
+        String::from_utf8_lossy(&plain),
+        ms(t.elapsed())
+    );
+    assert_eq!(plain, secret);
+
+    println!("5. Bob ({}) tries the same", bob.address());
+    match client.decrypt(&encrypted, &bob).await {
+        Ok(_) => return Err("Bob decrypted Alice's secret".into()),
+        Err(e) => println!("   refused, as it should be: {e}"),
     }
 
-    println!("\n== 2. Threshold signing");
-    let msg = b"hello from the quickstart";
-    let signers = &key_shares[1..1 + t];
-    let sig_shares: Vec<_> = signers.iter().map(|k| k.sign(msg)).collect();
-    for s in &sig_shares {
-        key_set.verify_share(msg, s)?;
-        println!(
-            "   node {} signature share {} verified",
-            s.id(),
-            short(&s.to_bytes()[36..])
-        );
-    }
-    let signature = key_set.combine(msg, &sig_shares)?;
+    let stopped = nodes.remove(2);
     println!(
-        "   combined signature (G2): {}",
-        short(&signature.to_bytes())
+        "6. Stopping node {}; Alice decrypts again",
+        stopped.party_id
     );
-    key_set.public_key().verify(msg, &signature)?;
+    drop(stopped);
+    let t = Instant::now();
+    let plain = client.decrypt(&encrypted, &alice).await?;
+    assert_eq!(plain, secret);
     println!(
-        "   verifies under the network public key ({})",
-        std::str::from_utf8(bls::DST)?
+        "   decrypted again with 4 of 5 nodes in {}",
+        ms(t.elapsed())
     );
 
-    println!("\n== 3. A bad share is caught and named");
-    let mut tampered = sig_shares.clone();
-    tampered[0] = signers[0].sign(b"something else");
-    match key_set.combine(msg, &tampered) {
-        Err(e) => println!("   combine refused: {e} (culprits {:?})", e.culprits()),
-        Ok(_) => return Err("a bad share was accepted".into()),
-    }
-
-    println!("\n== 4. Encryption to the network key under access control conditions");
-    let conditions = r#"[{"chain":"ethereum","method":"eth_getBalance","parameters":[":userAddress","latest"],"returnValueTest":{"comparator":">=","value":"1000000000000"},"standardContractType":"","contractAddress":""}]"#;
-    let data = b"The secret recipe: 2 cups of flour, 1 cup of sugar, 3 eggs.";
-    let identity = AccessControlIdentity::new(conditions, data)?;
-    println!("   identity: {identity}");
-    let ciphertext = ibe::encrypt(&key_set.public_key(), &identity.to_bytes(), data)?;
-    println!("   ciphertext: {}", short(&ciphertext.to_bytes()));
-
-    println!("\n== 5. Decryption: {t} nodes check the conditions and sign the identity");
-    let dec_shares: Vec<_> = key_shares[..t]
-        .iter()
-        .map(|k| k.sign(ciphertext.identity()))
-        .collect();
-    let key = key_set.combine(ciphertext.identity(), &dec_shares)?;
-    let plaintext = ibe::decrypt(&ciphertext, &key)?;
-    identity.verify_plaintext(&plaintext)?;
-    println!("   decrypted: {:?}", std::str::from_utf8(&plaintext)?);
-
-    println!("\n== 6. The wrong key is a clear error, never garbage");
-    let wrong_shares: Vec<_> = key_shares[..t]
-        .iter()
-        .map(|k| k.sign(b"another identity"))
-        .collect();
-    let wrong_key = key_set.combine(b"another identity", &wrong_shares)?;
-    match ibe::decrypt(&ciphertext, &wrong_key) {
-        Err(e) => println!("   decrypt refused: {e}"),
-        Ok(_) => return Err("decrypted with the wrong key".into()),
-    }
-
-    println!("\nDone.");
+    println!("Stopping the network.");
+    drop(nodes);
+    println!("Done in {}.", ms(total.elapsed()));
     Ok(())
 }

@@ -1,1 +1,15 @@
 #![doc = include_str!("../README.md")]
+
+pub mod client;
+pub mod encrypted;
+pub mod error;
+pub mod shares;
+pub mod wallet;
+
+pub use client::{collect_shares, Bootstrap, ConnectOptions, LitClient, NodeInfo};
+pub use encrypted::{encrypt_to, identity_of, EncryptedData, ENCRYPTED_DATA_VERSION};
+pub use error::{ClientError, NodeFailure, NodeFailureReason};
+pub use shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};
+pub use wallet::{Wallet, DEFAULT_AUTH_TTL};
+
+pub use lit_attest::Policy;

@@ -1,0 +1,216 @@
+//! The client's errors. Every error about nodes names them (party id and URL) and says why each
+//! one failed.
+
+use std::fmt;
+
+use lit_api::ErrorCode;
+
+/// Why a node did not give what was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeFailureReason {
+    /// The node answered with an error envelope.
+    Api {
+        /// The stable error code.
+        code: ErrorCode,
+        /// The node's message.
+        message: String,
+    },
+    /// The node could not be reached (connection refused, DNS, TLS…).
+    Unreachable(String),
+    /// The node did not answer within the request timeout.
+    Timeout,
+    /// The node answered, but not with a well-formed response of the endpoint.
+    BadResponse(String),
+    /// The node's decryption share does not open, decode or verify against the key set.
+    InvalidShare(String),
+    /// The node's attestation evidence was refused by the policy or is not bound to its key and
+    /// the client's challenge.
+    Attestation(String),
+    /// The node's identity key is not the one pinned for its URL in the network file.
+    IdentityMismatch {
+        /// The pinned key, hex.
+        expected: String,
+        /// The key the node presented, hex.
+        got: String,
+    },
+    /// The node's handshake is internally inconsistent (key set, party id, threshold).
+    Inconsistent(String),
+}
+
+impl NodeFailureReason {
+    /// The API error code, when the node answered with one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            NodeFailureReason::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for NodeFailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeFailureReason::Api { code, message } => write!(f, "refused ({code}): {message}"),
+            NodeFailureReason::Unreachable(e) => write!(f, "unreachable: {e}"),
+            NodeFailureReason::Timeout => f.write_str("timed out"),
+            NodeFailureReason::BadResponse(e) => write!(f, "bad response: {e}"),
+            NodeFailureReason::InvalidShare(e) => write!(f, "invalid share: {e}"),
+            NodeFailureReason::Attestation(e) => write!(f, "attestation refused: {e}"),
+            NodeFailureReason::IdentityMismatch { expected, got } => {
+                write!(f, "identity key {got} is not the pinned key {expected}")
+            }
+            NodeFailureReason::Inconsistent(e) => write!(f, "inconsistent handshake: {e}"),
+        }
+    }
+}
+
+/// One node that failed, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeFailure {
+    /// Its party id, when known (from the network file or its handshake).
+    pub party_id: Option<u32>,
+    /// Its URL.
+    pub url: String,
+    /// Why it failed.
+    pub reason: NodeFailureReason,
+}
+
+impl fmt::Display for NodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.party_id {
+            Some(id) => write!(f, "node {id} ({}): {}", self.url, self.reason),
+            None => write!(f, "node {}: {}", self.url, self.reason),
+        }
+    }
+}
+
+/// A list of failures, displayed one per line.
+struct Failures<'a>(&'a [NodeFailure]);
+
+impl fmt::Display for Failures<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for failure in self.0 {
+            write!(f, "\n  - {failure}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Errors of the Lit client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Fewer than the threshold of nodes answered the handshake correctly.
+    #[error(
+        "too few nodes answered the handshake correctly: need {needed}, got {healthy}; \
+         failed nodes:{}",
+        Failures(failures)
+    )]
+    TooFewNodes {
+        /// The threshold `T`.
+        needed: usize,
+        /// Nodes that passed the handshake.
+        healthy: usize,
+        /// Every node that failed, and why.
+        failures: Vec<NodeFailure>,
+    },
+    /// Fewer than the threshold of nodes returned a valid decryption share.
+    #[error(
+        "too few nodes answered with a valid share: need {needed}, got {got}; failed nodes:{}",
+        Failures(failures)
+    )]
+    TooFewShares {
+        /// The threshold `T`.
+        needed: usize,
+        /// Valid shares received.
+        got: usize,
+        /// Every node that failed, and why.
+        failures: Vec<NodeFailure>,
+    },
+    /// So many nodes evaluated the access control conditions as not met that the threshold
+    /// cannot be reached: the caller is not allowed to decrypt.
+    #[error(
+        "access control conditions are not met: {refused} of {nodes} nodes refused, \
+         {needed} shares are needed; failed nodes:{}",
+        Failures(failures)
+    )]
+    ConditionsNotMet {
+        /// The threshold `T`.
+        needed: usize,
+        /// Nodes that answered `conditions_not_met`.
+        refused: usize,
+        /// Nodes that could have been asked.
+        nodes: usize,
+        /// Every node that failed, and why.
+        failures: Vec<NodeFailure>,
+    },
+    /// Healthy nodes disagree about the network (epoch, threshold, node count or keys).
+    #[error("nodes disagree about the {what}: {detail}")]
+    Disagreement {
+        /// What differs: `epoch`, `threshold`, `node count` or `network keys`.
+        what: &'static str,
+        /// Each value and the nodes that reported it.
+        detail: String,
+    },
+    /// The network file could not be read or is invalid.
+    #[error("network file {path}: {reason}")]
+    NetworkFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The wallet file could not be read, written or parsed.
+    #[error("wallet {path}: {reason}")]
+    Wallet {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The access control conditions are invalid.
+    #[error("invalid access control conditions: {0}")]
+    Conditions(String),
+    /// The encrypted data is malformed or does not belong to this network.
+    #[error("invalid encrypted data: {0}")]
+    EncryptedData(String),
+    /// Encryption failed.
+    #[error("encryption failed: {0}")]
+    Encrypt(String),
+    /// The combined key did not decrypt the data, or the plaintext does not match its hash.
+    #[error("decryption failed: {0}")]
+    Decrypt(String),
+    /// The client was given bad options or no nodes.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A local I/O error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ClientError {
+    /// The nodes this error blames, with their reasons (empty for errors not about nodes).
+    pub fn failures(&self) -> &[NodeFailure] {
+        match self {
+            ClientError::TooFewNodes { failures, .. }
+            | ClientError::TooFewShares { failures, .. }
+            | ClientError::ConditionsNotMet { failures, .. } => failures,
+            _ => &[],
+        }
+    }
+
+    /// An I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        ClientError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

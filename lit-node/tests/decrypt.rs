@@ -1,0 +1,101 @@
+//! Encryption and decryption through the SDK against real node processes: n = 5, T = 4, with
+//! nodes killed and restarted; and a client that refuses a network whose nodes disagree.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use lit_client::{
+    Bootstrap, ClientError, ConnectOptions, LitClient, NodeFailureReason, Policy, Wallet,
+};
+use lit_node::devnet::LayoutOptions;
+use support::net::{user_is, TestNet};
+
+fn failed_parties(e: &ClientError) -> BTreeSet<u32> {
+    e.failures().iter().filter_map(|f| f.party_id).collect()
+}
+
+#[tokio::test]
+async fn decrypt_with_nodes_killed_and_restarted() {
+    let mut net = TestNet::start(5, LayoutOptions::default()).await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (client.epoch(), client.threshold(), client.nodes().len()),
+        (1, 4, 5)
+    );
+    let alice = Wallet::random();
+    let bob = Wallet::random();
+    let secret = b"meet at the usual place";
+    let conditions = user_is(&alice.address());
+    let encrypted = client.encrypt(&conditions, secret).unwrap();
+    assert_eq!(client.decrypt(&encrypted, &alice).await.unwrap(), secret);
+
+    // another wallet: every node it asked refused, and the error says so
+    let err = client.decrypt(&encrypted, &bob).await.unwrap_err();
+    assert!(matches!(err, ClientError::ConditionsNotMet { .. }), "{err}");
+    assert!(err
+        .failures()
+        .iter()
+        .all(|f| f.reason.code() == Some(lit_api::ErrorCode::ConditionsNotMet)));
+
+    // one node down: still decrypts
+    net.kill(2);
+    assert_eq!(client.decrypt(&encrypted, &alice).await.unwrap(), secret);
+
+    // two nodes down: too few answered, and the error names them
+    net.kill(4);
+    let err = client.decrypt(&encrypted, &alice).await.unwrap_err();
+    match &err {
+        ClientError::TooFewShares { needed, got, .. } => assert!(*needed == 4 && *got <= 3),
+        other => panic!("expected TooFewShares, got {other}"),
+    }
+    assert_eq!(failed_parties(&err), BTreeSet::from([2, 4]), "{err}");
+    assert!(err.failures().iter().all(|f| matches!(
+        f.reason,
+        NodeFailureReason::Unreachable(_) | NodeFailureReason::Timeout
+    )));
+    let text = err.to_string();
+    assert!(
+        text.contains("too few nodes") && text.contains(&net.url(2)) && text.contains(&net.url(4)),
+        "{text}"
+    );
+
+    // the killed node restarts from its data folder, without a new DKG, and serves again
+    net.restart(4).await;
+    assert!(net
+        .log(4)
+        .contains("loaded key shares; serving without a new DKG"));
+    assert_eq!(client.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    // and a fresh client sees the same network
+    let again = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    assert_eq!(again.network_keys(), client.network_keys());
+    assert_eq!(again.decrypt(&encrypted, &alice).await.unwrap(), secret);
+}
+
+#[tokio::test]
+async fn the_client_refuses_a_network_whose_nodes_disagree() {
+    let a = TestNet::start(3, LayoutOptions::default()).await;
+    let b = TestNet::start(3, LayoutOptions::default()).await;
+    // two separate networks of the same size and threshold, presented as one
+    let urls = vec![a.url(1), a.url(2), b.url(3)];
+    let dev = || ConnectOptions::default().with_policy(Policy::development());
+    let err = LitClient::connect_with(Bootstrap::Urls(urls), dev())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Disagreement { .. }), "{err}");
+    // each network on its own is fine
+    LitClient::connect(Bootstrap::NetworkFile(a.network_file()))
+        .await
+        .unwrap();
+    LitClient::connect_with(Bootstrap::Urls(vec![b.url(1), b.url(2), b.url(3)]), dev())
+        .await
+        .unwrap();
+    LitClient::connect(Bootstrap::NetworkFile(b.network_file()))
+        .await
+        .unwrap();
+}
