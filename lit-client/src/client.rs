@@ -113,6 +113,7 @@ pub struct NodeInfo {
 /// A client connected to a Lit network.
 #[derive(Debug)]
 pub struct LitClient {
+    bootstrap: Bootstrap,
     http: reqwest::Client,
     nodes: Vec<NodeInfo>,
     failures: Vec<NodeFailure>,
@@ -220,6 +221,7 @@ impl LitClient {
         }
         let key_set = Arc::new(first_set.clone());
         Ok(Self {
+            bootstrap,
             http,
             epoch: first.epoch,
             threshold,
@@ -230,6 +232,14 @@ impl LitClient {
             failures,
             options,
         })
+    }
+
+    /// Handshakes again with the same bootstrap and options, e.g. after a decryption failed
+    /// because the network moved to a new epoch ([`ClientError::epoch_changed`]). On error the
+    /// client is left as it was.
+    pub async fn refresh(&mut self) -> Result<(), ClientError> {
+        *self = Self::connect_with(self.bootstrap.clone(), self.options.clone()).await?;
+        Ok(())
     }
 
     /// The current epoch all healthy nodes agree on.

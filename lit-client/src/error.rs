@@ -206,6 +206,14 @@ impl ClientError {
         }
     }
 
+    /// Whether some node refused because the request named an epoch other than its current
+    /// one: the network has moved on, and [`crate::LitClient::refresh`] may help.
+    pub fn epoch_changed(&self) -> bool {
+        self.failures()
+            .iter()
+            .any(|f| f.reason.code() == Some(ErrorCode::WrongEpoch))
+    }
+
     /// An I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         ClientError::Io {

@@ -82,9 +82,12 @@ impl Wallet {
     /// Writes the wallet as JSON `{"address": "0x…", "privateKey": "0x…"}`. Refuses to overwrite
     /// an existing file; on unix the file is created with mode `0600`.
     pub fn save(&self, path: &Path) -> Result<(), ClientError> {
+        let mut secret = self.key.to_bytes();
+        let digits = Zeroizing::new(hex::encode(secret));
+        zeroize::Zeroize::zeroize(&mut secret[..]);
         let file = WalletFile {
             address: self.address.to_checksum(),
-            private_key: format!("0x{}", hex::encode(self.key.to_bytes())),
+            private_key: format!("0x{}", digits.as_str()),
         };
         let json = Zeroizing::new(serde_json::to_string_pretty(&file).map_err(|e| {
             ClientError::Wallet {

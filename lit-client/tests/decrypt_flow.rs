@@ -12,8 +12,8 @@ use lit_api::v1::{
 };
 use lit_api::{Bytes, ErrorCode};
 use lit_client::{
-    collect_shares, combine_and_decrypt, encrypt_to, open_share, ClientError, EncryptedData,
-    NodeFailureReason, NodeRef, ShareCollector,
+    collect_shares, combine_and_decrypt, encrypt_to, open_share, Bootstrap, ClientError,
+    EncryptedData, LitClient, NodeFailureReason, NodeRef, ShareCollector,
 };
 use lit_crypto::bls::{deal_with_trusted_dealer, KeyShare, PublicKeySet, SignatureShare};
 use lit_crypto::identity::AccessControlIdentity;
@@ -519,4 +519,28 @@ async fn collect_shares_replaces_a_cheating_node_and_decrypts() {
     let mut failed: Vec<u32> = err.failures().iter().filter_map(|f| f.party_id).collect();
     failed.sort_unstable();
     assert_eq!(failed, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn bad_network_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.json");
+    let err = LitClient::connect(Bootstrap::NetworkFile(missing))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::NetworkFile { .. }), "{err}");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"version": 1, "name": "x", "threshold": 1, "attestation": "simulated", "nodes": []}"#,
+    )
+    .unwrap();
+    let err = LitClient::connect(Bootstrap::NetworkFile(bad))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no nodes"), "{err}");
+    let err = LitClient::connect(Bootstrap::Urls(vec![]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Config(_)), "{err}");
 }

@@ -47,9 +47,10 @@ use crate::transport::{drive, DriveError, DriveOptions, Peer, PeerNet, Transport
 /// The epoch the first DKG creates.
 pub const FIRST_EPOCH: u64 = 1;
 
-/// Environment variable that makes a development node misbehave in its DKG, for tests of the
-/// peers' handling of a faulty member: `bad-dkg-share:<victim party id>` or `garbage`.
-/// Honoured only with simulated attestation.
+/// Environment variable that makes a development node misbehave, for tests of how peers and
+/// clients handle a faulty member: `bad-dkg-share:<victim party id>` or `dkg-garbage` (in the
+/// DKG), or `wrong-decryption-share` (answers `/v1/encryption/sign` with a share of the wrong
+/// message). Honoured only with simulated attestation.
 pub const DEV_FAULT_ENV: &str = "LIT_NODE_DEV_FAULT";
 
 /// Start-up failures.
@@ -162,6 +163,7 @@ pub struct Node {
     attestation_kind: AttestationKind,
     replay: Mutex<ReplayCache>,
     net: Arc<PeerNet>,
+    fault: Option<DevFault>,
 }
 
 impl std::fmt::Debug for Node {
@@ -260,6 +262,7 @@ pub async fn run(
         attestation_kind,
         replay: Mutex::new(ReplayCache::default()),
         net: net.clone(),
+        fault: dev_fault(config.attestation),
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -303,8 +306,7 @@ pub async fn run(
                         round_timeout: Duration::from_millis(config.dkg_round_timeout_ms),
                         ..DriveOptions::default()
                     };
-                    let keys =
-                        run_dkg(&node, &store, &network, config.attestation, options).await?;
+                    let keys = run_dkg(&node, &store, &network, options).await?;
                     keys.save(&store)?;
                     info!(
                         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -337,32 +339,37 @@ pub async fn run(
     Ok(())
 }
 
-fn dev_fault(mode: AttestationMode) -> Option<Behaviour> {
+/// A development fault (see [`DEV_FAULT_ENV`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum DevFault {
+    Dkg(Behaviour),
+    WrongDecryptionShare,
+}
+
+fn dev_fault(mode: AttestationMode) -> Option<DevFault> {
     let value = std::env::var(DEV_FAULT_ENV).ok()?;
     if mode != AttestationMode::Simulated {
         warn!("{DEV_FAULT_ENV} is ignored outside development networks");
         return None;
     }
-    let behaviour = if let Some(victim) = value.strip_prefix("bad-dkg-share:") {
-        Behaviour::BadShareTo(PartyId::new(victim.parse().ok()?)?)
-    } else if value == "garbage" {
-        Behaviour::Garbage
+    let fault = if let Some(victim) = value.strip_prefix("bad-dkg-share:") {
+        DevFault::Dkg(Behaviour::BadShareTo(PartyId::new(victim.parse().ok()?)?))
+    } else if value == "dkg-garbage" {
+        DevFault::Dkg(Behaviour::Garbage)
+    } else if value == "wrong-decryption-share" {
+        DevFault::WrongDecryptionShare
     } else {
         warn!("unknown {DEV_FAULT_ENV} value {value:?}");
         return None;
     };
-    warn!(
-        ?behaviour,
-        "DEVELOPMENT FAULT INJECTION: this node misbehaves in its DKG"
-    );
-    Some(behaviour)
+    warn!(?fault, "DEVELOPMENT FAULT INJECTION: this node misbehaves");
+    Some(fault)
 }
 
 async fn run_dkg(
     node: &Arc<Node>,
     store: &Arc<Store>,
     network: &NetworkFile,
-    mode: AttestationMode,
     options: DriveOptions,
 ) -> Result<NodeKeys, NodeError> {
     let mut identities = BTreeMap::new();
@@ -373,7 +380,10 @@ async fn run_dkg(
         identities.insert(id, key);
     }
     let t = network.threshold as usize;
-    let fault = dev_fault(mode);
+    let fault = match &node.fault {
+        Some(DevFault::Dkg(b)) => Some(b.clone()),
+        _ => None,
+    };
     let bls_session = Session::<blstrs::G1Projective>::dkg(
         &format!("{}/bls-root", network.name),
         FIRST_EPOCH,
@@ -628,7 +638,11 @@ async fn encryption_sign(
     let identity = AccessControlIdentity::from_hashes(chash, req.data_to_encrypt_hash.0).to_bytes();
 
     let t1 = Instant::now();
-    let share = keys.bls.sign(&identity);
+    let share = if node.fault == Some(DevFault::WrongDecryptionShare) {
+        keys.bls.sign(b"not the identity")
+    } else {
+        keys.bls.sign(&identity)
+    };
     let t_share = t1.elapsed();
     let t2 = Instant::now();
     let sealed = client_key

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lit_client::{
     Bootstrap, ClientError, ConnectOptions, LitClient, NodeFailureReason, Policy, Wallet,
@@ -98,4 +98,49 @@ async fn the_client_refuses_a_network_whose_nodes_disagree() {
     LitClient::connect(Bootstrap::NetworkFile(b.network_file()))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn cheating_and_impostor_nodes_are_left_out_and_named() {
+    // node 2 answers with a share of the wrong message
+    let faults = BTreeMap::from([(2, "wrong-decryption-share".to_string())]);
+    let net = TestNet::start_with_faults(5, LayoutOptions::default(), faults).await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    let alice = Wallet::random();
+    let encrypted = client.encrypt(&user_is(&alice.address()), b"x").unwrap();
+    // with T = 4 of 5 the client succeeds only by detecting node 2's share and asking node 5,
+    // whatever order it asks in
+    for _ in 0..4 {
+        assert_eq!(client.decrypt(&encrypted, &alice).await.unwrap(), b"x");
+    }
+
+    // a network file that pins another identity key for node 3: the client leaves node 3 out,
+    // so with node 2 cheating too few valid shares remain, and both are named
+    let mut file = net.layout.network.clone();
+    file.nodes[2].identity_key = lit_api::Bytes32([0xee; 32]);
+    let pinned = net.dir.path().join("pinned.json");
+    std::fs::write(&pinned, serde_json::to_string(&file).unwrap()).unwrap();
+    let client = LitClient::connect(Bootstrap::NetworkFile(pinned))
+        .await
+        .unwrap();
+    let failures = client.handshake_failures();
+    assert!(
+        failures.len() == 1
+            && failures[0].party_id == Some(3)
+            && matches!(
+                failures[0].reason,
+                NodeFailureReason::IdentityMismatch { .. }
+            ),
+        "{failures:?}"
+    );
+    let err = client.decrypt(&encrypted, &alice).await.unwrap_err();
+    assert!(matches!(err, ClientError::TooFewShares { .. }), "{err}");
+    assert!(
+        err.failures().iter().any(
+            |f| f.party_id == Some(2) && matches!(f.reason, NodeFailureReason::InvalidShare(_))
+        ),
+        "{err}"
+    );
 }

@@ -1,0 +1,158 @@
+//! The `lit` command line against a real network: three node processes on loopback (this test
+//! binary re-executes itself as the nodes, so it needs no other binary), then `lit wallet`,
+//! `lit handshake`, `lit encrypt` and `lit decrypt` as a user would run them, including the
+//! error a refused wallet gets.
+//!
+//! A test without the libtest harness (`harness = false`): `main` is the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use lit_node::devnet::{self, LayoutOptions};
+use serde_json::{json, Value};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if args.get(1).map(String::as_str) == Some("node") {
+        // a node process: node --config FILE --parent-pid PID
+        let config = lit_node::config::Config::load(args[3].as_ref()).unwrap();
+        let parent: u32 = args[5].parse().unwrap();
+        rt.block_on(lit_node::node::run(config, devnet::parent_exit(parent)))
+            .unwrap();
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        println!("cli_against_real_nodes: test");
+        return;
+    }
+    rt.block_on(cli_against_real_nodes());
+    println!("test cli_against_real_nodes ... ok");
+}
+
+/// Runs `lit ARGS`; returns success, stdout, stderr.
+fn lit(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lit"))
+        .args(args)
+        .env_remove("LIT_NETWORK")
+        .env_remove("LIT_WALLET")
+        .env_remove("LIT_POLICY")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+async fn cli_against_real_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = devnet::layout(&dir.path().join("net"), 3, &LayoutOptions::default()).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let command = move || {
+        let mut c = Command::new(&exe);
+        c.arg("node");
+        c
+    };
+    let mut nodes = devnet::spawn_all(&layout, &command).unwrap();
+    devnet::wait_ready(&mut nodes, Duration::from_secs(120), |_, _| {})
+        .await
+        .unwrap();
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    let network = layout.network_file().display().to_string();
+
+    // wallets
+    let (ok, stdout, stderr) = lit(&["wallet", "new", "--out", &p("alice.json")]);
+    assert!(ok, "{stderr}");
+    let alice = stdout.trim().to_string();
+    assert!(alice.starts_with("0x") && alice.len() == 42, "{alice}");
+    let (ok, _, stderr) = lit(&["wallet", "new", "--out", &p("alice.json")]);
+    assert!(!ok && stderr.contains("refusing to overwrite"), "{stderr}");
+    let (ok, stdout, _) = lit(&["--wallet", &p("alice.json"), "--json", "wallet", "address"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["address"], alice.as_str());
+    let (ok, _, _) = lit(&["wallet", "new", "--out", &p("bob.json")]);
+    assert!(ok);
+
+    // handshake: table and JSON
+    let (ok, stdout, stderr) = lit(&["--network", &network, "--json", "handshake"]);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (v["epoch"].as_u64(), v["threshold"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(v["nodes"][0]["attestation"], "simulated");
+    let (ok, stdout, _) = lit(&["--network", &network, "handshake"]);
+    assert!(
+        ok && stdout.contains("simulated") && stdout.contains(&layout.network.nodes[0].url),
+        "{stdout}"
+    );
+
+    // encrypt for Alice, decrypt as Alice
+    let conditions = json!([{"conditionType": "evmBasic", "contractAddress": "",
+        "standardContractType": "", "chain": "ethereum", "method": "",
+        "parameters": [":userAddress"], "returnValueTest": {"comparator": "=", "value": alice}}]);
+    std::fs::write(p("conditions.json"), conditions.to_string()).unwrap();
+    std::fs::write(p("plain.txt"), b"from the command line").unwrap();
+    let (ok, _, stderr) = lit(&[
+        "--network",
+        &network,
+        "encrypt",
+        "--conditions",
+        &p("conditions.json"),
+        "--in",
+        &p("plain.txt"),
+        "--out",
+        &p("secret.json"),
+    ]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = lit(&[
+        "--network",
+        &network,
+        "--wallet",
+        &p("alice.json"),
+        "decrypt",
+        "--in",
+        &p("secret.json"),
+        "--out",
+        &p("out.txt"),
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        std::fs::read(p("out.txt")).unwrap(),
+        b"from the command line"
+    );
+
+    // Bob is refused: typed error on stderr, non-zero exit, no output file
+    let (ok, stdout, stderr) = lit(&[
+        "--network",
+        &network,
+        "--wallet",
+        &p("bob.json"),
+        "decrypt",
+        "--in",
+        &p("secret.json"),
+        "--out",
+        &p("bob.txt"),
+    ]);
+    assert!(!ok && stdout.is_empty());
+    assert!(
+        stderr.starts_with("error: access control conditions are not met"),
+        "{stderr}"
+    );
+    assert!(!Path::new(&p("bob.txt")).exists());
+
+    // a missing network file is a clear error too
+    let (ok, _, stderr) = lit(&["--network", &p("nope.json"), "handshake"]);
+    assert!(!ok && stderr.contains("nope.json"), "{stderr}");
+    drop(nodes);
+}
