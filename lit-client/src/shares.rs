@@ -135,7 +135,7 @@ impl ShareCollector {
     /// The nodes to ask now (possibly none). They count as in flight until recorded.
     pub fn next_requests(&mut self) -> Vec<NodeRef> {
         let mut out = Vec::new();
-        if self.outcome_ready() {
+        if self.shares.len() >= self.threshold || self.unreachable() {
             return out;
         }
         while self.shares.len() + self.in_flight.len() < self.threshold {
@@ -191,13 +191,19 @@ impl ShareCollector {
         self.in_flight.len()
     }
 
+    /// `T` can no longer be reached.
+    fn unreachable(&self) -> bool {
+        self.shares.len() + self.in_flight.len() + self.unasked.len() < self.threshold
+    }
+
+    /// Decided: `T` shares, or `T` unreachable and every node asked has answered (so the error
+    /// counts every share that arrived and names every node that failed).
     fn outcome_ready(&self) -> bool {
-        self.shares.len() >= self.threshold
-            || self.shares.len() + self.in_flight.len() + self.unasked.len() < self.threshold
+        self.shares.len() >= self.threshold || (self.unreachable() && self.in_flight.is_empty())
     }
 
     /// `Some` once the collection is decided: `T` shares, or an error once `T` can no longer be
-    /// reached ([`ClientError::ConditionsNotMet`] when the nodes that refused with
+    /// reached and the nodes in flight have answered ([`ClientError::ConditionsNotMet`] when the nodes that refused with
     /// `conditions_not_met` alone make `T` unreachable, [`ClientError::TooFewShares`] otherwise;
     /// both list every failed node).
     pub fn outcome(&self) -> Option<Result<Vec<SignatureShare>, ClientError>> {
