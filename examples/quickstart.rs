@@ -19,7 +19,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::error::Error;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lit_client::{Bootstrap, LitClient, Wallet};
@@ -30,30 +29,13 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().collect();
+    if let Some(node) = devnet::run_self_node() {
+        return Ok(node?);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if args.get(1).map(String::as_str) == Some("node") {
-        return runtime.block_on(run_node(&args[2..]));
-    }
     runtime.block_on(quickstart())
-}
-
-/// One node process: `node --config FILE --parent-pid PID`.
-async fn run_node(args: &[String]) -> Result<(), Box<dyn Error>> {
-    lit_node::node::init_logging();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-            .ok_or_else(|| format!("missing {flag}"))
-    };
-    let config = lit_node::config::Config::load(value("--config")?.as_ref())?;
-    let parent: u32 = value("--parent-pid")?.parse()?;
-    lit_node::node::run(config, devnet::parent_exit(parent)).await?;
-    Ok(())
 }
 
 async fn quickstart() -> Result<(), Box<dyn Error>> {
@@ -64,13 +46,7 @@ async fn quickstart() -> Result<(), Box<dyn Error>> {
         dir.path().display()
     );
     let layout = devnet::layout(dir.path(), 5, &LayoutOptions::default())?;
-    let exe = std::env::current_exe()?;
-    let command = move || {
-        let mut c = Command::new(&exe);
-        c.arg("node");
-        c
-    };
-    let mut nodes = devnet::spawn_all(&layout, &command)?;
+    let mut nodes = devnet::spawn_all(&layout, &devnet::self_command()?)?;
     let started = Instant::now();
     devnet::wait_ready(&mut nodes, Duration::from_secs(120), |ready, n| {
         println!("   DKG: {ready}/{n} nodes hold their key shares");

@@ -9,7 +9,6 @@
 //! default 10, the throughput run.)
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -39,18 +38,14 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    if let Some(node) = devnet::run_self_node() {
+        node.unwrap();
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    if args.get(1).map(String::as_str) == Some("node") {
-        let config = lit_node::config::Config::load(args[3].as_ref()).unwrap();
-        let parent: u32 = args[5].parse().unwrap();
-        rt.block_on(lit_node::node::run(config, devnet::parent_exit(parent)))
-            .unwrap();
-        return;
-    }
     let mut criterion = Criterion::default()
         .configure_from_args()
         .sample_size(50)
@@ -58,10 +53,10 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let layout = devnet::layout(dir.path(), 5, &LayoutOptions::default()).unwrap();
-    let exe = std::env::current_exe().unwrap();
+    let node = devnet::self_command().unwrap();
     let command = move || {
-        let mut c = Command::new(&exe);
-        c.arg("node").env("RUST_LOG", "warn");
+        let mut c = node();
+        c.env("RUST_LOG", "warn");
         c
     };
     let mut nodes = devnet::spawn_all(&layout, &command).unwrap();

@@ -14,20 +14,16 @@ use lit_node::devnet::{self, LayoutOptions};
 use serde_json::{json, Value};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    // this binary is also the node processes of the test network
+    if let Some(node) = devnet::run_self_node() {
+        node.unwrap();
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    if args.get(1).map(String::as_str) == Some("node") {
-        // a node process: node --config FILE --parent-pid PID
-        let config = lit_node::config::Config::load(args[3].as_ref()).unwrap();
-        let parent: u32 = args[5].parse().unwrap();
-        rt.block_on(lit_node::node::run(config, devnet::parent_exit(parent)))
-            .unwrap();
-        return;
-    }
-    if args.iter().any(|a| a == "--list") {
+    if std::env::args().any(|a| a == "--list") {
         println!("cli_against_real_nodes: test");
         return;
     }
@@ -54,13 +50,7 @@ fn lit(args: &[&str]) -> (bool, String, String) {
 async fn cli_against_real_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let layout = devnet::layout(&dir.path().join("net"), 3, &LayoutOptions::default()).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let command = move || {
-        let mut c = Command::new(&exe);
-        c.arg("node");
-        c
-    };
-    let mut nodes = devnet::spawn_all(&layout, &command).unwrap();
+    let mut nodes = devnet::spawn_all(&layout, &devnet::self_command().unwrap()).unwrap();
     devnet::wait_ready(&mut nodes, Duration::from_secs(120), |_, _| {})
         .await
         .unwrap();

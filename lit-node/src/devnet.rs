@@ -303,3 +303,44 @@ pub async fn parent_exit(parent: u32) {
     #[cfg(not(unix))]
     std::future::pending::<()>().await
 }
+
+/// The command that re-executes this program as a devnet node (`<this program> node`), for
+/// programs that bring their own nodes: examples, benchmarks, tests. Such a program calls
+/// [`run_self_node`] first thing in `main`.
+pub fn self_command() -> Result<impl Fn() -> Command, NodeError> {
+    let exe = std::env::current_exe().map_err(|e| NodeError::Io(format!("current exe: {e}")))?;
+    Ok(move || {
+        let mut c = Command::new(&exe);
+        c.arg("node");
+        c
+    })
+}
+
+/// If this process was started by [`self_command`] (arguments `node --config FILE --parent-pid
+/// PID`), runs that node until its parent exits and returns its result; otherwise `None`.
+pub fn run_self_node() -> Option<Result<(), NodeError>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) != Some("node") {
+        return None;
+    }
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .ok_or_else(|| NodeError::Io(format!("node: missing {flag}")))
+    };
+    let run = || -> Result<(), NodeError> {
+        let config = Config::load(Path::new(value("--config")?))
+            .map_err(|e| NodeError::Io(e.to_string()))?;
+        let parent: u32 = value("--parent-pid")?
+            .parse()
+            .map_err(|_| NodeError::Io("node: --parent-pid is not a number".into()))?;
+        crate::node::init_logging();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| NodeError::Io(format!("runtime: {e}")))?;
+        rt.block_on(crate::node::run(config, parent_exit(parent)))
+    };
+    Some(run())
+}

@@ -6,15 +6,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use lit_api::ErrorCode;
 use lit_node::auth::Address;
-use lit_node::conditions::abi::AbiType;
 use lit_node::conditions::{ConditionError, Evaluator};
 use lit_node::config::ChainConfig;
 use serde_json::{json, Value};
-use support::evm::{compile, Anvil};
+use support::evm::{deploy_condition_contracts, Anvil, ConditionContracts};
 
 struct World {
     _anvil: Anvil,
@@ -32,49 +30,15 @@ fn hex_addr(a: &Address) -> String {
 }
 
 async fn world() -> World {
-    let contracts =
-        compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/Conditions.sol"));
     let anvil = Anvil::start().await;
     let rich = Address([0x11; 20]);
     let poor = Address([0x22; 20]);
-    let token = anvil.deploy(&contracts["TestToken"]).await;
-    let nft = anvil.deploy(&contracts["TestNft"]).await;
-    let multi = anvil.deploy(&contracts["TestMulti"]).await;
-    let membership = anvil.deploy(&contracts["Membership"]).await;
-    let r = hex_addr(&rich);
-    anvil.fund(&r, "0xde0b6b3a7640000").await; // 1 ETH
-    anvil
-        .transact(
-            &token,
-            "mint",
-            &[AbiType::Address, AbiType::Uint(256)],
-            &[&r, "500"],
-        )
-        .await;
-    anvil
-        .transact(
-            &nft,
-            "mint",
-            &[AbiType::Address, AbiType::Uint(256)],
-            &[&r, "7"],
-        )
-        .await;
-    anvil
-        .transact(
-            &multi,
-            "mint",
-            &[AbiType::Address, AbiType::Uint(256), AbiType::Uint(256)],
-            &[&r, "3", "2"],
-        )
-        .await;
-    anvil
-        .transact(
-            &membership,
-            "join",
-            &[AbiType::Address, AbiType::Uint(256)],
-            &[&r, "150"],
-        )
-        .await;
+    let ConditionContracts {
+        token,
+        nft,
+        multi,
+        membership,
+    } = deploy_condition_contracts(&anvil, &hex_addr(&rich)).await;
     let chains = BTreeMap::from([(
         "anvil".to_string(),
         ChainConfig {

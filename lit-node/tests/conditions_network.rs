@@ -5,17 +5,14 @@
 
 mod support;
 
-use std::path::Path;
-
 use lit_api::v1::paths;
 use lit_client::{Bootstrap, ClientError, LitClient, Wallet};
 use lit_crypto::seal::SealSecretKey;
-use lit_node::conditions::abi::AbiType;
 use lit_node::devnet::LayoutOptions;
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::evm::{compile, Anvil};
+use support::evm::{deploy_condition_contracts, Anvil, ConditionContracts};
 use support::net::{auth_sig, code, post, TestNet};
 
 fn basic(
@@ -54,42 +51,18 @@ async fn no_node_answers(net: &TestNet, conditions: &Value, seed: u8) {
 
 #[tokio::test]
 async fn conditions_on_anvil_through_the_network() {
-    let contracts =
-        compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/Conditions.sol"));
     let anvil = Anvil::start().await;
     const RICH: u8 = 0x31;
     const POOR: u8 = 0x32;
     let rich = Wallet::from_bytes(&[RICH; 32]).unwrap();
     let poor = Wallet::from_bytes(&[POOR; 32]).unwrap();
     let r = format!("0x{}", hex::encode(rich.address().0));
-    let token = anvil.deploy(&contracts["TestToken"]).await;
-    let nft = anvil.deploy(&contracts["TestNft"]).await;
-    let membership = anvil.deploy(&contracts["Membership"]).await;
-    anvil.fund(&r, "0xde0b6b3a7640000").await; // 1 ETH
-    anvil
-        .transact(
-            &token,
-            "mint",
-            &[AbiType::Address, AbiType::Uint(256)],
-            &[&r, "500"],
-        )
-        .await;
-    anvil
-        .transact(
-            &nft,
-            "mint",
-            &[AbiType::Address, AbiType::Uint(256)],
-            &[&r, "7"],
-        )
-        .await;
-    anvil
-        .transact(
-            &membership,
-            "join",
-            &[AbiType::Address, AbiType::Uint(256)],
-            &[&r, "150"],
-        )
-        .await;
+    let ConditionContracts {
+        token,
+        nft,
+        membership,
+        ..
+    } = deploy_condition_contracts(&anvil, &r).await;
 
     let options = LayoutOptions {
         chains: vec![("anvil".into(), anvil.url.clone())],

@@ -174,3 +174,55 @@ impl Drop for Anvil {
         let _ = self.child.wait();
     }
 }
+
+/// The contracts of `tests/contracts/Conditions.sol`, deployed, with one user (`rich`) holding
+/// something of each: 1 ETH, 500 tokens, NFT #7, 2 of multi-token #3, and a membership with
+/// score 150 ("gold").
+pub struct ConditionContracts {
+    pub token: String,
+    pub nft: String,
+    pub multi: String,
+    pub membership: String,
+}
+
+/// Compiles and deploys the condition contracts on `anvil` and endows `rich` (`0x…` address).
+pub async fn deploy_condition_contracts(anvil: &Anvil, rich: &str) -> ConditionContracts {
+    let contracts =
+        compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/Conditions.sol"));
+    let c = ConditionContracts {
+        token: anvil.deploy(&contracts["TestToken"]).await,
+        nft: anvil.deploy(&contracts["TestNft"]).await,
+        multi: anvil.deploy(&contracts["TestMulti"]).await,
+        membership: anvil.deploy(&contracts["Membership"]).await,
+    };
+    let (address, uint) = (AbiType::Address, AbiType::Uint(256));
+    anvil.fund(rich, "0xde0b6b3a7640000").await; // 1 ETH
+    anvil
+        .transact(
+            &c.token,
+            "mint",
+            &[address, uint],
+            &[rich, "500"],
+        )
+        .await;
+    anvil
+        .transact(
+            &c.nft,
+            "mint",
+            &[address, uint],
+            &[rich, "7"],
+        )
+        .await;
+    anvil
+        .transact(
+            &c.multi,
+            "mint",
+            &[address, uint, uint],
+            &[rich, "3", "2"],
+        )
+        .await;
+    anvil
+        .transact(&c.membership, "join", &[address, uint], &[rich, "150"])
+        .await;
+    c
+}
