@@ -12,7 +12,7 @@ use lit_node::auth::Address;
 use lit_node::conditions::{ConditionError, Evaluator};
 use lit_node::config::ChainConfig;
 use serde_json::{json, Value};
-use support::evm::{deploy_condition_contracts, Anvil, ConditionContracts};
+use support::evm::{basic, deploy_condition_contracts, Anvil, ConditionContracts};
 
 struct World {
     _anvil: Anvil,
@@ -56,19 +56,6 @@ async fn world() -> World {
         rich,
         poor,
     }
-}
-
-fn basic(
-    contract: &str,
-    kind: &str,
-    method: &str,
-    params: &[&str],
-    cmp: &str,
-    value: &str,
-) -> Value {
-    json!({"conditionType": "evmBasic", "contractAddress": contract, "standardContractType": kind,
-           "chain": "anvil", "method": method, "parameters": params,
-           "returnValueTest": {"comparator": cmp, "value": value}})
 }
 
 fn status(w: &World, key: &str, cmp: &str, value: &str) -> Value {

@@ -12,21 +12,8 @@ use lit_node::devnet::LayoutOptions;
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::evm::{deploy_condition_contracts, Anvil, ConditionContracts};
+use support::evm::{basic, deploy_condition_contracts, Anvil, ConditionContracts};
 use support::net::{auth_sig, code, post, TestNet};
-
-fn basic(
-    contract: &str,
-    kind: &str,
-    method: &str,
-    params: &[&str],
-    cmp: &str,
-    value: &str,
-) -> Value {
-    json!({"conditionType": "evmBasic", "contractAddress": contract, "standardContractType": kind,
-           "chain": "anvil", "method": method, "parameters": params,
-           "returnValueTest": {"comparator": cmp, "value": value}})
-}
 
 /// Every node refuses `wallet` with `conditions_not_met`: no share leaves any node.
 async fn no_node_answers(net: &TestNet, conditions: &Value, seed: u8) {

@@ -198,31 +198,30 @@ pub async fn deploy_condition_contracts(anvil: &Anvil, rich: &str) -> ConditionC
     let (address, uint) = (AbiType::Address, AbiType::Uint(256));
     anvil.fund(rich, "0xde0b6b3a7640000").await; // 1 ETH
     anvil
-        .transact(
-            &c.token,
-            "mint",
-            &[address, uint],
-            &[rich, "500"],
-        )
+        .transact(&c.token, "mint", &[address, uint], &[rich, "500"])
         .await;
     anvil
-        .transact(
-            &c.nft,
-            "mint",
-            &[address, uint],
-            &[rich, "7"],
-        )
+        .transact(&c.nft, "mint", &[address, uint], &[rich, "7"])
         .await;
     anvil
-        .transact(
-            &c.multi,
-            "mint",
-            &[address, uint, uint],
-            &[rich, "3", "2"],
-        )
+        .transact(&c.multi, "mint", &[address, uint, uint], &[rich, "3", "2"])
         .await;
     anvil
         .transact(&c.membership, "join", &[address, uint], &[rich, "150"])
         .await;
     c
+}
+
+/// An `evmBasic` condition on the chain named `anvil`.
+pub fn basic(
+    contract: &str,
+    kind: &str,
+    method: &str,
+    params: &[&str],
+    cmp: &str,
+    value: &str,
+) -> Value {
+    json!({"conditionType": "evmBasic", "contractAddress": contract, "standardContractType": kind,
+           "chain": "anvil", "method": method, "parameters": params,
+           "returnValueTest": {"comparator": cmp, "value": value}})
 }
