@@ -42,6 +42,8 @@ pub enum ErrorCode {
     NotFound,
     /// The request came from a peer that is not part of the network, or is badly signed.
     UnauthorizedPeer,
+    /// The caller is authenticated but not permitted to do this (e.g. sign with another's PKP).
+    NotPermitted,
     /// Too many requests from this caller.
     RateLimited,
     /// Something failed inside the node; the cause is in its logs.
@@ -65,6 +67,7 @@ impl ErrorCode {
             ErrorCode::NotReady => "not_ready",
             ErrorCode::NotFound => "not_found",
             ErrorCode::UnauthorizedPeer => "unauthorized_peer",
+            ErrorCode::NotPermitted => "not_permitted",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
@@ -77,7 +80,9 @@ impl ErrorCode {
             | ErrorCode::UnknownConditionType
             | ErrorCode::InvalidConditions => 400,
             ErrorCode::InvalidAuth | ErrorCode::AuthExpired => 401,
-            ErrorCode::ConditionsNotMet | ErrorCode::UnauthorizedPeer => 403,
+            ErrorCode::ConditionsNotMet | ErrorCode::UnauthorizedPeer | ErrorCode::NotPermitted => {
+                403
+            }
             ErrorCode::NotFound => 404,
             ErrorCode::WrongEpoch | ErrorCode::NonceReplayed => 409,
             ErrorCode::BodyTooLarge => 413,
@@ -141,7 +146,7 @@ pub struct ErrorEnvelope {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 15] = [
+    const ALL: [ErrorCode; 16] = [
         ErrorCode::MalformedRequest,
         ErrorCode::BodyTooLarge,
         ErrorCode::WrongEpoch,
@@ -155,6 +160,7 @@ mod tests {
         ErrorCode::NotReady,
         ErrorCode::NotFound,
         ErrorCode::UnauthorizedPeer,
+        ErrorCode::NotPermitted,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
     ];

@@ -14,6 +14,14 @@ pub mod paths {
     pub const HEALTH: &str = "/v1/health";
     /// `POST`: [`super::PeerMessage`], node to node only.
     pub const PEER_MESSAGE: &str = "/v1/peer/message";
+    /// `POST`: [`super::PkpMintRequest`] → [`super::PkpInfo`].
+    pub const PKP_MINT: &str = "/v1/pkp/mint";
+    /// `POST`: [`super::PkpInfoRequest`] → [`super::PkpInfo`].
+    pub const PKP_INFO: &str = "/v1/pkp/info";
+    /// `POST`: [`super::PkpPermissionsRequest`] → [`super::PkpInfo`].
+    pub const PKP_PERMISSIONS: &str = "/v1/pkp/permissions";
+    /// `POST`: [`super::PkpSignRequest`] → [`super::PkpSignResponse`].
+    pub const PKP_SIGN: &str = "/v1/pkp/sign";
 }
 
 /// An Ethereum wallet's signature over a SIWE (EIP-4361) message, in Lit's `AuthSig` shape.
@@ -161,6 +169,216 @@ pub fn encryption_share_aad(party_id: u32, epoch: u64, identity: &[u8]) -> Vec<u
     aad.extend_from_slice(&party_id.to_be_bytes());
     aad.extend_from_slice(&epoch.to_be_bytes());
     aad.extend_from_slice(identity);
+    aad
+}
+
+/// What a permitted auth method may have a PKP sign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PkpScope {
+    /// Any digest.
+    SignAnything,
+    /// Only EIP-191 personal messages (the node hashes the message itself).
+    PersonalSign,
+}
+
+/// An auth method permitted to use a PKP.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PermittedAuthMethod {
+    /// The method type ([`AUTH_METHOD_TYPE_OIDC`], …).
+    pub method_type: u32,
+    /// The user's id under that method (e.g. keccak256 of `sub:aud` for OpenID Connect), hex.
+    pub id: String,
+    /// What it may sign.
+    pub scopes: std::collections::BTreeSet<PkpScope>,
+}
+
+/// The auth method type of OpenID Connect JWTs (Lit numbers its auth methods; this is ours).
+pub const AUTH_METHOD_TYPE_OIDC: u32 = 6;
+
+/// Who may use a PKP besides its owner.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PkpPermissions {
+    /// Wallet addresses (EIP-55) that may sign anything.
+    pub addresses: std::collections::BTreeSet<String>,
+    /// Auth methods, each with its scopes.
+    pub auth_methods: Vec<PermittedAuthMethod>,
+    /// Lit Action ids (IPFS CIDv0) that may sign with the PKP.
+    pub actions: std::collections::BTreeSet<String>,
+}
+
+/// A PKP as the network records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PkpInfo {
+    /// keccak256 of the uncompressed public key (64 bytes, without the 0x04 prefix).
+    pub token_id: Bytes32,
+    /// The derivation id: the PKP key is `root + H(key_id)·G`.
+    pub key_id: Bytes32,
+    /// The PKP public key, SEC1 compressed (33 bytes).
+    pub public_key: Bytes,
+    /// Its Ethereum address (EIP-55).
+    pub eth_address: String,
+    /// Its owner (EIP-55).
+    pub owner: String,
+    /// Who else may use it.
+    pub permissions: PkpPermissions,
+}
+
+/// `POST /v1/pkp/mint`: a new PKP owned by the authenticated wallet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PkpMintRequest {
+    /// The owner's wallet signature.
+    pub auth_sig: AuthSig,
+}
+
+/// `POST /v1/pkp/info`: a PKP's public record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PkpInfoRequest {
+    /// The PKP.
+    pub token_id: Bytes32,
+}
+
+/// One change to a PKP's permissions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase", deny_unknown_fields)]
+pub enum PermissionChange {
+    /// Permit a wallet address.
+    AddAddress {
+        /// EIP-55 address.
+        address: String,
+    },
+    /// Revoke a wallet address.
+    RemoveAddress {
+        /// EIP-55 address.
+        address: String,
+    },
+    /// Permit an auth method (replacing its scopes if present).
+    #[serde(rename_all = "camelCase")]
+    AddAuthMethod {
+        /// The method.
+        method: PermittedAuthMethod,
+    },
+    /// Revoke an auth method.
+    #[serde(rename_all = "camelCase")]
+    RemoveAuthMethod {
+        /// Its type.
+        method_type: u32,
+        /// Its id, hex.
+        id: String,
+    },
+    /// Permit a Lit Action.
+    AddAction {
+        /// Its IPFS CIDv0.
+        cid: String,
+    },
+    /// Revoke a Lit Action.
+    RemoveAction {
+        /// Its IPFS CIDv0.
+        cid: String,
+    },
+}
+
+/// `POST /v1/pkp/permissions`: the owner changes who may use the PKP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PkpPermissionsRequest {
+    /// The owner's wallet signature.
+    pub auth_sig: AuthSig,
+    /// The PKP.
+    pub token_id: Bytes32,
+    /// The change.
+    pub change: PermissionChange,
+}
+
+/// What to sign with a PKP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum ToSign {
+    /// A 32-byte digest (e.g. an Ethereum transaction's signing hash); needs the
+    /// `sign-anything` scope.
+    Digest(Bytes32),
+    /// A message the node hashes with EIP-191 (`personal_sign`).
+    Message(Bytes),
+}
+
+/// How the caller of `/v1/pkp/sign` proves who it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum PkpAuth {
+    /// A wallet signature (the owner, or a permitted address).
+    AuthSig(AuthSig),
+}
+
+/// `POST /v1/pkp/sign`: the node's ECDSA signature share with a PKP. The client sends the same
+/// request (but its own `clientPublicKey` per node) to every node of `group`, exactly
+/// `threshold` nodes, which sign together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PkpSignRequest {
+    /// The epoch the client believes is current.
+    pub epoch: u64,
+    /// The PKP.
+    pub token_id: Bytes32,
+    /// What to sign.
+    pub to_sign: ToSign,
+    /// The caller's proof.
+    pub auth: PkpAuth,
+    /// The signing group: exactly `threshold` party ids, this node among them.
+    pub group: Vec<u32>,
+    /// A fresh random id of this signing request, the same at every node of the group.
+    pub request_id: Bytes32,
+    /// The client's ephemeral X25519 key (fresh per request and node); the share is sealed to it.
+    pub client_public_key: Bytes32,
+}
+
+/// Where the presignature of a signature came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PresignatureSource {
+    /// Taken from the group's pre-generated pool (fast path).
+    Pool,
+    /// Generated for this request by the group (the pool was empty or unusable; slower).
+    Fresh,
+}
+
+/// `POST /v1/pkp/sign` answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PkpSignResponse {
+    /// The answering node.
+    pub party_id: u32,
+    /// The epoch of its key share.
+    pub epoch: u64,
+    /// The signature share (`lit_crypto::ecdsa::SignatureShare` as JSON), sealed to
+    /// `clientPublicKey` with [`PKP_SHARE_SEAL_INFO`] and [`pkp_share_aad`].
+    pub share: SealedBox,
+    /// Where the presignature came from.
+    pub presignature: PresignatureSource,
+    /// Time the node spent on the request, in milliseconds.
+    pub node_ms: f64,
+}
+
+/// The HPKE `info` of a sealed [`PkpSignResponse::share`].
+pub const PKP_SHARE_SEAL_INFO: &[u8] = b"lit/v1/pkp-signature-share";
+
+/// The HPKE associated data of a sealed [`PkpSignResponse::share`]: party id, epoch, request id
+/// and the digest signed.
+pub fn pkp_share_aad(
+    party_id: u32,
+    epoch: u64,
+    request_id: &Bytes32,
+    digest: &[u8; 32],
+) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(76);
+    aad.extend_from_slice(&party_id.to_be_bytes());
+    aad.extend_from_slice(&epoch.to_be_bytes());
+    aad.extend_from_slice(&request_id.0);
+    aad.extend_from_slice(digest);
     aad
 }
 

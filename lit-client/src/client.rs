@@ -114,15 +114,15 @@ pub struct NodeInfo {
 #[derive(Debug)]
 pub struct LitClient {
     bootstrap: Bootstrap,
-    http: reqwest::Client,
-    nodes: Vec<NodeInfo>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) nodes: Vec<NodeInfo>,
     failures: Vec<NodeFailure>,
-    epoch: u64,
-    threshold: usize,
+    pub(crate) epoch: u64,
+    pub(crate) threshold: usize,
     node_count: u32,
-    network_keys: NetworkKeys,
+    pub(crate) network_keys: NetworkKeys,
     key_set: Arc<PublicKeySet>,
-    options: ConnectOptions,
+    pub(crate) options: ConnectOptions,
 }
 
 impl LitClient {
@@ -443,7 +443,7 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
         .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))
 }
 
-fn endpoint(base: &str, path: &str) -> String {
+pub(crate) fn endpoint(base: &str, path: &str) -> String {
     format!("{}{path}", base.trim_end_matches('/'))
 }
 
@@ -602,7 +602,7 @@ fn short_hex(bytes: &[u8]) -> String {
 }
 
 /// Fisher–Yates with the operating system's randomness.
-fn shuffle<T>(items: &mut [T]) {
+pub(crate) fn shuffle<T>(items: &mut [T]) {
     for i in (1..items.len()).rev() {
         let j = (OsRng.next_u64() % (i as u64 + 1)) as usize;
         items.swap(i, j);
@@ -610,7 +610,7 @@ fn shuffle<T>(items: &mut [T]) {
 }
 
 /// `POST`s JSON and reads a JSON answer or the error envelope.
-async fn post_json<Req: Serialize, Resp: DeserializeOwned>(
+pub(crate) async fn post_json<Req: Serialize, Resp: DeserializeOwned>(
     http: &reqwest::Client,
     url: &str,
     body: &Req,

@@ -145,6 +145,15 @@ pub enum ClientError {
         /// Every node that failed, and why.
         failures: Vec<NodeFailure>,
     },
+    /// The request failed at the nodes asked (each named with its reason).
+    #[error("the request failed; nodes:{}", Failures(failures))]
+    NodesFailed {
+        /// Every node that failed, and why.
+        failures: Vec<NodeFailure>,
+    },
+    /// The signature shares did not combine into a valid signature.
+    #[error("combining the signature failed: {0}")]
+    Signature(String),
     /// Healthy nodes disagree about the network (epoch, threshold, node count or keys).
     #[error("nodes disagree about the {what}: {detail}")]
     Disagreement {
@@ -201,7 +210,8 @@ impl ClientError {
         match self {
             ClientError::TooFewNodes { failures, .. }
             | ClientError::TooFewShares { failures, .. }
-            | ClientError::ConditionsNotMet { failures, .. } => failures,
+            | ClientError::ConditionsNotMet { failures, .. }
+            | ClientError::NodesFailed { failures } => failures,
             _ => &[],
         }
     }

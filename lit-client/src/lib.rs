@@ -3,12 +3,16 @@
 pub mod client;
 pub mod encrypted;
 pub mod error;
+pub mod eth_tx;
+pub mod pkp;
 pub mod shares;
 pub mod wallet;
 
 pub use client::{collect_shares, Bootstrap, ConnectOptions, LitClient, NodeInfo};
 pub use encrypted::{encrypt_to, identity_of, EncryptedData, ENCRYPTED_DATA_VERSION};
 pub use error::{ClientError, NodeFailure, NodeFailureReason};
+pub use eth_tx::{Eip1559Transaction, EthTransaction, LegacyTransaction};
+pub use pkp::{PkpSignature, SIGN_ATTEMPTS};
 pub use shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};
 pub use wallet::{Wallet, DEFAULT_AUTH_TTL};
 

@@ -109,6 +109,19 @@ pub fn recover_address(hash: &[u8; 32], signature: &[u8]) -> Result<Address, Eth
     Ok(Address::from_public_key(&key))
 }
 
+impl serde::Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_checksum())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Address::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Signs `message` like a wallet's `personal_sign`: the 65-byte `r ‖ s ‖ v` signature over
 /// [`eip191_hash`], with `v` = 27 or 28 and a low `s`.
 pub fn personal_sign(key: &SigningKey, message: &[u8]) -> Result<[u8; 65], EthError> {

@@ -7,6 +7,7 @@
 //! network_file = "network.json"      # the network description (relative to the config file)
 //! attestation = "simulated"          # "simulated" (development) or "sev-snp"
 //! max_body_bytes = 1048576
+//! registry = "registry.sqlite"      # the PKP registry shared by the devnet's nodes (optional)
 //! dkg_round_timeout_ms = 15000       # a DKG round with no progress for this long goes on without
 //!                                    # the silent peers (they are named in the log)
 //!
@@ -72,6 +73,10 @@ pub struct Config {
     /// Largest accepted request body.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// The development PKP registry (an SQLite file every node of the devnet opens); without it
+    /// the PKP endpoints answer `not_found`.
+    #[serde(default)]
+    pub registry: Option<PathBuf>,
     /// A DKG round that accepts nothing for this long continues without the silent peers.
     #[serde(default = "default_dkg_round_timeout_ms")]
     pub dkg_round_timeout_ms: u64,
@@ -140,6 +145,7 @@ impl Config {
         }
         config.data_dir = base.join(&config.data_dir);
         config.network_file = base.join(&config.network_file);
+        config.registry = config.registry.map(|r| base.join(r));
         Ok(config)
     }
 

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! DIR/network.json          the network file (every node's URL and keys)
+//! DIR/registry.sqlite       the PKP registry the nodes share
 //! DIR/node-<i>/config.toml  node i's configuration
 //! DIR/node-<i>/data/        node i's identity, encrypted store and storage key
 //! DIR/node-<i>/node.log     node i's log
@@ -22,6 +23,9 @@ use crate::node::{init, read_network_file, NodeError};
 
 /// The network file's name inside a devnet folder.
 pub const NETWORK_FILE: &str = "network.json";
+
+/// The PKP registry's file name inside a devnet folder (shared by its nodes).
+pub const REGISTRY_FILE: &str = "registry.sqlite";
 
 /// A laid-out devnet folder.
 #[derive(Clone, Debug)]
@@ -115,7 +119,8 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
         let port = free_port()?;
         let mut text = format!(
             "# node {i} of the devnet in {dir}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\
-             network_file = \"../{NETWORK_FILE}\"\nattestation = \"simulated\"\n",
+             network_file = \"../{NETWORK_FILE}\"\nregistry = \"../{REGISTRY_FILE}\"\n\
+             attestation = \"simulated\"\n",
             dir = dir.display()
         );
         if let Some(ms) = options.dkg_round_timeout_ms {

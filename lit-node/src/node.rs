@@ -36,6 +36,7 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiError, ApiJson, Status};
 use crate::auth::{verify_auth_sig, AuthError};
+use crate::chain::{PkpRegistry, SqliteRegistry};
 use crate::conditions::Evaluator;
 use crate::config::{AttestationMode, Config};
 use crate::identity::NodeIdentity;
@@ -152,9 +153,9 @@ impl ReplayCache {
 
 /// A running node's shared state.
 pub struct Node {
-    me: PartyId,
+    pub(crate) me: PartyId,
     url: String,
-    network: NetworkFile,
+    pub(crate) network: NetworkFile,
     identity: Arc<NodeIdentity>,
     keys: RwLock<Option<Arc<NodeKeys>>>,
     status: Arc<Status>,
@@ -162,7 +163,9 @@ pub struct Node {
     attester: Box<dyn Attester>,
     attestation_kind: AttestationKind,
     replay: Mutex<ReplayCache>,
-    net: Arc<PeerNet>,
+    pub(crate) net: Arc<PeerNet>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) registry: Option<Arc<dyn PkpRegistry>>,
     fault: Option<DevFault>,
 }
 
@@ -249,6 +252,14 @@ pub async fn run(
     }
     let evaluator =
         Evaluator::new(&config.chains).map_err(|e| NodeError::Io(format!("chains: {e}")))?;
+    let registry: Option<Arc<dyn PkpRegistry>> = match &config.registry {
+        Some(path) => {
+            Some(Arc::new(SqliteRegistry::open(path).map_err(|e| {
+                NodeError::Io(format!("registry {}: {e}", path.display()))
+            })?))
+        }
+        None => None,
+    };
     let status = Arc::new(Status::default());
     let node = Arc::new(Node {
         me,
@@ -262,6 +273,8 @@ pub async fn run(
         attestation_kind,
         replay: Mutex::new(ReplayCache::default()),
         net: net.clone(),
+        store: store.clone(),
+        registry,
         fault: dev_fault(config.attestation),
     });
 
@@ -499,12 +512,26 @@ pub fn app(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .route(paths::HANDSHAKE, post(handshake))
         .route(paths::ENCRYPTION_SIGN, post(encryption_sign))
         .route(paths::PEER_MESSAGE, post(peer_message))
+        .merge(crate::pkp::routes())
         .with_state(node.clone());
     api::router(node.status.clone(), max_body_bytes, routes)
 }
 
 impl Node {
-    fn keys(&self) -> Result<Arc<NodeKeys>, ApiError> {
+    /// Records a request nonce until `until`; false if it was seen before.
+    pub(crate) fn replay_insert(
+        &self,
+        nonce: [u8; 32],
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> bool {
+        self.replay
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(nonce, until, now)
+    }
+
+    pub(crate) fn keys(&self) -> Result<Arc<NodeKeys>, ApiError> {
         self.keys
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -558,7 +585,7 @@ async fn handshake(
     }))
 }
 
-fn auth_error(e: AuthError) -> ApiError {
+pub(crate) fn auth_error(e: AuthError) -> ApiError {
     match e {
         AuthError::Expired(_) | AuthError::NotYetValid(_) => {
             ApiError::new(ErrorCode::AuthExpired, e.to_string())
@@ -600,11 +627,7 @@ async fn encryption_sign(
             "the auth message must have an Expiration Time",
         )
     })?;
-    let fresh = node
-        .replay
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(req.client_public_key.0, expires, now);
+    let fresh = node.replay_insert(req.client_public_key.0, expires, now);
     if !fresh {
         return Err(ApiError::new(
             ErrorCode::NonceReplayed,

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand_core::{OsRng, RngCore};
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 use zeroize::Zeroizing;
 
 /// Names of the tables the node uses.
@@ -257,6 +257,22 @@ impl Store {
             io_err!(t.remove(key))?;
         }
         io_err!(tx.commit())
+    }
+
+    /// Stores `value` under `table/key` only if the key is absent, durably, in one
+    /// transaction; returns whether it was stored. (How a node records a presignature as used.)
+    pub fn insert_new(&self, table: Table, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let sealed = self.seal(table, key, value)?;
+        let tx = io_err!(self.db.begin_write())?;
+        {
+            let mut t = io_err!(tx.open_table(table.definition()))?;
+            if io_err!(t.get(key))?.is_some() {
+                return Ok(false);
+            }
+            io_err!(t.insert(key, sealed.as_slice()))?;
+        }
+        io_err!(tx.commit())?;
+        Ok(true)
     }
 
     /// The value under `table/key`, if any.

@@ -27,10 +27,13 @@ use tracing::{debug, info, warn};
 use crate::identity::NodeIdentity;
 use crate::peer::{open_envelope, seal_envelope, EnvelopeError, PeerKeys};
 
-/// Envelopes held for sessions that have not started on this node yet.
-const MAX_PENDING_SESSIONS: usize = 16;
+/// Sessions not started on this node yet for which envelopes are held.
+const MAX_PENDING_SESSIONS: usize = 1024;
 /// Messages held per pending session.
-const MAX_PENDING_MESSAGES: usize = 4096;
+const MAX_PENDING_MESSAGES: usize = 1024;
+/// How long a finished session is remembered (its late envelopes are dropped quietly) and how
+/// long envelopes for a session that never starts here are held.
+const SESSION_MEMORY: Duration = Duration::from_secs(600);
 
 /// A member of the network as the transport knows it.
 #[derive(Clone, Debug)]
@@ -43,8 +46,39 @@ pub struct Peer {
 
 enum Slot {
     Open(mpsc::UnboundedSender<(PartyId, Vec<u8>)>),
-    Pending(Vec<(PartyId, Vec<u8>)>),
-    Closed,
+    Pending(Instant, Vec<(PartyId, Vec<u8>)>),
+    Closed(Instant),
+}
+
+/// The sessions this node knows of.
+#[derive(Default)]
+struct Sessions {
+    slots: HashMap<Bytes32, Slot>,
+    pending: usize,
+    last_purge: Option<Instant>,
+}
+
+impl Sessions {
+    /// Forgets finished sessions and held envelopes older than [`SESSION_MEMORY`] (at most
+    /// once a minute).
+    fn purge(&mut self, now: Instant) {
+        if self
+            .last_purge
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(60))
+        {
+            return;
+        }
+        self.last_purge = Some(now);
+        self.slots.retain(|_, slot| match slot {
+            Slot::Open(_) => true,
+            Slot::Pending(t, _) | Slot::Closed(t) => now.duration_since(*t) < SESSION_MEMORY,
+        });
+        self.pending = self
+            .slots
+            .values()
+            .filter(|s| matches!(s, Slot::Pending(..)))
+            .count();
+    }
 }
 
 /// Timing of deliveries.
@@ -72,7 +106,7 @@ pub struct PeerNet {
     peers: BTreeMap<PartyId, Peer>,
     keys: BTreeMap<PartyId, PeerKeys>,
     http: reqwest::Client,
-    sessions: Mutex<HashMap<Bytes32, Slot>>,
+    sessions: Mutex<Sessions>,
     options: TransportOptions,
 }
 
@@ -124,7 +158,7 @@ impl PeerNet {
             peers,
             keys,
             http,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Sessions::default()),
             options,
         }))
     }
@@ -134,7 +168,7 @@ impl PeerNet {
         self.me
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Bytes32, Slot>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
         // a poisoned lock only means another request panicked; the map itself is consistent
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -143,21 +177,26 @@ impl PeerNet {
     pub fn deliver(&self, msg: &PeerMessage) -> Result<(), EnvelopeError> {
         let (from, bytes) = open_envelope(&self.identity, self.me, &msg.session, &self.keys, msg)?;
         let mut sessions = self.sessions();
-        let pending = sessions.len();
-        match sessions.get_mut(&msg.session) {
+        let now = Instant::now();
+        sessions.purge(now);
+        let pending = sessions.pending;
+        match sessions.slots.get_mut(&msg.session) {
             Some(Slot::Open(tx)) => {
                 // the receiver is gone only when the run finished: the message is moot
                 let _ = tx.send((from, bytes));
             }
-            Some(Slot::Pending(held)) => {
+            Some(Slot::Pending(_, held)) => {
                 if held.len() < MAX_PENDING_MESSAGES {
                     held.push((from, bytes));
                 }
             }
-            Some(Slot::Closed) => {}
+            Some(Slot::Closed(_)) => {}
             None => {
                 if pending < MAX_PENDING_SESSIONS {
-                    sessions.insert(msg.session, Slot::Pending(vec![(from, bytes)]));
+                    sessions
+                        .slots
+                        .insert(msg.session, Slot::Pending(now, vec![(from, bytes)]));
+                    sessions.pending += 1;
                 } else {
                     warn!(from = %from, "dropping envelope for an unknown session: too many pending");
                 }
@@ -173,24 +212,29 @@ impl PeerNet {
     ) -> Result<mpsc::UnboundedReceiver<(PartyId, Vec<u8>)>, DriveError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut sessions = self.sessions();
-        match sessions.remove(&session) {
-            Some(Slot::Closed) | Some(Slot::Open(_)) => {
-                sessions.insert(session, Slot::Closed);
+        let now = Instant::now();
+        sessions.purge(now);
+        match sessions.slots.remove(&session) {
+            Some(Slot::Closed(_)) | Some(Slot::Open(_)) => {
+                sessions.slots.insert(session, Slot::Closed(now));
                 return Err(DriveError::SessionClosed);
             }
-            Some(Slot::Pending(held)) => {
+            Some(Slot::Pending(_, held)) => {
+                sessions.pending = sessions.pending.saturating_sub(1);
                 for m in held {
                     let _ = tx.send(m);
                 }
             }
             None => {}
         }
-        sessions.insert(session, Slot::Open(tx));
+        sessions.slots.insert(session, Slot::Open(tx));
         Ok(rx)
     }
 
     fn close(&self, session: Bytes32) {
-        self.sessions().insert(session, Slot::Closed);
+        self.sessions()
+            .slots
+            .insert(session, Slot::Closed(Instant::now()));
     }
 
     /// Sends protocol bytes: to one peer (sealed) or to every other participant (signed, in the

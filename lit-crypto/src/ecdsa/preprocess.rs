@@ -334,6 +334,13 @@ impl Presign {
     }
 }
 
+impl Presign {
+    /// The session id (also the id of the resulting presignature).
+    pub fn session_id(&self) -> SessionId {
+        self.session
+    }
+}
+
 impl fmt::Debug for Presign {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Presign({:?}, {:?})", self.session, self.me)

@@ -1,0 +1,303 @@
+//! PKPs from the client: mint, read, permit, and sign (a digest, an EIP-191 message, or an
+//! Ethereum transaction) with a group of `T` nodes, combining and verifying the signature.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use lit_api::v1::{
+    paths, pkp_share_aad, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest, PkpMintRequest,
+    PkpPermissionsRequest, PkpSignRequest, PkpSignResponse, PresignatureSource, ToSign,
+    PKP_SHARE_SEAL_INFO,
+};
+use lit_api::{Bytes32, ErrorCode};
+use lit_crypto::ecdsa::{
+    combine, eip191_digest, MessageDigest, RecoverableSignature, SignatureShare, SigningContext,
+};
+use lit_crypto::seal::{SealSecretKey, Sealed};
+use rand_core::{OsRng, RngCore};
+
+use crate::client::{endpoint, post_json, shuffle, LitClient};
+use crate::eth_tx::EthTransaction;
+use crate::{ClientError, NodeFailure, NodeFailureReason, Wallet};
+
+/// How many signing groups [`LitClient::pkp_sign`] tries before giving up.
+pub const SIGN_ATTEMPTS: usize = 3;
+
+/// A combined PKP signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PkpSignature {
+    /// The signature, low-`s`, with its recovery id; it recovers to the PKP's key.
+    pub signature: RecoverableSignature,
+    /// The digest that was signed.
+    pub digest: [u8; 32],
+    /// The nodes that signed.
+    pub group: Vec<u32>,
+    /// Where the group's presignature came from (the slowest answer's, if they differ).
+    pub presignature: PresignatureSource,
+}
+
+/// One node's answer to a signing request, opened and checked.
+fn open_sign_share(
+    seal_key: &SealSecretKey,
+    party_id: u32,
+    epoch: u64,
+    request_id: &Bytes32,
+    digest: &[u8; 32],
+    response: &PkpSignResponse,
+) -> Result<SignatureShare, NodeFailureReason> {
+    if response.party_id != party_id || response.epoch != epoch {
+        return Err(NodeFailureReason::InvalidShare(format!(
+            "answer labelled party {} epoch {}",
+            response.party_id, response.epoch
+        )));
+    }
+    let sealed = Sealed {
+        enc: response.share.enc.0.clone(),
+        ciphertext: response.share.ciphertext.0.clone(),
+    };
+    let bytes = seal_key
+        .open(
+            &sealed,
+            PKP_SHARE_SEAL_INFO,
+            &pkp_share_aad(party_id, epoch, request_id, digest),
+        )
+        .map_err(|_| NodeFailureReason::InvalidShare("the sealed share does not open".into()))?;
+    let share: SignatureShare = serde_json::from_slice(&bytes)
+        .map_err(|e| NodeFailureReason::InvalidShare(format!("share: {e}")))?;
+    if share.party.get() != party_id {
+        return Err(NodeFailureReason::InvalidShare(format!(
+            "share is party {}'s",
+            share.party
+        )));
+    }
+    Ok(share)
+}
+
+impl LitClient {
+    /// Asks the nodes one by one (in random order) until one answers; non-retryable refusals
+    /// (e.g. `not_permitted`) end the search.
+    async fn ask_any<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+    ) -> Result<Resp, ClientError> {
+        let mut order: Vec<_> = self.nodes.iter().collect();
+        shuffle(&mut order);
+        let mut failures = Vec::new();
+        for node in order {
+            match post_json::<Req, Resp>(&self.http, &endpoint(&node.url, path), body).await {
+                Ok(r) => return Ok(r),
+                Err(reason) => {
+                    let fatal = matches!(reason.code(), Some(c) if !c.is_retryable());
+                    failures.push(NodeFailure {
+                        party_id: Some(node.party_id),
+                        url: node.url.clone(),
+                        reason,
+                    });
+                    if fatal {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(ClientError::NodesFailed { failures })
+    }
+
+    /// Mints a PKP owned by `wallet`.
+    pub async fn mint_pkp(&self, wallet: &Wallet) -> Result<PkpInfo, ClientError> {
+        let auth_sig = wallet.auth_sig(SystemTime::now(), self.options.auth_ttl)?;
+        let info: PkpInfo = self
+            .ask_any(paths::PKP_MINT, &PkpMintRequest { auth_sig })
+            .await?;
+        self.check_pkp(&info)?;
+        Ok(info)
+    }
+
+    /// A PKP's record.
+    pub async fn pkp(&self, token_id: [u8; 32]) -> Result<PkpInfo, ClientError> {
+        let info: PkpInfo = self
+            .ask_any(
+                paths::PKP_INFO,
+                &PkpInfoRequest {
+                    token_id: Bytes32(token_id),
+                },
+            )
+            .await?;
+        self.check_pkp(&info)?;
+        Ok(info)
+    }
+
+    /// Changes a PKP's permissions (the wallet must own it).
+    pub async fn pkp_permit(
+        &self,
+        wallet: &Wallet,
+        token_id: [u8; 32],
+        change: PermissionChange,
+    ) -> Result<PkpInfo, ClientError> {
+        let auth_sig = wallet.auth_sig(SystemTime::now(), self.options.auth_ttl)?;
+        self.ask_any(
+            paths::PKP_PERMISSIONS,
+            &PkpPermissionsRequest {
+                auth_sig,
+                token_id: Bytes32(token_id),
+                change,
+            },
+        )
+        .await
+    }
+
+    /// Checks that a PKP record's public key is the network root key tweaked by its key id.
+    fn check_pkp(&self, info: &PkpInfo) -> Result<(), ClientError> {
+        let root = self.root_key()?;
+        let derived = lit_crypto::ecdsa::pkp_public_key(&root, &info.key_id.0)
+            .map_err(|e| ClientError::Config(format!("PKP key: {e}")))?;
+        use k256::elliptic_curve::sec1::ToEncodedPoint;
+        if derived.to_encoded_point(true).as_bytes() != info.public_key.0.as_slice() {
+            return Err(ClientError::Config(
+                "the PKP's public key is not derived from the network root key".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn root_key(&self) -> Result<k256::AffinePoint, ClientError> {
+        k256::PublicKey::from_sec1_bytes(&self.network_keys.ecdsa.0)
+            .map(|k| *k.as_affine())
+            .map_err(|_| ClientError::Config("the network's secp256k1 key is invalid".into()))
+    }
+
+    /// Signs with a PKP: `to_sign` is a digest or an EIP-191 message; `auth` proves the caller
+    /// may. Asks a random group of `T` nodes; if a node fails, retries with another group
+    /// without it (up to [`SIGN_ATTEMPTS`] groups). The combined signature is verified to
+    /// recover to the PKP's key before it is returned.
+    pub async fn pkp_sign(
+        &self,
+        pkp: &PkpInfo,
+        to_sign: ToSign,
+        auth: PkpAuth,
+    ) -> Result<PkpSignature, ClientError> {
+        self.check_pkp(pkp)?;
+        let digest = match &to_sign {
+            ToSign::Digest(d) => d.0,
+            ToSign::Message(m) => eip191_digest(&m.0),
+        };
+        let context = SigningContext {
+            root_public_key: self.root_key()?,
+            key_id: pkp.key_id.0.to_vec(),
+            digest: MessageDigest::prehashed(digest),
+        };
+        let mut excluded: BTreeSet<u32> = BTreeSet::new();
+        let mut failures: Vec<NodeFailure> = Vec::new();
+        for _ in 0..SIGN_ATTEMPTS {
+            let mut live: Vec<_> = self
+                .nodes
+                .iter()
+                .filter(|n| !excluded.contains(&n.party_id))
+                .collect();
+            if live.len() < self.threshold {
+                break;
+            }
+            shuffle(&mut live);
+            let mut group: Vec<_> = live.into_iter().take(self.threshold).collect();
+            group.sort_by_key(|n| n.party_id);
+            let ids: Vec<u32> = group.iter().map(|n| n.party_id).collect();
+            let mut request_id = [0u8; 32];
+            OsRng.fill_bytes(&mut request_id);
+            let request_id = Bytes32(request_id);
+            let answers = futures_util::future::join_all(group.iter().map(|node| {
+                let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
+                let body = PkpSignRequest {
+                    epoch: self.epoch,
+                    token_id: pkp.token_id,
+                    to_sign: to_sign.clone(),
+                    auth: auth.clone(),
+                    group: ids.clone(),
+                    request_id,
+                    client_public_key: Bytes32(seal_public.to_bytes()),
+                };
+                let url = endpoint(&node.url, paths::PKP_SIGN);
+                let http = &self.http;
+                let epoch = self.epoch;
+                let party = node.party_id;
+                async move {
+                    let r: Result<PkpSignResponse, _> = post_json(http, &url, &body).await;
+                    let r = r.and_then(|resp| {
+                        open_sign_share(&seal_key, party, epoch, &request_id, &digest, &resp)
+                            .map(|s| (s, resp.presignature))
+                    });
+                    (party, url, r)
+                }
+            }))
+            .await;
+            let mut shares = Vec::new();
+            let mut source = PresignatureSource::Pool;
+            let mut round_failures = Vec::new();
+            for (party, url, r) in answers {
+                match r {
+                    Ok((share, s)) => {
+                        if s == PresignatureSource::Fresh {
+                            source = s;
+                        }
+                        shares.push(share);
+                    }
+                    Err(reason) => round_failures.push(NodeFailure {
+                        party_id: Some(party),
+                        url,
+                        reason,
+                    }),
+                }
+            }
+            if round_failures.is_empty() {
+                let signature = combine(&context, &shares)
+                    .map_err(|e| ClientError::Signature(e.to_string()))?;
+                return Ok(PkpSignature {
+                    signature,
+                    digest,
+                    group: ids,
+                    presignature: source,
+                });
+            }
+            // a refusal every node gives alike ends the attempts
+            if round_failures.iter().any(|f| {
+                matches!(f.reason.code(), Some(c) if !c.is_retryable() && c != ErrorCode::NonceReplayed)
+            }) {
+                failures.extend(round_failures);
+                return Err(ClientError::NodesFailed { failures });
+            }
+            // nodes that failed for themselves (unreachable, bad answers) are left out next time;
+            // the others only reported the failure of the group
+            for f in &round_failures {
+                if !matches!(f.reason, NodeFailureReason::Api { .. }) {
+                    if let Some(p) = f.party_id {
+                        excluded.insert(p);
+                    }
+                }
+            }
+            if round_failures
+                .iter()
+                .all(|f| matches!(f.reason, NodeFailureReason::Api { .. }))
+            {
+                // nobody to blame directly: do not try the same group again
+                if let Some(f) = round_failures.first().and_then(|f| f.party_id) {
+                    excluded.insert(f);
+                }
+            }
+            failures.extend(round_failures);
+        }
+        Err(ClientError::NodesFailed { failures })
+    }
+
+    /// Signs an Ethereum transaction with a PKP; returns the raw signed transaction for
+    /// `eth_sendRawTransaction`, and the signature.
+    pub async fn pkp_sign_transaction(
+        &self,
+        pkp: &PkpInfo,
+        tx: &EthTransaction,
+        auth: PkpAuth,
+    ) -> Result<(Vec<u8>, PkpSignature), ClientError> {
+        let sig = self
+            .pkp_sign(pkp, ToSign::Digest(Bytes32(tx.signing_hash())), auth)
+            .await?;
+        Ok((tx.encode_signed(&sig.signature)?, sig))
+    }
+}

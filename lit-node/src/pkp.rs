@@ -1,0 +1,367 @@
+//! Programmable Key Pairs: minting (a key derived from the network's secp256k1 root key, recorded
+//! with its owner in the shared registry), permissions, and threshold signing.
+//!
+//! Signing: the client sends the same request to a group of exactly `T` nodes (`cait-sith`'s
+//! presignatures are made and used by exactly the signing group, see
+//! `lit_crypto::ecdsa::Presign`). Each node checks the caller against the PKP's permissions,
+//! obtains a presignature for the group (see [`crate::presign`]), records it as used durably, and
+//! only then computes its signature share, which it returns sealed to the caller.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use k256::elliptic_curve::sec1::ToEncodedPoint;
+use lit_api::v1::{
+    paths, pkp_share_aad, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest, PkpMintRequest,
+    PkpPermissionsRequest, PkpScope, PkpSignRequest, PkpSignResponse, SealedBox, ToSign,
+    PKP_SHARE_SEAL_INFO,
+};
+use lit_api::{Bytes, Bytes32, ErrorCode};
+use lit_crypto::ecdsa::{
+    eip191_digest, pkp_public_key, sign_share, EcdsaError, MessageDigest, PresignatureId,
+    SigningContext, UsedPresignatures,
+};
+use lit_crypto::eth::Address;
+use lit_crypto::seal::SealPublicKey;
+use lit_crypto::PartyId;
+use rand_core::{OsRng, RngCore};
+use sha3::{Digest as _, Keccak256};
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+use crate::api::{ApiError, ApiJson};
+use crate::auth::verify_auth_sig;
+use crate::chain::{ChainError, PkpRegistry};
+use crate::node::{auth_error, Node};
+use crate::store::{Store, Table};
+
+/// The PKP routes.
+pub(crate) fn routes() -> Router<Arc<Node>> {
+    Router::new()
+        .route(paths::PKP_MINT, post(mint))
+        .route(paths::PKP_INFO, post(info))
+        .route(paths::PKP_PERMISSIONS, post(permissions))
+        .route(paths::PKP_SIGN, post(sign))
+}
+
+fn chain_error(e: ChainError) -> ApiError {
+    match e {
+        ChainError::NotFound(t) => ApiError::new(ErrorCode::NotFound, format!("no PKP {t}")),
+        other => {
+            warn!("registry: {other}");
+            ApiError::new(ErrorCode::Internal, "the PKP registry failed")
+        }
+    }
+}
+
+fn registry(node: &Node) -> Result<Arc<dyn PkpRegistry>, ApiError> {
+    node.registry.clone().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "this node has no PKP registry configured (`registry` in its configuration)",
+        )
+    })
+}
+
+/// Runs a registry call off the async workers (SQLite may wait for another process's lock).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ChainError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "registry task failed"))?
+        .map_err(chain_error)
+}
+
+/// The token id of a PKP key: keccak256 of its uncompressed point without the `0x04` prefix.
+pub fn token_id(public_key: &k256::AffinePoint) -> [u8; 32] {
+    let point = public_key.to_encoded_point(false);
+    Keccak256::digest(&point.as_bytes()[1..]).into()
+}
+
+async fn mint(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PkpMintRequest>,
+) -> Result<Json<PkpInfo>, ApiError> {
+    let keys = node.keys()?;
+    let registry = registry(&node)?;
+    let (owner, _) =
+        verify_auth_sig(&req.auth_sig, OffsetDateTime::now_utc()).map_err(auth_error)?;
+    let mut key_id = [0u8; 32];
+    OsRng.fill_bytes(&mut key_id);
+    let public = pkp_public_key(&keys.ecdsa.public_key(), &key_id)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let record = PkpInfo {
+        token_id: Bytes32(token_id(&public)),
+        key_id: Bytes32(key_id),
+        public_key: Bytes(public.to_encoded_point(true).as_bytes().to_vec()),
+        eth_address: Address(lit_crypto::ecdsa::ethereum_address(&public)).to_checksum(),
+        owner: owner.to_checksum(),
+        permissions: Default::default(),
+    };
+    let stored = record.clone();
+    blocking(move || registry.insert(&stored)).await?;
+    info!(owner = %owner, token = %hex::encode(record.token_id.0), "minted a PKP");
+    Ok(Json(record))
+}
+
+async fn info(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PkpInfoRequest>,
+) -> Result<Json<PkpInfo>, ApiError> {
+    let registry = registry(&node)?;
+    let token = hex::encode(req.token_id.0);
+    let found = blocking(move || registry.get(&token)).await?;
+    found
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))
+}
+
+fn parse_address(s: &str) -> Result<String, ApiError> {
+    Address::parse(s)
+        .map(|a| a.to_checksum())
+        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))
+}
+
+async fn permissions(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PkpPermissionsRequest>,
+) -> Result<Json<PkpInfo>, ApiError> {
+    let registry = registry(&node)?;
+    let (caller, _) =
+        verify_auth_sig(&req.auth_sig, OffsetDateTime::now_utc()).map_err(auth_error)?;
+    let token = hex::encode(req.token_id.0);
+    let current = {
+        let (registry, token) = (registry.clone(), token.clone());
+        blocking(move || registry.get(&token)).await?
+    }
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
+    if current.owner != caller.to_checksum() {
+        return Err(ApiError::new(
+            ErrorCode::NotPermitted,
+            format!(
+                "only the owner {} changes this PKP's permissions",
+                current.owner
+            ),
+        ));
+    }
+    // validate before touching the registry
+    let change = match req.change {
+        PermissionChange::AddAddress { address } => PermissionChange::AddAddress {
+            address: parse_address(&address)?,
+        },
+        PermissionChange::RemoveAddress { address } => PermissionChange::RemoveAddress {
+            address: parse_address(&address)?,
+        },
+        PermissionChange::AddAuthMethod { method } => {
+            if method.scopes.is_empty() || hex::decode(&method.id).is_err() {
+                return Err(ApiError::new(
+                    ErrorCode::MalformedRequest,
+                    "an auth method needs a hex id and at least one scope",
+                ));
+            }
+            PermissionChange::AddAuthMethod { method }
+        }
+        PermissionChange::AddAction { cid } => {
+            cid.parse::<lit_actions::ActionId>()
+                .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
+            PermissionChange::AddAction { cid }
+        }
+        other => other,
+    };
+    let updated = blocking(move || {
+        registry.update_permissions(&token, &mut |p| match &change {
+            PermissionChange::AddAddress { address } => {
+                p.addresses.insert(address.clone());
+            }
+            PermissionChange::RemoveAddress { address } => {
+                p.addresses.remove(address);
+            }
+            PermissionChange::AddAuthMethod { method } => {
+                p.auth_methods
+                    .retain(|m| !(m.method_type == method.method_type && m.id == method.id));
+                p.auth_methods.push(method.clone());
+            }
+            PermissionChange::RemoveAuthMethod { method_type, id } => {
+                p.auth_methods
+                    .retain(|m| !(m.method_type == *method_type && m.id == *id));
+            }
+            PermissionChange::AddAction { cid } => {
+                p.actions.insert(cid.clone());
+            }
+            PermissionChange::RemoveAction { cid } => {
+                p.actions.remove(cid);
+            }
+        })
+    })
+    .await?;
+    Ok(Json(updated))
+}
+
+/// Durable used-presignature records in the node's store.
+pub(crate) struct StoreUsed<'a>(pub &'a Store);
+
+impl UsedPresignatures for StoreUsed<'_> {
+    fn mark_used(&mut self, id: PresignatureId) -> Result<(), EcdsaError> {
+        match self.0.insert_new(
+            Table::Presignatures,
+            &format!("used/{}", hex::encode(id.0)),
+            &[1],
+        ) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(EcdsaError::PresignatureReused(id)),
+            Err(e) => Err(EcdsaError::InvalidParameters(format!(
+                "cannot record the presignature as used: {e}"
+            ))),
+        }
+    }
+}
+
+/// What the caller may sign with the PKP.
+fn permitted_scopes(record: &PkpInfo, auth: &PkpAuth) -> Result<BTreeSet<PkpScope>, ApiError> {
+    match auth {
+        PkpAuth::AuthSig(sig) => {
+            let (caller, _) =
+                verify_auth_sig(sig, OffsetDateTime::now_utc()).map_err(auth_error)?;
+            let caller = caller.to_checksum();
+            if caller == record.owner || record.permissions.addresses.contains(&caller) {
+                Ok(BTreeSet::from([
+                    PkpScope::SignAnything,
+                    PkpScope::PersonalSign,
+                ]))
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::NotPermitted,
+                    format!("{caller} may not sign with this PKP"),
+                ))
+            }
+        }
+    }
+}
+
+/// The signing group of a request: exactly `threshold` members of the network, this node among
+/// them.
+fn parse_group(node: &Node, group: &[u32], threshold: usize) -> Result<Vec<PartyId>, ApiError> {
+    let bad = |m: String| ApiError::new(ErrorCode::MalformedRequest, m);
+    let set: BTreeSet<u32> = group.iter().copied().collect();
+    if set.len() != group.len() || set.len() != threshold {
+        return Err(bad(format!(
+            "the signing group must be exactly {threshold} distinct nodes"
+        )));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    for id in set {
+        if node.network.node(id).is_none() {
+            return Err(bad(format!("{id} is not a member of the network")));
+        }
+        out.push(PartyId::new(id).ok_or_else(|| bad("party id 0".into()))?);
+    }
+    if !out.contains(&node.me) {
+        return Err(bad("this node is not in the signing group".into()));
+    }
+    Ok(out)
+}
+
+async fn sign(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PkpSignRequest>,
+) -> Result<Json<PkpSignResponse>, ApiError> {
+    let started = Instant::now();
+    let keys = node.keys()?;
+    if req.epoch != keys.epoch {
+        return Err(ApiError::new(
+            ErrorCode::WrongEpoch,
+            format!(
+                "the request is for epoch {}, the node serves epoch {}",
+                req.epoch, keys.epoch
+            ),
+        ));
+    }
+    let registry = registry(&node)?;
+    let token = hex::encode(req.token_id.0);
+    let record = blocking(move || registry.get(&token))
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
+    let scopes = permitted_scopes(&record, &req.auth)?;
+    // never trust the registry's public key: derive it
+    let root = keys.ecdsa.public_key();
+    let derived = pkp_public_key(&root, &record.key_id.0)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    if token_id(&derived) != record.token_id.0
+        || derived.to_encoded_point(true).as_bytes() != record.public_key.0.as_slice()
+    {
+        warn!(token = %hex::encode(record.token_id.0), "registry record does not match its key id");
+        return Err(ApiError::new(
+            ErrorCode::Internal,
+            "the PKP record is inconsistent",
+        ));
+    }
+    let digest = match &req.to_sign {
+        ToSign::Digest(d) => {
+            if !scopes.contains(&PkpScope::SignAnything) {
+                return Err(ApiError::new(
+                    ErrorCode::NotPermitted,
+                    "this auth may only sign personal messages (EIP-191), not raw digests",
+                ));
+            }
+            d.0
+        }
+        ToSign::Message(m) => eip191_digest(&m.0),
+    };
+    let group = parse_group(&node, &req.group, keys.ecdsa.threshold())?;
+    let client_key = SealPublicKey::from_bytes(&req.client_public_key.0).map_err(|_| {
+        ApiError::new(
+            ErrorCode::MalformedRequest,
+            "clientPublicKey is not an X25519 key",
+        )
+    })?;
+    let now = OffsetDateTime::now_utc();
+    if !node.replay_insert(req.client_public_key.0, now + time::Duration::hours(1), now) {
+        return Err(ApiError::new(
+            ErrorCode::NonceReplayed,
+            "this clientPublicKey was already used: make a fresh key for every request",
+        ));
+    }
+
+    let (presignature, source) =
+        crate::presign::for_request(&node, &keys, &group, &req, &digest).await?;
+    let context = SigningContext {
+        root_public_key: root,
+        key_id: record.key_id.0.to_vec(),
+        digest: MessageDigest::prehashed(digest),
+    };
+    let share = sign_share(
+        &keys.ecdsa,
+        presignature,
+        &context,
+        &mut StoreUsed(&node.store),
+    )
+    .map_err(|e| {
+        warn!("signing failed: {e}");
+        ApiError::new(ErrorCode::Internal, format!("signing failed: {e}"))
+    })?;
+    let plain = serde_json::to_vec(&share)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let sealed = client_key
+        .seal(
+            PKP_SHARE_SEAL_INFO,
+            &pkp_share_aad(node.me.get(), keys.epoch, &req.request_id, &digest),
+            &plain,
+            &mut OsRng,
+        )
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "sealing the share failed"))?;
+    Ok(Json(PkpSignResponse {
+        party_id: node.me.get(),
+        epoch: keys.epoch,
+        share: SealedBox {
+            enc: Bytes(sealed.enc),
+            ciphertext: Bytes(sealed.ciphertext),
+        },
+        presignature: source,
+        node_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }))
+}
