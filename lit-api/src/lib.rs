@@ -4,6 +4,7 @@ pub mod conditions;
 pub mod error;
 pub mod hex_bytes;
 pub mod network;
+pub mod session;
 pub mod v1;
 
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};

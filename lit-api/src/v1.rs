@@ -22,6 +22,8 @@ pub mod paths {
     pub const PKP_PERMISSIONS: &str = "/v1/pkp/permissions";
     /// `POST`: [`super::PkpSignRequest`] → [`super::PkpSignResponse`].
     pub const PKP_SIGN: &str = "/v1/pkp/sign";
+    /// `POST`: [`super::PresignatureReserveRequest`] → [`super::PresignatureReserveResponse`].
+    pub const PKP_PRESIGNATURE: &str = "/v1/pkp/presignature";
 }
 
 /// An Ethereum wallet's signature over a SIWE (EIP-4361) message, in Lit's `AuthSig` shape.
@@ -194,8 +196,10 @@ pub struct PermittedAuthMethod {
     pub scopes: std::collections::BTreeSet<PkpScope>,
 }
 
-/// The auth method type of OpenID Connect JWTs (Lit numbers its auth methods; this is ours).
-pub const AUTH_METHOD_TYPE_OIDC: u32 = 6;
+/// The auth method type of OpenID Connect JWTs from any configured issuer: the ASCII bytes of
+/// "OIDC". Lit numbers its auth methods per provider (1 wallet, 2 Lit Action, 5 Google,
+/// 6 Google JWT, 8 Apple JWT, … in its JS SDK) and has no generic OIDC type, so this one is ours.
+pub const AUTH_METHOD_TYPE_OIDC: u32 = 0x4f49_4443;
 
 /// Who may use a PKP besides its owner.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,8 +314,21 @@ pub enum ToSign {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum PkpAuth {
-    /// A wallet signature (the owner, or a permitted address).
+    /// A wallet signature (the owner, or a permitted address): EIP-191 by an externally owned
+    /// account, or EIP-1271 by a contract wallet (`derivedVia: "EIP1271"`).
     AuthSig(AuthSig),
+    /// An auth method the PKP permits (e.g. an OpenID Connect ID token), with its scopes.
+    AuthMethod(AuthMethod),
+}
+
+/// A credential of an auth method.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthMethod {
+    /// The method type ([`AUTH_METHOD_TYPE_OIDC`]).
+    pub auth_method_type: u32,
+    /// The credential (for OpenID Connect: the ID token, a JWT).
+    pub access_token: String,
 }
 
 /// `POST /v1/pkp/sign`: the node's ECDSA signature share with a PKP. The client sends the same
@@ -334,6 +351,55 @@ pub struct PkpSignRequest {
     pub request_id: Bytes32,
     /// The client's ephemeral X25519 key (fresh per request and node); the share is sealed to it.
     pub client_public_key: Bytes32,
+    /// The pool presignature the group's lead reserved for this request; absent: the group
+    /// generates a fresh one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_counter: Option<u64>,
+}
+
+/// The *rotation groups* `{k, k+1, …, k+T-1} (mod n)` of the sorted `members`, each sorted:
+/// every member is in `T` of them. Nodes keep presignature pools for these groups, and clients
+/// prefer them, so pooled presignatures get used.
+pub fn rotation_groups(members: &[u32], threshold: usize) -> Vec<Vec<u32>> {
+    let mut sorted = members.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let n = sorted.len();
+    if threshold == 0 || threshold > n {
+        return Vec::new();
+    }
+    let mut groups: Vec<Vec<u32>> = (0..n)
+        .map(|k| {
+            let mut g: Vec<u32> = (0..threshold).map(|i| sorted[(k + i) % n]).collect();
+            g.sort_unstable();
+            g
+        })
+        .collect();
+    groups.sort();
+    groups.dedup();
+    groups
+}
+
+/// `POST /v1/pkp/presignature`, to a signing group's lead (its lowest party id): reserve one of
+/// the group's pool presignatures for one signing request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresignatureReserveRequest {
+    /// The epoch the client believes is current.
+    pub epoch: u64,
+    /// The signing group (sorted party ids; the node asked must be its lowest).
+    pub group: Vec<u32>,
+}
+
+/// `POST /v1/pkp/presignature` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresignatureReserveResponse {
+    /// The reserved pool entry, handed out once; absent when the pool is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter: Option<u64>,
+    /// Entries left in the pool after this reservation.
+    pub remaining: u64,
 }
 
 /// Where the presignature of a signature came from.
@@ -459,6 +525,18 @@ mod tests {
         nested["authSig"]["extra"] = json!(1);
         assert!(serde_json::from_value::<EncryptionSignRequest>(nested).is_err());
         assert!(serde_json::from_str::<HandshakeRequest>(r#"{"challenge":"00"}"#).is_err());
+    }
+
+    #[test]
+    fn rotation_groups_cover_every_member_t_times() {
+        let g = rotation_groups(&[5, 1, 2, 3, 4], 4);
+        assert_eq!(g.len(), 5);
+        assert!(g.contains(&vec![1, 2, 4, 5]) && g.contains(&vec![1, 2, 3, 4]));
+        for m in 1..=5 {
+            assert_eq!(g.iter().filter(|x| x.contains(&m)).count(), 4);
+        }
+        assert_eq!(rotation_groups(&[1, 2, 3], 3), vec![vec![1, 2, 3]]);
+        assert!(rotation_groups(&[1, 2], 3).is_empty());
     }
 
     #[test]

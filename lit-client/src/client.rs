@@ -123,6 +123,9 @@ pub struct LitClient {
     pub(crate) network_keys: NetworkKeys,
     key_set: Arc<PublicKeySet>,
     pub(crate) options: ConnectOptions,
+    /// Nodes that recently failed for themselves (unreachable, bad answers), with when: signing
+    /// groups avoid them for a while.
+    pub(crate) suspects: std::sync::Mutex<std::collections::BTreeMap<u32, Instant>>,
 }
 
 impl LitClient {
@@ -231,6 +234,7 @@ impl LitClient {
             nodes: answers.into_iter().map(|(info, _, _)| info).collect(),
             failures,
             options,
+            suspects: Default::default(),
         })
     }
 

@@ -5,6 +5,7 @@ pub mod encrypted;
 pub mod error;
 pub mod eth_tx;
 pub mod pkp;
+pub mod session;
 pub mod shares;
 pub mod wallet;
 
@@ -13,6 +14,7 @@ pub use encrypted::{encrypt_to, identity_of, EncryptedData, ENCRYPTED_DATA_VERSI
 pub use error::{ClientError, NodeFailure, NodeFailureReason};
 pub use eth_tx::{Eip1559Transaction, EthTransaction, LegacyTransaction};
 pub use pkp::{PkpSignature, SIGN_ATTEMPTS};
+pub use session::{Session, SessionKey, DEFAULT_SESSION_TTL};
 pub use shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};
 pub use wallet::{Wallet, DEFAULT_AUTH_TTL};
 

@@ -2,11 +2,14 @@
 //! Ethereum transaction) with a group of `T` nodes, combining and verifying the signature.
 
 use std::collections::BTreeSet;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use lit_api::v1::{
-    paths, pkp_share_aad, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest, PkpMintRequest,
-    PkpPermissionsRequest, PkpSignRequest, PkpSignResponse, PresignatureSource, ToSign,
+    paths, pkp_share_aad, rotation_groups, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest,
+    PkpMintRequest, PkpPermissionsRequest, PkpSignRequest, PkpSignResponse,
+    PresignatureReserveRequest, PresignatureReserveResponse, PresignatureSource, ToSign,
     PKP_SHARE_SEAL_INFO,
 };
 use lit_api::{Bytes32, ErrorCode};
@@ -23,6 +26,10 @@ use crate::{ClientError, NodeFailure, NodeFailureReason, Wallet};
 /// How many signing groups [`LitClient::pkp_sign`] tries before giving up.
 pub const SIGN_ATTEMPTS: usize = 3;
 
+/// How long a node that failed for itself is left out of signing groups (while enough others
+/// remain).
+pub const SUSPECT_FOR: Duration = Duration::from_secs(30);
+
 /// A combined PKP signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PkpSignature {
@@ -34,6 +41,8 @@ pub struct PkpSignature {
     pub group: Vec<u32>,
     /// Where the group's presignature came from (the slowest answer's, if they differ).
     pub presignature: PresignatureSource,
+    /// The id of the presignature used (each is used for one signature only).
+    pub presignature_id: [u8; 32],
 }
 
 /// One node's answer to a signing request, opened and checked.
@@ -188,51 +197,54 @@ impl LitClient {
         };
         let mut excluded: BTreeSet<u32> = BTreeSet::new();
         let mut failures: Vec<NodeFailure> = Vec::new();
+        let mut retry_fresh: Option<Vec<&crate::NodeInfo>> = None;
         for _ in 0..SIGN_ATTEMPTS {
-            let mut live: Vec<_> = self
-                .nodes
-                .iter()
-                .filter(|n| !excluded.contains(&n.party_id))
-                .collect();
-            if live.len() < self.threshold {
-                break;
-            }
-            shuffle(&mut live);
-            let mut group: Vec<_> = live.into_iter().take(self.threshold).collect();
-            group.sort_by_key(|n| n.party_id);
+            let (group, pool_counter) = match retry_fresh.take() {
+                Some(group) => (group, None),
+                None => {
+                    let Some(group) = self.signing_group(&excluded) else {
+                        break;
+                    };
+                    let counter = self.reserve_presignature(&group).await;
+                    (group, counter)
+                }
+            };
             let ids: Vec<u32> = group.iter().map(|n| n.party_id).collect();
             let mut request_id = [0u8; 32];
             OsRng.fill_bytes(&mut request_id);
             let request_id = Bytes32(request_id);
-            let answers = futures_util::future::join_all(group.iter().map(|node| {
-                let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
-                let body = PkpSignRequest {
-                    epoch: self.epoch,
-                    token_id: pkp.token_id,
-                    to_sign: to_sign.clone(),
-                    auth: auth.clone(),
-                    group: ids.clone(),
-                    request_id,
-                    client_public_key: Bytes32(seal_public.to_bytes()),
-                };
-                let url = endpoint(&node.url, paths::PKP_SIGN);
-                let http = &self.http;
-                let epoch = self.epoch;
-                let party = node.party_id;
-                async move {
-                    let r: Result<PkpSignResponse, _> = post_json(http, &url, &body).await;
-                    let r = r.and_then(|resp| {
-                        open_sign_share(&seal_key, party, epoch, &request_id, &digest, &resp)
-                            .map(|s| (s, resp.presignature))
-                    });
-                    (party, url, r)
-                }
-            }))
-            .await;
+            let mut pending: FuturesUnordered<_> = group
+                .iter()
+                .map(|node| {
+                    let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
+                    let body = PkpSignRequest {
+                        epoch: self.epoch,
+                        token_id: pkp.token_id,
+                        to_sign: to_sign.clone(),
+                        auth: auth.clone(),
+                        group: ids.clone(),
+                        request_id,
+                        client_public_key: Bytes32(seal_public.to_bytes()),
+                        pool_counter,
+                    };
+                    let url = endpoint(&node.url, paths::PKP_SIGN);
+                    let http = &self.http;
+                    let epoch = self.epoch;
+                    let party = node.party_id;
+                    async move {
+                        let r: Result<PkpSignResponse, _> = post_json(http, &url, &body).await;
+                        let r = r.and_then(|resp| {
+                            open_sign_share(&seal_key, party, epoch, &request_id, &digest, &resp)
+                                .map(|s| (s, resp.presignature))
+                        });
+                        (party, url, r)
+                    }
+                })
+                .collect();
             let mut shares = Vec::new();
             let mut source = PresignatureSource::Pool;
             let mut round_failures = Vec::new();
-            for (party, url, r) in answers {
+            while let Some((party, url, r)) = pending.next().await {
                 match r {
                     Ok((share, s)) => {
                         if s == PresignatureSource::Fresh {
@@ -240,21 +252,32 @@ impl LitClient {
                         }
                         shares.push(share);
                     }
-                    Err(reason) => round_failures.push(NodeFailure {
-                        party_id: Some(party),
-                        url,
-                        reason,
-                    }),
+                    Err(reason) => {
+                        // a member that failed for itself sinks the group: do not wait for
+                        // the others to time out
+                        let own_fault = !matches!(reason, NodeFailureReason::Api { .. });
+                        round_failures.push(NodeFailure {
+                            party_id: Some(party),
+                            url,
+                            reason,
+                        });
+                        if own_fault {
+                            break;
+                        }
+                    }
                 }
             }
+            drop(pending);
             if round_failures.is_empty() {
                 let signature = combine(&context, &shares)
                     .map_err(|e| ClientError::Signature(e.to_string()))?;
+                let presignature_id = shares.first().map_or([0; 32], |s| s.presignature.0);
                 return Ok(PkpSignature {
                     signature,
                     digest,
                     group: ids,
                     presignature: source,
+                    presignature_id,
                 });
             }
             // a refusal every node gives alike ends the attempts
@@ -264,27 +287,117 @@ impl LitClient {
                 failures.extend(round_failures);
                 return Err(ClientError::NodesFailed { failures });
             }
-            // nodes that failed for themselves (unreachable, bad answers) are left out next time;
-            // the others only reported the failure of the group
+            // a pooled presignature missing at some member: the same group, fresh
+            if pool_counter.is_some()
+                && round_failures
+                    .iter()
+                    .all(|f| matches!(f.reason, NodeFailureReason::Api { .. }))
+            {
+                failures.extend(round_failures);
+                retry_fresh = Some(group);
+                continue;
+            }
+            // nodes that failed for themselves are avoided from now on; if nobody did, at
+            // least do not try the same group again
+            let mut blamed = false;
             for f in &round_failures {
-                if !matches!(f.reason, NodeFailureReason::Api { .. }) {
-                    if let Some(p) = f.party_id {
-                        excluded.insert(p);
-                    }
+                if let (false, Some(p)) = (
+                    matches!(f.reason, NodeFailureReason::Api { .. }),
+                    f.party_id,
+                ) {
+                    excluded.insert(p);
+                    self.suspect(p);
+                    blamed = true;
                 }
             }
-            if round_failures
-                .iter()
-                .all(|f| matches!(f.reason, NodeFailureReason::Api { .. }))
-            {
-                // nobody to blame directly: do not try the same group again
-                if let Some(f) = round_failures.first().and_then(|f| f.party_id) {
-                    excluded.insert(f);
+            if !blamed {
+                if let Some(p) = round_failures.first().and_then(|f| f.party_id) {
+                    excluded.insert(p);
                 }
             }
             failures.extend(round_failures);
         }
         Err(ClientError::NodesFailed { failures })
+    }
+
+    /// A signing group of `T` nodes without `excluded` (and, while possible, without recent
+    /// suspects): a random rotation group (those have presignature pools) if one is available,
+    /// else any `T` of the remaining nodes.
+    fn signing_group(&self, excluded: &BTreeSet<u32>) -> Option<Vec<&crate::NodeInfo>> {
+        let now = Instant::now();
+        let suspects: BTreeSet<u32> = {
+            let mut s = self.suspects.lock().unwrap_or_else(|e| e.into_inner());
+            s.retain(|_, t| now.duration_since(*t) < SUSPECT_FOR);
+            s.keys().copied().collect()
+        };
+        let members: Vec<u32> = self.network_members();
+        let usable = |p: &u32, avoid_suspects: bool| {
+            !excluded.contains(p)
+                && (!avoid_suspects || !suspects.contains(p))
+                && self.nodes.iter().any(|n| n.party_id == *p)
+        };
+        for avoid_suspects in [true, false] {
+            let mut rotations: Vec<Vec<u32>> = rotation_groups(&members, self.threshold)
+                .into_iter()
+                .filter(|g| g.iter().all(|p| usable(p, avoid_suspects)))
+                .collect();
+            shuffle(&mut rotations);
+            if let Some(g) = rotations.first() {
+                return Some(
+                    g.iter()
+                        .filter_map(|p| self.nodes.iter().find(|n| n.party_id == *p))
+                        .collect(),
+                );
+            }
+            let mut pool: Vec<_> = self
+                .nodes
+                .iter()
+                .filter(|n| usable(&n.party_id, avoid_suspects))
+                .collect();
+            if pool.len() >= self.threshold {
+                shuffle(&mut pool);
+                let mut group: Vec<_> = pool.into_iter().take(self.threshold).collect();
+                group.sort_by_key(|n| n.party_id);
+                return Some(group);
+            }
+        }
+        None
+    }
+
+    /// Every member's party id (healthy at connect or not).
+    fn network_members(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .nodes
+            .iter()
+            .map(|n| n.party_id)
+            .chain(self.handshake_failures().iter().filter_map(|f| f.party_id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Asks the group's lead to reserve a pool presignature; `None` if it has none (or fails).
+    async fn reserve_presignature(&self, group: &[&crate::NodeInfo]) -> Option<u64> {
+        let lead = group.first()?;
+        let body = PresignatureReserveRequest {
+            epoch: self.epoch,
+            group: group.iter().map(|n| n.party_id).collect(),
+        };
+        let r: Result<PresignatureReserveResponse, _> = post_json(
+            &self.http,
+            &endpoint(&lead.url, paths::PKP_PRESIGNATURE),
+            &body,
+        )
+        .await;
+        r.ok().and_then(|r| r.counter)
+    }
+
+    fn suspect(&self, party: u32) {
+        self.suspects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(party, Instant::now());
     }
 
     /// Signs an Ethereum transaction with a PKP; returns the raw signed transaction for

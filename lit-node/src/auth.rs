@@ -77,6 +77,23 @@ fn time_field(name: &str, value: &str) -> Result<OffsetDateTime, AuthError> {
 }
 
 impl SiweMessage {
+    /// Checks the validity window (`Expiration Time`, `Not Before`) at `now`.
+    pub fn check_validity(&self, now: OffsetDateTime) -> Result<(), AuthError> {
+        if let Some(exp) = self.expiration_time {
+            if now >= exp {
+                return Err(AuthError::Expired(exp.format(&Rfc3339).unwrap_or_default()));
+            }
+        }
+        if let Some(nbf) = self.not_before {
+            if now < nbf {
+                return Err(AuthError::NotYetValid(
+                    nbf.format(&Rfc3339).unwrap_or_default(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Parses the text of an EIP-4361 message.
     pub fn parse(text: &str) -> Result<Self, AuthError> {
         let bad = |m: &str| AuthError::Malformed(format!("SIWE message: {m}"));
@@ -194,18 +211,7 @@ pub fn verify_auth_sig(
     if signer != claimed {
         return Err(AuthError::BadSignature);
     }
-    if let Some(exp) = message.expiration_time {
-        if now >= exp {
-            return Err(AuthError::Expired(exp.format(&Rfc3339).unwrap_or_default()));
-        }
-    }
-    if let Some(nbf) = message.not_before {
-        if now < nbf {
-            return Err(AuthError::NotYetValid(
-                nbf.format(&Rfc3339).unwrap_or_default(),
-            ));
-        }
-    }
+    message.check_validity(now)?;
     Ok((signer, message))
 }
 

@@ -8,12 +8,19 @@
 //! attestation = "simulated"          # "simulated" (development) or "sev-snp"
 //! max_body_bytes = 1048576
 //! registry = "registry.sqlite"      # the PKP registry shared by the devnet's nodes (optional)
+//! presignature_pool = 4              # presignatures kept per signing group this node leads
 //! dkg_round_timeout_ms = 15000       # a DKG round with no progress for this long goes on without
 //!                                    # the silent peers (they are named in the log)
 //!
 //! [chains.anvil]
 //! rpc_url = "http://127.0.0.1:8545"
 //! timeout_ms = 5000
+//! chain_id = 31337                   # for contract-wallet (EIP-1271) auth on this chain
+//!
+//! [oidc.google]                      # ID tokens accepted as PKP auth methods
+//! issuer = "https://accounts.google.com"
+//! jwks_url = "https://www.googleapis.com/oauth2/v3/certs"
+//! audiences = ["<your OAuth client id>"]
 //! ```
 //!
 //! Unknown keys are refused, so a typo is an error at start-up rather than a silently ignored
@@ -44,6 +51,10 @@ pub struct ChainConfig {
     /// Per-call timeout in milliseconds.
     #[serde(default = "default_rpc_timeout_ms")]
     pub timeout_ms: u64,
+    /// Its EIP-155 chain id: contract-wallet (EIP-1271) auth signatures name it in their SIWE
+    /// message, and are checked on the chain with that id.
+    #[serde(default)]
+    pub chain_id: Option<u64>,
 }
 
 fn default_rpc_timeout_ms() -> u64 {
@@ -77,12 +88,22 @@ pub struct Config {
     /// the PKP endpoints answer `not_found`.
     #[serde(default)]
     pub registry: Option<PathBuf>,
+    /// Presignatures kept ready per signing group this node leads (0: always generate fresh).
+    #[serde(default = "default_presignature_pool")]
+    pub presignature_pool: usize,
     /// A DKG round that accepts nothing for this long continues without the silent peers.
     #[serde(default = "default_dkg_round_timeout_ms")]
     pub dkg_round_timeout_ms: u64,
     /// Chains by name.
     #[serde(default)]
     pub chains: BTreeMap<String, ChainConfig>,
+    /// OpenID Connect issuers whose ID tokens are accepted as PKP auth methods, by name.
+    #[serde(default)]
+    pub oidc: BTreeMap<String, crate::oidc::OidcIssuer>,
+}
+
+fn default_presignature_pool() -> usize {
+    4
 }
 
 fn default_dkg_round_timeout_ms() -> u64 {

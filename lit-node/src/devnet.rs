@@ -59,6 +59,10 @@ pub struct LayoutOptions {
     pub chains: Vec<(String, String)>,
     /// The nodes' `dkg_round_timeout_ms` (default: the node's default).
     pub dkg_round_timeout_ms: Option<u64>,
+    /// The nodes' `presignature_pool` (default: the node's default).
+    pub presignature_pool: Option<usize>,
+    /// TOML appended to every node's configuration (e.g. `[oidc.<name>]` sections).
+    pub extra_config: String,
 }
 
 fn free_port() -> Result<u16, NodeError> {
@@ -123,11 +127,19 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
              attestation = \"simulated\"\n",
             dir = dir.display()
         );
+        if let Some(size) = options.presignature_pool {
+            text.push_str(&format!("presignature_pool = {size}\n"));
+        }
         if let Some(ms) = options.dkg_round_timeout_ms {
             text.push_str(&format!("dkg_round_timeout_ms = {ms}\n"));
         }
         for (name, url) in &options.chains {
             text.push_str(&format!("\n[chains.{name}]\nrpc_url = \"{url}\"\n"));
+        }
+        if !options.extra_config.is_empty() {
+            text.push('\n');
+            text.push_str(&options.extra_config);
+            text.push('\n');
         }
         let config_path = node_dir.join("config.toml");
         std::fs::write(&config_path, text).map_err(|e| io("config", e))?;

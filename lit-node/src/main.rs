@@ -44,6 +44,9 @@ enum Cmd {
         /// Threshold (default: two thirds of the nodes, rounded up).
         #[arg(long)]
         threshold: Option<usize>,
+        /// Presignatures each node keeps per signing group it leads (default 4; 0 disables).
+        #[arg(long)]
+        presignature_pool: Option<usize>,
         /// A chain the nodes may query, as NAME=RPC_URL (repeatable).
         #[arg(long = "chain", value_parser = parse_chain)]
         chains: Vec<(String, String)>,
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
                 dir,
                 threshold,
                 chains,
+                presignature_pool,
             } => {
                 run_devnet(
                     nodes,
@@ -95,6 +99,8 @@ fn main() -> ExitCode {
                         threshold,
                         chains,
                         dkg_round_timeout_ms: None,
+                        presignature_pool,
+                        extra_config: String::new(),
                     },
                 )
                 .await

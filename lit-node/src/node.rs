@@ -166,6 +166,10 @@ pub struct Node {
     pub(crate) net: Arc<PeerNet>,
     pub(crate) store: Arc<Store>,
     pub(crate) registry: Option<Arc<dyn PkpRegistry>>,
+    pub(crate) pools: crate::presign::Pools,
+    pub(crate) oidc: Option<crate::oidc::OidcVerifier>,
+    /// Chains with a known chain id (for EIP-1271 contract-wallet auth).
+    pub(crate) chains_by_id: BTreeMap<u64, crate::conditions::rpc::ChainRpc>,
     fault: Option<DevFault>,
 }
 
@@ -260,6 +264,28 @@ pub async fn run(
         }
         None => None,
     };
+    let oidc = if config.oidc.is_empty() {
+        None
+    } else {
+        Some(
+            crate::oidc::OidcVerifier::new(
+                config.oidc.values().cloned().collect(),
+                Duration::from_secs(10),
+            )
+            .map_err(|e| NodeError::Io(format!("oidc: {e}")))?,
+        )
+    };
+    let mut chains_by_id = BTreeMap::new();
+    for (name, chain) in &config.chains {
+        if let Some(id) = chain.chain_id {
+            let rpc = crate::conditions::rpc::ChainRpc::new(
+                &chain.rpc_url,
+                Duration::from_millis(chain.timeout_ms),
+            )
+            .map_err(|e| NodeError::Io(format!("chain {name}: {e}")))?;
+            chains_by_id.insert(id, rpc);
+        }
+    }
     let status = Arc::new(Status::default());
     let node = Arc::new(Node {
         me,
@@ -275,6 +301,9 @@ pub async fn run(
         net: net.clone(),
         store: store.clone(),
         registry,
+        pools: Default::default(),
+        oidc,
+        chains_by_id,
         fault: dev_fault(config.attestation),
     });
 
@@ -296,6 +325,7 @@ pub async fn run(
     });
     info!(party = me.get(), url = %node.url, "node listening on {}", config.listen);
 
+    let pool_target = config.presignature_pool;
     let startup = {
         let node = node.clone();
         let store = store.clone();
@@ -329,9 +359,13 @@ pub async fn run(
                 }
             };
             let epoch = keys.epoch;
-            *node.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(keys));
+            let keys = Arc::new(keys);
+            *node.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
             status.set_serving(epoch);
             info!(epoch, "serving");
+            if node.registry.is_some() {
+                tokio::spawn(crate::presign::run_pools(node.clone(), keys, pool_target));
+            }
             Ok::<(), NodeError>(())
         }
     };

@@ -17,8 +17,8 @@ use axum::{Json, Router};
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_api::v1::{
     paths, pkp_share_aad, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest, PkpMintRequest,
-    PkpPermissionsRequest, PkpScope, PkpSignRequest, PkpSignResponse, SealedBox, ToSign,
-    PKP_SHARE_SEAL_INFO,
+    PkpPermissionsRequest, PkpScope, PkpSignRequest, PkpSignResponse, PresignatureReserveRequest,
+    PresignatureReserveResponse, SealedBox, ToSign, PKP_SHARE_SEAL_INFO,
 };
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
@@ -46,6 +46,7 @@ pub(crate) fn routes() -> Router<Arc<Node>> {
         .route(paths::PKP_INFO, post(info))
         .route(paths::PKP_PERMISSIONS, post(permissions))
         .route(paths::PKP_SIGN, post(sign))
+        .route(paths::PKP_PRESIGNATURE, post(reserve))
 }
 
 fn chain_error(e: ChainError) -> ApiError {
@@ -221,24 +222,90 @@ impl UsedPresignatures for StoreUsed<'_> {
     }
 }
 
+fn not_permitted(who: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotPermitted,
+        format!("{who} may not sign with this PKP"),
+    )
+}
+
+/// Who the caller of a signing request is, verified.
+async fn caller_address(node: &Node, sig: &lit_api::v1::AuthSig) -> Result<Address, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    if sig.derived_via == crate::eip1271::DERIVED_VIA_EIP1271 {
+        let message = crate::auth::SiweMessage::parse(&sig.signed_message).map_err(auth_error)?;
+        let rpc = node.chains_by_id.get(&message.chain_id).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ChainUnavailable,
+                format!(
+                    "no chain with id {} is configured for contract wallets",
+                    message.chain_id
+                ),
+            )
+        })?;
+        let (address, _) = crate::eip1271::verify_contract_auth_sig(sig, now, rpc)
+            .await
+            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+        return Ok(address);
+    }
+    verify_auth_sig(sig, now)
+        .map(|(a, _)| a)
+        .map_err(auth_error)
+}
+
 /// What the caller may sign with the PKP.
-fn permitted_scopes(record: &PkpInfo, auth: &PkpAuth) -> Result<BTreeSet<PkpScope>, ApiError> {
+async fn permitted_scopes(
+    node: &Node,
+    record: &PkpInfo,
+    auth: &PkpAuth,
+) -> Result<BTreeSet<PkpScope>, ApiError> {
     match auth {
         PkpAuth::AuthSig(sig) => {
-            let (caller, _) =
-                verify_auth_sig(sig, OffsetDateTime::now_utc()).map_err(auth_error)?;
-            let caller = caller.to_checksum();
+            let caller = caller_address(node, sig).await?.to_checksum();
             if caller == record.owner || record.permissions.addresses.contains(&caller) {
                 Ok(BTreeSet::from([
                     PkpScope::SignAnything,
                     PkpScope::PersonalSign,
                 ]))
             } else {
-                Err(ApiError::new(
-                    ErrorCode::NotPermitted,
-                    format!("{caller} may not sign with this PKP"),
-                ))
+                Err(not_permitted(&caller))
             }
+        }
+        PkpAuth::AuthMethod(method) => {
+            if method.auth_method_type != lit_api::v1::AUTH_METHOD_TYPE_OIDC {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAuth,
+                    format!(
+                        "auth method type {} is not supported",
+                        method.auth_method_type
+                    ),
+                ));
+            }
+            let verifier = node.oidc.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidAuth,
+                    "this node accepts no OpenID Connect issuer",
+                )
+            })?;
+            let identity = verifier
+                .verify(&method.access_token, std::time::SystemTime::now())
+                .await
+                .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+            let id = hex::encode(identity.auth_method_id());
+            record
+                .permissions
+                .auth_methods
+                .iter()
+                .find(|m| {
+                    m.method_type == method.auth_method_type && m.id.eq_ignore_ascii_case(&id)
+                })
+                .map(|m| m.scopes.clone())
+                .ok_or_else(|| {
+                    not_permitted(&format!(
+                        "{} (subject {})",
+                        identity.issuer, identity.subject
+                    ))
+                })
         }
     }
 }
@@ -266,11 +333,40 @@ fn parse_group(node: &Node, group: &[u32], threshold: usize) -> Result<Vec<Party
     Ok(out)
 }
 
+async fn reserve(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PresignatureReserveRequest>,
+) -> Result<Json<PresignatureReserveResponse>, ApiError> {
+    let keys = node.keys()?;
+    if req.epoch != keys.epoch {
+        return Err(ApiError::new(
+            ErrorCode::WrongEpoch,
+            format!(
+                "the request is for epoch {}, the node serves epoch {}",
+                req.epoch, keys.epoch
+            ),
+        ));
+    }
+    let group = parse_group(&node, &req.group, keys.ecdsa.threshold())?;
+    if group.first() != Some(&node.me) {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            "ask the group's lead (its lowest party id)",
+        ));
+    }
+    let counter = node.pools.reserve(&group);
+    Ok(Json(PresignatureReserveResponse {
+        counter,
+        remaining: node.pools.size(&group) as u64,
+    }))
+}
+
 async fn sign(
     State(node): State<Arc<Node>>,
     ApiJson(req): ApiJson<PkpSignRequest>,
 ) -> Result<Json<PkpSignResponse>, ApiError> {
     let started = Instant::now();
+    let _serving = crate::presign::Serving::new(&node.pools);
     let keys = node.keys()?;
     if req.epoch != keys.epoch {
         return Err(ApiError::new(
@@ -286,7 +382,7 @@ async fn sign(
     let record = blocking(move || registry.get(&token))
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
-    let scopes = permitted_scopes(&record, &req.auth)?;
+    let scopes = permitted_scopes(&node, &record, &req.auth).await?;
     // never trust the registry's public key: derive it
     let root = keys.ecdsa.public_key();
     let derived = pkp_public_key(&root, &record.key_id.0)

@@ -6,26 +6,39 @@
 //! share is computed (`crate::pkp::StoreUsed`), and a node that crashes and restarts never uses
 //! it again.
 //!
-//! [`for_request`] generates a fresh presignature with the group named in the request: the
-//! group's nodes all received the same request, so they derive the same session label from it
-//! and run two triple generations and one presigning over the peer transport. A group member
-//! that does not take part within the round timeout is named, and the request fails at every
-//! node of the group (the client then picks another group).
+//! Two sources, chosen per request ([`for_request`]):
+//! - **Pool** (fast): for each *rotation group* `{k, k+1, …, k+T-1} (mod n)` its lead (the
+//!   lowest id) keeps a pool of presignatures filled in the background: it picks the next
+//!   counter, tells the other members over the peer transport (a signed, sealed control
+//!   message), and all of them generate together and store the result under
+//!   `pool/<group>/<counter>`. Refilling yields to serving: it waits while signing requests are
+//!   in flight. A client asks the lead to reserve a counter (`/v1/pkp/presignature`); the lead
+//!   hands each counter out once, so all members of the group use the same presignature for the
+//!   request, and each member *takes* the entry from its store (a durable delete) before it
+//!   signs. A member that lacks the entry refuses, and the client retries with a fresh one.
+//! - **Fresh** (slower, always available): the group's nodes all received the same request, so
+//!   they derive the same session label from it and run two triple generations and one
+//!   presigning over the peer transport. A member that does not take part within the round
+//!   timeout is named, and the request fails at every node of the group (the client then picks
+//!   another group).
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lit_api::v1::{PkpSignRequest, PresignatureSource};
 use lit_api::{Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{Presign, Presignature, TripleGeneration};
 use lit_crypto::PartyId;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tracing::warn;
+use tracing::{debug, info, warn};
 
 use crate::api::ApiError;
 use crate::keys::NodeKeys;
 use crate::node::Node;
+use crate::store::Table;
 use crate::transport::{drive, DriveError, DriveOptions};
 
 /// How long a signing group member may stay silent before the request fails.
@@ -119,7 +132,8 @@ pub(crate) async fn generate(
     .map_err(|e| drive_error("presigning", e))
 }
 
-/// A presignature for this request's signing group.
+/// A presignature for this request's signing group: the reserved pool entry the request names,
+/// or a fresh one.
 pub(crate) async fn for_request(
     node: &Arc<Node>,
     keys: &NodeKeys,
@@ -127,7 +141,297 @@ pub(crate) async fn for_request(
     req: &PkpSignRequest,
     digest: &[u8; 32],
 ) -> Result<(Presignature, PresignatureSource), ApiError> {
+    if let Some(counter) = req.pool_counter {
+        let key = pool_key(keys.epoch, group, counter);
+        let taken = node.store.take(Table::Presignatures, &key).map_err(|e| {
+            warn!("presignature store: {e}");
+            ApiError::new(ErrorCode::Internal, "presignature store failed")
+        })?;
+        let Some(bytes) = taken else {
+            return Err(ApiError::new(
+                ErrorCode::NotReady,
+                format!("presignature {counter} of this group is not available here; retry with a fresh one"),
+            ));
+        };
+        let p = Presignature::from_secret_bytes(&bytes)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored presignature: {e}")))?;
+        if p.participants() != group {
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                "stored presignature of another group",
+            ));
+        }
+        return Ok((p, PresignatureSource::Pool));
+    }
     let label = request_label(keys.epoch, req, digest, group);
     let p = generate(node, keys, group, &label, online_options()).await?;
     Ok((p, PresignatureSource::Fresh))
+}
+
+/// [`lit_api::v1::rotation_groups`] as party ids.
+pub fn rotation_groups(members: &[PartyId], threshold: usize) -> Vec<Vec<PartyId>> {
+    let ids: Vec<u32> = members.iter().map(|p| p.get()).collect();
+    lit_api::v1::rotation_groups(&ids, threshold)
+        .into_iter()
+        .map(|g| g.into_iter().filter_map(PartyId::new).collect())
+        .collect()
+}
+
+fn group_name(group: &[PartyId]) -> String {
+    group
+        .iter()
+        .map(|p| p.get().to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn pool_prefix(epoch: u64, group: &[PartyId]) -> String {
+    format!("pool/{epoch}/{}/", group_name(group))
+}
+
+fn pool_key(epoch: u64, group: &[PartyId], counter: u64) -> String {
+    format!("{}{counter:016x}", pool_prefix(epoch, group))
+}
+
+fn pool_label(epoch: u64, group: &[PartyId], counter: u64) -> Vec<u8> {
+    format!(
+        "lit-node/presignature-pool/v1/{epoch}/{}/{counter}",
+        group_name(group)
+    )
+    .into_bytes()
+}
+
+/// The control message a group's lead sends to start generating a pool entry.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PoolStart {
+    epoch: u64,
+    group: Vec<u32>,
+    counter: u64,
+}
+
+/// The transport session that carries pool control messages.
+pub(crate) fn control_session(network_name: &str) -> Bytes32 {
+    let mut h = Sha256::new();
+    h.update(b"lit-node/presignature-pool/control/v1");
+    h.update(network_name.as_bytes());
+    Bytes32(h.finalize().into())
+}
+
+/// The node's presignature pools.
+#[derive(Debug, Default)]
+pub struct Pools {
+    /// Signing requests being served (refilling waits while there are any).
+    pub(crate) serving: AtomicUsize,
+    /// For groups this node leads: counters generated and not yet handed out.
+    available: Mutex<BTreeMap<Vec<PartyId>, BTreeSet<u64>>>,
+    /// Entries this node generated since start (for metrics and tests).
+    pub(crate) generated: AtomicUsize,
+}
+
+impl Pools {
+    fn available(&self) -> std::sync::MutexGuard<'_, BTreeMap<Vec<PartyId>, BTreeSet<u64>>> {
+        self.available.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands out the lowest available counter of `group` (this node must lead it), once.
+    pub(crate) fn reserve(&self, group: &[PartyId]) -> Option<u64> {
+        let mut a = self.available();
+        let set = a.get_mut(group)?;
+        let c = set.iter().next().copied()?;
+        set.remove(&c);
+        Some(c)
+    }
+
+    /// How many entries of `group` this lead can still hand out.
+    pub fn size(&self, group: &[PartyId]) -> usize {
+        self.available().get(group).map_or(0, BTreeSet::len)
+    }
+}
+
+/// Counts a signing request as in flight while alive.
+pub(crate) struct Serving<'a>(&'a Pools);
+
+impl<'a> Serving<'a> {
+    pub(crate) fn new(pools: &'a Pools) -> Self {
+        pools.serving.fetch_add(1, Ordering::SeqCst);
+        Self(pools)
+    }
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.0.serving.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn background_options() -> DriveOptions {
+    DriveOptions {
+        round_timeout: Duration::from_secs(10),
+        max_idle_timeouts: 0,
+    }
+}
+
+/// Generates pool entry `counter` of `group` and stores it.
+async fn generate_entry(
+    node: &Arc<Node>,
+    keys: &NodeKeys,
+    group: &[PartyId],
+    counter: u64,
+) -> bool {
+    let key = pool_key(keys.epoch, group, counter);
+    match generate(
+        node,
+        keys,
+        group,
+        &pool_label(keys.epoch, group, counter),
+        background_options(),
+    )
+    .await
+    {
+        Ok(p) => match node
+            .store
+            .put(Table::Presignatures, &key, &p.to_secret_bytes())
+        {
+            Ok(()) => {
+                node.pools.generated.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                warn!("storing a presignature failed: {e}");
+                false
+            }
+        },
+        Err(e) => {
+            debug!(group = %group_name(group), counter, "pool generation failed: {}", e.0.message);
+            false
+        }
+    }
+}
+
+/// Runs the node's pool work until the process ends: answers leads' control messages, and
+/// keeps the pools of the groups this node leads at `target` entries.
+pub(crate) async fn run_pools(node: Arc<Node>, keys: Arc<NodeKeys>, target: usize) {
+    if target == 0 {
+        return;
+    }
+    let members: Vec<PartyId> = node
+        .network
+        .nodes
+        .iter()
+        .filter_map(|n| PartyId::new(n.party_id))
+        .collect();
+    let t = keys.ecdsa.threshold();
+    let groups = rotation_groups(&members, t);
+    let led: Vec<Vec<PartyId>> = groups
+        .iter()
+        .filter(|g| g.first() == Some(&node.me))
+        .cloned()
+        .collect();
+    // what survived a restart
+    for g in &led {
+        let prefix = pool_prefix(keys.epoch, g);
+        let counters: BTreeSet<u64> = node
+            .store
+            .keys(Table::Presignatures, &prefix)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| u64::from_str_radix(&k[prefix.len()..], 16).ok())
+            .collect();
+        node.pools.available().insert(g.clone(), counters);
+    }
+    let control = control_session(&node.network.name);
+    let mut rx = match node.net.open(control) {
+        Ok(rx) => rx,
+        Err(e) => {
+            warn!("pool control channel: {e}");
+            return;
+        }
+    };
+    // members: generate when a lead asks (one at a time per node, in a task)
+    let member = {
+        let (node, keys) = (node.clone(), keys.clone());
+        tokio::spawn(async move {
+            while let Some((from, bytes)) = rx.recv().await {
+                let Ok(start) = serde_json::from_slice::<PoolStart>(&bytes) else {
+                    warn!(from = %from, "malformed pool control message");
+                    continue;
+                };
+                let group: Vec<PartyId> = start
+                    .group
+                    .iter()
+                    .filter_map(|p| PartyId::new(*p))
+                    .collect();
+                if start.epoch != keys.epoch
+                    || group.first() != Some(&from)
+                    || !group.contains(&node.me)
+                    || !groups.contains(&group)
+                {
+                    warn!(from = %from, "refused a pool control message (not the group's lead, or another epoch)");
+                    continue;
+                }
+                let (node, keys) = (node.clone(), keys.clone());
+                tokio::spawn(async move {
+                    generate_entry(&node, &keys, &group, start.counter).await;
+                });
+            }
+        })
+    };
+    // lead: refill, yielding to serving
+    let counter_key = |g: &[PartyId]| format!("pool-counter/{}/{}", keys.epoch, group_name(g));
+    loop {
+        let mut idle = true;
+        for g in &led {
+            if node.pools.size(g) >= target {
+                continue;
+            }
+            while node.pools.serving.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            idle = false;
+            let next = node
+                .store
+                .get(Table::Meta, &counter_key(g))
+                .ok()
+                .flatten()
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map_or(0, u64::from_be_bytes);
+            if node
+                .store
+                .put(Table::Meta, &counter_key(g), &(next + 1).to_be_bytes())
+                .is_err()
+            {
+                break;
+            }
+            let msg = PoolStart {
+                epoch: keys.epoch,
+                group: g.iter().map(|p| p.get()).collect(),
+                counter: next,
+            };
+            let Ok(bytes) = serde_json::to_vec(&msg) else {
+                break;
+            };
+            let members: BTreeSet<PartyId> = g.iter().copied().collect();
+            for p in g.iter().filter(|p| **p != node.me) {
+                node.net.send(control, Some(*p), &members, &bytes);
+            }
+            if generate_entry(&node, &keys, g, next).await {
+                node.pools
+                    .available()
+                    .entry(g.clone())
+                    .or_default()
+                    .insert(next);
+                info!(group = %group_name(g), size = node.pools.size(g), "presignature pool refilled");
+            } else {
+                // a member is down or slow: back off before trying this group again
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+        if idle {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if member.is_finished() {
+            return;
+        }
+    }
 }

@@ -206,7 +206,7 @@ impl PeerNet {
     }
 
     /// Registers a session and returns what arrived for it so far and what will arrive.
-    fn open(
+    pub(crate) fn open(
         &self,
         session: Bytes32,
     ) -> Result<mpsc::UnboundedReceiver<(PartyId, Vec<u8>)>, DriveError> {

@@ -44,6 +44,7 @@ async fn world() -> World {
         ChainConfig {
             rpc_url: anvil.url.clone(),
             timeout_ms: 5_000,
+            chain_id: None,
         },
     )]);
     World {
@@ -279,6 +280,7 @@ async fn chain_errors_are_typed() {
         ChainConfig {
             rpc_url: format!("http://127.0.0.1:{closed}"),
             timeout_ms: 500,
+            chain_id: None,
         },
     )]);
     let down = Evaluator::new(&chains).unwrap();

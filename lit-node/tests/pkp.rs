@@ -16,6 +16,7 @@ use lit_client::{
 use lit_crypto::eth::{eip191_hash, recover_address, Address};
 use lit_node::devnet::LayoutOptions;
 use serde_json::json;
+use sha3::Digest as _;
 use support::evm::Anvil;
 use support::net::TestNet;
 
@@ -82,6 +83,7 @@ async fn mint_sign_send_on_anvil_permissions_and_a_node_down() {
         .pkp_sign(&pkp, ToSign::Digest(Bytes32(digest)), auth(&client, &owner))
         .await
         .unwrap();
+    // no pools on this network: the group generated the presignature, and says so
     assert_eq!(sig.presignature, PresignatureSource::Fresh);
     assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
     // an EIP-191 message recovers to the PKP's address like a wallet's personal_sign
@@ -235,5 +237,167 @@ async fn mint_sign_send_on_anvil_permissions_and_a_node_down() {
             .unwrap();
         assert!(!sig.group.contains(&3));
         assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    }
+}
+
+#[tokio::test]
+async fn pooled_presignatures_are_used_once_even_across_a_crash() {
+    let options = LayoutOptions {
+        presignature_pool: Some(2),
+        ..LayoutOptions::default()
+    };
+    let mut net = TestNet::start(5, options).await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    let owner = Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let sign = |d: u8| {
+        let (client, pkp, owner) = (&client, &pkp, &owner);
+        async move {
+            client
+                .pkp_sign(pkp, ToSign::Digest(Bytes32([d; 32])), auth(client, owner))
+                .await
+        }
+    };
+    // the pools fill in the background; wait until signatures come from them
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut used = Vec::new();
+    loop {
+        let sig = sign(1).await.unwrap();
+        assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+        used.push(sig.presignature_id);
+        if sig.presignature == PresignatureSource::Pool {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pooled presignature after 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // a node crashes in the middle of a signing request and restarts with its data folder
+    let in_flight = {
+        let (client, pkp, owner) = (&client, &pkp, &owner);
+        client.pkp_sign(pkp, ToSign::Digest(Bytes32([2; 32])), auth(client, owner))
+    };
+    let crash = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        net.kill(2);
+    };
+    let (interrupted, ()) = tokio::join!(in_flight, crash);
+    if let Ok(sig) = interrupted {
+        used.push(sig.presignature_id);
+    }
+    net.restart(2).await;
+    for d in 3..9 {
+        let sig = sign(d).await.unwrap();
+        assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+        used.push(sig.presignature_id);
+    }
+    let distinct: std::collections::BTreeSet<_> = used.iter().collect();
+    assert_eq!(distinct.len(), used.len(), "a presignature was used twice");
+    // every node recorded what it used durably
+    assert!(net.log(1).contains("presignature pool refilled"));
+}
+
+#[tokio::test]
+async fn openid_connect_auth_methods_with_scopes_through_the_network() {
+    use support::oidc::{Issuer, TestKey};
+    let key = TestKey::p256("k1");
+    let issuer = Issuer::start(&[&key]).await;
+    let other_issuer_key = TestKey::p256("k2");
+    let options = LayoutOptions {
+        extra_config: format!(
+            "[oidc.test]\nissuer = \"https://issuer.test\"\njwks_url = \"{}\"\naudiences = [\"app\"]\n",
+            issuer.jwks_url
+        ),
+        ..LayoutOptions::default()
+    };
+    let net = TestNet::start(5, options).await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    let owner = Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |iss: &str, aud: &str, exp: u64, k: &TestKey| {
+        k.token(&json!({"iss": iss, "sub": "user-7", "aud": aud, "iat": now - 10, "exp": exp}))
+    };
+    let jwt = |t: String| {
+        PkpAuth::AuthMethod(lit_api::v1::AuthMethod {
+            auth_method_type: lit_api::v1::AUTH_METHOD_TYPE_OIDC,
+            access_token: t,
+        })
+    };
+    let good = token("https://issuer.test", "app", now + 600, &key);
+    let message = ToSign::Message(Bytes(b"signed by a Google-style login".to_vec()));
+
+    // not yet permitted
+    let code_of = |e: &ClientError| e.failures().iter().find_map(|f| f.reason.code());
+    let err = client
+        .pkp_sign(&pkp, message.clone(), jwt(good.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+    // the owner permits this user (keccak256("sub:aud")) to sign personal messages only
+    let id = hex::encode(sha3::Keccak256::digest(b"user-7:app"));
+    client
+        .pkp_permit(
+            &owner,
+            pkp.token_id.0,
+            PermissionChange::AddAuthMethod {
+                method: lit_api::v1::PermittedAuthMethod {
+                    method_type: lit_api::v1::AUTH_METHOD_TYPE_OIDC,
+                    id,
+                    scopes: [lit_api::v1::PkpScope::PersonalSign].into(),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    let sig = client
+        .pkp_sign(&pkp, message.clone(), jwt(good.clone()))
+        .await
+        .unwrap();
+    let signer = recover_address(
+        &eip191_hash(b"signed by a Google-style login"),
+        &sig.signature.to_ethereum_bytes(),
+    )
+    .unwrap();
+    assert_eq!(signer.to_checksum(), pkp.eth_address);
+    // the scope allows personal messages, not raw digests
+    let err = client
+        .pkp_sign(&pkp, ToSign::Digest(Bytes32([1; 32])), jwt(good))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+    // unknown issuer, wrong audience, expired, signed by a key the issuer does not publish
+    for (t, expected) in [
+        (
+            token("https://evil.test", "app", now + 600, &key),
+            ErrorCode::InvalidAuth,
+        ),
+        (
+            token("https://issuer.test", "other-app", now + 600, &key),
+            ErrorCode::InvalidAuth,
+        ),
+        (
+            token("https://issuer.test", "app", now - 3600, &key),
+            ErrorCode::AuthExpired,
+        ),
+        (
+            token("https://issuer.test", "app", now + 600, &other_issuer_key),
+            ErrorCode::InvalidAuth,
+        ),
+    ] {
+        let err = client
+            .pkp_sign(&pkp, message.clone(), jwt(t))
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&err), Some(expected), "{err}");
     }
 }

@@ -3,3 +3,4 @@
 
 pub mod evm;
 pub mod net;
+pub mod oidc;

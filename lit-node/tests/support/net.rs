@@ -59,6 +59,11 @@ impl TestNet {
         absent: &[u32],
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // background presignature pools only where a test asks for them
+        let options = LayoutOptions {
+            presignature_pool: Some(options.presignature_pool.unwrap_or(0)),
+            ..options
+        };
         let layout = devnet::layout(dir.path(), n, &options).unwrap();
         let mut net = TestNet {
             dir,

@@ -1,0 +1,297 @@
+//! Contract wallets (EIP-1271, "Standard Signature Validation Method for Contracts").
+//!
+//! A contract wallet (a multisig, a smart account) has no private key: it signs by saying so.
+//! EIP-1271 has the contract implement
+//!
+//! ```solidity
+//! function isValidSignature(bytes32 hash, bytes memory signature) public view returns (bytes4);
+//! ```
+//!
+//! which returns the magic value `0x1626ba7e` (the selector of that very function) when
+//! `signature` is valid for `hash` and anything else (or reverts) when it is not. An `AuthSig`
+//! with `derivedVia: "EIP1271"` (the Lit SDK's value for contract-wallet auth sigs) names the
+//! contract as its `address`; [`verify_contract_auth_sig`] parses its SIWE message, checks the
+//! validity window, and asks the contract, with an `eth_call`, about the EIP-191 hash of the
+//! message.
+
+use lit_api::v1::AuthSig;
+use lit_api::ErrorCode;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::auth::{eip191_hash, Address, AuthError, SiweMessage};
+use crate::conditions::abi::{self, AbiType};
+use crate::conditions::rpc::ChainRpc;
+use crate::conditions::ConditionError;
+
+/// The `derivedVia` of a contract-wallet `AuthSig` (as the Lit SDK writes it).
+pub const DERIVED_VIA_EIP1271: &str = "EIP1271";
+
+/// What `isValidSignature` returns for a valid signature: `bytes4(keccak256(
+/// "isValidSignature(bytes32,bytes)"))` (EIP-1271, "Specification").
+pub const MAGIC_VALUE: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
+
+/// Why a contract-wallet signature was refused (or could not be checked).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Eip1271Error {
+    /// The `AuthSig` or its message is malformed, expired or not yet valid.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The address has no code: it is not a contract (an EOA signs with `personal_sign`).
+    #[error("{address} is not a contract (it has no code), so it cannot validate signatures")]
+    NotAContract {
+        /// The address.
+        address: String,
+    },
+    /// The contract answered but not as an EIP-1271 wallet: no data, or data too short to be a
+    /// `bytes4` (for example a contract without `isValidSignature` whose fallback accepts calls).
+    #[error("{contract} does not implement EIP-1271 isValidSignature: {reason}")]
+    NotEip1271 {
+        /// The contract.
+        contract: String,
+        /// What it returned.
+        reason: String,
+    },
+    /// The contract did not accept the signature (it returned another value than the magic
+    /// value, or reverted).
+    #[error("contract wallet {contract} refused the signature: {reason}")]
+    Rejected {
+        /// The contract.
+        contract: String,
+        /// What it answered.
+        reason: String,
+    },
+    /// The message is for another chain than the RPC endpoint serves.
+    #[error("the message is for chain {message} but the RPC endpoint serves chain {rpc}")]
+    WrongChain {
+        /// The message's `Chain ID`.
+        message: u64,
+        /// The endpoint's `eth_chainId`.
+        rpc: u64,
+    },
+    /// The chain's RPC failed or timed out.
+    #[error(transparent)]
+    Rpc(#[from] ConditionError),
+}
+
+impl Eip1271Error {
+    /// The API error code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Eip1271Error::Auth(AuthError::Expired(_) | AuthError::NotYetValid(_)) => {
+                ErrorCode::AuthExpired
+            }
+            Eip1271Error::Rpc(e) => e.code(),
+            _ => ErrorCode::InvalidAuth,
+        }
+    }
+}
+
+/// The contract's verdict.
+enum Verdict {
+    Valid,
+    Invalid(String),
+}
+
+/// Whether a JSON-RPC error is an EVM revert rather than a transport or node failure. Nodes
+/// report reverts as `execution reverted` (geth, anvil, erigon, reth; JSON-RPC error code 3).
+fn is_revert(e: &ConditionError) -> bool {
+    matches!(e, ConditionError::Rpc(m) if m.contains("revert"))
+}
+
+async fn ask_contract(
+    rpc: &ChainRpc,
+    contract: &Address,
+    hash: [u8; 32],
+    signature: &[u8],
+) -> Result<Verdict, Eip1271Error> {
+    let to = contract.to_checksum();
+    let data = abi::encode_call(
+        "isValidSignature",
+        &[AbiType::FixedBytes(32), AbiType::Bytes],
+        &[
+            format!("0x{}", hex::encode(hash)),
+            format!("0x{}", hex::encode(signature)),
+        ],
+    )?;
+    let answer = match rpc.call_contract(&to, &data).await {
+        Ok(answer) => answer,
+        Err(e) if is_revert(&e) => {
+            if has_no_code(rpc, &to).await? {
+                return Err(Eip1271Error::NotAContract { address: to });
+            }
+            return Ok(Verdict::Invalid(format!("isValidSignature reverted ({e})")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if answer.len() < 32 {
+        if has_no_code(rpc, &to).await? {
+            return Err(Eip1271Error::NotAContract { address: to });
+        }
+        return Err(Eip1271Error::NotEip1271 {
+            contract: to,
+            reason: format!(
+                "it returned {} bytes (0x{})",
+                answer.len(),
+                hex::encode(&answer)
+            ),
+        });
+    }
+    // a `bytes4` return value is left-aligned in its 32-byte word, the rest zero (the same test
+    // as OpenZeppelin's SignatureChecker)
+    let mut expected = [0u8; 32];
+    expected[..4].copy_from_slice(&MAGIC_VALUE);
+    if answer.get(..32) == Some(&expected[..]) {
+        Ok(Verdict::Valid)
+    } else {
+        let word = answer.get(..32).map(hex::encode).unwrap_or_default();
+        Ok(Verdict::Invalid(format!(
+            "isValidSignature returned 0x{word}"
+        )))
+    }
+}
+
+async fn has_no_code(rpc: &ChainRpc, address: &str) -> Result<bool, Eip1271Error> {
+    let code = rpc.call("eth_getCode", json!([address, "latest"])).await?;
+    Ok(matches!(code.as_str(), Some("0x" | "0x0" | "")))
+}
+
+/// Asks `contract` whether `signature` is valid for `hash` (EIP-1271 `isValidSignature`, with
+/// an `eth_call` on the latest block).
+///
+/// `Ok(true)`: it returned the magic value `0x1626ba7e`. `Ok(false)`: it returned another value
+/// or reverted. `Err`: the address is not a contract, the contract does not answer like an
+/// EIP-1271 wallet, or the RPC failed.
+pub async fn is_valid_signature(
+    rpc: &ChainRpc,
+    contract: &Address,
+    hash: [u8; 32],
+    signature: &[u8],
+) -> Result<bool, Eip1271Error> {
+    Ok(matches!(
+        ask_contract(rpc, contract, hash, signature).await?,
+        Verdict::Valid
+    ))
+}
+
+/// The chain id the endpoint serves (`eth_chainId`).
+async fn chain_id(rpc: &ChainRpc) -> Result<u64, Eip1271Error> {
+    let v = rpc.call("eth_chainId", json!([])).await?;
+    v.as_str()
+        .and_then(|s| s.strip_prefix("0x"))
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .ok_or_else(|| ConditionError::Rpc(format!("eth_chainId returned {v}")).into())
+}
+
+/// Verifies a contract-wallet `AuthSig` (`derivedVia: "EIP1271"`) at time `now`, asking the
+/// contract through `rpc`, and returns the contract's address with the parsed message.
+///
+/// `signedMessage` must be the SIWE (EIP-4361) message text and `address` the contract; the
+/// message must name the same address, be within its validity window, and be for the chain
+/// `rpc` serves (checked with `eth_chainId`). The contract is asked about the EIP-191 hash of the
+/// message text, which is what a contract wallet's owners sign with `personal_sign`.
+pub async fn verify_contract_auth_sig(
+    auth: &AuthSig,
+    now: OffsetDateTime,
+    rpc: &ChainRpc,
+) -> Result<(Address, SiweMessage), Eip1271Error> {
+    if auth.derived_via != DERIVED_VIA_EIP1271 {
+        return Err(AuthError::Malformed(format!(
+            "derivedVia {:?} is not a contract-wallet auth sig (expected {DERIVED_VIA_EIP1271:?})",
+            auth.derived_via
+        ))
+        .into());
+    }
+    let contract = Address::parse(&auth.address).map_err(AuthError::from)?;
+    let message = SiweMessage::parse(&auth.signed_message)?;
+    if message.address != contract {
+        return Err(AuthError::Malformed(
+            "the SIWE message names another address than the AuthSig".into(),
+        )
+        .into());
+    }
+    message.check_validity(now)?;
+    let sig_hex = auth.sig.strip_prefix("0x").unwrap_or(&auth.sig);
+    let signature =
+        hex::decode(sig_hex).map_err(|_| AuthError::Malformed("signature is not hex".into()))?;
+    let served = chain_id(rpc).await?;
+    if served != message.chain_id {
+        return Err(Eip1271Error::WrongChain {
+            message: message.chain_id,
+            rpc: served,
+        });
+    }
+    let hash = eip191_hash(auth.signed_message.as_bytes());
+    match ask_contract(rpc, &contract, hash, &signature).await? {
+        Verdict::Valid => Ok((contract, message)),
+        Verdict::Invalid(reason) => Err(Eip1271Error::Rejected {
+            contract: contract.to_checksum(),
+            reason,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha3::{Digest as _, Keccak256};
+
+    #[test]
+    fn magic_value_is_the_selector_of_is_valid_signature() {
+        let h = Keccak256::digest(b"isValidSignature(bytes32,bytes)");
+        assert_eq!(h[..4], MAGIC_VALUE);
+        assert_eq!(
+            abi::selector(
+                "isValidSignature",
+                &[AbiType::FixedBytes(32), AbiType::Bytes]
+            ),
+            MAGIC_VALUE
+        );
+    }
+
+    /// Node endpoints (axum handlers) need `Send` futures.
+    #[test]
+    fn futures_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let rpc = ChainRpc::new("http://127.0.0.1:1", std::time::Duration::from_secs(1)).unwrap();
+        let auth = AuthSig {
+            sig: String::new(),
+            derived_via: String::new(),
+            signed_message: String::new(),
+            address: String::new(),
+        };
+        send(&verify_contract_auth_sig(
+            &auth,
+            OffsetDateTime::UNIX_EPOCH,
+            &rpc,
+        ));
+        send(&is_valid_signature(&rpc, &Address([0; 20]), [0; 32], &[]));
+    }
+
+    #[test]
+    fn error_codes() {
+        assert_eq!(
+            Eip1271Error::from(AuthError::Expired("t".into())).code(),
+            ErrorCode::AuthExpired
+        );
+        assert_eq!(
+            Eip1271Error::Rejected {
+                contract: "c".into(),
+                reason: "r".into()
+            }
+            .code(),
+            ErrorCode::InvalidAuth
+        );
+        assert_eq!(
+            Eip1271Error::from(ConditionError::Rpc("down".into())).code(),
+            ErrorCode::ChainUnavailable
+        );
+        assert!(is_revert(&ConditionError::Rpc(
+            r#"eth_call: {"code":3,"message":"execution reverted"}"#.into()
+        )));
+        assert!(!is_revert(&ConditionError::Rpc(
+            "eth_call: HTTP 502".into()
+        )));
+    }
+}
