@@ -22,6 +22,8 @@ pub mod paths {
     pub const PKP_PERMISSIONS: &str = "/v1/pkp/permissions";
     /// `POST`: [`super::PkpSignRequest`] → [`super::PkpSignResponse`].
     pub const PKP_SIGN: &str = "/v1/pkp/sign";
+    /// `POST`: [`super::SessionSignRequest`] → [`super::SessionSignResponse`].
+    pub const SESSION_SIGN: &str = "/v1/session/sign";
     /// `POST`: [`super::PresignatureReserveRequest`] → [`super::PresignatureReserveResponse`].
     pub const PKP_PRESIGNATURE: &str = "/v1/pkp/presignature";
 }
@@ -319,7 +321,45 @@ pub enum PkpAuth {
     AuthSig(AuthSig),
     /// An auth method the PKP permits (e.g. an OpenID Connect ID token), with its scopes.
     AuthMethod(AuthMethod),
+    /// A session signature made for this node, granting `pkp-signing` on this PKP: backed by
+    /// a wallet capability (the owner or a permitted address) or a network-signed capability
+    /// for the PKP itself (from `/v1/session/sign`).
+    SessionSig(crate::session::SessionSig),
 }
+
+/// `POST /v1/session/sign`: the node's BLS signature share over a capability for a PKP session
+/// (a SIWE message by the PKP's address, binding a session key, granting `pkp-signing` on this
+/// PKP), after checking that `auth` may sign anything with the PKP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionSignRequest {
+    /// The epoch the client believes is current.
+    pub epoch: u64,
+    /// The PKP the session acts as.
+    pub token_id: Bytes32,
+    /// The caller's proof (not a session signature).
+    pub auth: PkpAuth,
+    /// The capability message (`lit_api::session::capability_siwe_message`).
+    pub capability: String,
+    /// The client's ephemeral X25519 key; the share is sealed to it.
+    pub client_public_key: Bytes32,
+}
+
+/// `POST /v1/session/sign` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionSignResponse {
+    /// The answering node.
+    pub party_id: u32,
+    /// The epoch of its key share.
+    pub epoch: u64,
+    /// Its BLS signature share over the capability's bytes, sealed with
+    /// [`SESSION_SHARE_SEAL_INFO`] and [`encryption_share_aad`] (party, epoch, capability bytes).
+    pub share: SealedBox,
+}
+
+/// The HPKE `info` of a sealed [`SessionSignResponse::share`].
+pub const SESSION_SHARE_SEAL_INFO: &[u8] = b"lit/v1/session-capability-share";
 
 /// A credential of an auth method.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

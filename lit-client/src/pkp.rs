@@ -185,6 +185,135 @@ impl LitClient {
         to_sign: ToSign,
         auth: PkpAuth,
     ) -> Result<PkpSignature, ClientError> {
+        self.sign_with(pkp, to_sign, &|_| Ok(auth.clone())).await
+    }
+
+    /// Signs with a PKP under a session: each node gets a session signature made for it.
+    pub async fn pkp_sign_with_session(
+        &self,
+        pkp: &PkpInfo,
+        to_sign: ToSign,
+        session: &crate::Session,
+    ) -> Result<PkpSignature, ClientError> {
+        self.sign_with(pkp, to_sign, &|url| {
+            session
+                .sign_for_node(url, SystemTime::now())
+                .map(PkpAuth::SessionSig)
+                .map_err(|e| ClientError::Config(format!("session: {e}")))
+        })
+        .await
+    }
+
+    /// A session that acts as the PKP: a fresh session key, a capability granting
+    /// `pkp-signing` on this PKP for `ttl`, signed by the network (BLS, threshold) after each
+    /// node checked that `auth` may sign anything with the PKP.
+    pub async fn pkp_session(
+        &self,
+        pkp: &PkpInfo,
+        auth: PkpAuth,
+        ttl: Duration,
+    ) -> Result<crate::Session, ClientError> {
+        use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+        let config = |e: String| ClientError::Config(format!("session: {e}"));
+        let key = crate::SessionKey::random();
+        let request = ResourceAbilityRequest::new(
+            LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0))),
+            LitAbility::PkpSigning,
+        )
+        .map_err(|e| config(e.to_string()))?;
+        let address =
+            lit_crypto::eth::Address::parse(&pkp.eth_address).map_err(|e| config(e.to_string()))?;
+        let message = crate::session::pkp_capability_message(
+            &address,
+            &key.public_key(),
+            std::slice::from_ref(&request),
+            SystemTime::now(),
+            ttl,
+        )
+        .map_err(|e| config(e.to_string()))?;
+        // T verified BLS shares over the capability
+        let mut order: Vec<_> = self.nodes.iter().collect();
+        shuffle(&mut order);
+        let key_set = self.key_set().clone();
+        let mut shares = Vec::new();
+        let mut failures = Vec::new();
+        for node in order {
+            if shares.len() == self.threshold {
+                break;
+            }
+            let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
+            let body = lit_api::v1::SessionSignRequest {
+                epoch: self.epoch,
+                token_id: pkp.token_id,
+                auth: auth.clone(),
+                capability: message.clone(),
+                client_public_key: Bytes32(seal_public.to_bytes()),
+            };
+            let r: Result<lit_api::v1::SessionSignResponse, _> =
+                post_json(&self.http, &endpoint(&node.url, paths::SESSION_SIGN), &body).await;
+            let share = r.and_then(|resp| {
+                let bytes = seal_key
+                    .open(
+                        &Sealed {
+                            enc: resp.share.enc.0,
+                            ciphertext: resp.share.ciphertext.0,
+                        },
+                        lit_api::v1::SESSION_SHARE_SEAL_INFO,
+                        &lit_api::v1::encryption_share_aad(
+                            node.party_id,
+                            self.epoch,
+                            message.as_bytes(),
+                        ),
+                    )
+                    .map_err(|_| NodeFailureReason::InvalidShare("does not open".into()))?;
+                let share = lit_crypto::bls::SignatureShare::from_bytes(&bytes)
+                    .map_err(|e| NodeFailureReason::InvalidShare(e.to_string()))?;
+                if share.id().get() != node.party_id {
+                    return Err(NodeFailureReason::InvalidShare(
+                        "another party's share".into(),
+                    ));
+                }
+                key_set
+                    .verify_share(message.as_bytes(), &share)
+                    .map_err(|e| NodeFailureReason::InvalidShare(e.to_string()))?;
+                Ok(share)
+            });
+            match share {
+                Ok(s) => shares.push(s),
+                Err(reason) => {
+                    let fatal = matches!(reason.code(), Some(c) if !c.is_retryable());
+                    failures.push(NodeFailure {
+                        party_id: Some(node.party_id),
+                        url: node.url.clone(),
+                        reason,
+                    });
+                    if fatal {
+                        return Err(ClientError::NodesFailed { failures });
+                    }
+                }
+            }
+        }
+        if shares.len() < self.threshold {
+            return Err(ClientError::TooFewShares {
+                needed: self.threshold,
+                got: shares.len(),
+                failures,
+            });
+        }
+        let signature = key_set
+            .combine(message.as_bytes(), &shares)
+            .map_err(|e| ClientError::Signature(e.to_string()))?;
+        let capability = crate::session::network_capability(message, &signature, &address);
+        crate::Session::from_network_capability(key, capability, vec![request])
+            .map_err(|e| config(e.to_string()))
+    }
+
+    async fn sign_with(
+        &self,
+        pkp: &PkpInfo,
+        to_sign: ToSign,
+        auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
+    ) -> Result<PkpSignature, ClientError> {
         self.check_pkp(pkp)?;
         let digest = match &to_sign {
             ToSign::Digest(d) => d.0,
@@ -213,15 +342,20 @@ impl LitClient {
             let mut request_id = [0u8; 32];
             OsRng.fill_bytes(&mut request_id);
             let request_id = Bytes32(request_id);
+            let mut bodies = Vec::with_capacity(group.len());
+            for node in &group {
+                bodies.push(auth_for(&node.url)?);
+            }
             let mut pending: FuturesUnordered<_> = group
                 .iter()
-                .map(|node| {
+                .zip(bodies)
+                .map(|(node, auth)| {
                     let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
                     let body = PkpSignRequest {
                         epoch: self.epoch,
                         token_id: pkp.token_id,
                         to_sign: to_sign.clone(),
-                        auth: auth.clone(),
+                        auth,
                         group: ids.clone(),
                         request_id,
                         client_public_key: Bytes32(seal_public.to_bytes()),

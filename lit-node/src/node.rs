@@ -154,7 +154,7 @@ impl ReplayCache {
 /// A running node's shared state.
 pub struct Node {
     pub(crate) me: PartyId,
-    url: String,
+    pub(crate) url: String,
     pub(crate) network: NetworkFile,
     identity: Arc<NodeIdentity>,
     keys: RwLock<Option<Arc<NodeKeys>>>,
@@ -168,6 +168,7 @@ pub struct Node {
     pub(crate) registry: Option<Arc<dyn PkpRegistry>>,
     pub(crate) pools: crate::presign::Pools,
     pub(crate) oidc: Option<crate::oidc::OidcVerifier>,
+    pub(crate) session_replay: crate::session::ReplayGuard,
     /// Chains with a known chain id (for EIP-1271 contract-wallet auth).
     pub(crate) chains_by_id: BTreeMap<u64, crate::conditions::rpc::ChainRpc>,
     fault: Option<DevFault>,
@@ -303,6 +304,7 @@ pub async fn run(
         registry,
         pools: Default::default(),
         oidc,
+        session_replay: Default::default(),
         chains_by_id,
         fault: dev_fault(config.attestation),
     });

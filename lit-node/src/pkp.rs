@@ -47,6 +47,7 @@ pub(crate) fn routes() -> Router<Arc<Node>> {
         .route(paths::PKP_PERMISSIONS, post(permissions))
         .route(paths::PKP_SIGN, post(sign))
         .route(paths::PKP_PRESIGNATURE, post(reserve))
+        .route(paths::SESSION_SIGN, post(session_sign))
 }
 
 fn chain_error(e: ChainError) -> ApiError {
@@ -256,10 +257,42 @@ async fn caller_address(node: &Node, sig: &lit_api::v1::AuthSig) -> Result<Addre
 /// What the caller may sign with the PKP.
 async fn permitted_scopes(
     node: &Node,
+    keys: &crate::keys::NodeKeys,
     record: &PkpInfo,
     auth: &PkpAuth,
 ) -> Result<BTreeSet<PkpScope>, ApiError> {
+    let all = || BTreeSet::from([PkpScope::SignAnything, PkpScope::PersonalSign]);
     match auth {
+        PkpAuth::SessionSig(sig) => {
+            let request = lit_api::session::ResourceAbilityRequest::new(
+                lit_api::session::LitResource::Pkp(lit_api::session::ResourceId::Id(hex::encode(
+                    record.token_id.0,
+                ))),
+                lit_api::session::LitAbility::PkpSigning,
+            )
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+            let verified = crate::session::verify_session_sig(
+                sig,
+                &node.url,
+                &request,
+                OffsetDateTime::now_utc(),
+                &keys.bls_set.public_key(),
+                &node.session_replay,
+            )
+            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+            let who = verified.authorized_address.to_checksum();
+            let ok = match verified.authorized_by {
+                crate::session::CapabilitySigner::Wallet => {
+                    who == record.owner || record.permissions.addresses.contains(&who)
+                }
+                crate::session::CapabilitySigner::Network => who == record.eth_address,
+            };
+            if ok {
+                Ok(all())
+            } else {
+                Err(not_permitted(&who))
+            }
+        }
         PkpAuth::AuthSig(sig) => {
             let caller = caller_address(node, sig).await?.to_checksum();
             if caller == record.owner || record.permissions.addresses.contains(&caller) {
@@ -333,6 +366,89 @@ fn parse_group(node: &Node, group: &[u32], threshold: usize) -> Result<Vec<Party
     Ok(out)
 }
 
+/// The network's signature share over a PKP session capability.
+async fn session_sign(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<lit_api::v1::SessionSignRequest>,
+) -> Result<Json<lit_api::v1::SessionSignResponse>, ApiError> {
+    let keys = node.keys()?;
+    if req.epoch != keys.epoch {
+        return Err(ApiError::new(
+            ErrorCode::WrongEpoch,
+            format!(
+                "the request is for epoch {}, the node serves epoch {}",
+                req.epoch, keys.epoch
+            ),
+        ));
+    }
+    if matches!(req.auth, PkpAuth::SessionSig(_)) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAuth,
+            "a session cannot vouch for a new session: use the wallet or auth method",
+        ));
+    }
+    let registry = registry(&node)?;
+    let token = hex::encode(req.token_id.0);
+    let record = {
+        let token = token.clone();
+        blocking(move || registry.get(&token)).await?
+    }
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
+    // never sign text that is not a well-formed capability of this PKP for this PKP only
+    let cap = crate::session::parse_capability_message(&req.capability)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
+    if cap.address.to_checksum() != record.eth_address {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            "the capability must be issued by the PKP's address",
+        ));
+    }
+    let only_this_pkp = cap.grants.iter().all(|g| {
+        *g.resource()
+            == lit_api::session::LitResource::Pkp(lit_api::session::ResourceId::Id(token.clone()))
+    });
+    if !only_this_pkp {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            "a PKP session may only grant abilities on its own PKP",
+        ));
+    }
+    let scopes = permitted_scopes(&node, &keys, &record, &req.auth).await?;
+    if !scopes.contains(&PkpScope::SignAnything) {
+        return Err(ApiError::new(
+            ErrorCode::NotPermitted,
+            "a PKP session needs an auth permitted to sign anything",
+        ));
+    }
+    let client_key = SealPublicKey::from_bytes(&req.client_public_key.0).map_err(|_| {
+        ApiError::new(
+            ErrorCode::MalformedRequest,
+            "clientPublicKey is not an X25519 key",
+        )
+    })?;
+    let share = keys.bls.sign(req.capability.as_bytes());
+    let sealed = client_key
+        .seal(
+            lit_api::v1::SESSION_SHARE_SEAL_INFO,
+            &lit_api::v1::encryption_share_aad(
+                node.me.get(),
+                keys.epoch,
+                req.capability.as_bytes(),
+            ),
+            &share.to_bytes(),
+            &mut OsRng,
+        )
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "sealing the share failed"))?;
+    Ok(Json(lit_api::v1::SessionSignResponse {
+        party_id: node.me.get(),
+        epoch: keys.epoch,
+        share: SealedBox {
+            enc: Bytes(sealed.enc),
+            ciphertext: Bytes(sealed.ciphertext),
+        },
+    }))
+}
+
 async fn reserve(
     State(node): State<Arc<Node>>,
     ApiJson(req): ApiJson<PresignatureReserveRequest>,
@@ -382,7 +498,7 @@ async fn sign(
     let record = blocking(move || registry.get(&token))
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
-    let scopes = permitted_scopes(&node, &record, &req.auth).await?;
+    let scopes = permitted_scopes(&node, &keys, &record, &req.auth).await?;
     // never trust the registry's public key: derive it
     let root = keys.ecdsa.public_key();
     let derived = pkp_public_key(&root, &record.key_id.0)

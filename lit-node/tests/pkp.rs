@@ -401,3 +401,118 @@ async fn openid_connect_auth_methods_with_scopes_through_the_network() {
         assert_eq!(code_of(&err), Some(expected), "{err}");
     }
 }
+
+#[tokio::test]
+async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
+    use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+    use lit_client::{Session, SessionKey};
+    let net = TestNet::start(5, LayoutOptions::default()).await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    let owner = Wallet::random();
+    let stranger = Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let grant = ResourceAbilityRequest::new(
+        LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0))),
+        LitAbility::PkpSigning,
+    )
+    .unwrap();
+    let digest = ToSign::Digest(Bytes32([9; 32]));
+
+    // a wallet-backed session of the owner signs on every node of the group
+    let session =
+        Session::from_wallet(&owner, vec![grant.clone()], Duration::from_secs(600)).unwrap();
+    let sig = client
+        .pkp_sign_with_session(&pkp, digest.clone(), &session)
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+
+    // raw requests: a session signature made for another node, an expired session, a replay
+    let url = |i: u32| net.url(i);
+    let request = |auth: PkpAuth| {
+        json!({"epoch": 1, "tokenId": pkp.token_id, "toSign": {"digest": "09".repeat(32)},
+               "auth": auth, "group": [1, 2, 3, 4], "requestId": "ab".repeat(32),
+               "clientPublicKey": hex::encode(lit_crypto::seal::SealSecretKey::generate(&mut rand_core::OsRng).1.to_bytes())})
+    };
+    let for_node1 = session
+        .sign_for_node(&url(1), std::time::SystemTime::now())
+        .unwrap();
+    let (status, body) = support::net::post(
+        &url(2),
+        lit_api::v1::paths::PKP_SIGN,
+        &request(PkpAuth::SessionSig(for_node1)),
+    )
+    .await;
+    assert_eq!(
+        (status, support::net::code(&body)),
+        (401, "invalid_auth"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not for this node"),
+        "{body}"
+    );
+    let old = std::time::SystemTime::now() - Duration::from_secs(7200);
+    let expired = Session::from_wallet_at(
+        SessionKey::random(),
+        &owner,
+        vec![grant.clone()],
+        old,
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let expired_sig = expired
+        .sign_for_node(&url(2), old + Duration::from_secs(60))
+        .unwrap();
+    let (status, body) = support::net::post(
+        &url(2),
+        lit_api::v1::paths::PKP_SIGN,
+        &request(PkpAuth::SessionSig(expired_sig)),
+    )
+    .await;
+    assert_eq!(
+        (status, support::net::code(&body)),
+        (401, "auth_expired"),
+        "{body}"
+    );
+    // a stranger's own session is refused by the PKP's permissions
+    let theirs =
+        Session::from_wallet(&stranger, vec![grant.clone()], Duration::from_secs(600)).unwrap();
+    let err = client
+        .pkp_sign_with_session(&pkp, digest.clone(), &theirs)
+        .await
+        .unwrap_err();
+    assert!(
+        err.failures()
+            .iter()
+            .any(|f| f.reason.code() == Some(ErrorCode::NotPermitted)),
+        "{err}"
+    );
+
+    // a PKP session: the network signs the capability (threshold BLS) after checking the owner
+    let pkp_session = client
+        .pkp_session(&pkp, auth(&client, &owner), Duration::from_secs(600))
+        .await
+        .unwrap();
+    let sig = client
+        .pkp_sign_with_session(&pkp, digest.clone(), &pkp_session)
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    // the stranger cannot get one
+    let err = client
+        .pkp_session(&pkp, auth(&client, &stranger), Duration::from_secs(600))
+        .await
+        .unwrap_err();
+    assert!(
+        err.failures()
+            .iter()
+            .any(|f| f.reason.code() == Some(ErrorCode::NotPermitted)),
+        "{err}"
+    );
+}

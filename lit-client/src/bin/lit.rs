@@ -68,6 +68,99 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Programmable Key Pairs: mint, inspect, permit, sign.
+    #[command(subcommand)]
+    Pkp(PkpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PkpCommand {
+    /// Mint a PKP owned by the wallet; prints its token id, public key and address.
+    Mint,
+    /// Show a PKP's record.
+    Info {
+        /// The PKP's token id (hex).
+        #[arg(long)]
+        pkp: String,
+    },
+    /// Sign with a PKP (as its owner or a permitted address, with the wallet).
+    Sign {
+        /// The PKP's token id (hex).
+        #[arg(long)]
+        pkp: String,
+        /// A 32-byte digest (hex).
+        #[arg(long, group = "what")]
+        hash: Option<String>,
+        /// A message, signed as EIP-191 `personal_sign`.
+        #[arg(long, group = "what")]
+        message: Option<String>,
+        /// An Ethereum transaction (JSON: `{"type": "eip1559"|"legacy", …}`); prints the signed
+        /// raw transaction for `eth_sendRawTransaction`.
+        #[arg(long, group = "what")]
+        tx: Option<PathBuf>,
+    },
+    /// Change who may use a PKP (the wallet must own it).
+    Permit {
+        /// The PKP's token id (hex).
+        #[arg(long)]
+        pkp: String,
+        /// A wallet address to permit.
+        #[arg(long, group = "who")]
+        address: Option<String>,
+        /// An auth method `TYPE:ID_HEX[:SCOPE,…]` (scopes: sign-anything, personal-sign).
+        #[arg(long, group = "who")]
+        auth_method: Option<String>,
+        /// A Lit Action id (IPFS CIDv0).
+        #[arg(long, group = "who")]
+        action: Option<String>,
+        /// Revoke instead of permit.
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+fn token_id(s: &str) -> Result<[u8; 32], ClientError> {
+    let bytes = hex::decode(s.trim_start_matches("0x"))
+        .map_err(|_| ClientError::Config(format!("--pkp {s:?} is not hex")))?;
+    bytes
+        .try_into()
+        .map_err(|_| ClientError::Config("--pkp must be a 32-byte token id".into()))
+}
+
+fn pkp_json(info: &lit_api::v1::PkpInfo) -> serde_json::Value {
+    serde_json::to_value(info).unwrap_or_default()
+}
+
+fn parse_auth_method(s: &str, remove: bool) -> Result<lit_api::v1::PermissionChange, ClientError> {
+    use lit_api::v1::{PermissionChange, PermittedAuthMethod, PkpScope};
+    let bad = || ClientError::Config(format!("--auth-method {s:?} is not TYPE:ID_HEX[:SCOPES]"));
+    let mut parts = s.splitn(3, ':');
+    let method_type: u32 = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+    let id = parts
+        .next()
+        .ok_or_else(bad)?
+        .trim_start_matches("0x")
+        .to_lowercase();
+    if remove {
+        return Ok(PermissionChange::RemoveAuthMethod { method_type, id });
+    }
+    let scopes = parts
+        .next()
+        .unwrap_or("sign-anything")
+        .split(',')
+        .map(|x| match x {
+            "sign-anything" => Ok(PkpScope::SignAnything),
+            "personal-sign" => Ok(PkpScope::PersonalSign),
+            _ => Err(bad()),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(PermissionChange::AddAuthMethod {
+        method: PermittedAuthMethod {
+            method_type,
+            id,
+            scopes,
+        },
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +356,120 @@ async fn run(cli: &Cli) -> Result<(), ClientError> {
                     cli,
                     format!("decrypted {} bytes to {}", plaintext.len(), out.display()),
                 );
+            }
+        }
+        Command::Pkp(cmd) => run_pkp(cli, cmd).await?,
+    }
+    Ok(())
+}
+
+async fn run_pkp(cli: &Cli, cmd: &PkpCommand) -> Result<(), ClientError> {
+    use lit_api::v1::{PermissionChange, PkpAuth, ToSign};
+    let client = connect(cli).await?;
+    match cmd {
+        PkpCommand::Mint => {
+            let wallet = Wallet::load(&cli.wallet)?;
+            let info = client.mint_pkp(&wallet).await?;
+            if cli.json {
+                print_json(&pkp_json(&info));
+            } else {
+                println!("token id    {}", hex::encode(info.token_id.0));
+                println!("public key  {}", hex::encode(&info.public_key.0));
+                println!("address     {}", info.eth_address);
+            }
+        }
+        PkpCommand::Info { pkp } => {
+            let info = client.pkp(token_id(pkp)?).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&pkp_json(&info)).unwrap_or_default()
+            );
+        }
+        PkpCommand::Permit {
+            pkp,
+            address,
+            auth_method,
+            action,
+            remove,
+        } => {
+            let wallet = Wallet::load(&cli.wallet)?;
+            let change = match (address, auth_method, action) {
+                (Some(a), _, _) if *remove => {
+                    PermissionChange::RemoveAddress { address: a.clone() }
+                }
+                (Some(a), _, _) => PermissionChange::AddAddress { address: a.clone() },
+                (_, Some(m), _) => parse_auth_method(m, *remove)?,
+                (_, _, Some(c)) if *remove => PermissionChange::RemoveAction { cid: c.clone() },
+                (_, _, Some(c)) => PermissionChange::AddAction { cid: c.clone() },
+                _ => {
+                    return Err(ClientError::Config(
+                        "say whom: --address, --auth-method or --action".into(),
+                    ))
+                }
+            };
+            let info = client.pkp_permit(&wallet, token_id(pkp)?, change).await?;
+            if cli.json {
+                print_json(&pkp_json(&info));
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&info.permissions).unwrap_or_default()
+                );
+            }
+        }
+        PkpCommand::Sign {
+            pkp,
+            hash,
+            message,
+            tx,
+        } => {
+            let wallet = Wallet::load(&cli.wallet)?;
+            let info = client.pkp(token_id(pkp)?).await?;
+            let auth = PkpAuth::AuthSig(
+                wallet.auth_sig(std::time::SystemTime::now(), lit_client::DEFAULT_AUTH_TTL)?,
+            );
+            if let Some(path) = tx {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ClientError::io(format!("reading {}", path.display()), e))?;
+                let tx: lit_client::EthTransaction = serde_json::from_str(&text)
+                    .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+                let (raw, sig) = client.pkp_sign_transaction(&info, &tx, auth).await?;
+                if cli.json {
+                    print_json(&json!({"rawTransaction": format!("0x{}", hex::encode(raw)),
+                        "signature": format!("0x{}", hex::encode(sig.signature.to_ethereum_bytes())),
+                        "from": info.eth_address}));
+                } else {
+                    println!("0x{}", hex::encode(raw));
+                }
+                return Ok(());
+            }
+            let to_sign = match (hash, message) {
+                (Some(h), _) => {
+                    let d: [u8; 32] = hex::decode(h.trim_start_matches("0x"))
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| {
+                            ClientError::Config("--hash must be 32 bytes of hex".into())
+                        })?;
+                    ToSign::Digest(lit_api::Bytes32(d))
+                }
+                (_, Some(m)) => ToSign::Message(lit_api::Bytes(m.as_bytes().to_vec())),
+                _ => {
+                    return Err(ClientError::Config(
+                        "say what: --hash, --message or --tx".into(),
+                    ))
+                }
+            };
+            let sig = client.pkp_sign(&info, to_sign, auth).await?;
+            let bytes = sig.signature.to_ethereum_bytes();
+            if cli.json {
+                print_json(&json!({"signature": format!("0x{}", hex::encode(bytes)),
+                    "digest": format!("0x{}", hex::encode(sig.digest)),
+                    "signer": info.eth_address,
+                    "presignature": sig.presignature,
+                    "group": sig.group}));
+            } else {
+                println!("0x{}", hex::encode(bytes));
             }
         }
     }
