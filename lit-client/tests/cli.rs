@@ -49,7 +49,11 @@ fn lit(args: &[&str]) -> (bool, String, String) {
 
 async fn cli_against_real_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let layout = devnet::layout(&dir.path().join("net"), 3, &LayoutOptions::default()).unwrap();
+    let options = LayoutOptions {
+        presignature_pool: Some(0),
+        ..LayoutOptions::default()
+    };
+    let layout = devnet::layout(&dir.path().join("net"), 3, &options).unwrap();
     let mut nodes = devnet::spawn_all(&layout, &devnet::self_command().unwrap()).unwrap();
     devnet::wait_ready(&mut nodes, Duration::from_secs(120), |_, _| {})
         .await
@@ -140,6 +144,65 @@ async fn cli_against_real_nodes() {
         "{stderr}"
     );
     assert!(!Path::new(&p("bob.txt")).exists());
+
+    // PKPs: Alice mints one and signs a message with it; Bob may not until she permits him
+    let (ok, stdout, stderr) = lit(&[
+        "--network",
+        &network,
+        "--wallet",
+        &p("alice.json"),
+        "--json",
+        "pkp",
+        "mint",
+    ]);
+    assert!(ok, "{stderr}");
+    let pkp: Value = serde_json::from_str(&stdout).unwrap();
+    let token = pkp["tokenId"].as_str().unwrap().to_string();
+    let pkp_address = pkp["ethAddress"].as_str().unwrap().to_string();
+    let sign_as = |wallet: &str| {
+        lit(&[
+            "--network",
+            &network,
+            "--wallet",
+            &p(wallet),
+            "pkp",
+            "sign",
+            "--pkp",
+            &token,
+            "--message",
+            "signed on the command line",
+        ])
+    };
+    let (ok, stdout, stderr) = sign_as("alice.json");
+    assert!(ok, "{stderr}");
+    let sig = hex::decode(stdout.trim().trim_start_matches("0x")).unwrap();
+    let signer = lit_crypto::eth::recover_address(
+        &lit_crypto::eth::eip191_hash(b"signed on the command line"),
+        &sig,
+    )
+    .unwrap();
+    assert_eq!(signer.to_checksum(), pkp_address);
+    let (ok, _, stderr) = sign_as("bob.json");
+    assert!(!ok && stderr.contains("not_permitted"), "{stderr}");
+    let bob = {
+        let (_, out, _) = lit(&["--wallet", &p("bob.json"), "wallet", "address"]);
+        out.trim().to_string()
+    };
+    let (ok, _, stderr) = lit(&[
+        "--network",
+        &network,
+        "--wallet",
+        &p("alice.json"),
+        "pkp",
+        "permit",
+        "--pkp",
+        &token,
+        "--address",
+        &bob,
+    ]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = sign_as("bob.json");
+    assert!(ok, "{stderr}");
 
     // a missing network file is a clear error too
     let (ok, _, stderr) = lit(&["--network", &p("nope.json"), "handshake"]);
