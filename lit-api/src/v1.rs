@@ -321,6 +321,9 @@ pub enum PkpAuth {
     AuthSig(AuthSig),
     /// An auth method the PKP permits (e.g. an OpenID Connect ID token), with its scopes.
     AuthMethod(AuthMethod),
+    /// A Lit Action the PKP permits (by its IPFS CIDv0), run by each node with `jsParams`: it
+    /// authorises the caller by `Lit.Actions.setResponse({response: "true"})`.
+    LitAction(LitActionAuth),
     /// A session signature made for this node, granting `pkp-signing` on this PKP: backed by
     /// a wallet capability (the owner or a permitted address) or a network-signed capability
     /// for the PKP itself (from `/v1/session/sign`).
@@ -360,6 +363,17 @@ pub struct SessionSignResponse {
 
 /// The HPKE `info` of a sealed [`SessionSignResponse::share`].
 pub const SESSION_SHARE_SEAL_INFO: &[u8] = b"lit/v1/session-capability-share";
+
+/// Lit Action auth: the code (its CID must be permitted on the PKP) and its parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LitActionAuth {
+    /// The JavaScript source.
+    pub code: String,
+    /// Parameters, available to the code as globals and as `jsParams`.
+    #[serde(default)]
+    pub js_params: serde_json::Map<String, serde_json::Value>,
+}
 
 /// A credential of an auth method.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

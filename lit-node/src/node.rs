@@ -169,6 +169,7 @@ pub struct Node {
     pub(crate) pools: crate::presign::Pools,
     pub(crate) oidc: Option<crate::oidc::OidcVerifier>,
     pub(crate) session_replay: crate::session::ReplayGuard,
+    auth_engine: std::sync::OnceLock<Arc<lit_actions::QuickJsEngine>>,
     /// Chains with a known chain id (for EIP-1271 contract-wallet auth).
     pub(crate) chains_by_id: BTreeMap<u64, crate::conditions::rpc::ChainRpc>,
     fault: Option<DevFault>,
@@ -305,6 +306,7 @@ pub async fn run(
         pools: Default::default(),
         oidc,
         session_replay: Default::default(),
+        auth_engine: std::sync::OnceLock::new(),
         chains_by_id,
         fault: dev_fault(config.attestation),
     });
@@ -565,6 +567,22 @@ impl Node {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(nonce, until, now)
+    }
+
+    /// The engine that runs Lit Actions used as auth methods (embedded QuickJS: no network,
+    /// 5 s, default memory).
+    pub(crate) fn auth_engine(
+        &self,
+    ) -> Result<Arc<lit_actions::QuickJsEngine>, lit_actions::ActionError> {
+        if let Some(e) = self.auth_engine.get() {
+            return Ok(e.clone());
+        }
+        let engine = Arc::new(lit_actions::QuickJsEngine::new(
+            lit_actions::EngineConfig::new(
+                lit_actions::Limits::default().with_time(Duration::from_secs(5)),
+            ),
+        )?);
+        Ok(self.auth_engine.get_or_init(|| engine).clone())
     }
 
     pub(crate) fn keys(&self) -> Result<Arc<NodeKeys>, ApiError> {

@@ -304,6 +304,47 @@ async fn permitted_scopes(
                 Err(not_permitted(&caller))
             }
         }
+        PkpAuth::LitAction(action) => {
+            let run =
+                lit_actions::Action::new(action.code.clone()).with_params(action.js_params.clone());
+            let cid = run.id().to_string();
+            if !record.permissions.actions.contains(&cid) {
+                return Err(not_permitted(&format!("Lit Action {cid}")));
+            }
+            let engine = node.auth_engine().map_err(|e| {
+                warn!("action engine: {e}");
+                ApiError::new(ErrorCode::Internal, "the action engine is unavailable")
+            })?;
+            let outcome = lit_actions::Engine::run(
+                engine.as_ref(),
+                &run,
+                Arc::new(lit_actions::host::NoCapabilities),
+            )
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::InvalidAuth,
+                    format!("Lit Action {cid} failed: {e}"),
+                )
+            })?;
+            let authorised = match outcome.response.as_deref().map(str::trim) {
+                Some("true") => true,
+                Some(other) => serde_json::from_str::<serde_json::Value>(other)
+                    .map(|v| {
+                        v == serde_json::json!(true) || v["authorized"] == serde_json::json!(true)
+                    })
+                    .unwrap_or(false),
+                None => false,
+            };
+            if authorised {
+                Ok(all())
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::NotPermitted,
+                    format!("Lit Action {cid} did not authorise the caller"),
+                ))
+            }
+        }
         PkpAuth::AuthMethod(method) => {
             if method.auth_method_type != lit_api::v1::AUTH_METHOD_TYPE_OIDC {
                 return Err(ApiError::new(

@@ -516,3 +516,82 @@ async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn lit_action_auth_permitted_action_decides_and_hostile_actions_end_with_their_limit() {
+    let net = TestNet::start(3, LayoutOptions::default()).await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    let owner = Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let code =
+        r#"Lit.Actions.setResponse({ response: password === "open sesame" ? "true" : "false" });"#;
+    let action = |code: &str, password: &str| {
+        let mut params = serde_json::Map::new();
+        params.insert("password".into(), json!(password));
+        PkpAuth::LitAction(lit_api::v1::LitActionAuth {
+            code: code.into(),
+            js_params: params,
+        })
+    };
+    let digest = ToSign::Digest(Bytes32([3; 32]));
+    let code_of = |e: &ClientError| e.failures().iter().find_map(|f| f.reason.code());
+    // not permitted yet
+    let err = client
+        .pkp_sign(&pkp, digest.clone(), action(code, "open sesame"))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+    let cid = lit_actions::ActionId::of(code.as_bytes()).to_string();
+    let looping = "while (true) {}";
+    for c in [code, looping] {
+        client
+            .pkp_permit(
+                &owner,
+                pkp.token_id.0,
+                PermissionChange::AddAction {
+                    cid: lit_actions::ActionId::of(c.as_bytes()).to_string(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    assert!(client
+        .pkp(pkp.token_id.0)
+        .await
+        .unwrap()
+        .permissions
+        .actions
+        .contains(&cid));
+    // the permitted action authorises with the right parameter only
+    let sig = client
+        .pkp_sign(&pkp, digest.clone(), action(code, "open sesame"))
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    let err = client
+        .pkp_sign(&pkp, digest.clone(), action(code, "guess"))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+    // other code (another CID) is not permitted, however it answers
+    let other = r#"Lit.Actions.setResponse({ response: "true" });"#;
+    let err = client
+        .pkp_sign(&pkp, digest.clone(), action(other, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+    // a permitted action that never ends is stopped by its time limit; the nodes keep serving
+    let err = client
+        .pkp_sign(&pkp, digest.clone(), action(looping, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::InvalidAuth), "{err}");
+    assert!(err.to_string().contains("time"), "{err}");
+    let sig = client
+        .pkp_sign(&pkp, digest, action(code, "open sesame"))
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+}
