@@ -595,3 +595,91 @@ async fn lit_action_auth_permitted_action_decides_and_hostile_actions_end_with_t
         .unwrap();
     assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
 }
+
+#[tokio::test]
+async fn a_contract_wallet_signs_in_with_eip1271_through_the_network() {
+    let anvil = Anvil::start().await;
+    let (owner_key, owner_address) = support::net::wallet(0x51);
+    let (other_key, _) = support::net::wallet(0x52);
+    let code = support::evm::compile(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/Wallet1271.sol"),
+    );
+    // creation code ‖ abi.encode(owner)
+    let mut creation = code["Wallet1271"].clone();
+    creation.extend_from_slice(&[0u8; 12]);
+    creation.extend_from_slice(&owner_address.0);
+    let contract = Address::parse(&anvil.deploy(&creation).await).unwrap();
+    let chain_id = u64::from_str_radix(
+        anvil
+            .rpc("eth_chainId", json!([]))
+            .await
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    let options = LayoutOptions {
+        extra_config: format!(
+            "[chains.anvil]\nrpc_url = \"{}\"\nchain_id = {chain_id}\n",
+            anvil.url
+        ),
+        ..LayoutOptions::default()
+    };
+    let net = TestNet::start(3, options).await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    let minter = Wallet::random();
+    let pkp = client.mint_pkp(&minter).await.unwrap();
+    client
+        .pkp_permit(
+            &minter,
+            pkp.token_id.0,
+            PermissionChange::AddAddress {
+                address: contract.to_checksum(),
+            },
+        )
+        .await
+        .unwrap();
+    let contract_auth = |signer: &k256::ecdsa::SigningKey| {
+        let now = time::OffsetDateTime::now_utc();
+        let fmt = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let message = format!(
+            "localhost wants you to sign in with your Ethereum account:\n{}\n\n\
+             Sign with my PKP.\n\nURI: lit:session:abc\nVersion: 1\nChain ID: {chain_id}\n\
+             Nonce: abcdef123456\nIssued At: {}\nExpiration Time: {}",
+            contract.to_checksum(),
+            fmt(now - time::Duration::minutes(1)),
+            fmt(now + time::Duration::minutes(10))
+        );
+        let sig = lit_crypto::eth::personal_sign(signer, message.as_bytes()).unwrap();
+        PkpAuth::AuthSig(lit_api::v1::AuthSig {
+            sig: format!("0x{}", hex::encode(sig)),
+            derived_via: lit_node::eip1271::DERIVED_VIA_EIP1271.into(),
+            signed_message: message,
+            address: contract.to_checksum(),
+        })
+    };
+    let digest = ToSign::Digest(Bytes32([5; 32]));
+    // the contract's owner signs for the contract: every node asks the contract (EIP-1271)
+    let sig = client
+        .pkp_sign(&pkp, digest.clone(), contract_auth(&owner_key))
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    // someone else's signature: the contract says no
+    let err = client
+        .pkp_sign(&pkp, digest, contract_auth(&other_key))
+        .await
+        .unwrap_err();
+    assert!(
+        err.failures()
+            .iter()
+            .any(|f| f.reason.code() == Some(ErrorCode::InvalidAuth)),
+        "{err}"
+    );
+}
