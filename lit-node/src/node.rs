@@ -585,6 +585,21 @@ impl Node {
         Ok(self.auth_engine.get_or_init(|| engine).clone())
     }
 
+    /// The keys of the current epoch, if the request names it.
+    pub(crate) fn keys_for_epoch(&self, epoch: u64) -> Result<Arc<NodeKeys>, ApiError> {
+        let keys = self.keys()?;
+        if epoch != keys.epoch {
+            return Err(ApiError::new(
+                ErrorCode::WrongEpoch,
+                format!(
+                    "the request is for epoch {epoch}, the node serves epoch {}",
+                    keys.epoch
+                ),
+            ));
+        }
+        Ok(keys)
+    }
+
     pub(crate) fn keys(&self) -> Result<Arc<NodeKeys>, ApiError> {
         self.keys
             .read()
@@ -656,16 +671,7 @@ async fn encryption_sign(
     State(node): State<Arc<Node>>,
     ApiJson(req): ApiJson<EncryptionSignRequest>,
 ) -> Result<Response, ApiError> {
-    let keys = node.keys()?;
-    if req.epoch != keys.epoch {
-        return Err(ApiError::new(
-            ErrorCode::WrongEpoch,
-            format!(
-                "the request is for epoch {}, the node serves epoch {}",
-                req.epoch, keys.epoch
-            ),
-        ));
-    }
+    let keys = node.keys_for_epoch(req.epoch)?;
     let items = lit_api::conditions::parse(&req.access_control_conditions).map_err(|e| {
         let code = match e {
             lit_api::conditions::ConditionsError::UnknownType(_) => ErrorCode::UnknownConditionType,
@@ -688,12 +694,7 @@ async fn encryption_sign(
             "this clientPublicKey was already used: make a fresh key for every request",
         ));
     }
-    let client_key = SealPublicKey::from_bytes(&req.client_public_key.0).map_err(|_| {
-        ApiError::new(
-            ErrorCode::MalformedRequest,
-            "clientPublicKey is not an X25519 key",
-        )
-    })?;
+    let client_key = client_key(&req.client_public_key)?;
 
     let t0 = Instant::now();
     let met = node
@@ -764,6 +765,16 @@ async fn peer_message(
         ApiError::new(ErrorCode::UnauthorizedPeer, e.to_string())
     })?;
     Ok(Json(serde_json::json!({})))
+}
+
+/// A client's ephemeral X25519 key, to seal a reply to.
+pub(crate) fn client_key(key: &Bytes32) -> Result<SealPublicKey, ApiError> {
+    SealPublicKey::from_bytes(&key.0).map_err(|_| {
+        ApiError::new(
+            ErrorCode::MalformedRequest,
+            "clientPublicKey is not an X25519 key",
+        )
+    })
 }
 
 /// Sets up logging to stderr (`RUST_LOG` overrides the default `info`).

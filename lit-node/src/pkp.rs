@@ -26,7 +26,6 @@ use lit_crypto::ecdsa::{
     SigningContext, UsedPresignatures,
 };
 use lit_crypto::eth::Address;
-use lit_crypto::seal::SealPublicKey;
 use lit_crypto::PartyId;
 use rand_core::{OsRng, RngCore};
 use sha3::{Digest as _, Keccak256};
@@ -412,16 +411,7 @@ async fn session_sign(
     State(node): State<Arc<Node>>,
     ApiJson(req): ApiJson<lit_api::v1::SessionSignRequest>,
 ) -> Result<Json<lit_api::v1::SessionSignResponse>, ApiError> {
-    let keys = node.keys()?;
-    if req.epoch != keys.epoch {
-        return Err(ApiError::new(
-            ErrorCode::WrongEpoch,
-            format!(
-                "the request is for epoch {}, the node serves epoch {}",
-                req.epoch, keys.epoch
-            ),
-        ));
-    }
+    let keys = node.keys_for_epoch(req.epoch)?;
     if matches!(req.auth, PkpAuth::SessionSig(_)) {
         return Err(ApiError::new(
             ErrorCode::InvalidAuth,
@@ -461,12 +451,7 @@ async fn session_sign(
             "a PKP session needs an auth permitted to sign anything",
         ));
     }
-    let client_key = SealPublicKey::from_bytes(&req.client_public_key.0).map_err(|_| {
-        ApiError::new(
-            ErrorCode::MalformedRequest,
-            "clientPublicKey is not an X25519 key",
-        )
-    })?;
+    let client_key = crate::node::client_key(&req.client_public_key)?;
     let share = keys.bls.sign(req.capability.as_bytes());
     let sealed = client_key
         .seal(
@@ -494,16 +479,7 @@ async fn reserve(
     State(node): State<Arc<Node>>,
     ApiJson(req): ApiJson<PresignatureReserveRequest>,
 ) -> Result<Json<PresignatureReserveResponse>, ApiError> {
-    let keys = node.keys()?;
-    if req.epoch != keys.epoch {
-        return Err(ApiError::new(
-            ErrorCode::WrongEpoch,
-            format!(
-                "the request is for epoch {}, the node serves epoch {}",
-                req.epoch, keys.epoch
-            ),
-        ));
-    }
+    let keys = node.keys_for_epoch(req.epoch)?;
     let group = parse_group(&node, &req.group, keys.ecdsa.threshold())?;
     if group.first() != Some(&node.me) {
         return Err(ApiError::new(
@@ -524,16 +500,7 @@ async fn sign(
 ) -> Result<Json<PkpSignResponse>, ApiError> {
     let started = Instant::now();
     let _serving = crate::presign::Serving::new(&node.pools);
-    let keys = node.keys()?;
-    if req.epoch != keys.epoch {
-        return Err(ApiError::new(
-            ErrorCode::WrongEpoch,
-            format!(
-                "the request is for epoch {}, the node serves epoch {}",
-                req.epoch, keys.epoch
-            ),
-        ));
-    }
+    let keys = node.keys_for_epoch(req.epoch)?;
     let registry = registry(&node)?;
     let token = hex::encode(req.token_id.0);
     let record = blocking(move || registry.get(&token))
@@ -566,12 +533,7 @@ async fn sign(
         ToSign::Message(m) => eip191_digest(&m.0),
     };
     let group = parse_group(&node, &req.group, keys.ecdsa.threshold())?;
-    let client_key = SealPublicKey::from_bytes(&req.client_public_key.0).map_err(|_| {
-        ApiError::new(
-            ErrorCode::MalformedRequest,
-            "clientPublicKey is not an X25519 key",
-        )
-    })?;
+    let client_key = crate::node::client_key(&req.client_public_key)?;
     let now = OffsetDateTime::now_utc();
     if !node.replay_insert(req.client_public_key.0, now + time::Duration::hours(1), now) {
         return Err(ApiError::new(

@@ -29,6 +29,11 @@ fn auth(client: &LitClient, wallet: &Wallet) -> PkpAuth {
     )
 }
 
+/// Whether some node refused with `code`.
+fn refused_with(err: &ClientError, code: ErrorCode) -> bool {
+    err.failures().iter().any(|f| f.reason.code() == Some(code))
+}
+
 /// Recovers the signer of `digest` with libsecp256k1 (an implementation independent of ours).
 fn libsecp_recover(sig: &PkpSignature) -> Vec<u8> {
     let secp = secp256k1::Secp256k1::new();
@@ -176,12 +181,7 @@ async fn mint_sign_send_on_anvil_permissions_and_a_node_down() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::NodesFailed { .. }), "{err}");
-    assert!(
-        err.failures()
-            .iter()
-            .any(|f| f.reason.code() == Some(ErrorCode::NotPermitted)),
-        "{err}"
-    );
+    assert!(refused_with(&err, ErrorCode::NotPermitted), "{err}");
     // nor may the stranger change permissions
     let err = client
         .pkp_permit(
@@ -193,12 +193,7 @@ async fn mint_sign_send_on_anvil_permissions_and_a_node_down() {
         )
         .await
         .unwrap_err();
-    assert!(
-        err.failures()
-            .iter()
-            .any(|f| f.reason.code() == Some(ErrorCode::NotPermitted)),
-        "{err}"
-    );
+    assert!(refused_with(&err, ErrorCode::NotPermitted), "{err}");
     // the owner permits the stranger, who then signs
     let updated = client
         .pkp_permit(
@@ -487,12 +482,7 @@ async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
         .pkp_sign_with_session(&pkp, digest.clone(), &theirs)
         .await
         .unwrap_err();
-    assert!(
-        err.failures()
-            .iter()
-            .any(|f| f.reason.code() == Some(ErrorCode::NotPermitted)),
-        "{err}"
-    );
+    assert!(refused_with(&err, ErrorCode::NotPermitted), "{err}");
 
     // a PKP session: the network signs the capability (threshold BLS) after checking the owner
     let pkp_session = client
@@ -509,12 +499,7 @@ async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
         .pkp_session(&pkp, auth(&client, &stranger), Duration::from_secs(600))
         .await
         .unwrap_err();
-    assert!(
-        err.failures()
-            .iter()
-            .any(|f| f.reason.code() == Some(ErrorCode::NotPermitted)),
-        "{err}"
-    );
+    assert!(refused_with(&err, ErrorCode::NotPermitted), "{err}");
 }
 
 #[tokio::test]
