@@ -118,6 +118,7 @@ fn main() -> ExitCode {
 
 async fn run(config: PathBuf, parent_pid: Option<u32>) -> Result<(), String> {
     let config = Config::load(&config).map_err(|e| e.to_string())?;
+    let stop = listen_for_stop().map_err(|e| format!("cannot listen for signals: {e}"))?;
     let shutdown = async move {
         let parent = async {
             match parent_pid {
@@ -126,24 +127,34 @@ async fn run(config: PathBuf, parent_pid: Option<u32>) -> Result<(), String> {
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
-            _ = terminate() => tracing::info!("terminated; shutting down"),
+            _ = stop => tracing::info!("interrupted or terminated; shutting down"),
             _ = parent => tracing::info!("the devnet that started this node exited; shutting down"),
         }
     };
     node::run(config, shutdown).await.map_err(|e| e.to_string())
 }
 
-async fn terminate() {
+/// A future that resolves on SIGINT or SIGTERM; the handlers are registered when this is
+/// called, so a signal that arrives before the future is polled is not lost.
+fn listen_for_stop() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut s) = signal(SignalKind::terminate()) {
-            s.recv().await;
-            return;
-        }
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
-    std::future::pending::<()>().await
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<(), String> {
@@ -181,6 +192,9 @@ async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<()
     })
     .await
     .map_err(|e| e.to_string())?;
+    // listen for Ctrl-C / SIGTERM before telling the user to press it, and keep one listener
+    // for the whole wait: a signal between two polls must not be lost
+    let stop_signal = listen_for_stop().map_err(|e| format!("cannot listen for signals: {e}"))?;
     println!("All {} nodes serve epoch 1:", procs.len());
     for p in &procs {
         println!("  node {}  {}", p.party_id, p.url);
@@ -190,10 +204,10 @@ async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<()
         layout.network_file().display(),
         layout.dir.display()
     );
+    let mut stop = Box::pin(stop_signal);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate() => break,
+            _ = &mut stop => break,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
                 if let Some(i) = procs.iter_mut().position(|p| !p.is_running()) {
                     let p = procs.remove(i);

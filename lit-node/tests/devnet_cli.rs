@@ -33,11 +33,29 @@ fn run_until_ready_then_interrupt(dir: &std::path::Path) -> String {
         .status()
         .unwrap();
     assert!(status.success());
-    for line in lines {
-        out.push_str(&line.unwrap());
-        out.push('\n');
-    }
-    assert!(child.wait().unwrap().success(), "{out}");
+    // the rest of the output, read on a thread so that a devnet that ignores the signal fails
+    // the test instead of hanging it
+    let rest = std::thread::spawn(move || {
+        let mut out = String::new();
+        for line in lines {
+            out.push_str(&line.unwrap_or_default());
+            out.push('\n');
+        }
+        out
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lit-node devnet did not stop within 60 s of SIGINT:\n{out}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    out.push_str(&rest.join().unwrap());
+    assert!(exit.success(), "{out}");
     out
 }
 
