@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use lit_api::v1::{PermissionChange, PkpAuth, PresignatureSource, ToSign};
+use lit_api::v1::{PermissionChange, PkpAuth, PkpInfo, PresignatureSource, ToSign};
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_client::{
     Bootstrap, ClientError, Eip1559Transaction, EthTransaction, LegacyTransaction, LitClient,
@@ -27,6 +27,23 @@ fn auth(client: &LitClient, wallet: &Wallet) -> PkpAuth {
             .auth_sig(std::time::SystemTime::now(), Duration::from_secs(600))
             .unwrap(),
     )
+}
+
+/// `n` node processes, a connected client, and a PKP minted by a fresh owner.
+async fn with_pkp(n: usize, options: LayoutOptions) -> (TestNet, LitClient, Wallet, PkpInfo) {
+    let net = TestNet::start(n, options).await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    let owner = Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+    (net, client, owner, pkp)
+}
+
+/// anvil's EIP-155 chain id.
+async fn chain_id(anvil: &Anvil) -> u128 {
+    let id = anvil.rpc("eth_chainId", json!([])).await;
+    u128::from_str_radix(id.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
 /// Whether some node refused with `code`.
@@ -109,16 +126,7 @@ async fn mint_sign_send_on_anvil_permissions_and_a_node_down() {
 
     // fund the PKP on anvil; EIP-1559 and legacy EIP-155 transactions mined from its address
     anvil.fund(&pkp.eth_address, "0xde0b6b3a7640000").await;
-    let chain_id = u128::from_str_radix(
-        anvil
-            .rpc("eth_chainId", json!([]))
-            .await
-            .as_str()
-            .unwrap()
-            .trim_start_matches("0x"),
-        16,
-    )
-    .unwrap();
+    let chain_id = chain_id(&anvil).await;
     let to = [0x77u8; 20];
     let tx = EthTransaction::Eip1559(Eip1559Transaction {
         chain_id,
@@ -241,12 +249,7 @@ async fn pooled_presignatures_are_used_once_even_across_a_crash() {
         presignature_pool: Some(2),
         ..LayoutOptions::default()
     };
-    let mut net = TestNet::start(5, options).await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
-    let owner = Wallet::random();
-    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let (mut net, client, owner, pkp) = with_pkp(5, options).await;
     let sign = |d: u8| {
         let (client, pkp, owner) = (&client, &pkp, &owner);
         async move {
@@ -309,12 +312,7 @@ async fn openid_connect_auth_methods_with_scopes_through_the_network() {
         ),
         ..LayoutOptions::default()
     };
-    let net = TestNet::start(5, options).await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
-    let owner = Wallet::random();
-    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let (_net, client, owner, pkp) = with_pkp(5, options).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -401,13 +399,8 @@ async fn openid_connect_auth_methods_with_scopes_through_the_network() {
 async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
     use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
     use lit_client::{Session, SessionKey};
-    let net = TestNet::start(5, LayoutOptions::default()).await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
-    let owner = Wallet::random();
+    let (net, client, owner, pkp) = with_pkp(5, LayoutOptions::default()).await;
     let stranger = Wallet::random();
-    let pkp = client.mint_pkp(&owner).await.unwrap();
     let grant = ResourceAbilityRequest::new(
         LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0))),
         LitAbility::PkpSigning,
@@ -504,12 +497,7 @@ async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
 
 #[tokio::test]
 async fn lit_action_auth_permitted_action_decides_and_hostile_actions_end_with_their_limit() {
-    let net = TestNet::start(3, LayoutOptions::default()).await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
-    let owner = Wallet::random();
-    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let (_net, client, owner, pkp) = with_pkp(3, LayoutOptions::default()).await;
     let code =
         r#"Lit.Actions.setResponse({ response: password === "open sesame" ? "true" : "false" });"#;
     let action = |code: &str, password: &str| {
@@ -594,16 +582,7 @@ async fn a_contract_wallet_signs_in_with_eip1271_through_the_network() {
     creation.extend_from_slice(&[0u8; 12]);
     creation.extend_from_slice(&owner_address.0);
     let contract = Address::parse(&anvil.deploy(&creation).await).unwrap();
-    let chain_id = u64::from_str_radix(
-        anvil
-            .rpc("eth_chainId", json!([]))
-            .await
-            .as_str()
-            .unwrap()
-            .trim_start_matches("0x"),
-        16,
-    )
-    .unwrap();
+    let chain_id = chain_id(&anvil).await;
     let options = LayoutOptions {
         extra_config: format!(
             "[chains.anvil]\nrpc_url = \"{}\"\nchain_id = {chain_id}\n",
@@ -611,12 +590,7 @@ async fn a_contract_wallet_signs_in_with_eip1271_through_the_network() {
         ),
         ..LayoutOptions::default()
     };
-    let net = TestNet::start(3, options).await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
-    let minter = Wallet::random();
-    let pkp = client.mint_pkp(&minter).await.unwrap();
+    let (_net, client, minter, pkp) = with_pkp(3, options).await;
     client
         .pkp_permit(
             &minter,
