@@ -252,31 +252,15 @@ impl LitClient {
             let r: Result<lit_api::v1::SessionSignResponse, _> =
                 post_json(&self.http, &endpoint(&node.url, paths::SESSION_SIGN), &body).await;
             let share = r.and_then(|resp| {
-                let bytes = seal_key
-                    .open(
-                        &Sealed {
-                            enc: resp.share.enc.0,
-                            ciphertext: resp.share.ciphertext.0,
-                        },
-                        lit_api::v1::SESSION_SHARE_SEAL_INFO,
-                        &lit_api::v1::encryption_share_aad(
-                            node.party_id,
-                            self.epoch,
-                            message.as_bytes(),
-                        ),
-                    )
-                    .map_err(|_| NodeFailureReason::InvalidShare("does not open".into()))?;
-                let share = lit_crypto::bls::SignatureShare::from_bytes(&bytes)
-                    .map_err(|e| NodeFailureReason::InvalidShare(e.to_string()))?;
-                if share.id().get() != node.party_id {
-                    return Err(NodeFailureReason::InvalidShare(
-                        "another party's share".into(),
-                    ));
-                }
-                key_set
-                    .verify_share(message.as_bytes(), &share)
-                    .map_err(|e| NodeFailureReason::InvalidShare(e.to_string()))?;
-                Ok(share)
+                crate::shares::open_bls_share(
+                    &key_set,
+                    &seal_key,
+                    (node.party_id, self.epoch),
+                    (resp.party_id, resp.epoch),
+                    lit_api::v1::SESSION_SHARE_SEAL_INFO,
+                    message.as_bytes(),
+                    &resp.share,
+                )
             });
             match share {
                 Ok(s) => shares.push(s),

@@ -39,28 +39,48 @@ pub fn open_share(
     identity: &AccessControlIdentity,
     response: &EncryptionSignResponse,
 ) -> Result<SignatureShare, NodeFailureReason> {
+    open_bls_share(
+        key_set,
+        seal_key,
+        (party_id, epoch),
+        (response.party_id, response.epoch),
+        ENCRYPTION_SHARE_SEAL_INFO,
+        &identity.to_bytes(),
+        &response.share,
+    )
+}
+
+/// Opens and verifies a node's sealed BLS signature share on `message` (sealed with `info` and
+/// [`encryption_share_aad`]): the answer's `(party, epoch)` must be the expected ones, and the
+/// share must open, be that party's, and verify against `key_set`.
+pub(crate) fn open_bls_share(
+    key_set: &PublicKeySet,
+    seal_key: &SealSecretKey,
+    (party_id, epoch): (u32, u64),
+    (answer_party, answer_epoch): (u32, u64),
+    info: &[u8],
+    message: &[u8],
+    sealed: &lit_api::v1::SealedBox,
+) -> Result<SignatureShare, NodeFailureReason> {
     let invalid = |m: String| NodeFailureReason::InvalidShare(m);
-    if response.party_id != party_id {
+    if answer_party != party_id {
         return Err(invalid(format!(
-            "answer claims party id {} instead of {party_id}",
-            response.party_id
+            "answer claims party id {answer_party} instead of {party_id}"
         )));
     }
-    if response.epoch != epoch {
+    if answer_epoch != epoch {
         return Err(invalid(format!(
-            "share is for epoch {} instead of {epoch}",
-            response.epoch
+            "share is for epoch {answer_epoch} instead of {epoch}"
         )));
     }
-    let message = identity.to_bytes();
     let sealed = Sealed {
-        enc: response.share.enc.0.clone(),
-        ciphertext: response.share.ciphertext.0.clone(),
+        enc: sealed.enc.0.clone(),
+        ciphertext: sealed.ciphertext.0.clone(),
     };
-    let aad = encryption_share_aad(party_id, epoch, &message);
+    let aad = encryption_share_aad(party_id, epoch, message);
     let bytes = Zeroizing::new(
         seal_key
-            .open(&sealed, ENCRYPTION_SHARE_SEAL_INFO, &aad)
+            .open(&sealed, info, &aad)
             .map_err(|e| invalid(e.to_string()))?,
     );
     let share = SignatureShare::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
@@ -71,7 +91,7 @@ pub fn open_share(
         )));
     }
     key_set
-        .verify_share(&message, &share)
+        .verify_share(message, &share)
         .map_err(|e| invalid(e.to_string()))?;
     Ok(share)
 }
