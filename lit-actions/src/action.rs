@@ -94,4 +94,24 @@ pub struct ActionOutcome {
     pub response: Option<String>,
     /// Everything the action wrote with `console.*`, one line per call.
     pub logs: String,
+    /// What the action used.
+    pub usage: Usage,
+}
+
+/// What an action used, counted by the host side (the same for every engine).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Wall time from the start of the host session to the action's end.
+    pub duration: std::time::Duration,
+    /// Signatures asked for (`signEcdsa` and `signAndCombineEcdsa`).
+    pub signatures: u32,
+    /// `fetch` calls.
+    pub fetches: u32,
+    /// Other host calls, by JavaScript name (`checkConditions`, `runOnce`, …).
+    pub host_calls: std::collections::BTreeMap<String, u32>,
+    /// Size of the response.
+    pub response_bytes: usize,
+    /// Size of the logs.
+    pub log_bytes: usize,
 }

@@ -9,7 +9,7 @@ pub mod limits;
 pub mod net;
 mod session;
 
-pub use action::{Action, ActionOutcome};
+pub use action::{Action, ActionOutcome, Usage};
 pub use cid::ActionId;
 pub use engine::deno::{DenoConfig, DenoEngine};
 pub use engine::quickjs::QuickJsEngine;

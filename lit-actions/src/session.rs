@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::action::{Action, ActionOutcome};
+use crate::action::{Action, ActionOutcome, Usage};
 use crate::error::{ActionError, HostError};
 use crate::host::{
     ActionContext, ActionHost, BroadcastAndCollect, CheckConditions, DecryptAndCombine, Encrypt,
@@ -126,6 +126,7 @@ pub(crate) struct Session {
     net: NetPolicy,
     fetcher: Option<Fetcher>,
     state: Mutex<State>,
+    started: std::time::Instant,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +185,7 @@ impl Session {
             net,
             fetcher,
             state: Mutex::new(State::default()),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -197,6 +199,18 @@ impl Session {
         ActionOutcome {
             response: st.response.clone(),
             logs: st.logs.clone(),
+            usage: Usage {
+                duration: self.started.elapsed(),
+                signatures: st.signatures,
+                fetches: st.fetches,
+                host_calls: st
+                    .calls
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), *v))
+                    .collect(),
+                response_bytes: st.response.as_ref().map_or(0, String::len),
+                log_bytes: st.logs.len(),
+            },
         }
     }
 

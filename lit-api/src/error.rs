@@ -48,6 +48,11 @@ pub enum ErrorCode {
     RateLimited,
     /// Something failed inside the node; the cause is in its logs.
     Internal,
+    /// The Lit Action threw an exception it did not catch (the message has it).
+    ActionFailed,
+    /// The Lit Action hit one of its limits (time, memory, response or log size, number of
+    /// calls); the message names the limit.
+    ActionLimit,
 }
 
 impl ErrorCode {
@@ -70,6 +75,8 @@ impl ErrorCode {
             ErrorCode::NotPermitted => "not_permitted",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::ActionFailed => "action_failed",
+            ErrorCode::ActionLimit => "action_limit",
         }
     }
 
@@ -79,6 +86,7 @@ impl ErrorCode {
             ErrorCode::MalformedRequest
             | ErrorCode::UnknownConditionType
             | ErrorCode::InvalidConditions => 400,
+            ErrorCode::ActionFailed | ErrorCode::ActionLimit => 422,
             ErrorCode::InvalidAuth | ErrorCode::AuthExpired => 401,
             ErrorCode::ConditionsNotMet | ErrorCode::UnauthorizedPeer | ErrorCode::NotPermitted => {
                 403
@@ -146,7 +154,7 @@ pub struct ErrorEnvelope {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 16] = [
+    const ALL: [ErrorCode; 18] = [
         ErrorCode::MalformedRequest,
         ErrorCode::BodyTooLarge,
         ErrorCode::WrongEpoch,
@@ -163,6 +171,8 @@ mod tests {
         ErrorCode::NotPermitted,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
+        ErrorCode::ActionFailed,
+        ErrorCode::ActionLimit,
     ];
 
     #[test]

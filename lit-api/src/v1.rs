@@ -26,6 +26,10 @@ pub mod paths {
     pub const SESSION_SIGN: &str = "/v1/session/sign";
     /// `POST`: [`super::PresignatureReserveRequest`] → [`super::PresignatureReserveResponse`].
     pub const PKP_PRESIGNATURE: &str = "/v1/pkp/presignature";
+    /// `POST`: [`super::ExecuteRequest`] → [`super::ExecuteResponse`].
+    pub const EXECUTE: &str = "/v1/execute";
+    /// `POST`: [`super::ActionUploadRequest`] → [`super::ActionUploadResponse`].
+    pub const ACTION_UPLOAD: &str = "/v1/actions/upload";
 }
 
 /// An Ethereum wallet's signature over a SIWE (EIP-4361) message, in Lit's `AuthSig` shape.
@@ -499,6 +503,136 @@ pub fn pkp_share_aad(
     aad.extend_from_slice(&epoch.to_be_bytes());
     aad.extend_from_slice(&request_id.0);
     aad.extend_from_slice(digest);
+    aad
+}
+
+/// `POST /v1/actions/upload`: stores Lit Action code in the node's action store under its
+/// content id (IPFS CIDv0), so that `/v1/execute` can run it by id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionUploadRequest {
+    /// The JavaScript source.
+    pub code: String,
+    /// The id the uploader expects; the node refuses the upload if the code has another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipfs_id: Option<String>,
+}
+
+/// `POST /v1/actions/upload` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionUploadResponse {
+    /// The code's content id (IPFS CIDv0).
+    pub ipfs_id: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// False if the node already had it.
+    pub created: bool,
+}
+
+/// `POST /v1/execute`: run a Lit Action. The client sends the same request (but its own
+/// `clientPublicKey` per node) to every node of `group`, exactly `threshold` nodes, which run
+/// the action together: their host calls (`signEcdsa`, `runOnce`, `broadcastAndCollect`, …)
+/// talk to each other over the peer transport.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// The epoch the client believes is current.
+    pub epoch: u64,
+    /// The code, inline. Exactly one of `code` and `ipfsId` (or both, when they agree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The content id of code uploaded to the node's action store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipfs_id: Option<String>,
+    /// Parameters, available to the code as `jsParams` and as globals.
+    #[serde(default)]
+    pub js_params: serde_json::Map<String, serde_json::Value>,
+    /// Who is calling (becomes `Lit.Auth`); absent: an anonymous caller, whose action may still
+    /// sign with PKPs that permit the action itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<PkpAuth>,
+    /// The execution group: exactly `threshold` party ids, this node among them.
+    pub group: Vec<u32>,
+    /// A fresh random id of this execution, the same at every node of the group.
+    pub request_id: Bytes32,
+    /// The client's ephemeral X25519 key (fresh per request and node); signature shares are
+    /// sealed to it.
+    pub client_public_key: Bytes32,
+}
+
+/// What one node's run of an action produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecuteResponse {
+    /// The answering node.
+    pub party_id: u32,
+    /// The epoch of its key shares.
+    pub epoch: u64,
+    /// The action's content id.
+    pub ipfs_id: String,
+    /// What the action gave `Lit.Actions.setResponse`, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    /// What the action wrote with `console.*`.
+    pub logs: String,
+    /// The signature shares of `Lit.Actions.signEcdsa`, by `sigName`.
+    #[serde(default)]
+    pub signed: std::collections::BTreeMap<String, ActionSignatureShare>,
+    /// What the action used.
+    pub usage: ActionUsage,
+}
+
+/// One `signEcdsa` share of an action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionSignatureShare {
+    /// The PKP's public key (SEC1 compressed).
+    pub public_key: Bytes,
+    /// The PKP's key id (the client derives the key from it and the root key).
+    pub key_id: Bytes32,
+    /// The 32-byte digest signed.
+    pub digest: Bytes32,
+    /// The share (`lit_crypto::ecdsa::SignatureShare` as JSON), sealed with
+    /// [`ACTION_SHARE_SEAL_INFO`] and [`action_share_aad`].
+    pub share: SealedBox,
+}
+
+/// What an action used on one node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionUsage {
+    /// The engine that ran it (`deno`, `quickjs`).
+    pub engine: String,
+    /// Wall time from start to end, host calls included, in milliseconds.
+    pub duration_ms: f64,
+    /// Signatures (`signEcdsa` and `signAndCombineEcdsa`).
+    pub signatures: u32,
+    /// `fetch` calls.
+    pub fetches: u32,
+    /// Other host calls, by JavaScript name.
+    pub host_calls: std::collections::BTreeMap<String, u32>,
+    /// Size of the response.
+    pub response_bytes: u64,
+    /// Size of the logs.
+    pub log_bytes: u64,
+}
+
+/// The HPKE `info` of a sealed [`ActionSignatureShare::share`].
+pub const ACTION_SHARE_SEAL_INFO: &[u8] = b"lit/v1/action-signature-share";
+
+/// The HPKE associated data of a sealed [`ActionSignatureShare::share`]: party id, epoch,
+/// request id, the length-prefixed `sigName` and the digest signed.
+pub fn action_share_aad(
+    party_id: u32,
+    epoch: u64,
+    request_id: &Bytes32,
+    sig_name: &str,
+    digest: &[u8; 32],
+) -> Vec<u8> {
+    let mut aad = pkp_share_aad(party_id, epoch, request_id, digest);
+    aad.extend_from_slice(&(sig_name.len() as u64).to_be_bytes());
+    aad.extend_from_slice(sig_name.as_bytes());
     aad
 }
 

@@ -21,6 +21,19 @@
 //! issuer = "https://accounts.google.com"
 //! jwks_url = "https://www.googleapis.com/oauth2/v3/certs"
 //! audiences = ["<your OAuth client id>"]
+//!
+//! [actions]                          # Lit Actions (`/v1/execute`); every key is optional
+//! engine = "auto"                    # "auto" (deno when installed, else quickjs), "deno", "quickjs"
+//! deno = "/usr/local/bin/deno"       # the Deno binary (default: found as `auto` finds it)
+//! time_ms = 30000                    # wall time per action, host calls included
+//! memory_mb = 256                    # JavaScript heap
+//! code_bytes = 16777216
+//! response_bytes = 102400
+//! log_bytes = 102400
+//! fetches = 50
+//! signatures = 10
+//! host_calls_per_kind = 1000
+//! allow_net = ["api.example.com", "127.0.0.1:8080"]   # hosts `fetch` may reach (none by default)
 //! ```
 //!
 //! Unknown keys are refused, so a typo is an error at start-up rather than a silently ignored
@@ -100,6 +113,83 @@ pub struct Config {
     /// OpenID Connect issuers whose ID tokens are accepted as PKP auth methods, by name.
     #[serde(default)]
     pub oidc: BTreeMap<String, crate::oidc::OidcIssuer>,
+    /// How Lit Actions run.
+    #[serde(default)]
+    pub actions: ActionsConfig,
+}
+
+/// Which JavaScript engine runs Lit Actions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineChoice {
+    /// Deno when a binary is found, otherwise QuickJS.
+    #[default]
+    Auto,
+    /// The Deno runtime (start-up fails without the binary).
+    Deno,
+    /// The embedded QuickJS engine.
+    Quickjs,
+}
+
+/// The `[actions]` section: engine and per-action limits (defaults: `lit_actions::Limits`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// The engine.
+    #[serde(default)]
+    pub engine: EngineChoice,
+    /// The Deno binary.
+    #[serde(default)]
+    pub deno: Option<PathBuf>,
+    /// Wall time per action in milliseconds.
+    #[serde(default)]
+    pub time_ms: Option<u64>,
+    /// JavaScript heap in MiB.
+    #[serde(default)]
+    pub memory_mb: Option<usize>,
+    /// Largest code.
+    #[serde(default)]
+    pub code_bytes: Option<usize>,
+    /// Largest response.
+    #[serde(default)]
+    pub response_bytes: Option<usize>,
+    /// Largest logs.
+    #[serde(default)]
+    pub log_bytes: Option<usize>,
+    /// Fetches per action.
+    #[serde(default)]
+    pub fetches: Option<u32>,
+    /// Signatures per action.
+    #[serde(default)]
+    pub signatures: Option<u32>,
+    /// Calls of any one other host function per action.
+    #[serde(default)]
+    pub host_calls_per_kind: Option<u32>,
+    /// Hosts (`host` or `host:port`) that `fetch` may reach.
+    #[serde(default)]
+    pub allow_net: Vec<String>,
+}
+
+impl ActionsConfig {
+    /// The limits, defaults overridden by what is set.
+    pub fn limits(&self) -> lit_actions::Limits {
+        let d = lit_actions::Limits::default();
+        let mut l = d
+            .clone()
+            .with_code_bytes(self.code_bytes.unwrap_or(d.code_bytes))
+            .with_response_bytes(self.response_bytes.unwrap_or(d.response_bytes))
+            .with_log_bytes(self.log_bytes.unwrap_or(d.log_bytes))
+            .with_fetches(self.fetches.unwrap_or(d.fetches))
+            .with_signatures(self.signatures.unwrap_or(d.signatures))
+            .with_host_calls_per_kind(self.host_calls_per_kind.unwrap_or(d.host_calls_per_kind));
+        if let Some(ms) = self.time_ms {
+            l = l.with_time(std::time::Duration::from_millis(ms));
+        }
+        if let Some(mb) = self.memory_mb {
+            l = l.with_memory_bytes(mb.saturating_mul(1024 * 1024));
+        }
+        l
+    }
 }
 
 fn default_presignature_pool() -> usize {
@@ -164,6 +254,10 @@ impl Config {
                 return Err(format!("chains.{name}.rpc_url must be an http(s) URL"));
             }
         }
+        if config.actions.time_ms == Some(0) || config.actions.memory_mb == Some(0) {
+            return Err("actions.time_ms and actions.memory_mb must be positive".into());
+        }
+        config.actions.deno = config.actions.deno.map(|d| base.join(d));
         config.data_dir = base.join(&config.data_dir);
         config.network_file = base.join(&config.network_file);
         config.registry = config.registry.map(|r| base.join(r));
@@ -200,6 +294,26 @@ rpc_url = "http://127.0.0.1:8545"
         assert_eq!(c.attestation, AttestationMode::Simulated);
         assert_eq!(c.max_body_bytes, lit_api::MAX_BODY_BYTES);
         assert_eq!(c.chains["anvil"].timeout_ms, 5_000);
+        assert_eq!(c.actions.engine, EngineChoice::Auto);
+        assert_eq!(c.actions.limits(), lit_actions::Limits::default());
+    }
+
+    #[test]
+    fn action_limits_come_from_the_actions_section() {
+        let text = format!(
+            "{EXAMPLE}\n[actions]\nengine = \"quickjs\"\ntime_ms = 2000\nmemory_mb = 32\nresponse_bytes = 10\nallow_net = [\"127.0.0.1:9\"]\n"
+        );
+        let c = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(c.actions.engine, EngineChoice::Quickjs);
+        let l = c.actions.limits();
+        assert_eq!(l.time, std::time::Duration::from_secs(2));
+        assert_eq!(l.memory_bytes, 32 << 20);
+        assert_eq!(l.response_bytes, 10);
+        assert_eq!(l.fetches, lit_actions::Limits::default().fetches);
+        let zero = text.replace("time_ms = 2000", "time_ms = 0");
+        assert!(Config::parse(&zero, Path::new(".")).is_err());
+        let typo = text.replace("engine = \"quickjs\"", "engine = \"v8\"");
+        assert!(Config::parse(&typo, Path::new(".")).is_err());
     }
 
     #[test]

@@ -159,7 +159,7 @@ pub struct Node {
     identity: Arc<NodeIdentity>,
     keys: RwLock<Option<Arc<NodeKeys>>>,
     status: Arc<Status>,
-    evaluator: Evaluator,
+    pub(crate) evaluator: Evaluator,
     attester: Box<dyn Attester>,
     attestation_kind: AttestationKind,
     replay: Mutex<ReplayCache>,
@@ -172,6 +172,10 @@ pub struct Node {
     auth_engine: std::sync::OnceLock<Arc<lit_actions::QuickJsEngine>>,
     /// Chains with a known chain id (for EIP-1271 contract-wallet auth).
     pub(crate) chains_by_id: BTreeMap<u64, crate::conditions::rpc::ChainRpc>,
+    /// RPC URLs by chain name (`Lit.Actions.getRpcUrl`).
+    pub(crate) chain_urls: BTreeMap<String, String>,
+    /// The engine that runs Lit Actions (`/v1/execute`).
+    pub(crate) engine: Arc<dyn lit_actions::Engine>,
     fault: Option<DevFault>,
 }
 
@@ -288,6 +292,18 @@ pub async fn run(
             chains_by_id.insert(id, rpc);
         }
     }
+    let engine = crate::actions::build_engine(&config.actions)
+        .map_err(|e| NodeError::Io(format!("Lit Actions: {e}")))?;
+    info!(
+        engine = engine.name(),
+        time_limit_ms = engine.limits().time.as_millis() as u64,
+        "Lit Actions engine ready"
+    );
+    let chain_urls = config
+        .chains
+        .iter()
+        .map(|(name, c)| (name.clone(), c.rpc_url.clone()))
+        .collect();
     let status = Arc::new(Status::default());
     let node = Arc::new(Node {
         me,
@@ -308,6 +324,8 @@ pub async fn run(
         session_replay: Default::default(),
         auth_engine: std::sync::OnceLock::new(),
         chains_by_id,
+        chain_urls,
+        engine,
         fault: dev_fault(config.attestation),
     });
 
@@ -551,6 +569,7 @@ pub fn app(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .route(paths::ENCRYPTION_SIGN, post(encryption_sign))
         .route(paths::PEER_MESSAGE, post(peer_message))
         .merge(crate::pkp::routes())
+        .merge(crate::actions::routes())
         .with_state(node.clone());
     api::router(node.status.clone(), max_body_bytes, routes)
 }

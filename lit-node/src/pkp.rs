@@ -59,7 +59,7 @@ fn chain_error(e: ChainError) -> ApiError {
     }
 }
 
-fn registry(node: &Node) -> Result<Arc<dyn PkpRegistry>, ApiError> {
+pub(crate) fn registry(node: &Node) -> Result<Arc<dyn PkpRegistry>, ApiError> {
     node.registry.clone().ok_or_else(|| {
         ApiError::new(
             ErrorCode::NotFound,
@@ -69,7 +69,7 @@ fn registry(node: &Node) -> Result<Arc<dyn PkpRegistry>, ApiError> {
 }
 
 /// Runs a registry call off the async workers (SQLite may wait for another process's lock).
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ChainError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -230,7 +230,10 @@ fn not_permitted(who: &str) -> ApiError {
 }
 
 /// Who the caller of a signing request is, verified.
-async fn caller_address(node: &Node, sig: &lit_api::v1::AuthSig) -> Result<Address, ApiError> {
+pub(crate) async fn caller_address(
+    node: &Node,
+    sig: &lit_api::v1::AuthSig,
+) -> Result<Address, ApiError> {
     let now = OffsetDateTime::now_utc();
     if sig.derived_via == crate::eip1271::DERIVED_VIA_EIP1271 {
         let message = crate::auth::SiweMessage::parse(&sig.signed_message).map_err(auth_error)?;
@@ -383,9 +386,33 @@ async fn permitted_scopes(
     }
 }
 
+/// Never trusts the registry's public key: derives it from the root key and the key id and
+/// checks the record against it.
+pub(crate) fn check_record(
+    keys: &crate::keys::NodeKeys,
+    record: &PkpInfo,
+) -> Result<k256::AffinePoint, ApiError> {
+    let derived = pkp_public_key(&keys.ecdsa.public_key(), &record.key_id.0)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    if token_id(&derived) != record.token_id.0
+        || derived.to_encoded_point(true).as_bytes() != record.public_key.0.as_slice()
+    {
+        warn!(token = %hex::encode(record.token_id.0), "registry record does not match its key id");
+        return Err(ApiError::new(
+            ErrorCode::Internal,
+            "the PKP record is inconsistent",
+        ));
+    }
+    Ok(derived)
+}
+
 /// The signing group of a request: exactly `threshold` members of the network, this node among
 /// them.
-fn parse_group(node: &Node, group: &[u32], threshold: usize) -> Result<Vec<PartyId>, ApiError> {
+pub(crate) fn parse_group(
+    node: &Node,
+    group: &[u32],
+    threshold: usize,
+) -> Result<Vec<PartyId>, ApiError> {
     let bad = |m: String| ApiError::new(ErrorCode::MalformedRequest, m);
     let set: BTreeSet<u32> = group.iter().copied().collect();
     if set.len() != group.len() || set.len() != threshold {
@@ -507,19 +534,8 @@ async fn sign(
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
     let scopes = permitted_scopes(&node, &keys, &record, &req.auth).await?;
-    // never trust the registry's public key: derive it
+    check_record(&keys, &record)?;
     let root = keys.ecdsa.public_key();
-    let derived = pkp_public_key(&root, &record.key_id.0)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    if token_id(&derived) != record.token_id.0
-        || derived.to_encoded_point(true).as_bytes() != record.public_key.0.as_slice()
-    {
-        warn!(token = %hex::encode(record.token_id.0), "registry record does not match its key id");
-        return Err(ApiError::new(
-            ErrorCode::Internal,
-            "the PKP record is inconsistent",
-        ));
-    }
     let digest = match &req.to_sign {
         ToSign::Digest(d) => {
             if !scopes.contains(&PkpScope::SignAnything) {

@@ -142,30 +142,58 @@ pub(crate) async fn for_request(
     digest: &[u8; 32],
 ) -> Result<(Presignature, PresignatureSource), ApiError> {
     if let Some(counter) = req.pool_counter {
-        let key = pool_key(keys.epoch, group, counter);
-        let taken = node.store.take(Table::Presignatures, &key).map_err(|e| {
-            warn!("presignature store: {e}");
-            ApiError::new(ErrorCode::Internal, "presignature store failed")
-        })?;
-        let Some(bytes) = taken else {
-            return Err(ApiError::new(
-                ErrorCode::NotReady,
-                format!("presignature {counter} of this group is not available here; retry with a fresh one"),
-            ));
-        };
-        let p = Presignature::from_secret_bytes(&bytes)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored presignature: {e}")))?;
-        if p.participants() != group {
-            return Err(ApiError::new(
-                ErrorCode::Internal,
-                "stored presignature of another group",
-            ));
-        }
-        return Ok((p, PresignatureSource::Pool));
+        return Ok((
+            take_pooled(node, keys, group, counter)?,
+            PresignatureSource::Pool,
+        ));
     }
     let label = request_label(keys.epoch, req, digest, group);
-    let p = generate(node, keys, group, &label, online_options()).await?;
-    Ok((p, PresignatureSource::Fresh))
+    Ok((
+        fresh(node, keys, group, &label).await?,
+        PresignatureSource::Fresh,
+    ))
+}
+
+/// A presignature generated now by `group` for one request, labelled `label` (which every
+/// member derives from the request alone).
+pub(crate) async fn fresh(
+    node: &Arc<Node>,
+    keys: &NodeKeys,
+    group: &[PartyId],
+    label: &[u8],
+) -> Result<Presignature, ApiError> {
+    generate(node, keys, group, label, online_options()).await
+}
+
+/// Takes (durably removes) the pool entry `counter` of `group`, which its lead reserved.
+pub(crate) fn take_pooled(
+    node: &Node,
+    keys: &NodeKeys,
+    group: &[PartyId],
+    counter: u64,
+) -> Result<Presignature, ApiError> {
+    let key = pool_key(keys.epoch, group, counter);
+    let taken = node.store.take(Table::Presignatures, &key).map_err(|e| {
+        warn!("presignature store: {e}");
+        ApiError::new(ErrorCode::Internal, "presignature store failed")
+    })?;
+    let Some(bytes) = taken else {
+        return Err(ApiError::new(
+            ErrorCode::NotReady,
+            format!(
+                "presignature {counter} of this group is not available here; retry with a fresh one"
+            ),
+        ));
+    };
+    let p = Presignature::from_secret_bytes(&bytes)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored presignature: {e}")))?;
+    if p.participants() != group {
+        return Err(ApiError::new(
+            ErrorCode::Internal,
+            "stored presignature of another group",
+        ));
+    }
+    Ok(p)
 }
 
 /// [`lit_api::v1::rotation_groups`] as party ids.

@@ -31,6 +31,8 @@ pub enum Table {
     Shares,
     /// Presignatures and triples (consumed exactly once).
     Presignatures,
+    /// Lit Action code by content id (the action store).
+    Actions,
 }
 
 impl Table {
@@ -39,6 +41,7 @@ impl Table {
             Table::Meta => "meta",
             Table::Shares => "shares",
             Table::Presignatures => "presignatures",
+            Table::Actions => "actions",
         }
     }
 
@@ -155,7 +158,12 @@ impl Store {
         let db = io_err!(Database::create(path))?;
         // create every table once so that readers never see "table does not exist"
         let tx = io_err!(db.begin_write())?;
-        for table in [Table::Meta, Table::Shares, Table::Presignatures] {
+        for table in [
+            Table::Meta,
+            Table::Shares,
+            Table::Presignatures,
+            Table::Actions,
+        ] {
             io_err!(tx.open_table(table.definition()))?;
         }
         io_err!(tx.commit())?;

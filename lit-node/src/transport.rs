@@ -237,6 +237,17 @@ impl PeerNet {
             .insert(session, Slot::Closed(Instant::now()));
     }
 
+    /// Opens `session` for receiving outside a [`Protocol`] run (request/response exchanges
+    /// between nodes); the session is closed when the inbox is dropped.
+    pub(crate) fn inbox(self: &Arc<Self>, session: Bytes32) -> Result<Inbox, DriveError> {
+        let rx = self.open(session)?;
+        Ok(Inbox {
+            net: self.clone(),
+            session,
+            rx,
+        })
+    }
+
     /// Sends protocol bytes: to one peer (sealed) or to every other participant (signed, in the
     /// clear). Deliveries run in the background with retries.
     pub fn send(
@@ -319,6 +330,26 @@ impl PeerNet {
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         });
+    }
+}
+
+/// The messages of one open session (see [`PeerNet::inbox`]).
+pub(crate) struct Inbox {
+    net: Arc<PeerNet>,
+    session: Bytes32,
+    rx: mpsc::UnboundedReceiver<(PartyId, Vec<u8>)>,
+}
+
+impl Inbox {
+    /// The next message and its (authenticated) sender.
+    pub(crate) async fn recv(&mut self) -> Option<(PartyId, Vec<u8>)> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.net.close(self.session);
     }
 }
 

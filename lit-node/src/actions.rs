@@ -1,0 +1,946 @@
+//! Lit Actions served by the network: the action store (`/v1/actions/upload`), `/v1/execute`,
+//! and the node's side of `Lit.Actions` ([`NodeHost`]).
+//!
+//! A client sends the same execute request to an *execution group* of exactly `T` nodes (the
+//! size of a signing group: `cait-sith` presignatures are made and used by exactly the group
+//! that signs). Every member runs the action in the configured engine with a [`NodeHost`]; the
+//! host calls that need the other members talk to them over the peer transport, in sessions
+//! derived from the request id, the action's id, the group and the call's name, so that only
+//! nodes running the same action for the same request meet:
+//! - `signEcdsa`: the caller or the action must be permitted on the PKP; the group's lead hands
+//!   out a pooled presignature (or none, and the group generates a fresh one), each member marks
+//!   it used durably, and returns its share sealed to the client, who combines.
+//! - `signAndCombineEcdsa`, `decryptAndCombine`, `broadcastAndCollect`: every member sends its
+//!   share (or value, or its refusal) sealed to every other member and combines what it
+//!   collects.
+//! - `runOnce`: the member chosen from the request id and the section's name runs the function
+//!   and sends its result to the others, who wait for it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use k256::elliptic_curve::sec1::ToEncodedPoint;
+use lit_actions::host::{
+    ActionContext, BroadcastAndCollect, CheckConditions, DecryptAndCombine, Encrypt, Encrypted,
+    RunOnce, RunOnceRole, SignEcdsa,
+};
+use lit_actions::{
+    Action, ActionError, ActionHost, AuthContext, Engine, EngineConfig, HostError, NetPolicy,
+};
+use lit_api::v1::{
+    action_share_aad, paths, ActionSignatureShare, ActionUploadRequest, ActionUploadResponse,
+    ActionUsage, AuthSig, ExecuteRequest, ExecuteResponse, PkpAuth, PkpInfo, PkpScope, SealedBox,
+    ACTION_SHARE_SEAL_INFO,
+};
+use lit_api::{Bytes, Bytes32, ErrorCode};
+use lit_crypto::ecdsa::{combine, sign_share, MessageDigest, SignatureShare, SigningContext};
+use lit_crypto::eth::Address;
+use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
+use lit_crypto::seal::SealPublicKey;
+use lit_crypto::PartyId;
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+use crate::api::{ApiError, ApiJson};
+use crate::config::{ActionsConfig, EngineChoice};
+use crate::keys::NodeKeys;
+use crate::node::{client_key, Node};
+use crate::pkp::{blocking, caller_address, check_record, parse_group, registry, StoreUsed};
+use crate::store::Table;
+
+/// How long a member waits for the others' part of a host call (their shares, values, the
+/// presignature choice, a `runOnce` result) before the call fails naming the silent members.
+pub const PEER_WAIT: Duration = Duration::from_secs(10);
+
+/// The action routes.
+pub(crate) fn routes() -> Router<Arc<Node>> {
+    Router::new()
+        .route(paths::EXECUTE, post(execute))
+        .route(paths::ACTION_UPLOAD, post(upload))
+}
+
+/// The engine the configuration asks for.
+pub fn build_engine(config: &ActionsConfig) -> Result<Arc<dyn Engine>, ActionError> {
+    let engine_config =
+        EngineConfig::new(config.limits()).with_net(NetPolicy::allow(&config.allow_net));
+    let deno = || {
+        config
+            .deno
+            .clone()
+            .or_else(lit_actions::engine::deno::find_deno)
+    };
+    let quickjs = || -> Result<Arc<dyn Engine>, ActionError> {
+        Ok(Arc::new(lit_actions::QuickJsEngine::new(
+            engine_config.clone(),
+        )?))
+    };
+    let with_deno = |binary| -> Result<Arc<dyn Engine>, ActionError> {
+        Ok(Arc::new(lit_actions::DenoEngine::new(
+            lit_actions::DenoConfig::new(engine_config.clone()).with_binary(binary),
+        )?))
+    };
+    match config.engine {
+        EngineChoice::Quickjs => quickjs(),
+        EngineChoice::Auto => match deno() {
+            Some(binary) => with_deno(binary),
+            None => quickjs(),
+        },
+        EngineChoice::Deno => match deno() {
+            Some(binary) => with_deno(binary),
+            None => Err(ActionError::EngineUnavailable {
+                engine: "deno",
+                reason: "no deno binary: set actions.deno in the configuration or put deno on PATH"
+                    .into(),
+            }),
+        },
+    }
+}
+
+async fn upload(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<ActionUploadRequest>,
+) -> Result<Json<ActionUploadResponse>, ApiError> {
+    let limit = node.engine.limits().code_bytes;
+    if req.code.len() > limit {
+        return Err(ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!(
+                "the code is {} bytes, over this node's limit of {limit}",
+                req.code.len()
+            ),
+        ));
+    }
+    let action = match &req.ipfs_id {
+        Some(id) => Action::with_id(id, req.code.as_str()),
+        None => Ok(Action::new(req.code.as_str())),
+    }
+    .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
+    let id = action.id().to_string();
+    let created = node
+        .store
+        .insert_new(Table::Actions, &id, req.code.as_bytes())
+        .map_err(|e| {
+            warn!("action store: {e}");
+            ApiError::new(ErrorCode::Internal, "the action store failed")
+        })?;
+    if created {
+        info!(cid = %id, bytes = req.code.len(), "stored a Lit Action");
+    }
+    Ok(Json(ActionUploadResponse {
+        ipfs_id: id,
+        size: req.code.len() as u64,
+        created,
+    }))
+}
+
+/// The code of a request: inline, or from the action store by id (both: they must agree).
+fn load_action(node: &Node, req: &ExecuteRequest) -> Result<Action, ApiError> {
+    let malformed = |m: String| ApiError::new(ErrorCode::MalformedRequest, m);
+    match (&req.code, &req.ipfs_id) {
+        (None, None) => Err(malformed("give the action's `code` or its `ipfsId`".into())),
+        (Some(code), None) => Ok(Action::new(code.as_str())),
+        (Some(code), Some(id)) => {
+            Action::with_id(id, code.as_str()).map_err(|e| malformed(e.to_string()))
+        }
+        (None, Some(id)) => {
+            id.parse::<lit_actions::ActionId>()
+                .map_err(|e| malformed(e.to_string()))?;
+            let stored = node.store.get(Table::Actions, id).map_err(|e| {
+                warn!("action store: {e}");
+                ApiError::new(ErrorCode::Internal, "the action store failed")
+            })?;
+            let Some(bytes) = stored else {
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("no action {id} in this node's store: upload it first"),
+                ));
+            };
+            let code = String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "stored action is not UTF-8"))?;
+            // the store is keyed by id, but check anyway: a wrong entry must not run
+            Action::with_id(id, code).map_err(|e| {
+                warn!("action store entry {id}: {e}");
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "the stored action does not match its id",
+                )
+            })
+        }
+    }
+}
+
+/// Who called, as the node verified it.
+#[derive(Debug, Default, Clone)]
+struct Caller {
+    /// The wallet (or PKP, for a PKP session) address, EIP-55.
+    address: Option<String>,
+    /// Verified auth methods: (type, id as lowercase hex).
+    auth_methods: Vec<(u32, String)>,
+}
+
+async fn verify_caller(
+    node: &Node,
+    keys: &NodeKeys,
+    auth: Option<&PkpAuth>,
+    action: &Action,
+) -> Result<(Caller, AuthContext), ApiError> {
+    let mut ctx = AuthContext::default();
+    let mut caller = Caller::default();
+    match auth {
+        None => {}
+        Some(PkpAuth::AuthSig(sig)) => {
+            let address = caller_address(node, sig).await?.to_checksum();
+            ctx.auth_sig_address = Some(address.clone());
+            caller.address = Some(address);
+        }
+        Some(PkpAuth::SessionSig(sig)) => {
+            let request = lit_api::session::ResourceAbilityRequest::new(
+                lit_api::session::LitResource::LitAction(lit_api::session::ResourceId::Id(
+                    action.id().to_string(),
+                )),
+                lit_api::session::LitAbility::LitActionExecution,
+            )
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+            let verified = crate::session::verify_session_sig(
+                sig,
+                &node.url,
+                &request,
+                OffsetDateTime::now_utc(),
+                &keys.bls_set.public_key(),
+                &node.session_replay,
+            )
+            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+            let address = verified.authorized_address.to_checksum();
+            ctx.auth_sig_address = Some(address.clone());
+            caller.address = Some(address);
+        }
+        Some(PkpAuth::AuthMethod(method)) => {
+            if method.auth_method_type != lit_api::v1::AUTH_METHOD_TYPE_OIDC {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAuth,
+                    format!(
+                        "auth method type {} is not supported",
+                        method.auth_method_type
+                    ),
+                ));
+            }
+            let verifier = node.oidc.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidAuth,
+                    "this node accepts no OpenID Connect issuer",
+                )
+            })?;
+            let identity = verifier
+                .verify(&method.access_token, std::time::SystemTime::now())
+                .await
+                .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+            let id = hex::encode(identity.auth_method_id());
+            ctx.auth_method_contexts.push(json!({
+                "authMethodType": method.auth_method_type,
+                "authMethodId": format!("0x{id}"),
+                "userId": identity.subject,
+                "appId": identity.audience,
+                "issuer": identity.issuer,
+            }));
+            caller
+                .auth_methods
+                .push((method.auth_method_type, id.to_ascii_lowercase()));
+        }
+        Some(PkpAuth::LitAction(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::MalformedRequest,
+                "an action is not an auth for another action: send it as `code` or `ipfsId`",
+            ))
+        }
+    }
+    Ok((caller, ctx))
+}
+
+/// How an action's failure is answered.
+fn action_error(e: ActionError) -> ApiError {
+    let code = match &e {
+        ActionError::Timeout { .. }
+        | ActionError::MemoryLimit { .. }
+        | ActionError::CodeTooLarge { .. }
+        | ActionError::ResponseTooLarge { .. }
+        | ActionError::LogsTooLarge { .. }
+        | ActionError::MessageTooLarge { .. }
+        | ActionError::TooManyFetches { .. }
+        | ActionError::TooManySignatures { .. }
+        | ActionError::TooManyHostCalls { .. }
+        | ActionError::StackOverflow { .. } => ErrorCode::ActionLimit,
+        ActionError::EngineUnavailable { .. } | ActionError::Engine { .. } => {
+            warn!("action engine: {e}");
+            ErrorCode::Internal
+        }
+        _ => ErrorCode::ActionFailed,
+    };
+    ApiError::new(code, e.to_string())
+}
+
+async fn execute(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<ExecuteRequest>,
+) -> Result<Json<ExecuteResponse>, ApiError> {
+    let keys = node.keys_for_epoch(req.epoch)?;
+    let group = parse_group(&node, &req.group, keys.ecdsa.threshold())?;
+    let client = client_key(&req.client_public_key)?;
+    let action = load_action(&node, &req)?;
+    let (caller, auth) = verify_caller(&node, &keys, req.auth.as_ref(), &action).await?;
+    let now = OffsetDateTime::now_utc();
+    let until = now + time::Duration::hours(1);
+    if !node.replay_insert(req.client_public_key.0, until, now) {
+        return Err(ApiError::new(
+            ErrorCode::NonceReplayed,
+            "this clientPublicKey was already used: make a fresh key for every request",
+        ));
+    }
+    let request_nonce: [u8; 32] = Sha256::new()
+        .chain_update(b"lit-node/execute/request-id")
+        .chain_update(req.request_id.0)
+        .finalize()
+        .into();
+    if !node.replay_insert(request_nonce, until, now) {
+        return Err(ApiError::new(
+            ErrorCode::NonceReplayed,
+            "this requestId was already used: make a fresh one for every execution",
+        ));
+    }
+    let action = action.with_params(req.js_params).with_auth(auth);
+    let ipfs_id = action.id().to_string();
+    let _serving = crate::presign::Serving::new(&node.pools);
+    let host = Arc::new(NodeHost {
+        node: node.clone(),
+        keys: keys.clone(),
+        group,
+        request_id: req.request_id,
+        action_id: Sha256::digest(ipfs_id.as_bytes()).into(),
+        client,
+        caller,
+        state: Mutex::new(HostState::default()),
+    });
+    let outcome = node
+        .engine
+        .run(&action, host.clone())
+        .await
+        .map_err(action_error)?;
+    let signed = std::mem::take(&mut host.state().signed);
+    let usage = &outcome.usage;
+    Ok(Json(ExecuteResponse {
+        party_id: node.me.get(),
+        epoch: keys.epoch,
+        ipfs_id,
+        response: outcome.response.clone(),
+        logs: outcome.logs.clone(),
+        signed,
+        usage: ActionUsage {
+            engine: node.engine.name().to_owned(),
+            duration_ms: usage.duration.as_secs_f64() * 1000.0,
+            signatures: usage.signatures,
+            fetches: usage.fetches,
+            host_calls: usage.host_calls.clone(),
+            response_bytes: usage.response_bytes as u64,
+            log_bytes: usage.log_bytes as u64,
+        },
+    }))
+}
+
+#[derive(Default)]
+struct HostState {
+    /// `signEcdsa` shares by `sigName`, sealed to the client.
+    signed: BTreeMap<String, ActionSignatureShare>,
+    /// Names used per kind of coordinated call (a name is one exchange).
+    names: BTreeSet<(&'static str, String)>,
+    /// `decryptAndCombine` calls so far (each is its own exchange).
+    decryptions: u64,
+}
+
+/// What a member sends the others in an exchange: its part, or why it has none.
+#[derive(Serialize, Deserialize)]
+enum Part {
+    Ok(Vec<u8>),
+    Refused(String),
+}
+
+/// The node's side of `Lit.Actions` for one execution.
+struct NodeHost {
+    node: Arc<Node>,
+    keys: Arc<NodeKeys>,
+    group: Vec<PartyId>,
+    request_id: Bytes32,
+    action_id: [u8; 32],
+    client: SealPublicKey,
+    caller: Caller,
+    state: Mutex<HostState>,
+}
+
+fn rejected(m: impl Into<String>) -> HostError {
+    HostError::Rejected(m.into())
+}
+
+fn api_to_host(e: ApiError) -> HostError {
+    match e.0.code {
+        ErrorCode::NotReady | ErrorCode::Internal | ErrorCode::ChainUnavailable => {
+            HostError::Unavailable(e.0.message)
+        }
+        _ => HostError::Rejected(e.0.message),
+    }
+}
+
+fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, HostError> {
+    hex::decode(s.trim_start_matches("0x")).map_err(|_| rejected(format!("{what} is not hex")))
+}
+
+impl NodeHost {
+    fn state(&self) -> MutexGuard<'_, HostState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims `name` for one call of `kind` in this execution.
+    fn claim(&self, kind: &'static str, name: &str) -> Result<(), HostError> {
+        if self.state().names.insert((kind, name.to_owned())) {
+            Ok(())
+        } else {
+            Err(rejected(format!("the name {name:?} was already used")))
+        }
+    }
+
+    /// The peer session of one coordinated call: only members running the same action for the
+    /// same request and group meet in it.
+    fn session(&self, kind: &str, name: &str) -> Bytes32 {
+        let mut h = Sha256::new();
+        h.update(b"lit-node/action/v1");
+        for part in [kind.as_bytes(), name.as_bytes()] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        h.update(self.keys.epoch.to_be_bytes());
+        h.update(self.request_id.0);
+        h.update(self.action_id);
+        for p in &self.group {
+            h.update(p.get().to_be_bytes());
+        }
+        Bytes32(h.finalize().into())
+    }
+
+    fn members(&self) -> BTreeSet<PartyId> {
+        self.group.iter().copied().collect()
+    }
+
+    /// Sends `mine` to every other member (sealed to each) and collects every member's part.
+    async fn exchange(
+        &self,
+        kind: &str,
+        name: &str,
+        mine: Part,
+    ) -> Result<BTreeMap<PartyId, Vec<u8>>, HostError> {
+        let session = self.session(kind, name);
+        let mut inbox = self
+            .node
+            .net
+            .inbox(session)
+            .map_err(|_| rejected(format!("{kind} {name:?} already ran here")))?;
+        let members = self.members();
+        let bytes = serde_json::to_vec(&mine).map_err(|e| HostError::Unavailable(e.to_string()))?;
+        for p in members.iter().filter(|p| **p != self.node.me) {
+            self.node.net.send(session, Some(*p), &members, &bytes);
+        }
+        let mut parts = BTreeMap::new();
+        match mine {
+            Part::Ok(b) => {
+                parts.insert(self.node.me, b);
+            }
+            Part::Refused(why) => return Err(rejected(why)),
+        }
+        let deadline = tokio::time::Instant::now() + PEER_WAIT;
+        while parts.len() < members.len() {
+            let next = tokio::time::timeout_at(deadline, inbox.recv()).await;
+            let Ok(Some((from, bytes))) = next else {
+                let silent: Vec<u32> = members
+                    .iter()
+                    .filter(|p| !parts.contains_key(*p))
+                    .map(|p| p.get())
+                    .collect();
+                return Err(HostError::Unavailable(format!(
+                    "nodes {silent:?} sent no {kind} for {name:?} within {} s",
+                    PEER_WAIT.as_secs()
+                )));
+            };
+            if !members.contains(&from) || parts.contains_key(&from) {
+                continue;
+            }
+            match serde_json::from_slice::<Part>(&bytes) {
+                Ok(Part::Ok(b)) => {
+                    parts.insert(from, b);
+                }
+                Ok(Part::Refused(why)) => {
+                    return Err(rejected(format!("node {from} refused: {why}")));
+                }
+                Err(_) => {
+                    warn!(from = %from, "unreadable {kind} part from a peer");
+                    return Err(HostError::Unavailable(format!(
+                        "node {from} sent an unreadable {kind}"
+                    )));
+                }
+            }
+        }
+        Ok(parts)
+    }
+
+    /// The message from `from` in `session`, waiting at most [`PEER_WAIT`].
+    async fn wait_for(
+        &self,
+        session: Bytes32,
+        from: PartyId,
+        what: &str,
+    ) -> Result<Vec<u8>, HostError> {
+        let mut inbox = self
+            .node
+            .net
+            .inbox(session)
+            .map_err(|_| rejected(format!("{what} already ran here")))?;
+        let deadline = tokio::time::Instant::now() + PEER_WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, inbox.recv()).await {
+                Ok(Some((sender, bytes))) if sender == from => return Ok(bytes),
+                Ok(Some(_)) => continue,
+                _ => {
+                    return Err(HostError::Unavailable(format!(
+                        "node {from} sent no {what} within {} s",
+                        PEER_WAIT.as_secs()
+                    )))
+                }
+            }
+        }
+    }
+
+    fn send_all(&self, session: Bytes32, bytes: &[u8]) {
+        let members = self.members();
+        for p in members.iter().filter(|p| **p != self.node.me) {
+            self.node.net.send(session, Some(*p), &members, bytes);
+        }
+    }
+
+    /// The PKP of a public key, checked against the root key.
+    async fn pkp(&self, public_key: &str) -> Result<(PkpInfo, k256::AffinePoint), HostError> {
+        let bytes = parse_hex("publicKey", public_key)?;
+        let key = k256::PublicKey::from_sec1_bytes(&bytes)
+            .map_err(|_| rejected("publicKey is not a secp256k1 public key"))?;
+        let token = hex::encode(crate::pkp::token_id(key.as_affine()));
+        let registry = registry(&self.node).map_err(api_to_host)?;
+        let record = blocking(move || registry.get(&token))
+            .await
+            .map_err(api_to_host)?
+            .ok_or_else(|| rejected(format!("no PKP has the public key {public_key}")))?;
+        let derived = check_record(&self.keys, &record).map_err(api_to_host)?;
+        Ok((record, derived))
+    }
+
+    /// Whether this action or its caller may sign anything with the PKP.
+    fn check_permitted(&self, ctx: &ActionContext, record: &PkpInfo) -> Result<(), HostError> {
+        let cid = ctx.action_id.to_string();
+        let p = &record.permissions;
+        let by_action = p.actions.contains(&cid);
+        let by_address = self
+            .caller
+            .address
+            .as_ref()
+            .is_some_and(|a| *a == record.owner || p.addresses.contains(a));
+        let by_method = self.caller.auth_methods.iter().any(|(t, id)| {
+            p.auth_methods.iter().any(|m| {
+                m.method_type == *t
+                    && m.id.trim_start_matches("0x").eq_ignore_ascii_case(id)
+                    && m.scopes.contains(&PkpScope::SignAnything)
+            })
+        });
+        if by_action || by_address || by_method {
+            return Ok(());
+        }
+        let who = match &self.caller.address {
+            Some(a) => format!("Lit Action {cid} nor its caller {a}"),
+            None => format!("Lit Action {cid} (called without auth)"),
+        };
+        Err(HostError::Rejected(format!(
+            "not permitted: neither {who} may sign with PKP {}",
+            record.eth_address
+        )))
+    }
+
+    /// This node's signature share of `req` with its PKP, after the permission check, with a
+    /// presignature the group agreed on (marked used durably before the share is computed).
+    async fn sign_share(
+        &self,
+        ctx: &ActionContext,
+        req: &SignEcdsa,
+    ) -> Result<(SignatureShare, PkpInfo, SigningContext), HostError> {
+        let digest: [u8; 32] = req.to_sign.as_slice().try_into().map_err(|_| {
+            rejected(format!(
+                "toSign must be a 32-byte hash, got {} bytes",
+                req.to_sign.len()
+            ))
+        })?;
+        let (record, _) = self.pkp(&req.public_key).await?;
+        self.check_permitted(ctx, &record)?;
+        self.claim("signature", &req.sig_name)?;
+        let presignature = self.presignature(&req.sig_name).await?;
+        let context = SigningContext {
+            root_public_key: self.keys.ecdsa.public_key(),
+            key_id: record.key_id.0.to_vec(),
+            digest: MessageDigest::prehashed(digest),
+        };
+        let share = sign_share(
+            &self.keys.ecdsa,
+            presignature,
+            &context,
+            &mut StoreUsed(&self.node.store),
+        )
+        .map_err(|e| {
+            warn!("action signing failed: {e}");
+            HostError::Unavailable(format!("signing failed: {e}"))
+        })?;
+        Ok((share, record, context))
+    }
+
+    /// The group's presignature for signature `sig_name`: the lead reserves a pool entry (or
+    /// says there is none) and tells the others; with none the group generates a fresh one.
+    async fn presignature(
+        &self,
+        sig_name: &str,
+    ) -> Result<lit_crypto::ecdsa::Presignature, HostError> {
+        let session = self.session("presignature", sig_name);
+        let lead = *self.group.first().ok_or_else(|| rejected("empty group"))?;
+        let counter: Option<u64> = if lead == self.node.me {
+            let counter = self.node.pools.reserve(&self.group);
+            let bytes = serde_json::to_vec(&counter).unwrap_or_default();
+            self.send_all(session, &bytes);
+            counter
+        } else {
+            let bytes = self.wait_for(session, lead, "presignature choice").await?;
+            serde_json::from_slice(&bytes)
+                .map_err(|_| HostError::Unavailable(format!("node {lead} sent a bad choice")))?
+        };
+        match counter {
+            Some(c) => crate::presign::take_pooled(&self.node, &self.keys, &self.group, c),
+            None => crate::presign::fresh(&self.node, &self.keys, &self.group, &session.0).await,
+        }
+        .map_err(api_to_host)
+    }
+
+    /// The address conditions are checked for: the given auth signature's, or the caller's.
+    fn condition_user(&self, auth_sig: Option<&serde_json::Value>) -> Result<Address, HostError> {
+        match auth_sig {
+            Some(v) => {
+                let sig: AuthSig = serde_json::from_value(v.clone())
+                    .map_err(|e| rejected(format!("authSig: {e}")))?;
+                crate::auth::verify_auth_sig(&sig, OffsetDateTime::now_utc())
+                    .map(|(a, _)| a)
+                    .map_err(|e| rejected(format!("authSig: {e}")))
+            }
+            None => {
+                let a = self.caller.address.as_deref().ok_or_else(|| {
+                    rejected("no authSig given and the action was called without a wallet auth")
+                })?;
+                Address::parse(a).map_err(|e| rejected(e.to_string()))
+            }
+        }
+    }
+
+    async fn conditions_met(
+        &self,
+        conditions: &serde_json::Value,
+        auth_sig: Option<&serde_json::Value>,
+    ) -> Result<(bool, Address), HostError> {
+        let items = lit_api::conditions::parse(conditions).map_err(|e| rejected(e.to_string()))?;
+        let user = self.condition_user(auth_sig)?;
+        let met = self
+            .node
+            .evaluator
+            .evaluate(&items, &user)
+            .await
+            .map_err(|e| match e.code() {
+                ErrorCode::ChainUnavailable => HostError::Unavailable(e.to_string()),
+                _ => rejected(e.to_string()),
+            })?;
+        Ok((met, user))
+    }
+
+    /// This node's decryption share for `req`, if the conditions hold.
+    async fn decryption_share(
+        &self,
+        req: &DecryptAndCombine,
+    ) -> Result<(Vec<u8>, AccessControlIdentity, lit_crypto::ibe::Ciphertext), String> {
+        let (met, user) = self
+            .conditions_met(&req.access_control_conditions, req.auth_sig.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        if !met {
+            return Err(format!("access control conditions are not met for {user}"));
+        }
+        let data_hash: [u8; 32] = parse_hex("dataToEncryptHash", &req.data_to_encrypt_hash)
+            .map_err(|e| e.to_string())?
+            .try_into()
+            .map_err(|_| "dataToEncryptHash must be 32 bytes".to_owned())?;
+        let identity = identity_of(&req.access_control_conditions, data_hash)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(req.ciphertext.trim())
+            .map_err(|_| "ciphertext is not base64".to_owned())?;
+        let ct = lit_crypto::ibe::Ciphertext::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        if ct.identity() != identity.to_bytes() {
+            return Err(
+                "the ciphertext was encrypted under other conditions or another data hash".into(),
+            );
+        }
+        let share = self.keys.bls.sign(&identity.to_bytes());
+        Ok((share.to_bytes().to_vec(), identity, ct))
+    }
+}
+
+fn identity_of(
+    conditions: &serde_json::Value,
+    data_hash: [u8; 32],
+) -> Result<AccessControlIdentity, String> {
+    let canonical = serde_json::to_string(conditions).map_err(|e| e.to_string())?;
+    let chash = conditions_hash(&canonical).map_err(|e| e.to_string())?;
+    Ok(AccessControlIdentity::from_hashes(chash, data_hash))
+}
+
+/// A combined signature in the shape Lit's `signAndCombineEcdsa` returns (a JSON string).
+fn signature_json(
+    sig: &lit_crypto::ecdsa::RecoverableSignature,
+    public_key: &k256::AffinePoint,
+    digest: &[u8; 32],
+) -> String {
+    json!({
+        "r": hex::encode(sig.r),
+        "s": hex::encode(sig.s),
+        "v": sig.recovery_id,
+        "signature": format!("0x{}", hex::encode(sig.to_ethereum_bytes())),
+        "publicKey": hex::encode(public_key.to_encoded_point(false).as_bytes()),
+        "dataSigned": hex::encode(digest),
+    })
+    .to_string()
+}
+
+#[async_trait]
+impl ActionHost for NodeHost {
+    async fn sign_ecdsa(&self, ctx: &ActionContext, req: SignEcdsa) -> Result<(), HostError> {
+        let (share, record, context) = self.sign_share(ctx, &req).await?;
+        let plain =
+            serde_json::to_vec(&share).map_err(|e| HostError::Unavailable(e.to_string()))?;
+        let sealed = self
+            .client
+            .seal(
+                ACTION_SHARE_SEAL_INFO,
+                &action_share_aad(
+                    self.node.me.get(),
+                    self.keys.epoch,
+                    &self.request_id,
+                    &req.sig_name,
+                    &context.digest.0,
+                ),
+                &plain,
+                &mut OsRng,
+            )
+            .map_err(|_| HostError::Unavailable("sealing the share failed".into()))?;
+        self.state().signed.insert(
+            req.sig_name,
+            ActionSignatureShare {
+                public_key: record.public_key.clone(),
+                key_id: record.key_id,
+                digest: Bytes32(context.digest.0),
+                share: SealedBox {
+                    enc: Bytes(sealed.enc),
+                    ciphertext: Bytes(sealed.ciphertext),
+                },
+            },
+        );
+        Ok(())
+    }
+
+    async fn sign_and_combine_ecdsa(
+        &self,
+        ctx: &ActionContext,
+        req: SignEcdsa,
+    ) -> Result<String, HostError> {
+        let mine = self.sign_share(ctx, &req).await;
+        let part = match &mine {
+            Ok((share, _, _)) => Part::Ok(serde_json::to_vec(share).unwrap_or_default()),
+            Err(e) => Part::Refused(e.to_string()),
+        };
+        let parts = self
+            .exchange("signature share", &req.sig_name, part)
+            .await?;
+        let (_, _, context) = mine?;
+        let mut shares = Vec::with_capacity(parts.len());
+        for (from, bytes) in parts {
+            let share: SignatureShare = serde_json::from_slice(&bytes)
+                .map_err(|_| HostError::Unavailable(format!("node {from} sent a bad share")))?;
+            if share.party != from {
+                return Err(HostError::Unavailable(format!(
+                    "node {from} sent party {}'s share",
+                    share.party
+                )));
+            }
+            shares.push(share);
+        }
+        let sig = combine(&context, &shares)
+            .map_err(|e| HostError::Unavailable(format!("combining the shares: {e}")))?;
+        let public = context
+            .public_key()
+            .map_err(|e| HostError::Unavailable(e.to_string()))?;
+        // combine checks the signature against the key; check again before it leaves the node
+        if sig.recover(&context.digest).ok() != Some(public) {
+            return Err(HostError::Unavailable(
+                "the combined signature does not verify".into(),
+            ));
+        }
+        Ok(signature_json(&sig, &public, &context.digest.0))
+    }
+
+    async fn check_conditions(
+        &self,
+        _ctx: &ActionContext,
+        req: CheckConditions,
+    ) -> Result<bool, HostError> {
+        self.conditions_met(&req.conditions, req.auth_sig.as_ref())
+            .await
+            .map(|(met, _)| met)
+    }
+
+    async fn decrypt_and_combine(
+        &self,
+        _ctx: &ActionContext,
+        req: DecryptAndCombine,
+    ) -> Result<String, HostError> {
+        let n = {
+            let mut st = self.state();
+            st.decryptions += 1;
+            st.decryptions
+        };
+        let mine = self.decryption_share(&req).await;
+        let part = match &mine {
+            Ok((share, _, _)) => Part::Ok(share.clone()),
+            Err(why) => Part::Refused(why.clone()),
+        };
+        let parts = self
+            .exchange("decryption share", &n.to_string(), part)
+            .await?;
+        let (_, identity, ct) = mine.map_err(rejected)?;
+        let message = identity.to_bytes();
+        let mut shares = Vec::with_capacity(parts.len());
+        for (from, bytes) in parts {
+            let share = lit_crypto::bls::SignatureShare::from_bytes(&bytes)
+                .ok()
+                .filter(|s| s.id() == from)
+                .filter(|s| self.keys.bls_set.verify_share(&message, s).is_ok())
+                .ok_or_else(|| {
+                    warn!(from = %from, "invalid decryption share from a peer");
+                    HostError::Unavailable(format!("node {from} sent an invalid decryption share"))
+                })?;
+            shares.push(share);
+        }
+        let key = self
+            .keys
+            .bls_set
+            .combine(&message, &shares)
+            .map_err(|e| HostError::Unavailable(format!("combining the shares: {e}")))?;
+        let plain =
+            lit_crypto::ibe::decrypt_checked(&self.keys.bls_set.public_key(), &message, &ct, &key)
+                .map_err(|e| rejected(e.to_string()))?;
+        identity
+            .verify_plaintext(&plain)
+            .map_err(|e| rejected(e.to_string()))?;
+        String::from_utf8(plain.to_vec()).map_err(|_| rejected("the plaintext is not UTF-8 text"))
+    }
+
+    async fn encrypt(&self, _ctx: &ActionContext, req: Encrypt) -> Result<Encrypted, HostError> {
+        lit_api::conditions::parse(&req.access_control_conditions)
+            .map_err(|e| rejected(e.to_string()))?;
+        let data_hash: [u8; 32] = Sha256::digest(&req.to_encrypt).into();
+        let identity = identity_of(&req.access_control_conditions, data_hash).map_err(rejected)?;
+        let ct = lit_crypto::ibe::encrypt(
+            &self.keys.bls_set.public_key(),
+            &identity.to_bytes(),
+            &req.to_encrypt,
+        )
+        .map_err(|e| HostError::Unavailable(e.to_string()))?;
+        Ok(Encrypted::new(
+            base64::engine::general_purpose::STANDARD.encode(ct.to_bytes()),
+            hex::encode(data_hash),
+        ))
+    }
+
+    async fn get_rpc_url(&self, _ctx: &ActionContext, chain: &str) -> Result<String, HostError> {
+        self.node
+            .chain_urls
+            .get(chain)
+            .cloned()
+            .ok_or_else(|| rejected(format!("this node has no RPC for chain {chain:?}")))
+    }
+
+    async fn run_once(&self, _ctx: &ActionContext, req: RunOnce) -> Result<RunOnceRole, HostError> {
+        self.claim("runOnce", &req.name)?;
+        let session = self.session("runOnce", &req.name);
+        let pick: [u8; 8] = session.0[..8].try_into().unwrap_or_default();
+        let index = (u64::from_be_bytes(pick) % self.group.len() as u64) as usize;
+        let chosen = *self
+            .group
+            .get(index)
+            .ok_or_else(|| rejected("empty group"))?;
+        if chosen == self.node.me {
+            return Ok(RunOnceRole::Run);
+        }
+        if !req.wait_for_response {
+            // not waiting: the chosen node's result is dropped quietly when it arrives
+            drop(self.node.net.inbox(session));
+            return Ok(RunOnceRole::Wait { result: None });
+        }
+        let bytes = self
+            .wait_for(session, chosen, &format!("runOnce {:?} result", req.name))
+            .await?;
+        let result = String::from_utf8(bytes).map_err(|_| {
+            HostError::Unavailable(format!("node {chosen} sent a non-UTF-8 result"))
+        })?;
+        Ok(RunOnceRole::Wait {
+            result: Some(result),
+        })
+    }
+
+    async fn run_once_result(
+        &self,
+        _ctx: &ActionContext,
+        name: &str,
+        result: &str,
+    ) -> Result<(), HostError> {
+        self.send_all(self.session("runOnce", name), result.as_bytes());
+        Ok(())
+    }
+
+    async fn broadcast_and_collect(
+        &self,
+        _ctx: &ActionContext,
+        req: BroadcastAndCollect,
+    ) -> Result<Vec<String>, HostError> {
+        self.claim("broadcast", &req.name)?;
+        let parts = self
+            .exchange("value", &req.name, Part::Ok(req.value.into_bytes()))
+            .await?;
+        parts
+            .into_iter()
+            .map(|(from, b)| {
+                String::from_utf8(b)
+                    .map_err(|_| HostError::Unavailable(format!("node {from} sent non-UTF-8")))
+            })
+            .collect()
+    }
+}

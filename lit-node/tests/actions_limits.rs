@@ -1,0 +1,273 @@
+//! Lit Actions on real node processes, over raw HTTP: the action store, bad execute requests
+//! (each with its code), and hostile actions (an endless loop, a memory bomb, a huge response,
+//! a log flood) that end with their limit error while the same node keeps serving, in both
+//! engines.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use lit_api::v1::{paths, ActionUploadRequest, ExecuteRequest};
+use lit_api::Bytes32;
+use lit_crypto::seal::SealSecretKey;
+use lit_node::devnet::LayoutOptions;
+use rand_core::{OsRng, RngCore};
+use serde_json::{json, Value};
+use support::net::{code, post, TestNet};
+
+const N: usize = 3;
+
+/// `[actions]` for `engine` with small limits.
+pub fn actions_config(engine: &str) -> String {
+    let mut text = format!(
+        "[actions]\nengine = \"{engine}\"\ntime_ms = 3000\nmemory_mb = 64\nresponse_bytes = 1024\nlog_bytes = 4096\n"
+    );
+    if engine == "deno" {
+        let deno = lit_actions::engine::deno::find_deno()
+            .expect("no deno binary: run ./test.sh, which installs it into .tools");
+        text.push_str(&format!("deno = \"{}\"\n", deno.display()));
+    }
+    text
+}
+
+async fn start(engine: &str) -> TestNet {
+    TestNet::start(
+        N,
+        LayoutOptions {
+            extra_config: actions_config(engine),
+            ..LayoutOptions::default()
+        },
+    )
+    .await
+}
+
+/// An execute request for node `id` alone (fine for actions that make no group calls).
+fn request(net: &TestNet, id: u32, code: Option<&str>, ipfs_id: Option<&str>) -> Value {
+    let t = net.layout.network.threshold as u32;
+    let group: Vec<u32> = (0..t).map(|k| (id - 1 + k) % N as u32 + 1).collect();
+    let (_, public) = SealSecretKey::generate(&mut OsRng);
+    let mut request_id = [0u8; 32];
+    OsRng.fill_bytes(&mut request_id);
+    serde_json::to_value(ExecuteRequest {
+        epoch: 1,
+        code: code.map(str::to_owned),
+        ipfs_id: ipfs_id.map(str::to_owned),
+        js_params: serde_json::Map::from_iter([("who".to_owned(), json!("world"))]),
+        auth: None,
+        group,
+        request_id: Bytes32(request_id),
+        client_public_key: Bytes32(public.to_bytes()),
+    })
+    .unwrap()
+}
+
+async fn execute(net: &TestNet, id: u32, code: &str) -> (u16, Value) {
+    post(
+        &net.url(id),
+        paths::EXECUTE,
+        &request(net, id, Some(code), None),
+    )
+    .await
+}
+
+const HELLO: &str = r#"console.log("hi"); Lit.Actions.setResponse({response: `hello ${who}`});"#;
+
+async fn still_serves(net: &TestNet, id: u32) {
+    let (status, body) = execute(net, id, HELLO).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"], "hello world");
+}
+
+async fn store_and_bad_requests(engine: &str) {
+    let net = start(engine).await;
+    let url = net.url(1);
+
+    // the action store: upload checked against the CID, then run by id
+    let cid = lit_actions::ActionId::of(HELLO.as_bytes()).to_string();
+    let other = lit_actions::ActionId::of(b"something else").to_string();
+    let upload = |code: &str, id: Option<&str>| {
+        serde_json::to_value(ActionUploadRequest {
+            code: code.to_owned(),
+            ipfs_id: id.map(str::to_owned),
+        })
+        .unwrap()
+    };
+    let (status, body) = post(&url, paths::ACTION_UPLOAD, &upload(HELLO, Some(&other))).await;
+    assert_eq!((status, code(&body)), (400, "malformed_request"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&cid));
+    let (status, body) = post(&url, paths::EXECUTE, &request(&net, 1, None, Some(&cid))).await;
+    assert_eq!((status, code(&body)), (404, "not_found"), "{body}");
+    let (status, body) = post(&url, paths::ACTION_UPLOAD, &upload(HELLO, Some(&cid))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ipfsId"], cid.as_str());
+    assert_eq!(body["created"], true);
+    let (_, again) = post(&url, paths::ACTION_UPLOAD, &upload(HELLO, None)).await;
+    assert_eq!(again["created"], false);
+    let (status, body) = post(&url, paths::EXECUTE, &request(&net, 1, None, Some(&cid))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"], "hello world");
+    assert_eq!(body["ipfsId"], cid.as_str());
+    assert_eq!(body["logs"], "hi\n");
+    assert_eq!(body["usage"]["engine"], engine);
+    assert_eq!(body["usage"]["responseBytes"], 11);
+    // a stored id on another node: not there
+    let (status, body) = post(
+        &net.url(2),
+        paths::EXECUTE,
+        &request(&net, 2, None, Some(&cid)),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (404, "not_found"), "{body}");
+    // code given with an id it does not have
+    let (status, body) = post(
+        &url,
+        paths::EXECUTE,
+        &request(&net, 1, Some(HELLO), Some(&other)),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "malformed_request"), "{body}");
+
+    // malformed requests
+    let mut neither = request(&net, 1, None, None);
+    let (status, body) = post(&url, paths::EXECUTE, &neither).await;
+    assert_eq!((status, code(&body)), (400, "malformed_request"), "{body}");
+    neither["code"] = json!(HELLO);
+    neither["unexpected"] = json!(1);
+    let (status, body) = post(&url, paths::EXECUTE, &neither).await;
+    assert_eq!((status, code(&body)), (400, "malformed_request"), "{body}");
+    let mut outside = request(&net, 1, Some(HELLO), None);
+    outside["group"] = json!([2, 3]);
+    let (status, body) = post(&url, paths::EXECUTE, &outside).await;
+    assert_eq!((status, code(&body)), (400, "malformed_request"), "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not in the"));
+    let mut wrong_epoch = request(&net, 1, Some(HELLO), None);
+    wrong_epoch["epoch"] = json!(7);
+    let (status, body) = post(&url, paths::EXECUTE, &wrong_epoch).await;
+    assert_eq!((status, code(&body)), (409, "wrong_epoch"), "{body}");
+    let mut action_auth = request(&net, 1, Some(HELLO), None);
+    action_auth["auth"] = json!({"litAction": {"code": HELLO}});
+    let (status, body) = post(&url, paths::EXECUTE, &action_auth).await;
+    assert_eq!((status, code(&body)), (400, "malformed_request"), "{body}");
+
+    // a replayed request id (with a fresh client key) and a replayed client key are refused
+    let first = request(&net, 1, Some(HELLO), None);
+    assert_eq!(post(&url, paths::EXECUTE, &first).await.0, 200);
+    let mut same_id = request(&net, 1, Some(HELLO), None);
+    same_id["requestId"] = first["requestId"].clone();
+    let (status, body) = post(&url, paths::EXECUTE, &same_id).await;
+    assert_eq!((status, code(&body)), (409, "nonce_replayed"), "{body}");
+    let mut same_key = request(&net, 1, Some(HELLO), None);
+    same_key["clientPublicKey"] = first["clientPublicKey"].clone();
+    let (status, body) = post(&url, paths::EXECUTE, &same_key).await;
+    assert_eq!((status, code(&body)), (409, "nonce_replayed"), "{body}");
+
+    // an action that throws: its message, typed
+    let (status, body) = execute(&net, 1, r#"throw new Error("no luck")"#).await;
+    assert_eq!((status, code(&body)), (422, "action_failed"), "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no luck"));
+    // a host call this node does not know is an exception in the action, not a crash
+    let (status, body) = execute(
+        &net,
+        1,
+        r#"await Lit.Actions.getRpcUrl({chain: "nowhere"})"#,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (422, "action_failed"), "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nowhere"));
+    still_serves(&net, 1).await;
+}
+
+async fn hostile(engine: &str) {
+    let net = start(engine).await;
+
+    // an endless loop: while it runs, the same node serves others; it ends at its time limit
+    let started = Instant::now();
+    let looping = {
+        let body = request(&net, 1, Some("while (true) {}"), None);
+        let url = net.url(1);
+        tokio::spawn(async move { post(&url, paths::EXECUTE, &body).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    still_serves(&net, 1).await;
+    assert!(
+        !looping.is_finished(),
+        "the loop ended before its time limit"
+    );
+    let (status, body) = looping.await.unwrap();
+    assert_eq!((status, code(&body)), (422, "action_limit"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("time limit of 3000 ms"), "{message}");
+    assert!(started.elapsed() >= Duration::from_secs(3));
+
+    // a memory bomb
+    let (status, body) = execute(
+        &net,
+        1,
+        "const hoard = []; while (true) hoard.push(new Array(1 << 20).fill(7));",
+    )
+    .await;
+    assert_eq!((status, code(&body)), (422, "action_limit"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("memory limit"), "{message}");
+    still_serves(&net, 1).await;
+
+    // a huge response, and a log flood
+    let (status, body) = execute(
+        &net,
+        1,
+        r#"Lit.Actions.setResponse({response: "x".repeat(5000)})"#,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (422, "action_limit"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("5000 bytes, over the limit of 1024"),
+        "{message}"
+    );
+    let (status, body) = execute(&net, 1, r#"for (;;) console.log("spam spam spam")"#).await;
+    assert_eq!((status, code(&body)), (422, "action_limit"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("logs"));
+
+    // the node, and its peers, still serve
+    still_serves(&net, 1).await;
+    for id in 1..=N as u32 {
+        let text = reqwest::get(format!("{}{}", net.url(id), paths::HEALTH))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let health: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(health["ready"], true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_and_bad_requests_quickjs() {
+    store_and_bad_requests("quickjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_and_bad_requests_deno() {
+    store_and_bad_requests("deno").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_actions_end_at_their_limits_quickjs() {
+    hostile("quickjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_actions_end_at_their_limits_deno() {
+    hostile("deno").await;
+}
