@@ -619,15 +619,27 @@ pub(crate) async fn post_json<Req: Serialize, Resp: DeserializeOwned>(
     url: &str,
     body: &Req,
 ) -> Result<Resp, NodeFailureReason> {
+    post_json_timeout(http, url, body, None).await
+}
+
+/// [`post_json`] with this request's own timeout instead of the client's (`None`: the
+/// client's).
+pub(crate) async fn post_json_timeout<Req: Serialize, Resp: DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Req,
+    timeout: Option<Duration>,
+) -> Result<Resp, NodeFailureReason> {
     let body = serde_json::to_vec(body)
         .map_err(|e| NodeFailureReason::BadResponse(format!("encoding the request: {e}")))?;
-    let mut response = http
+    let mut request = http
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(transport_error)?;
+        .body(body);
+    if let Some(timeout) = timeout {
+        request = request.timeout(timeout);
+    }
+    let mut response = request.send().await.map_err(transport_error)?;
     let status = response.status();
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {

@@ -97,6 +97,21 @@ impl fmt::Display for Failures<'_> {
     }
 }
 
+/// Party ids, comma-separated.
+struct PartyList<'a>(&'a [u32]);
+
+impl fmt::Display for PartyList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Errors of the Lit client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -154,6 +169,30 @@ pub enum ClientError {
     /// The signature shares did not combine into a valid signature.
     #[error("combining the signature failed: {0}")]
     Signature(String),
+    /// A Lit Action ran on some nodes of its group but failed on others. It is not run again
+    /// (it may have had effects, e.g. `fetch`), and the answers of the nodes where it ran are
+    /// not used: its results need the whole group.
+    #[error(
+        "the action ran on node(s) {} of the group but failed on the others; failed nodes:{}",
+        PartyList(ran),
+        Failures(failures)
+    )]
+    ActionIncomplete {
+        /// The nodes that ran it and answered.
+        ran: Vec<u32>,
+        /// The nodes that failed, and why.
+        failures: Vec<NodeFailure>,
+    },
+    /// A signature a Lit Action made (`Lit.Actions.signEcdsa`) cannot be combined: shares
+    /// missing at some nodes, nodes disagreeing on the key or digest, a key not derived from
+    /// the network's root key, or shares that do not combine into a signature by that key.
+    #[error("the action's signature {sig_name:?}: {reason}")]
+    ActionSignature {
+        /// The action's `sigName`.
+        sig_name: String,
+        /// What is wrong, naming the nodes concerned.
+        reason: String,
+    },
     /// Healthy nodes disagree about the network (epoch, threshold, node count or keys).
     #[error("nodes disagree about the {what}: {detail}")]
     Disagreement {
@@ -211,7 +250,8 @@ impl ClientError {
             ClientError::TooFewNodes { failures, .. }
             | ClientError::TooFewShares { failures, .. }
             | ClientError::ConditionsNotMet { failures, .. }
-            | ClientError::NodesFailed { failures } => failures,
+            | ClientError::NodesFailed { failures }
+            | ClientError::ActionIncomplete { failures, .. } => failures,
             _ => &[],
         }
     }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod action;
 pub mod client;
 pub mod encrypted;
 pub mod error;
@@ -9,6 +10,10 @@ pub mod session;
 pub mod shares;
 pub mod wallet;
 
+pub use action::{
+    action_execution_grant, ActionAuth, ActionResponse, ActionSignature, ActionUpload, ExecuteJs,
+    ExecuteJsResult, DEFAULT_EXECUTE_TIMEOUT,
+};
 pub use client::{collect_shares, Bootstrap, ConnectOptions, LitClient, NodeInfo};
 pub use encrypted::{encrypt_to, identity_of, EncryptedData, ENCRYPTED_DATA_VERSION};
 pub use error::{ClientError, NodeFailure, NodeFailureReason};

@@ -169,7 +169,7 @@ impl LitClient {
         Ok(())
     }
 
-    fn root_key(&self) -> Result<k256::AffinePoint, ClientError> {
+    pub(crate) fn root_key(&self) -> Result<k256::AffinePoint, ClientError> {
         k256::PublicKey::from_sec1_bytes(&self.network_keys.ecdsa.0)
             .map(|k| *k.as_affine())
             .map_err(|_| ClientError::Config("the network's secp256k1 key is invalid".into()))
@@ -441,7 +441,7 @@ impl LitClient {
     /// A signing group of `T` nodes without `excluded` (and, while possible, without recent
     /// suspects): a random rotation group (those have presignature pools) if one is available,
     /// else any `T` of the remaining nodes.
-    fn signing_group(&self, excluded: &BTreeSet<u32>) -> Option<Vec<&crate::NodeInfo>> {
+    pub(crate) fn signing_group(&self, excluded: &BTreeSet<u32>) -> Option<Vec<&crate::NodeInfo>> {
         let now = Instant::now();
         let suspects: BTreeSet<u32> = {
             let mut s = self.suspects.lock().unwrap_or_else(|e| e.into_inner());
@@ -511,7 +511,7 @@ impl LitClient {
         r.ok().and_then(|r| r.counter)
     }
 
-    fn suspect(&self, party: u32) {
+    pub(crate) fn suspect(&self, party: u32) {
         self.suspects
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -1,7 +1,7 @@
 //! The `lit` command line against a real network: three node processes on loopback (this test
 //! binary re-executes itself as the nodes, so it needs no other binary), then `lit wallet`,
 //! `lit handshake`, `lit encrypt` and `lit decrypt` as a user would run them, including the
-//! error a refused wallet gets.
+//! error a refused wallet gets, then `lit pkp …` and `lit action …`.
 //!
 //! A test without the libtest harness (`harness = false`): `main` is the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -204,8 +204,161 @@ async fn cli_against_real_nodes() {
     let (ok, _, stderr) = sign_as("bob.json");
     assert!(ok, "{stderr}");
 
+    // Lit Actions: upload, run inline and by id, sign with Alice's PKP, errors and divergence
+    actions(&network, &p, &pkp).await;
+
     // a missing network file is a clear error too
     let (ok, _, stderr) = lit(&["--network", &p("nope.json"), "handshake"]);
     assert!(!ok && stderr.contains("nope.json"), "{stderr}");
     drop(nodes);
+}
+
+/// `lit action upload` and `lit action run` against the running nodes (2 of 3).
+async fn actions(network: &str, p: &dyn Fn(&str) -> String, pkp: &Value) {
+    let code = "console.log(`hello from the CLI`);\nLit.Actions.setResponse({ response: `hi ${name}` });\n";
+    std::fs::write(p("hello.js"), code).unwrap();
+    let cid = lit_actions::ActionId::of(code.as_bytes()).to_string();
+
+    // upload: the CID computed locally, confirmed by every node
+    let (ok, stdout, stderr) = lit(&["--network", network, "action", "upload", &p("hello.js")]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), cid);
+    let (ok, stdout, stderr) = lit(&[
+        "--network",
+        network,
+        "--json",
+        "action",
+        "upload",
+        &p("hello.js"),
+    ]);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ipfsId"], cid.as_str());
+    assert_eq!(v["stored"], json!([1, 2, 3]));
+
+    // run the file, anonymously: response and logs for humans
+    let (ok, stdout, stderr) = lit(&[
+        "--network",
+        network,
+        "--wallet",
+        &p("nobody.json"),
+        "action",
+        "run",
+        &p("hello.js"),
+        "--params",
+        r#"{"name": "cli"}"#,
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("response: hi cli"), "{stdout}");
+    assert!(stdout.contains("hello from the CLI"), "{stdout}");
+    assert!(stdout.contains(&cid), "{stdout}");
+
+    // run it by id as Alice, JSON
+    std::fs::write(p("params.json"), r#"{"name": "by id"}"#).unwrap();
+    let (ok, stdout, stderr) = lit(&[
+        "--network",
+        network,
+        "--wallet",
+        &p("alice.json"),
+        "--json",
+        "action",
+        "run",
+        "--ipfs-id",
+        &cid,
+        "--params",
+        &format!("@{}", p("params.json")),
+    ]);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["response"], "hi by id");
+    assert_eq!(v["agreed"], true);
+    assert_eq!(v["ipfsId"], cid.as_str());
+    assert_eq!(v["group"].as_array().unwrap().len(), 2);
+    assert!(v["logs"].as_str().unwrap().contains("hello from the CLI"));
+    assert_eq!(v["usage"].as_object().unwrap().len(), 2);
+
+    // an action signing with Alice's PKP (she owns it): the signature recovers to the PKP
+    let sign = "await Lit.Actions.signEcdsa({ toSign, publicKey, sigName: \"sig\" });\n";
+    std::fs::write(p("sign.js"), sign).unwrap();
+    let digest = lit_crypto::eth::eip191_hash(b"an action signed this on the command line");
+    let params = json!({"toSign": digest.to_vec(), "publicKey": pkp["publicKey"]}).to_string();
+    let (ok, stdout, stderr) = lit(&[
+        "--network",
+        network,
+        "--wallet",
+        &p("alice.json"),
+        "--json",
+        "action",
+        "run",
+        &p("sign.js"),
+        "--params",
+        &params,
+        "--auth",
+        "wallet",
+    ]);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let sig = &v["signatures"]["sig"];
+    assert_eq!(sig["ethAddress"], pkp["ethAddress"]);
+    assert_eq!(sig["digest"], format!("0x{}", hex::encode(digest)));
+    let bytes = hex::decode(sig["signature"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    assert_eq!(bytes.len(), 65);
+    let signer = lit_crypto::eth::recover_address(&digest, &bytes).unwrap();
+    assert_eq!(signer.to_checksum(), pkp["ethAddress"].as_str().unwrap());
+    // anonymous, the same action is refused: the PKP permits neither the caller nor the action
+    let (ok, _, stderr) = lit(&[
+        "--network",
+        network,
+        "--wallet",
+        &p("alice.json"),
+        "action",
+        "run",
+        &p("sign.js"),
+        "--params",
+        &params,
+        "--auth",
+        "none",
+    ]);
+    assert!(!ok && stderr.contains("action_failed"), "{stderr}");
+
+    // an action that throws: every node's message, verbatim
+    std::fs::write(p("throw.js"), "throw new Error(\"boom from the CLI\");\n").unwrap();
+    let (ok, stdout, stderr) = lit(&["--network", network, "action", "run", &p("throw.js")]);
+    assert!(!ok && stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.matches("refused (action_failed)").count() == 2
+            && stderr.contains("boom from the CLI"),
+        "{stderr}"
+    );
+
+    // responses that differ between the nodes: shown per node, exit status 1
+    std::fs::write(
+        p("random.js"),
+        "Lit.Actions.setResponse({ response: String(Math.random()) });\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = lit(&["--network", network, "action", "run", &p("random.js")]);
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("responses differ"), "{stdout}");
+    assert!(
+        stderr.contains("disagree about the action response"),
+        "{stderr}"
+    );
+
+    // bad invocations
+    let (ok, _, stderr) = lit(&["--network", network, "action", "run", "--ipfs-id", "QmNope"]);
+    assert!(!ok && stderr.contains("QmNope"), "{stderr}");
+    let (ok, _, stderr) = lit(&[
+        "--network",
+        network,
+        "action",
+        "run",
+        &p("hello.js"),
+        "--params",
+        "[1]",
+    ]);
+    assert!(
+        !ok && stderr.contains("--params must be a JSON object"),
+        "{stderr}"
+    );
 }

@@ -44,7 +44,7 @@ async fn start(engine: &str) -> TestNet {
 
 /// An execute request for node `id` alone (fine for actions that make no group calls).
 fn request(net: &TestNet, id: u32, code: Option<&str>, ipfs_id: Option<&str>) -> Value {
-    let t = net.layout.network.threshold as u32;
+    let t = net.layout.network.threshold;
     let group: Vec<u32> = (0..t).map(|k| (id - 1 + k) % N as u32 + 1).collect();
     let (_, public) = SealSecretKey::generate(&mut OsRng);
     let mut request_id = [0u8; 32];

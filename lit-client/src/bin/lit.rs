@@ -71,6 +71,45 @@ enum Command {
     /// Programmable Key Pairs: mint, inspect, permit, sign.
     #[command(subcommand)]
     Pkp(PkpCommand),
+    /// Lit Actions: upload code to the nodes, run it on a group of T nodes.
+    #[command(subcommand)]
+    Action(ActionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ActionCommand {
+    /// Run a Lit Action on a group of T nodes; prints its response, logs, signatures and usage
+    /// (exit status 1 if the nodes' responses differ).
+    Run {
+        /// The action's JavaScript file (`-` for stdin).
+        #[arg(required_unless_present = "ipfs_id", conflicts_with = "ipfs_id")]
+        file: Option<PathBuf>,
+        /// Run code uploaded before (`lit action upload`) by its id (IPFS CIDv0).
+        #[arg(long)]
+        ipfs_id: Option<String>,
+        /// Parameters: a JSON object (or `@FILE`), available to the code as `jsParams` and as
+        /// globals.
+        #[arg(long)]
+        params: Option<String>,
+        /// Who calls: `wallet` (an AuthSig of --wallet) or `none` (anonymous). Default: the
+        /// wallet if its file exists, else anonymous.
+        #[arg(long, value_enum)]
+        auth: Option<ActionAuthMode>,
+    },
+    /// Upload an action's code to every node's action store; prints its id (IPFS CIDv0).
+    Upload {
+        /// The action's JavaScript file (`-` for stdin).
+        file: PathBuf,
+    },
+}
+
+/// `lit action run --auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ActionAuthMode {
+    /// An `AuthSig` of the wallet (--wallet).
+    Wallet,
+    /// Anonymous.
+    None,
 }
 
 #[derive(Debug, Subcommand)]
@@ -359,6 +398,201 @@ async fn run(cli: &Cli) -> Result<(), ClientError> {
             }
         }
         Command::Pkp(cmd) => run_pkp(cli, cmd).await?,
+        Command::Action(cmd) => run_action(cli, cmd).await?,
+    }
+    Ok(())
+}
+
+fn read_text(path: &Path) -> Result<String, ClientError> {
+    String::from_utf8(read_input(path)?)
+        .map_err(|_| ClientError::Config(format!("{} is not UTF-8", path.display())))
+}
+
+/// `--params`: a JSON object, inline or `@FILE`.
+fn parse_params(arg: &str) -> Result<serde_json::Map<String, serde_json::Value>, ClientError> {
+    let text = match arg.strip_prefix('@') {
+        Some(path) => read_text(Path::new(path))?,
+        None => arg.to_string(),
+    };
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ClientError::Config("--params must be a JSON object".into())),
+        Err(e) => Err(ClientError::Config(format!("--params is not JSON: {e}"))),
+    }
+}
+
+fn signature_json(sig: &lit_client::ActionSignature) -> serde_json::Value {
+    let s = &sig.signature;
+    json!({
+        "r": format!("0x{}", hex::encode(s.r)),
+        "s": format!("0x{}", hex::encode(s.s)),
+        "v": 27 + s.recovery_id,
+        "recoveryId": s.recovery_id,
+        "signature": format!("0x{}", hex::encode(s.to_ethereum_bytes())),
+        "publicKey": format!("0x{}", hex::encode(&sig.public_key)),
+        "ethAddress": sig.eth_address.to_checksum(),
+        "keyId": format!("0x{}", hex::encode(sig.key_id)),
+        "digest": format!("0x{}", hex::encode(sig.digest)),
+    })
+}
+
+fn execute_json(result: &lit_client::ExecuteJsResult) -> serde_json::Value {
+    use lit_client::ActionResponse;
+    let by_node = |m: &std::collections::BTreeMap<u32, String>| -> serde_json::Value {
+        m.iter().map(|(p, v)| (p.to_string(), json!(v))).collect()
+    };
+    let (response, responses) = match &result.response {
+        ActionResponse::Agreed(r) => (json!(r), serde_json::Value::Null),
+        ActionResponse::Divergent(m) => (
+            serde_json::Value::Null,
+            m.iter().map(|(p, r)| (p.to_string(), json!(r))).collect(),
+        ),
+    };
+    let signatures: serde_json::Map<_, _> = result
+        .signatures
+        .iter()
+        .map(|(name, sig)| (name.clone(), signature_json(sig)))
+        .collect();
+    let usage: serde_json::Map<_, _> = result
+        .usage
+        .iter()
+        .map(|(p, u)| (p.to_string(), serde_json::to_value(u).unwrap_or_default()))
+        .collect();
+    json!({
+        "ipfsId": result.ipfs_id,
+        "group": result.group,
+        "agreed": !result.response.is_divergent(),
+        "response": response,
+        "responses": responses,
+        "logs": result.logs(),
+        "logsByNode": by_node(&result.logs),
+        "signatures": signatures,
+        "usage": usage,
+    })
+}
+
+fn print_execute(result: &lit_client::ExecuteJsResult) {
+    use lit_client::ActionResponse;
+    match &result.response {
+        ActionResponse::Agreed(Some(r)) => println!("response: {r}"),
+        ActionResponse::Agreed(None) => println!("response: (none)"),
+        ActionResponse::Divergent(m) => {
+            println!("responses differ:");
+            for (p, r) in m {
+                match r {
+                    Some(r) => println!("  node {p}: {r}"),
+                    None => println!("  node {p}: (none)"),
+                }
+            }
+        }
+    }
+    let first = result.logs.keys().next().copied().unwrap_or_default();
+    let logs = result.logs();
+    if !logs.is_empty() {
+        println!("logs (node {first}):");
+        for line in logs.lines() {
+            println!("  {line}");
+        }
+    }
+    for (name, sig) in &result.signatures {
+        let s = &sig.signature;
+        println!("signature {name:?}:");
+        println!("  r           0x{}", hex::encode(s.r));
+        println!("  s           0x{}", hex::encode(s.s));
+        println!("  v           {}", 27 + s.recovery_id);
+        println!("  signature   0x{}", hex::encode(s.to_ethereum_bytes()));
+        println!("  public key  0x{}", hex::encode(&sig.public_key));
+        println!("  address     {}", sig.eth_address);
+    }
+    println!(
+        "usage (group {:?}, action {}):",
+        result.group, result.ipfs_id
+    );
+    for (p, u) in &result.usage {
+        let calls: Vec<String> = u
+            .host_calls
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        println!(
+            "  node {p}: {} {:.1} ms, {} signature(s), {} fetch(es), {} B response, {} B logs{}",
+            u.engine,
+            u.duration_ms,
+            u.signatures,
+            u.fetches,
+            u.response_bytes,
+            u.log_bytes,
+            if calls.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", calls.join(", "))
+            }
+        );
+    }
+}
+
+async fn run_action(cli: &Cli, cmd: &ActionCommand) -> Result<(), ClientError> {
+    match cmd {
+        ActionCommand::Upload { file } => {
+            let code = read_text(file)?;
+            let client = connect(cli).await?;
+            let upload = client.upload_action(&code).await?;
+            for f in &upload.failures {
+                say(cli, format!("warning: not stored at {f}"));
+            }
+            if cli.json {
+                let failures: Vec<_> = upload
+                    .failures
+                    .iter()
+                    .map(|f| {
+                        json!({"partyId": f.party_id, "url": f.url,
+                                    "reason": f.reason.to_string()})
+                    })
+                    .collect();
+                print_json(&json!({"ipfsId": upload.ipfs_id, "size": upload.size,
+                                   "stored": upload.stored, "failures": failures}));
+            } else {
+                println!("{}", upload.ipfs_id);
+            }
+        }
+        ActionCommand::Run {
+            file,
+            ipfs_id,
+            params,
+            auth,
+        } => {
+            let mut run = match (file, ipfs_id) {
+                (Some(file), _) => lit_client::ExecuteJs::code(read_text(file)?),
+                (None, Some(id)) => lit_client::ExecuteJs::ipfs_id(id.clone()),
+                (None, None) => {
+                    return Err(ClientError::Config("say what: FILE or --ipfs-id".into()))
+                }
+            };
+            run.action_id()?;
+            if let Some(params) = params {
+                run = run.params(parse_params(params)?);
+            }
+            let use_wallet = match auth {
+                Some(mode) => *mode == ActionAuthMode::Wallet,
+                None => cli.wallet.exists(),
+            };
+            if use_wallet {
+                let wallet = Wallet::load(&cli.wallet)?;
+                run = run.auth(lit_api::v1::PkpAuth::AuthSig(wallet.auth_sig(
+                    std::time::SystemTime::now(),
+                    lit_client::DEFAULT_AUTH_TTL,
+                )?));
+            }
+            let client = connect(cli).await?;
+            let result = client.execute_js(run).await?;
+            if cli.json {
+                print_json(&execute_json(&result));
+            } else {
+                print_execute(&result);
+            }
+            // divergent responses: shown above, then the error (exit status 1)
+            result.agreed_response()?;
+        }
     }
     Ok(())
 }
@@ -537,6 +771,68 @@ mod tests {
     }
 
     #[test]
+    fn parses_action_commands() {
+        let cli = Cli::try_parse_from([
+            "lit",
+            "action",
+            "run",
+            "a.js",
+            "--params",
+            "{\"x\":1}",
+            "--auth",
+            "none",
+            "--json",
+        ])
+        .unwrap();
+        assert!(cli.json);
+        match cli.command {
+            Command::Action(ActionCommand::Run {
+                file,
+                ipfs_id,
+                params,
+                auth,
+            }) => {
+                assert_eq!(file, Some(PathBuf::from("a.js")));
+                assert_eq!(ipfs_id, None);
+                assert_eq!(params.as_deref(), Some("{\"x\":1}"));
+                assert_eq!(auth, Some(ActionAuthMode::None));
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "lit",
+            "action",
+            "run",
+            "--ipfs-id",
+            "Qm1",
+            "--auth",
+            "wallet",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Action(ActionCommand::Run { file: None, ipfs_id: Some(ref id), auth: Some(ActionAuthMode::Wallet), .. }) if id == "Qm1"
+        ));
+        let cli = Cli::try_parse_from(["lit", "action", "upload", "a.js"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Action(ActionCommand::Upload { ref file }) if file == Path::new("a.js")
+        ));
+        // --params: a JSON object, inline or from a file
+        assert_eq!(parse_params("{\"a\": [1]}").unwrap()["a"], json!([1]));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        std::fs::write(&path, "{\"b\": true}").unwrap();
+        assert_eq!(
+            parse_params(&format!("@{}", path.display())).unwrap()["b"],
+            true
+        );
+        for bad in ["[1]", "1", "{", "@/nonexistent/params.json"] {
+            assert!(parse_params(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn refuses_bad_invocations() {
         for args in [
             &["lit"][..],
@@ -545,6 +841,10 @@ mod tests {
             &["lit", "wallet"],
             &["lit", "frobnicate"],
             &["lit", "--timeout", "soon", "handshake"],
+            &["lit", "action", "run"],
+            &["lit", "action", "run", "a.js", "--ipfs-id", "Qm1"],
+            &["lit", "action", "run", "a.js", "--auth", "someone"],
+            &["lit", "action", "upload"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }

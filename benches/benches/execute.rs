@@ -1,0 +1,150 @@
+//! Lit Action execution against a 5-node devnet on loopback (real node processes, real HTTP,
+//! T = 4), per engine: latency of an empty action and of an action that signs with a PKP
+//! (`signEcdsa`, shares combined by the client) with warm presignature pools.
+//!
+//! `cargo bench -p lit-benches --bench execute`
+//! (`LIT_BENCH_SAMPLES`, default 100, sets the sample count per measurement.)
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant, SystemTime};
+
+use lit_api::v1::PkpAuth;
+use lit_client::{Bootstrap, ExecuteJs, LitClient, Wallet};
+use lit_node::devnet::{self, LayoutOptions};
+use serde_json::json;
+
+fn samples() -> u64 {
+    std::env::var("LIT_BENCH_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn percentiles(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let p = |q: f64| v[(((v.len() - 1) as f64) * q).round() as usize];
+    format!("p50 {} p99 {} (n = {})", ms(p(0.5)), ms(p(0.99)), v.len())
+}
+
+const EMPTY: &str = "";
+const SIGN: &str = r#"
+await Lit.Actions.signEcdsa({ toSign, publicKey, sigName: "sig" });
+Lit.Actions.setResponse({ response: "signed" });
+"#;
+
+/// Presignatures the pools hold per rotation group (5 groups).
+const POOL: usize = 24;
+
+fn refilled(layout: &devnet::Layout) -> usize {
+    layout
+        .network
+        .nodes
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(layout.node_dir(n.party_id).join("node.log"))
+                .unwrap_or_default()
+                .matches("presignature pool refilled")
+                .count()
+        })
+        .sum()
+}
+
+async fn bench_engine(engine: &str, deno: Option<&std::path::Path>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut extra = format!("[actions]\nengine = \"{engine}\"\n");
+    if let Some(d) = deno {
+        extra.push_str(&format!("deno = \"{}\"\n", d.display()));
+    }
+    let options = LayoutOptions {
+        presignature_pool: Some(POOL),
+        extra_config: extra,
+        ..LayoutOptions::default()
+    };
+    let layout = devnet::layout(dir.path(), 5, &options).unwrap();
+    let node = devnet::self_command().unwrap();
+    let command = move || {
+        let mut c = node();
+        c.env("RUST_LOG", "info");
+        c
+    };
+    let mut nodes = devnet::spawn_all(&layout, &command).unwrap();
+    devnet::wait_ready(&mut nodes, Duration::from_secs(120), |_, _| {})
+        .await
+        .unwrap();
+    let client = LitClient::connect(Bootstrap::NetworkFile(layout.network_file()))
+        .await
+        .unwrap();
+    let owner = Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let n = samples();
+
+    // wait for the pools (5 groups x POOL) first: their generation would load the CPUs
+    let t = Instant::now();
+    while refilled(&layout) < 5 * POOL && t.elapsed() < Duration::from_secs(600) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "execute/{engine}: pools filled with {} presignatures in {:.1} s",
+        refilled(&layout),
+        t.elapsed().as_secs_f64()
+    );
+    // warm-up (Deno's warm process pool, QuickJS's first runtime, HTTP connections)
+    for _ in 0..5 {
+        client.execute_js(ExecuteJs::code(EMPTY)).await.unwrap();
+    }
+    let mut lat = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        client.execute_js(ExecuteJs::code(EMPTY)).await.unwrap();
+        lat.push(t.elapsed());
+    }
+    println!("execute/{engine}/empty action: {}", percentiles(lat));
+
+    let mut lat = Vec::new();
+    for i in 0..n {
+        let mut digest = [0u8; 32];
+        digest[..8].copy_from_slice(&i.to_be_bytes());
+        let auth = PkpAuth::AuthSig(
+            owner
+                .auth_sig(SystemTime::now(), Duration::from_secs(600))
+                .unwrap(),
+        );
+        let run = ExecuteJs::code(SIGN)
+            .param("toSign", json!(digest.to_vec()))
+            .param("publicKey", json!(hex::encode(&pkp.public_key.0)))
+            .auth(auth);
+        let t = Instant::now();
+        let out = client.execute_js(run).await.unwrap();
+        lat.push(t.elapsed());
+        assert!(out.signatures.contains_key("sig"));
+    }
+    println!(
+        "execute/{engine}/sign with a PKP (pooled presignatures): {}",
+        percentiles(lat)
+    );
+}
+
+fn main() {
+    if let Some(node) = devnet::run_self_node() {
+        node.unwrap();
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        bench_engine("quickjs", None).await;
+        match lit_actions::engine::deno::find_deno() {
+            Some(deno) => bench_engine("deno", Some(&deno)).await,
+            None => println!("execute/deno: skipped, no deno binary (./test.sh installs one)"),
+        }
+    });
+}

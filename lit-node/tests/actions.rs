@@ -1,0 +1,306 @@
+//! Lit Actions across a real network of node processes (n = 4, T = 3), in both engines, through
+//! the client SDK: signing with a PKP (permitted by the caller or by the action's CID, refused
+//! otherwise), signatures combined by the client and inside the nodes and checked by
+//! libsecp256k1, condition-gated decryption inside the nodes, `runOnce` on exactly one node,
+//! `broadcastAndCollect` seeing every member's value, and `fetch` reaching an allowed local HTTP
+//! server but not another one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use lit_api::v1::{PermissionChange, PkpAuth, PkpInfo};
+use lit_api::ErrorCode;
+use lit_client::{Bootstrap, ClientError, ExecuteJs, LitClient, Wallet};
+use lit_crypto::eth::Address;
+use lit_node::devnet::LayoutOptions;
+use serde_json::{json, Value};
+use sha3::Digest as _;
+use support::net::{user_is, TestNet};
+
+const N: usize = 4;
+
+/// A local HTTP server: `/ping` answers `pong`, `/count` counts its hits.
+struct Server {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn server() -> Server {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new()
+        .route("/ping", axum::routing::get(|| async { "pong" }))
+        .route(
+            "/count",
+            axum::routing::get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                async move { n.to_string() }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Server { port, hits }
+}
+
+fn auth(wallet: &Wallet) -> PkpAuth {
+    PkpAuth::AuthSig(
+        wallet
+            .auth_sig(SystemTime::now(), Duration::from_secs(600))
+            .unwrap(),
+    )
+}
+
+/// Recovers the signer of `digest` with libsecp256k1 (independent of our code).
+fn libsecp_signer(rsv: &[u8], digest: &[u8; 32]) -> Address {
+    let secp = secp256k1::Secp256k1::new();
+    let v = i32::from(rsv[64] % 27);
+    let sig = secp256k1::ecdsa::RecoverableSignature::from_compact(
+        &rsv[..64],
+        secp256k1::ecdsa::RecoveryId::try_from(v).unwrap(),
+    )
+    .unwrap();
+    let key = secp
+        .recover_ecdsa(&secp256k1::Message::from_digest(*digest), &sig)
+        .unwrap();
+    let hash = sha3::Keccak256::digest(&key.serialize_uncompressed()[1..]);
+    Address(hash[12..].try_into().unwrap())
+}
+
+fn failure_text(err: &ClientError) -> String {
+    err.failures()
+        .iter()
+        .map(|f| f.reason.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn has_code(err: &ClientError, code: ErrorCode) -> bool {
+    !err.failures().is_empty() && err.failures().iter().all(|f| f.reason.code() == Some(code))
+}
+
+const SIGN: &str = r#"
+await Lit.Actions.signEcdsa({ toSign, publicKey, sigName: "client-combined" });
+const inside = await Lit.Actions.signAndCombineEcdsa({ toSign, publicKey, sigName: "node-combined" });
+Lit.Actions.setResponse({ response: inside });
+"#;
+
+async fn signing(client: &LitClient, pkp: &PkpInfo, owner: &Wallet) {
+    let digest: [u8; 32] = sha3::Keccak256::digest(b"an action signs this").into();
+    let run = |caller: Option<&Wallet>| {
+        let run = ExecuteJs::code(SIGN)
+            .param("toSign", json!(digest.to_vec()))
+            .param("publicKey", json!(hex::encode(&pkp.public_key.0)));
+        match caller {
+            Some(w) => run.auth(auth(w)),
+            None => run.anonymous(),
+        }
+    };
+    let pkp_address = Address::parse(&pkp.eth_address).unwrap();
+
+    // the owner: permitted by address
+    let out = client.execute_js(run(Some(owner))).await.unwrap();
+    let sig = &out.signatures["client-combined"];
+    assert_eq!(sig.digest, digest);
+    assert_eq!(sig.eth_address, pkp_address);
+    assert_eq!(
+        libsecp_signer(&sig.signature.to_ethereum_bytes(), &digest),
+        pkp_address
+    );
+    // the signature combined inside the nodes: every member returned the same one
+    let inside: Value = serde_json::from_str(out.agreed_response().unwrap().unwrap()).unwrap();
+    let rsv = hex::decode(
+        inside["signature"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+    )
+    .unwrap();
+    assert_eq!(libsecp_signer(&rsv, &digest), pkp_address);
+    assert_eq!(inside["dataSigned"], hex::encode(digest));
+    for usage in out.usage.values() {
+        assert_eq!(usage.signatures, 2);
+    }
+
+    // a stranger, and an anonymous caller: refused by every node, nothing signed
+    let stranger = Wallet::random();
+    for caller in [Some(&stranger), None] {
+        let err = client.execute_js(run(caller)).await.unwrap_err();
+        assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");
+        assert!(failure_text(&err).contains("not permitted"), "{err}");
+    }
+
+    // once the owner permits the action itself, anyone may run it
+    let cid = ExecuteJs::code(SIGN).action_id().unwrap();
+    client
+        .pkp_permit(owner, pkp.token_id.0, PermissionChange::AddAction { cid })
+        .await
+        .unwrap();
+    let out = client.execute_js(run(None)).await.unwrap();
+    let sig = &out.signatures["client-combined"];
+    assert_eq!(
+        libsecp_signer(&sig.signature.to_ethereum_bytes(), &digest),
+        pkp_address
+    );
+}
+
+const DECRYPT: &str = r#"
+const allowed = await Lit.Actions.checkConditions({ conditions: accessControlConditions, chain: "ethereum" });
+console.log(`conditions met: ${allowed}`);
+const plaintext = await Lit.Actions.decryptAndCombine({
+  accessControlConditions, ciphertext, dataToEncryptHash, authSig: null, chain: "ethereum",
+});
+Lit.Actions.setResponse({ response: plaintext });
+"#;
+
+async fn gated_decryption(client: &LitClient) {
+    let alice = Wallet::random();
+    let bob = Wallet::random();
+    let conditions = user_is(&alice.address());
+    let data = client
+        .encrypt(&conditions, b"the secret only Alice's action opens")
+        .unwrap();
+    let run = |who: &Wallet| {
+        ExecuteJs::code(DECRYPT)
+            .param("accessControlConditions", conditions.clone())
+            .param(
+                "ciphertext",
+                base64::engine::general_purpose::STANDARD.encode(&data.ciphertext.0),
+            )
+            .param(
+                "dataToEncryptHash",
+                hex::encode(data.data_to_encrypt_hash.0),
+            )
+            .auth(auth(who))
+    };
+    let out = client.execute_js(run(&alice)).await.unwrap();
+    assert_eq!(
+        out.agreed_response().unwrap(),
+        Some("the secret only Alice's action opens")
+    );
+    assert!(out.logs().contains("conditions met: true"));
+    let err = client.execute_js(run(&bob)).await.unwrap_err();
+    assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");
+    assert!(failure_text(&err).contains("not met"), "{err}");
+}
+
+async fn run_once_and_broadcast(client: &LitClient, server: &Server) {
+    // runOnce: the function runs on exactly one node (the server counts one hit), and every
+    // node returns that node's result
+    let before = server.hits.load(Ordering::SeqCst);
+    let code = format!(
+        r#"
+const result = await Lit.Actions.runOnce({{ waitForResponse: true, name: "once" }}, async () => {{
+  console.log("ran the function");
+  const hit = await (await fetch("http://127.0.0.1:{}/count")).text();
+  return `hit ${{hit}}, token ${{Math.random()}}`;
+}});
+Lit.Actions.setResponse({{ response: result }});
+"#,
+        server.port
+    );
+    let out = client.execute_js(ExecuteJs::code(code)).await.unwrap();
+    assert_eq!(server.hits.load(Ordering::SeqCst), before + 1);
+    let response = out.agreed_response().unwrap().unwrap();
+    assert!(
+        response.starts_with(&format!("hit {}", before + 1)),
+        "{response}"
+    );
+    let ran: Vec<u32> = out
+        .logs
+        .iter()
+        .filter(|(_, logs)| logs.contains("ran the function"))
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(ran.len(), 1, "{:?}", out.logs);
+    assert!(out.group.contains(&ran[0]));
+
+    // broadcastAndCollect: every member's value, the same list at every member
+    let code = r#"
+const mine = `value-${Math.random()}`;
+console.log(mine);
+const all = await Lit.Actions.broadcastAndCollect({ name: "round", value: mine });
+Lit.Actions.setResponse({ response: JSON.stringify(all.sort()) });
+"#;
+    let out = client.execute_js(ExecuteJs::code(code)).await.unwrap();
+    let all: Vec<String> = serde_json::from_str(out.agreed_response().unwrap().unwrap()).unwrap();
+    assert_eq!(all.len(), out.group.len());
+    for id in &out.group {
+        let mine = out.logs[id].trim();
+        assert!(all.iter().any(|v| v == mine), "{mine} not in {all:?}");
+    }
+}
+
+async fn fetch_policy(client: &LitClient, allowed: &Server, other: &Server) {
+    let code = format!(
+        r#"
+const pong = await (await fetch("http://127.0.0.1:{}/ping")).text();
+let refused = "";
+try {{ await fetch("http://127.0.0.1:{}/ping"); }} catch (e) {{ refused = String(e); }}
+Lit.Actions.setResponse({{ response: JSON.stringify({{ pong, refused }}) }});
+"#,
+        allowed.port, other.port
+    );
+    let out = client.execute_js(ExecuteJs::code(code)).await.unwrap();
+    let v: Value = serde_json::from_str(out.agreed_response().unwrap().unwrap()).unwrap();
+    assert_eq!(v["pong"], "pong");
+    let refused = v["refused"].as_str().unwrap();
+    assert!(
+        refused.contains(&format!("127.0.0.1:{}", other.port)),
+        "{refused}"
+    );
+    assert_eq!(other.hits.load(Ordering::SeqCst), 0);
+    for usage in out.usage.values() {
+        assert_eq!(usage.fetches, 2);
+    }
+}
+
+async fn everything(engine: &str) {
+    let allowed = server().await;
+    let other = server().await;
+    let mut extra = format!(
+        "[actions]\nengine = \"{engine}\"\ntime_ms = 20000\nallow_net = [\"127.0.0.1:{}\"]\n",
+        allowed.port
+    );
+    if engine == "deno" {
+        let deno = lit_actions::engine::deno::find_deno()
+            .expect("no deno binary: run ./test.sh, which installs it into .tools");
+        extra.push_str(&format!("deno = \"{}\"\n", deno.display()));
+    }
+    let net = TestNet::start(
+        N,
+        LayoutOptions {
+            extra_config: extra,
+            // pooled presignatures in one engine's run, fresh ones in the other's
+            presignature_pool: Some(if engine == "deno" { 2 } else { 0 }),
+            ..LayoutOptions::default()
+        },
+    )
+    .await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    let owner = Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+
+    signing(&client, &pkp, &owner).await;
+    gated_decryption(&client).await;
+    run_once_and_broadcast(&client, &allowed).await;
+    fetch_policy(&client, &allowed, &other).await;
+    drop(net);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn actions_across_the_network_quickjs() {
+    everything("quickjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn actions_across_the_network_deno() {
+    everything("deno").await;
+}
