@@ -59,8 +59,13 @@ use crate::pkp::{blocking, caller_address, check_record, parse_group, registry, 
 use crate::store::Table;
 
 /// How long a member waits for the others' part of a host call (their shares, values, the
-/// presignature choice, a `runOnce` result) before the call fails naming the silent members.
+/// presignature choice, a `runOnce` result) before the call fails naming the silent members;
+/// never longer than the action has left (so the silent members are named before the action's
+/// time limit ends it).
 pub const PEER_WAIT: Duration = Duration::from_secs(10);
+
+/// Time kept back from the action's deadline for it to handle a failed wait for peers.
+const PEER_WAIT_MARGIN: Duration = Duration::from_millis(250);
 
 /// The action routes.
 pub(crate) fn routes() -> Router<Arc<Node>> {
@@ -327,6 +332,7 @@ async fn execute(
         action_id: Sha256::digest(ipfs_id.as_bytes()).into(),
         client,
         caller,
+        deadline: tokio::time::Instant::now() + node.engine.limits().time,
         state: Mutex::new(HostState::default()),
     });
     let outcome = node
@@ -381,6 +387,8 @@ struct NodeHost {
     action_id: [u8; 32],
     client: SealPublicKey,
     caller: Caller,
+    /// When the action's time limit ends it.
+    deadline: tokio::time::Instant,
     state: Mutex<HostState>,
 }
 
@@ -433,6 +441,17 @@ impl NodeHost {
         Bytes32(h.finalize().into())
     }
 
+    /// Until when to wait for peers: [`PEER_WAIT`] from now, but before the action's deadline.
+    fn peer_deadline(&self) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        (now + PEER_WAIT).min(
+            self.deadline
+                .checked_sub(PEER_WAIT_MARGIN)
+                .unwrap_or(now)
+                .max(now),
+        )
+    }
+
     fn members(&self) -> BTreeSet<PartyId> {
         self.group.iter().copied().collect()
     }
@@ -462,7 +481,8 @@ impl NodeHost {
             }
             Part::Refused(why) => return Err(rejected(why)),
         }
-        let deadline = tokio::time::Instant::now() + PEER_WAIT;
+        let started = tokio::time::Instant::now();
+        let deadline = self.peer_deadline();
         while parts.len() < members.len() {
             let next = tokio::time::timeout_at(deadline, inbox.recv()).await;
             let Ok(Some((from, bytes))) = next else {
@@ -472,8 +492,8 @@ impl NodeHost {
                     .map(|p| p.get())
                     .collect();
                 return Err(HostError::Unavailable(format!(
-                    "nodes {silent:?} sent no {kind} for {name:?} within {} s",
-                    PEER_WAIT.as_secs()
+                    "nodes {silent:?} sent no {kind} for {name:?} within {} ms",
+                    started.elapsed().as_millis()
                 )));
             };
             if !members.contains(&from) || parts.contains_key(&from) {
@@ -509,15 +529,16 @@ impl NodeHost {
             .net
             .inbox(session)
             .map_err(|_| rejected(format!("{what} already ran here")))?;
-        let deadline = tokio::time::Instant::now() + PEER_WAIT;
+        let started = tokio::time::Instant::now();
+        let deadline = self.peer_deadline();
         loop {
             match tokio::time::timeout_at(deadline, inbox.recv()).await {
                 Ok(Some((sender, bytes))) if sender == from => return Ok(bytes),
                 Ok(Some(_)) => continue,
                 _ => {
                     return Err(HostError::Unavailable(format!(
-                        "node {from} sent no {what} within {} s",
-                        PEER_WAIT.as_secs()
+                        "node {from} sent no {what} within {} ms",
+                        started.elapsed().as_millis()
                     )))
                 }
             }

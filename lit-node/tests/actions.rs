@@ -149,6 +149,42 @@ async fn signing(client: &LitClient, pkp: &PkpInfo, owner: &Wallet) {
     );
 }
 
+/// A wallet session granting `lit-action-execution`: every node verifies its own session
+/// signature and sees the wallet as `Lit.Auth.authSigAddress`; a session for another action is
+/// refused.
+async fn session_auth(client: &LitClient, owner: &Wallet) {
+    let code = "Lit.Actions.setResponse({ response: Lit.Auth.authSigAddress })";
+    let grant = lit_client::action_execution_grant(None).unwrap();
+    let session =
+        lit_client::Session::from_wallet(owner, vec![grant], Duration::from_secs(600)).unwrap();
+    let out = client
+        .execute_js(ExecuteJs::code(code).session(&session))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.agreed_response().unwrap(),
+        Some(owner.address().to_checksum().as_str())
+    );
+    let other = lit_client::action_execution_grant(Some(
+        &ExecuteJs::code("another action").action_id().unwrap(),
+    ))
+    .unwrap();
+    let narrow =
+        lit_client::Session::from_wallet(owner, vec![other], Duration::from_secs(600)).unwrap();
+    let err = client
+        .execute_js(ExecuteJs::code(code).session(&narrow))
+        .await
+        .unwrap_err();
+    assert!(!err.failures().is_empty(), "{err:?}");
+    assert!(
+        err.failures().iter().all(|f| matches!(
+            f.reason.code(),
+            Some(ErrorCode::InvalidAuth | ErrorCode::NotPermitted)
+        )),
+        "{err:?}"
+    );
+}
+
 const DECRYPT: &str = r#"
 const allowed = await Lit.Actions.checkConditions({ conditions: accessControlConditions, chain: "ethereum" });
 console.log(`conditions met: ${allowed}`);
@@ -289,6 +325,7 @@ async fn everything(engine: &str) {
     let pkp = client.mint_pkp(&owner).await.unwrap();
 
     signing(&client, &pkp, &owner).await;
+    session_auth(&client, &owner).await;
     gated_decryption(&client).await;
     run_once_and_broadcast(&client, &allowed).await;
     fetch_policy(&client, &allowed, &other).await;

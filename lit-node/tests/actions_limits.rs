@@ -252,6 +252,42 @@ async fn hostile(engine: &str) {
     }
 }
 
+/// A member that crashes while the group runs an action: the others name it and answer before
+/// the action's time limit, and keep serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_crashing_mid_action_is_named() {
+    let mut net = start("quickjs").await;
+    let action = r#"
+await new Promise((resolve) => setTimeout(resolve, 1500));
+const all = await Lit.Actions.broadcastAndCollect({ name: "round", value: "v" });
+Lit.Actions.setResponse({ response: String(all.length) });
+"#;
+    let first = request(&net, 1, Some(action), None);
+    assert_eq!(first["group"], json!([1, 2]));
+    let mut second = first.clone();
+    let (_, public) = SealSecretKey::generate(&mut OsRng);
+    second["clientPublicKey"] = json!(hex::encode(public.to_bytes()));
+    let one = tokio::spawn({
+        let url = net.url(1);
+        async move { post(&url, paths::EXECUTE, &first).await }
+    });
+    let two = tokio::spawn({
+        let url = net.url(2);
+        async move { post(&url, paths::EXECUTE, &second).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    net.kill(2);
+    let started = Instant::now();
+    let (status, body) = one.await.unwrap();
+    assert_eq!((status, code(&body)), (422, "action_failed"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("nodes [2] sent no value"), "{message}");
+    // named before the action's 3 s time limit would have ended it
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(two.await.unwrap_or((0, Value::Null)).0 != 200);
+    still_serves(&net, 1).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn store_and_bad_requests_quickjs() {
     store_and_bad_requests("quickjs").await;
