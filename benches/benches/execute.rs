@@ -13,22 +13,10 @@ use lit_client::{Bootstrap, ExecuteJs, LitClient, Wallet};
 use lit_node::devnet::{self, LayoutOptions};
 use serde_json::json;
 
-fn samples() -> u64 {
-    std::env::var("LIT_BENCH_SAMPLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100)
-}
+#[path = "support/devnet.rs"]
+mod support;
 
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-fn percentiles(mut v: Vec<Duration>) -> String {
-    v.sort();
-    let p = |q: f64| v[(((v.len() - 1) as f64) * q).round() as usize];
-    format!("p50 {} p99 {} (n = {})", ms(p(0.5)), ms(p(0.99)), v.len())
-}
+use support::{env_or, percentiles, refilled};
 
 const EMPTY: &str = "";
 const SIGN: &str = r#"
@@ -39,22 +27,7 @@ Lit.Actions.setResponse({ response: "signed" });
 /// Presignatures the pools hold per rotation group (5 groups).
 const POOL: usize = 24;
 
-fn refilled(layout: &devnet::Layout) -> usize {
-    layout
-        .network
-        .nodes
-        .iter()
-        .map(|n| {
-            std::fs::read_to_string(layout.node_dir(n.party_id).join("node.log"))
-                .unwrap_or_default()
-                .matches("presignature pool refilled")
-                .count()
-        })
-        .sum()
-}
-
 async fn bench_engine(engine: &str, deno: Option<&std::path::Path>) {
-    let dir = tempfile::tempdir().unwrap();
     let mut extra = format!("[actions]\nengine = \"{engine}\"\n");
     if let Some(d) = deno {
         extra.push_str(&format!("deno = \"{}\"\n", d.display()));
@@ -64,32 +37,23 @@ async fn bench_engine(engine: &str, deno: Option<&std::path::Path>) {
         extra_config: extra,
         ..LayoutOptions::default()
     };
-    let layout = devnet::layout(dir.path(), 5, &options).unwrap();
-    let node = devnet::self_command().unwrap();
-    let command = move || {
-        let mut c = node();
-        c.env("RUST_LOG", "info");
-        c
-    };
-    let mut nodes = devnet::spawn_all(&layout, &command).unwrap();
-    devnet::wait_ready(&mut nodes, Duration::from_secs(120), |_, _| {})
-        .await
-        .unwrap();
+    let devnet = support::start(5, &options, "info").await;
+    let layout = &devnet.layout;
     let client = LitClient::connect(Bootstrap::NetworkFile(layout.network_file()))
         .await
         .unwrap();
     let owner = Wallet::random();
     let pkp = client.mint_pkp(&owner).await.unwrap();
-    let n = samples();
+    let n = env_or("LIT_BENCH_SAMPLES", 100);
 
     // wait for the pools (5 groups x POOL) first: their generation would load the CPUs
     let t = Instant::now();
-    while refilled(&layout) < 5 * POOL && t.elapsed() < Duration::from_secs(600) {
+    while refilled(layout) < 5 * POOL && t.elapsed() < Duration::from_secs(600) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!(
         "execute/{engine}: pools filled with {} presignatures in {:.1} s",
-        refilled(&layout),
+        refilled(layout),
         t.elapsed().as_secs_f64()
     );
     // warm-up (Deno's warm process pool, QuickJS's first runtime, HTTP connections)

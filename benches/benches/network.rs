@@ -21,12 +21,10 @@ use lit_node::devnet::{self, LayoutOptions};
 use rand_core::OsRng;
 use serde_json::json;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/devnet.rs"]
+mod support;
+
+use support::env_or;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -51,21 +49,8 @@ fn main() {
         .sample_size(50)
         .measurement_time(Duration::from_secs(8));
 
-    let dir = tempfile::tempdir().unwrap();
-    let layout = devnet::layout(dir.path(), 5, &LayoutOptions::default()).unwrap();
-    let node = devnet::self_command().unwrap();
-    let command = move || {
-        let mut c = node();
-        c.env("RUST_LOG", "warn");
-        c
-    };
-    let mut nodes = devnet::spawn_all(&layout, &command).unwrap();
-    rt.block_on(devnet::wait_ready(
-        &mut nodes,
-        Duration::from_secs(120),
-        |_, _| {},
-    ))
-    .unwrap();
+    let devnet = rt.block_on(support::start(5, &LayoutOptions::default(), "warn"));
+    let layout = &devnet.layout;
     let client = Arc::new(
         rt.block_on(LitClient::connect(Bootstrap::NetworkFile(
             layout.network_file(),
@@ -116,7 +101,7 @@ fn main() {
         g.bench_function("crypto_only/client_verify4_combine_decrypt", |b| {
             // what the client does after the shares arrive, with the live network's key set:
             // collect real shares once, then time verification, combination and decryption
-            let shares = rt.block_on(collect_real_shares(&layout, &encrypted, &alice));
+            let shares = rt.block_on(collect_real_shares(layout, &encrypted, &alice));
             b.iter(|| {
                 lit_client::combine_and_decrypt(
                     client.key_set(),
@@ -182,12 +167,12 @@ fn main() {
 
     // node-side cost per request, from Server-Timing
     let (conditions_ms, share_ms, seal_ms) =
-        rt.block_on(server_timing(&layout, &encrypted, &alice, 200));
+        rt.block_on(server_timing(layout, &encrypted, &alice, 200));
     println!(
         "network/node-side cost per request (mean of 200, node 1): condition check {conditions_ms:.3} ms, share {share_ms:.3} ms, seal reply {seal_ms:.3} ms"
     );
     criterion.final_summary();
-    drop(nodes);
+    drop(devnet);
 }
 
 fn share_request(

@@ -14,63 +14,33 @@ use std::time::{Duration, Instant, SystemTime};
 use lit_api::v1::{PkpAuth, PkpInfo, PresignatureSource, ToSign};
 use lit_api::Bytes32;
 use lit_client::{Bootstrap, LitClient, Wallet};
-use lit_node::devnet::{self, LayoutOptions, NodeProcess};
+use lit_node::devnet::{self, LayoutOptions};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/devnet.rs"]
+mod support;
 
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-fn percentiles(mut v: Vec<Duration>) -> String {
-    if v.is_empty() {
-        return "no samples".into();
-    }
-    v.sort();
-    let p = |q: f64| v[(((v.len() - 1) as f64) * q).round() as usize];
-    format!("p50 {} p99 {} (n = {})", ms(p(0.5)), ms(p(0.99)), v.len())
-}
+use support::{env_or, percentiles, refilled};
 
 struct Net {
-    _dir: tempfile::TempDir,
-    layout: devnet::Layout,
-    _nodes: Vec<NodeProcess>,
+    devnet: support::Devnet,
     client: Arc<LitClient>,
     owner: Arc<Wallet>,
     pkp: Arc<PkpInfo>,
 }
 
 async fn start(pool: usize) -> Net {
-    let dir = tempfile::tempdir().unwrap();
     let options = LayoutOptions {
         presignature_pool: Some(pool),
         ..LayoutOptions::default()
     };
-    let layout = devnet::layout(dir.path(), 5, &options).unwrap();
-    let node = devnet::self_command().unwrap();
-    let command = move || {
-        let mut c = node();
-        c.env("RUST_LOG", "info");
-        c
-    };
-    let mut nodes = devnet::spawn_all(&layout, &command).unwrap();
-    devnet::wait_ready(&mut nodes, Duration::from_secs(120), |_, _| {})
-        .await
-        .unwrap();
-    let client = LitClient::connect(Bootstrap::NetworkFile(layout.network_file()))
+    let devnet = support::start(5, &options, "info").await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(devnet.layout.network_file()))
         .await
         .unwrap();
     let owner = Wallet::random();
     let pkp = client.mint_pkp(&owner).await.unwrap();
     Net {
-        _dir: dir,
-        layout,
-        _nodes: nodes,
+        devnet,
         client: Arc::new(client),
         owner: Arc::new(owner),
         pkp: Arc::new(pkp),
@@ -95,20 +65,6 @@ async fn sign(net: &Net, i: u64) -> (Duration, PresignatureSource) {
         .await
         .unwrap();
     (t.elapsed(), sig.presignature)
-}
-
-fn refilled(layout: &devnet::Layout) -> usize {
-    layout
-        .network
-        .nodes
-        .iter()
-        .map(|n| {
-            std::fs::read_to_string(layout.node_dir(n.party_id).join("node.log"))
-                .unwrap_or_default()
-                .matches("presignature pool refilled")
-                .count()
-        })
-        .sum()
 }
 
 fn main() {
@@ -140,10 +96,10 @@ fn main() {
         let pooled = start(target).await;
         let t = Instant::now();
         let total = 5 * target;
-        while refilled(&pooled.layout) < total && t.elapsed() < Duration::from_secs(300) {
+        while refilled(&pooled.devnet.layout) < total && t.elapsed() < Duration::from_secs(300) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let made = refilled(&pooled.layout);
+        let made = refilled(&pooled.devnet.layout);
         println!(
             "pkp/pool refill from empty: {made} presignatures in {:.1} s = {:.2} presignatures/s (5 nodes, 2 cores, idle)",
             t.elapsed().as_secs_f64(),

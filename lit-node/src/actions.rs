@@ -230,26 +230,7 @@ async fn verify_caller(
             caller.address = Some(address);
         }
         Some(PkpAuth::AuthMethod(method)) => {
-            if method.auth_method_type != lit_api::v1::AUTH_METHOD_TYPE_OIDC {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidAuth,
-                    format!(
-                        "auth method type {} is not supported",
-                        method.auth_method_type
-                    ),
-                ));
-            }
-            let verifier = node.oidc.as_ref().ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidAuth,
-                    "this node accepts no OpenID Connect issuer",
-                )
-            })?;
-            let identity = verifier
-                .verify(&method.access_token, std::time::SystemTime::now())
-                .await
-                .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-            let id = hex::encode(identity.auth_method_id());
+            let (identity, id) = crate::pkp::verify_auth_method(node, method).await?;
             ctx.auth_method_contexts.push(json!({
                 "authMethodType": method.auth_method_type,
                 "authMethodId": format!("0x{id}"),
@@ -257,9 +238,7 @@ async fn verify_caller(
                 "appId": identity.audience,
                 "issuer": identity.issuer,
             }));
-            caller
-                .auth_methods
-                .push((method.auth_method_type, id.to_ascii_lowercase()));
+            caller.auth_methods.push((method.auth_method_type, id));
         }
         Some(PkpAuth::LitAction(_)) => {
             return Err(ApiError::new(

@@ -256,6 +256,35 @@ pub(crate) async fn caller_address(
         .map_err(auth_error)
 }
 
+/// Verifies an auth method credential (an OpenID Connect ID token from a configured issuer);
+/// returns the identity and its auth method id (lowercase hex).
+pub(crate) async fn verify_auth_method(
+    node: &Node,
+    method: &lit_api::v1::AuthMethod,
+) -> Result<(crate::oidc::OidcIdentity, String), ApiError> {
+    if method.auth_method_type != lit_api::v1::AUTH_METHOD_TYPE_OIDC {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAuth,
+            format!(
+                "auth method type {} is not supported",
+                method.auth_method_type
+            ),
+        ));
+    }
+    let verifier = node.oidc.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidAuth,
+            "this node accepts no OpenID Connect issuer",
+        )
+    })?;
+    let identity = verifier
+        .verify(&method.access_token, std::time::SystemTime::now())
+        .await
+        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    let id = hex::encode(identity.auth_method_id());
+    Ok((identity, id))
+}
+
 /// What the caller may sign with the PKP.
 async fn permitted_scopes(
     node: &Node,
@@ -348,26 +377,7 @@ async fn permitted_scopes(
             }
         }
         PkpAuth::AuthMethod(method) => {
-            if method.auth_method_type != lit_api::v1::AUTH_METHOD_TYPE_OIDC {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidAuth,
-                    format!(
-                        "auth method type {} is not supported",
-                        method.auth_method_type
-                    ),
-                ));
-            }
-            let verifier = node.oidc.as_ref().ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidAuth,
-                    "this node accepts no OpenID Connect issuer",
-                )
-            })?;
-            let identity = verifier
-                .verify(&method.access_token, std::time::SystemTime::now())
-                .await
-                .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-            let id = hex::encode(identity.auth_method_id());
+            let (identity, id) = verify_auth_method(node, method).await?;
             record
                 .permissions
                 .auth_methods
