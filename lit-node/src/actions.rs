@@ -59,9 +59,9 @@ use crate::pkp::{blocking, caller_address, check_record, parse_group, registry, 
 use crate::store::Table;
 
 /// How long a member waits for the others' part of a host call (their shares, values, the
-/// presignature choice, a `runOnce` result) before the call fails naming the silent members;
-/// never longer than the action has left (so the silent members are named before the action's
-/// time limit ends it).
+/// presignature choice) before the call fails naming the silent members; never longer than the
+/// action has left (so the silent members are named before the action's time limit ends it).
+/// A `runOnce` result is awaited as long as the action may run.
 pub const PEER_WAIT: Duration = Duration::from_secs(10);
 
 /// Time kept back from the action's deadline for it to handle a failed wait for peers.
@@ -281,6 +281,12 @@ async fn execute(
     let client = client_key(&req.client_public_key)?;
     let action = load_action(&node, &req)?;
     let (caller, auth) = verify_caller(&node, &keys, req.auth.as_ref(), &action).await?;
+    let _permit = node.action_permits.try_acquire().map_err(|_| {
+        ApiError::new(
+            ErrorCode::RateLimited,
+            "this node is running as many actions as it allows at once (actions.max_concurrent); try again shortly",
+        )
+    })?;
     let now = OffsetDateTime::now_utc();
     let until = now + time::Duration::hours(1);
     if !node.replay_insert(req.client_public_key.0, until, now) {
@@ -420,15 +426,19 @@ impl NodeHost {
         Bytes32(h.finalize().into())
     }
 
-    /// Until when to wait for peers: [`PEER_WAIT`] from now, but before the action's deadline.
-    fn peer_deadline(&self) -> tokio::time::Instant {
+    /// Until when to wait for peers: [`PEER_WAIT`] from now (`None`: as long as the action
+    /// may run), but before the action's deadline.
+    fn peer_deadline(&self, wait: Option<Duration>) -> tokio::time::Instant {
         let now = tokio::time::Instant::now();
-        (now + PEER_WAIT).min(
-            self.deadline
-                .checked_sub(PEER_WAIT_MARGIN)
-                .unwrap_or(now)
-                .max(now),
-        )
+        let last = self
+            .deadline
+            .checked_sub(PEER_WAIT_MARGIN)
+            .unwrap_or(now)
+            .max(now);
+        match wait {
+            Some(wait) => (now + wait).min(last),
+            None => last,
+        }
     }
 
     fn members(&self) -> BTreeSet<PartyId> {
@@ -461,7 +471,7 @@ impl NodeHost {
             Part::Refused(why) => return Err(rejected(why)),
         }
         let started = tokio::time::Instant::now();
-        let deadline = self.peer_deadline();
+        let deadline = self.peer_deadline(Some(PEER_WAIT));
         while parts.len() < members.len() {
             let next = tokio::time::timeout_at(deadline, inbox.recv()).await;
             let Ok(Some((from, bytes))) = next else {
@@ -496,12 +506,14 @@ impl NodeHost {
         Ok(parts)
     }
 
-    /// The message from `from` in `session`, waiting at most [`PEER_WAIT`].
+    /// The message from `from` in `session`, waiting at most `wait` (`None`: as long as the
+    /// action may run).
     async fn wait_for(
         &self,
         session: Bytes32,
         from: PartyId,
         what: &str,
+        wait: Option<Duration>,
     ) -> Result<Vec<u8>, HostError> {
         let mut inbox = self
             .node
@@ -509,7 +521,7 @@ impl NodeHost {
             .inbox(session)
             .map_err(|_| rejected(format!("{what} already ran here")))?;
         let started = tokio::time::Instant::now();
-        let deadline = self.peer_deadline();
+        let deadline = self.peer_deadline(wait);
         loop {
             match tokio::time::timeout_at(deadline, inbox.recv()).await {
                 Ok(Some((sender, bytes))) if sender == from => return Ok(bytes),
@@ -625,7 +637,9 @@ impl NodeHost {
             self.send_all(session, &bytes);
             counter
         } else {
-            let bytes = self.wait_for(session, lead, "presignature choice").await?;
+            let bytes = self
+                .wait_for(session, lead, "presignature choice", Some(PEER_WAIT))
+                .await?;
             serde_json::from_slice(&bytes)
                 .map_err(|_| HostError::Unavailable(format!("node {lead} sent a bad choice")))?
         };
@@ -905,8 +919,14 @@ impl ActionHost for NodeHost {
             drop(self.node.net.inbox(session));
             return Ok(RunOnceRole::Wait { result: None });
         }
+        // the chosen node's function may take as long as the action may run
         let bytes = self
-            .wait_for(session, chosen, &format!("runOnce {:?} result", req.name))
+            .wait_for(
+                session,
+                chosen,
+                &format!("runOnce {:?} result", req.name),
+                None,
+            )
             .await?;
         let result = String::from_utf8(bytes).map_err(|_| {
             HostError::Unavailable(format!("node {chosen} sent a non-UTF-8 result"))

@@ -33,6 +33,7 @@
 //! fetches = 50
 //! signatures = 10
 //! host_calls_per_kind = 1000
+//! max_concurrent = 16                # actions running at once; more are refused (rate_limited)
 //! allow_net = ["api.example.com", "127.0.0.1:8080"]   # hosts `fetch` may reach (none by default)
 //! ```
 //!
@@ -168,7 +169,13 @@ pub struct ActionsConfig {
     /// Hosts (`host` or `host:port`) that `fetch` may reach.
     #[serde(default)]
     pub allow_net: Vec<String>,
+    /// Actions this node runs at once (default 16); more are refused with `rate_limited`.
+    #[serde(default)]
+    pub max_concurrent: Option<usize>,
 }
+
+/// Actions a node runs at once unless configured otherwise.
+pub const DEFAULT_MAX_CONCURRENT_ACTIONS: usize = 16;
 
 impl ActionsConfig {
     /// The limits, defaults overridden by what is set.
@@ -254,8 +261,14 @@ impl Config {
                 return Err(format!("chains.{name}.rpc_url must be an http(s) URL"));
             }
         }
-        if config.actions.time_ms == Some(0) || config.actions.memory_mb == Some(0) {
-            return Err("actions.time_ms and actions.memory_mb must be positive".into());
+        if config.actions.time_ms == Some(0)
+            || config.actions.memory_mb == Some(0)
+            || config.actions.max_concurrent == Some(0)
+        {
+            return Err(
+                "actions.time_ms, actions.memory_mb and actions.max_concurrent must be positive"
+                    .into(),
+            );
         }
         config.actions.deno = config.actions.deno.map(|d| base.join(d));
         config.data_dir = base.join(&config.data_dir);

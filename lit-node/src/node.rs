@@ -176,6 +176,8 @@ pub struct Node {
     pub(crate) chain_urls: BTreeMap<String, String>,
     /// The engine that runs Lit Actions (`/v1/execute`).
     pub(crate) engine: Arc<dyn lit_actions::Engine>,
+    /// One permit per action running here.
+    pub(crate) action_permits: tokio::sync::Semaphore,
     fault: Option<DevFault>,
 }
 
@@ -326,6 +328,12 @@ pub async fn run(
         chains_by_id,
         chain_urls,
         engine,
+        action_permits: tokio::sync::Semaphore::new(
+            config
+                .actions
+                .max_concurrent
+                .unwrap_or(crate::config::DEFAULT_MAX_CONCURRENT_ACTIONS),
+        ),
         fault: dev_fault(config.attestation),
     });
 

@@ -1,7 +1,7 @@
 //! Lit Actions on real node processes, over raw HTTP: the action store, bad execute requests
-//! (each with its code), and hostile actions (an endless loop, a memory bomb, a huge response,
-//! a log flood) that end with their limit error while the same node keeps serving, in both
-//! engines.
+//! (each with its code), hostile actions (an endless loop, a memory bomb, a huge response, a log
+//! flood) that end with their limit error while the same node keeps serving, the cap on actions
+//! running at once, in both engines, and a member crashing mid-action.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -21,7 +21,7 @@ const N: usize = 3;
 /// `[actions]` for `engine` with small limits.
 pub fn actions_config(engine: &str) -> String {
     let mut text = format!(
-        "[actions]\nengine = \"{engine}\"\ntime_ms = 3000\nmemory_mb = 64\nresponse_bytes = 1024\nlog_bytes = 4096\n"
+        "[actions]\nengine = \"{engine}\"\ntime_ms = 3000\nmemory_mb = 64\nresponse_bytes = 1024\nlog_bytes = 4096\nmax_concurrent = 2\n"
     );
     if engine == "deno" {
         let deno = lit_actions::engine::deno::find_deno()
@@ -72,6 +72,8 @@ async fn execute(net: &TestNet, id: u32, code: &str) -> (u16, Value) {
 }
 
 const HELLO: &str = r#"console.log("hi"); Lit.Actions.setResponse({response: `hello ${who}`});"#;
+
+const SLEEP_THEN_ANSWER: &str = r#"await new Promise((r) => setTimeout(r, 1000)); Lit.Actions.setResponse({response: "slept"});"#;
 
 async fn still_serves(net: &TestNet, id: u32) {
     let (status, body) = execute(net, id, HELLO).await;
@@ -198,6 +200,22 @@ async fn hostile(engine: &str) {
         tokio::spawn(async move { post(&url, paths::EXECUTE, &body).await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
+    still_serves(&net, 1).await;
+    // with the loop and a second action running, a third is refused at once (max_concurrent = 2)
+    let sleeper = {
+        let body = request(&net, 1, Some(SLEEP_THEN_ANSWER), None);
+        let url = net.url(1);
+        tokio::spawn(async move { post(&url, paths::EXECUTE, &body).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = execute(&net, 1, HELLO).await;
+    assert_eq!((status, code(&body)), (429, "rate_limited"), "{body}");
+    let (status, body) = sleeper.await.unwrap();
+    assert_eq!(
+        (status, &body["response"]),
+        (200, &json!("slept")),
+        "{body}"
+    );
     still_serves(&net, 1).await;
     assert!(
         !looping.is_finished(),
