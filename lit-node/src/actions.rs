@@ -91,7 +91,9 @@ pub fn build_engine(config: &ActionsConfig) -> Result<Arc<dyn Engine>, ActionErr
     };
     let with_deno = |binary| -> Result<Arc<dyn Engine>, ActionError> {
         Ok(Arc::new(lit_actions::DenoEngine::new(
-            lit_actions::DenoConfig::new(engine_config.clone()).with_binary(binary),
+            lit_actions::DenoConfig::new(engine_config.clone())
+                .with_binary(binary)
+                .with_max_concurrent(config.max_concurrent()),
         )?))
     };
     match config.engine {

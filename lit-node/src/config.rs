@@ -178,6 +178,12 @@ pub struct ActionsConfig {
 pub const DEFAULT_MAX_CONCURRENT_ACTIONS: usize = 16;
 
 impl ActionsConfig {
+    /// Actions run at once.
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_ACTIONS)
+    }
+
     /// The limits, defaults overridden by what is set.
     pub fn limits(&self) -> lit_actions::Limits {
         let d = lit_actions::Limits::default();

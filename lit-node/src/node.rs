@@ -328,12 +328,7 @@ pub async fn run(
         chains_by_id,
         chain_urls,
         engine,
-        action_permits: tokio::sync::Semaphore::new(
-            config
-                .actions
-                .max_concurrent
-                .unwrap_or(crate::config::DEFAULT_MAX_CONCURRENT_ACTIONS),
-        ),
+        action_permits: tokio::sync::Semaphore::new(config.actions.max_concurrent()),
         fault: dev_fault(config.attestation),
     });
 
