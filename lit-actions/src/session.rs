@@ -487,6 +487,8 @@ pub(crate) fn script_error(name: &str, message: &str, stack: &str, limits: &Limi
             limit_bytes: limits.memory_bytes,
         };
     }
+    let stack = user_frames(stack);
+    let stack = stack.as_str();
     // V8's stack repeats `Name: message` first; QuickJS's holds only the frames.
     let message = if stack.is_empty() {
         full
@@ -496,6 +498,27 @@ pub(crate) fn script_error(name: &str, message: &str, stack: &str, limits: &Limi
         format!("{full}\n{stack}")
     };
     ActionError::Script { message }
+}
+
+/// The stack without the engines' own frames (the prelude, Deno's bootstrap module and its
+/// temporary path): Deno's frame of the user's code `at eval (eval at run (file:///…/
+/// bootstrap.js:N:M), <anonymous>:L:C)` becomes `at <anonymous>:L:C`.
+fn user_frames(stack: &str) -> String {
+    stack
+        .lines()
+        .filter_map(|line| {
+            if let Some((_, at)) = line.split_once(", <anonymous>") {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                return Some(format!(
+                    "{indent}at <anonymous>{}",
+                    at.trim_end_matches(')')
+                ));
+            }
+            let internal = line.contains("bootstrap.js") || line.contains("eval_script");
+            (!internal).then(|| line.to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub(crate) enum CallError {

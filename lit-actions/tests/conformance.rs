@@ -274,7 +274,15 @@ async fn uncaught_exception_is_a_script_error(make: MakeEngine) {
     .await;
     match r {
         Err(ActionError::Script { message }) => {
-            assert!(message.contains("Error: bad thing"), "{message}")
+            assert!(message.contains("Error: bad thing"), "{message}");
+            // the user's frame is kept, the engines' own frames and paths are not
+            assert!(
+                message.contains("<anonymous>") || message.contains("<input>"),
+                "{message}"
+            );
+            for internal in ["bootstrap.js", "eval_script", "/tmp/"] {
+                assert!(!message.contains(internal), "{message}");
+            }
         }
         other => panic!("expected a script error, got {other:?}"),
     }
