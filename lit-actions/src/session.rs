@@ -535,3 +535,25 @@ fn parse<T: DeserializeOwned>(op: &str, args: Value) -> Result<T, CallError> {
 fn host_err(op: &str) -> impl Fn(HostError) -> CallError + '_ {
     move |e| CallError::Js(format!("Lit.Actions.{op}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_frames_are_dropped_and_the_users_kept() {
+        // stacks as the two engines printed them for `throw new Error("no luck")`
+        let deno = "Error: no luck\n    at eval (eval at run (file:///tmp/lit-actions-deno-SDF6JE/bootstrap.js:509:22), <anonymous>:3:7)\n    at Object.run (file:///tmp/lit-actions-deno-SDF6JE/bootstrap.js:510:15)\n    at file:///tmp/lit-actions-deno-SDF6JE/bootstrap.js:607:15";
+        assert_eq!(user_frames(deno), "Error: no luck\n    at <anonymous>:3:7");
+        let quickjs = "    at anonymous (<input>:3:11)\n    at run (eval_script:510:15)\n";
+        assert_eq!(user_frames(quickjs), "    at anonymous (<input>:3:11)");
+        let limits = Limits::default();
+        let e = script_error("Error", "no luck", deno, &limits);
+        assert_eq!(
+            e,
+            ActionError::Script {
+                message: "Error: no luck\n    at <anonymous>:3:7".into()
+            }
+        );
+    }
+}

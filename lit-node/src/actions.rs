@@ -966,3 +966,57 @@ impl ActionHost for NodeHost {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_exceptions_have_their_own_codes() {
+        let code = |e: ActionError| action_error(e).0.code;
+        assert_eq!(
+            code(ActionError::Timeout { limit_ms: 5 }),
+            ErrorCode::ActionLimit
+        );
+        assert_eq!(
+            code(ActionError::MemoryLimit { limit_bytes: 1 }),
+            ErrorCode::ActionLimit
+        );
+        assert_eq!(
+            code(ActionError::ResponseTooLarge { size: 2, limit: 1 }),
+            ErrorCode::ActionLimit
+        );
+        assert_eq!(
+            code(ActionError::Script {
+                message: "Error: x".into()
+            }),
+            ErrorCode::ActionFailed
+        );
+        assert_eq!(
+            code(ActionError::Engine {
+                engine: "deno",
+                reason: "spawn".into()
+            }),
+            ErrorCode::Internal
+        );
+        let e = action_error(ActionError::Timeout { limit_ms: 2000 });
+        assert_eq!(e.0.message, "the action exceeded its time limit of 2000 ms");
+    }
+
+    #[test]
+    fn identities_match_the_clients() {
+        // the node's identity of conditions + data hash is the client's (lit-client encrypts
+        // with `identity_of`, which canonicalises the conditions the same way)
+        let conditions = serde_json::json!([{"conditionType": "evmBasic", "contractAddress": "",
+            "standardContractType": "", "chain": "ethereum", "method": "",
+            "parameters": [":userAddress"],
+            "returnValueTest": {"comparator": "=", "value": "0x0000000000000000000000000000000000000001"}}]);
+        let ours = identity_of(&conditions, [7; 32]).unwrap();
+        let canonical = lit_crypto::identity::canonical_json_value(&conditions).unwrap();
+        let theirs = AccessControlIdentity::from_hashes(
+            Sha256::digest(canonical.as_bytes()).into(),
+            [7; 32],
+        );
+        assert_eq!(ours.to_bytes(), theirs.to_bytes());
+    }
+}
