@@ -211,22 +211,15 @@ async fn verify_caller(
             caller.address = Some(address);
         }
         Some(PkpAuth::SessionSig(sig)) => {
-            let request = lit_api::session::ResourceAbilityRequest::new(
+            let verified = crate::pkp::verify_session_for(
+                node,
+                keys,
+                sig,
                 lit_api::session::LitResource::LitAction(lit_api::session::ResourceId::Id(
                     action.id().to_string(),
                 )),
                 lit_api::session::LitAbility::LitActionExecution,
-            )
-            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-            let verified = crate::session::verify_session_sig(
-                sig,
-                &node.url,
-                &request,
-                OffsetDateTime::now_utc(),
-                &keys.bls_set.public_key(),
-                &node.session_replay,
-            )
-            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+            )?;
             let address = verified.authorized_address.to_checksum();
             ctx.auth_sig_address = Some(address.clone());
             caller.address = Some(address);

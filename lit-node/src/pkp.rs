@@ -256,6 +256,27 @@ pub(crate) async fn caller_address(
         .map_err(auth_error)
 }
 
+/// Verifies a session signature made for this node that grants `ability` on `resource`.
+pub(crate) fn verify_session_for(
+    node: &Node,
+    keys: &crate::keys::NodeKeys,
+    sig: &lit_api::session::SessionSig,
+    resource: lit_api::session::LitResource,
+    ability: lit_api::session::LitAbility,
+) -> Result<crate::session::VerifiedSession, ApiError> {
+    let request = lit_api::session::ResourceAbilityRequest::new(resource, ability)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    crate::session::verify_session_sig(
+        sig,
+        &node.url,
+        &request,
+        OffsetDateTime::now_utc(),
+        &keys.bls_set.public_key(),
+        &node.session_replay,
+    )
+    .map_err(|e| ApiError::new(e.code(), e.to_string()))
+}
+
 /// Verifies an auth method credential (an OpenID Connect ID token from a configured issuer);
 /// returns the identity and its auth method id (lowercase hex).
 pub(crate) async fn verify_auth_method(
@@ -295,22 +316,15 @@ async fn permitted_scopes(
     let all = || BTreeSet::from([PkpScope::SignAnything, PkpScope::PersonalSign]);
     match auth {
         PkpAuth::SessionSig(sig) => {
-            let request = lit_api::session::ResourceAbilityRequest::new(
+            let verified = verify_session_for(
+                node,
+                keys,
+                sig,
                 lit_api::session::LitResource::Pkp(lit_api::session::ResourceId::Id(hex::encode(
                     record.token_id.0,
                 ))),
                 lit_api::session::LitAbility::PkpSigning,
-            )
-            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-            let verified = crate::session::verify_session_sig(
-                sig,
-                &node.url,
-                &request,
-                OffsetDateTime::now_utc(),
-                &keys.bls_set.public_key(),
-                &node.session_replay,
-            )
-            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+            )?;
             let who = verified.authorized_address.to_checksum();
             let ok = match verified.authorized_by {
                 crate::session::CapabilitySigner::Wallet => {
