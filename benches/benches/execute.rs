@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lit_api::v1::PkpAuth;
 use lit_client::{Bootstrap, ExecuteJs, LitClient, Wallet};
-use lit_node::devnet::{self, LayoutOptions};
+use lit_node::devnet::LayoutOptions;
 use serde_json::json;
 
 #[path = "support/devnet.rs"]
@@ -100,18 +100,7 @@ async fn bench_engine(engine: &str, deno: Option<&std::path::Path>) {
 }
 
 fn main() {
-    if let Some(node) = devnet::run_self_node() {
-        node.unwrap();
-        return;
-    }
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::main(async {
         bench_engine("quickjs", None).await;
         match lit_actions::engine::deno::find_deno() {
             Some(deno) => bench_engine("deno", Some(&deno)).await,

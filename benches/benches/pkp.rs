@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lit_api::v1::{PkpAuth, PkpInfo, PresignatureSource, ToSign};
 use lit_api::Bytes32;
 use lit_client::{Bootstrap, LitClient, Wallet};
-use lit_node::devnet::{self, LayoutOptions};
+use lit_node::devnet::LayoutOptions;
 
 #[path = "support/devnet.rs"]
 mod support;
@@ -68,27 +68,19 @@ async fn sign(net: &Net, i: u64) -> (Duration, PresignatureSource) {
 }
 
 fn main() {
-    if let Some(node) = devnet::run_self_node() {
-        node.unwrap();
-        return;
-    }
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let samples = env_or("LIT_BENCH_SAMPLES", 30);
     let seconds = env_or("LIT_BENCH_SECONDS", 10);
-    rt.block_on(async {
+    support::main(async {
         // no pool: every signature generates its presignature with the group
         let fresh = start(0).await;
         let mut lat = Vec::new();
         for i in 0..samples {
             lat.push(sign(&fresh, i).await.0);
         }
-        println!("pkp/sign, empty pool (fresh presignature each): {}", percentiles(lat));
+        println!(
+            "pkp/sign, empty pool (fresh presignature each): {}",
+            percentiles(lat)
+        );
         drop(fresh);
 
         // pools of 8 per rotation group: 5 groups x 8 = 40 presignatures to make
@@ -116,7 +108,10 @@ fn main() {
         }
         println!("pkp/sign, warm pool: {}", percentiles(warm));
         if !cold.is_empty() {
-            println!("pkp/sign, pool exhausted for the chosen group (fresh): {}", percentiles(cold));
+            println!(
+                "pkp/sign, pool exhausted for the chosen group (fresh): {}",
+                percentiles(cold)
+            );
         }
 
         // sustained: concurrent clients for a while (pool refills compete with serving)
@@ -126,7 +121,11 @@ fn main() {
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let tasks: Vec<_> = (0..concurrency)
                 .map(|c| {
-                    let (client, pkp, owner) = (pooled.client.clone(), pooled.pkp.clone(), pooled.owner.clone());
+                    let (client, pkp, owner) = (
+                        pooled.client.clone(),
+                        pooled.pkp.clone(),
+                        pooled.owner.clone(),
+                    );
                     let (done, pool_hits) = (done.clone(), pool_hits.clone());
                     tokio::spawn(async move {
                         let mut i = 0u64;

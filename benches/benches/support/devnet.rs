@@ -7,6 +7,23 @@ use std::time::Duration;
 
 use lit_node::devnet::{self, Layout, LayoutOptions, NodeProcess};
 
+/// The `main` of a devnet bench: runs as a node when the devnet re-executed this binary as one,
+/// lists nothing for `--list`, and otherwise runs `bench` on a multi-threaded runtime.
+pub fn main(bench: impl std::future::Future<Output = ()>) {
+    if let Some(node) = devnet::run_self_node() {
+        node.unwrap();
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench);
+}
+
 /// A devnet of node processes in a temporary folder; dropping it stops them.
 pub struct Devnet {
     /// The layout (network file, node folders).
