@@ -41,7 +41,7 @@ use lit_crypto::ecdsa::{
     combine, pkp_public_key, MessageDigest, RecoverableSignature, SignatureShare, SigningContext,
 };
 use lit_crypto::eth::Address;
-use lit_crypto::seal::{SealSecretKey, Sealed};
+use lit_crypto::seal::SealSecretKey;
 use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value};
 
@@ -396,17 +396,13 @@ fn open_action_share(
     let invalid =
         |m: String| NodeFailureReason::InvalidShare(format!("signature {sig_name:?}: {m}"));
     let digest = entry.digest.0;
-    let sealed = Sealed {
-        enc: entry.share.enc.0.clone(),
-        ciphertext: entry.share.ciphertext.0.clone(),
-    };
-    let bytes = seal_key
-        .open(
-            &sealed,
-            ACTION_SHARE_SEAL_INFO,
-            &action_share_aad(party_id, epoch, request_id, sig_name, &digest),
-        )
-        .map_err(|_| invalid("the sealed share does not open".into()))?;
+    let bytes = crate::shares::open_sealed(
+        seal_key,
+        &entry.share,
+        ACTION_SHARE_SEAL_INFO,
+        &action_share_aad(party_id, epoch, request_id, sig_name, &digest),
+    )
+    .map_err(|_| invalid("the sealed share does not open".into()))?;
     let share: SignatureShare =
         serde_json::from_slice(&bytes).map_err(|e| invalid(format!("share: {e}")))?;
     if share.party.get() != party_id {

@@ -16,7 +16,7 @@ use lit_api::{Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
     combine, eip191_digest, MessageDigest, RecoverableSignature, SignatureShare, SigningContext,
 };
-use lit_crypto::seal::{SealSecretKey, Sealed};
+use lit_crypto::seal::SealSecretKey;
 use rand_core::{OsRng, RngCore};
 
 use crate::client::{endpoint, post_json, shuffle, LitClient};
@@ -60,17 +60,13 @@ fn open_sign_share(
             response.party_id, response.epoch
         )));
     }
-    let sealed = Sealed {
-        enc: response.share.enc.0.clone(),
-        ciphertext: response.share.ciphertext.0.clone(),
-    };
-    let bytes = seal_key
-        .open(
-            &sealed,
-            PKP_SHARE_SEAL_INFO,
-            &pkp_share_aad(party_id, epoch, request_id, digest),
-        )
-        .map_err(|_| NodeFailureReason::InvalidShare("the sealed share does not open".into()))?;
+    let bytes = crate::shares::open_sealed(
+        seal_key,
+        &response.share,
+        PKP_SHARE_SEAL_INFO,
+        &pkp_share_aad(party_id, epoch, request_id, digest),
+    )
+    .map_err(|_| NodeFailureReason::InvalidShare("the sealed share does not open".into()))?;
     let share: SignatureShare = serde_json::from_slice(&bytes)
         .map_err(|e| NodeFailureReason::InvalidShare(format!("share: {e}")))?;
     if share.party.get() != party_id {

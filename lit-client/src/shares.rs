@@ -53,6 +53,20 @@ pub fn open_share(
 /// Opens and verifies a node's sealed BLS signature share on `message` (sealed with `info` and
 /// [`encryption_share_aad`]): the answer's `(party, epoch)` must be the expected ones, and the
 /// share must open, be that party's, and verify against `key_set`.
+/// Opens a wire [`lit_api::v1::SealedBox`] sealed to `seal_key` with `info` and `aad`.
+pub(crate) fn open_sealed(
+    seal_key: &SealSecretKey,
+    sealed: &lit_api::v1::SealedBox,
+    info: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, lit_crypto::seal::SealError> {
+    let sealed = Sealed {
+        enc: sealed.enc.0.clone(),
+        ciphertext: sealed.ciphertext.0.clone(),
+    };
+    seal_key.open(&sealed, info, aad).map(Zeroizing::new)
+}
+
 pub(crate) fn open_bls_share(
     key_set: &PublicKeySet,
     seal_key: &SealSecretKey,
@@ -73,16 +87,8 @@ pub(crate) fn open_bls_share(
             "share is for epoch {answer_epoch} instead of {epoch}"
         )));
     }
-    let sealed = Sealed {
-        enc: sealed.enc.0.clone(),
-        ciphertext: sealed.ciphertext.0.clone(),
-    };
     let aad = encryption_share_aad(party_id, epoch, message);
-    let bytes = Zeroizing::new(
-        seal_key
-            .open(&sealed, info, &aad)
-            .map_err(|e| invalid(e.to_string()))?,
-    );
+    let bytes = open_sealed(seal_key, sealed, info, &aad).map_err(|e| invalid(e.to_string()))?;
     let share = SignatureShare::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
     if share.id().get() != party_id {
         return Err(invalid(format!(

@@ -35,16 +35,15 @@ use lit_actions::{
 };
 use lit_api::v1::{
     action_share_aad, paths, ActionSignatureShare, ActionUploadRequest, ActionUploadResponse,
-    ActionUsage, AuthSig, ExecuteRequest, ExecuteResponse, PkpAuth, PkpInfo, PkpScope, SealedBox,
+    ActionUsage, AuthSig, ExecuteRequest, ExecuteResponse, PkpAuth, PkpInfo, PkpScope,
     ACTION_SHARE_SEAL_INFO,
 };
-use lit_api::{Bytes, Bytes32, ErrorCode};
+use lit_api::{Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{combine, sign_share, MessageDigest, SignatureShare, SigningContext};
 use lit_crypto::eth::Address;
 use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
 use lit_crypto::seal::SealPublicKey;
 use lit_crypto::PartyId;
-use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -746,31 +745,26 @@ impl ActionHost for NodeHost {
         let (share, record, context) = self.sign_share(ctx, &req).await?;
         let plain =
             serde_json::to_vec(&share).map_err(|e| HostError::Unavailable(e.to_string()))?;
-        let sealed = self
-            .client
-            .seal(
-                ACTION_SHARE_SEAL_INFO,
-                &action_share_aad(
-                    self.node.me.get(),
-                    self.keys.epoch,
-                    &self.request_id,
-                    &req.sig_name,
-                    &context.digest.0,
-                ),
-                &plain,
-                &mut OsRng,
-            )
-            .map_err(|_| HostError::Unavailable("sealing the share failed".into()))?;
+        let sealed = crate::node::seal_reply(
+            &self.client,
+            ACTION_SHARE_SEAL_INFO,
+            &action_share_aad(
+                self.node.me.get(),
+                self.keys.epoch,
+                &self.request_id,
+                &req.sig_name,
+                &context.digest.0,
+            ),
+            &plain,
+        )
+        .map_err(api_to_host)?;
         self.state().signed.insert(
             req.sig_name,
             ActionSignatureShare {
                 public_key: record.public_key.clone(),
                 key_id: record.key_id,
                 digest: Bytes32(context.digest.0),
-                share: SealedBox {
-                    enc: Bytes(sealed.enc),
-                    ciphertext: Bytes(sealed.ciphertext),
-                },
+                share: sealed,
             },
         );
         Ok(())

@@ -745,25 +745,17 @@ async fn encryption_sign(
     };
     let t_share = t1.elapsed();
     let t2 = Instant::now();
-    let sealed = client_key
-        .seal(
-            ENCRYPTION_SHARE_SEAL_INFO,
-            &encryption_share_aad(node.me.get(), keys.epoch, &identity),
-            &share.to_bytes(),
-            &mut OsRng,
-        )
-        .map_err(|e| {
-            warn!("sealing a share failed: {e}");
-            ApiError::new(ErrorCode::Internal, "sealing the share failed")
-        })?;
+    let sealed = seal_reply(
+        &client_key,
+        ENCRYPTION_SHARE_SEAL_INFO,
+        &encryption_share_aad(node.me.get(), keys.epoch, &identity),
+        &share.to_bytes(),
+    )?;
     let t_seal = t2.elapsed();
     let body = EncryptionSignResponse {
         party_id: node.me.get(),
         epoch: keys.epoch,
-        share: SealedBox {
-            enc: Bytes(sealed.enc),
-            ciphertext: Bytes(sealed.ciphertext),
-        },
+        share: sealed,
     };
     let mut resp = Json(body).into_response();
     // node-side cost per request, in the standard Server-Timing header (milliseconds)
@@ -787,6 +779,23 @@ async fn peer_message(
         ApiError::new(ErrorCode::UnauthorizedPeer, e.to_string())
     })?;
     Ok(Json(serde_json::json!({})))
+}
+
+/// Seals a reply (a share) to the client's key as a wire [`SealedBox`].
+pub(crate) fn seal_reply(
+    client_key: &SealPublicKey,
+    info: &[u8],
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<SealedBox, ApiError> {
+    let sealed = client_key.seal(info, aad, plain, &mut OsRng).map_err(|e| {
+        warn!("sealing a share failed: {e}");
+        ApiError::new(ErrorCode::Internal, "sealing the share failed")
+    })?;
+    Ok(SealedBox {
+        enc: Bytes(sealed.enc),
+        ciphertext: Bytes(sealed.ciphertext),
+    })
 }
 
 /// A client's ephemeral X25519 key, to seal a reply to.

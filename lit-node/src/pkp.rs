@@ -18,7 +18,7 @@ use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_api::v1::{
     paths, pkp_share_aad, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest, PkpMintRequest,
     PkpPermissionsRequest, PkpScope, PkpSignRequest, PkpSignResponse, PresignatureReserveRequest,
-    PresignatureReserveResponse, SealedBox, ToSign, PKP_SHARE_SEAL_INFO,
+    PresignatureReserveResponse, ToSign, PKP_SHARE_SEAL_INFO,
 };
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
@@ -504,25 +504,16 @@ async fn session_sign(
     }
     let client_key = crate::node::client_key(&req.client_public_key)?;
     let share = keys.bls.sign(req.capability.as_bytes());
-    let sealed = client_key
-        .seal(
-            lit_api::v1::SESSION_SHARE_SEAL_INFO,
-            &lit_api::v1::encryption_share_aad(
-                node.me.get(),
-                keys.epoch,
-                req.capability.as_bytes(),
-            ),
-            &share.to_bytes(),
-            &mut OsRng,
-        )
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "sealing the share failed"))?;
+    let sealed = crate::node::seal_reply(
+        &client_key,
+        lit_api::v1::SESSION_SHARE_SEAL_INFO,
+        &lit_api::v1::encryption_share_aad(node.me.get(), keys.epoch, req.capability.as_bytes()),
+        &share.to_bytes(),
+    )?;
     Ok(Json(lit_api::v1::SessionSignResponse {
         party_id: node.me.get(),
         epoch: keys.epoch,
-        share: SealedBox {
-            enc: Bytes(sealed.enc),
-            ciphertext: Bytes(sealed.ciphertext),
-        },
+        share: sealed,
     }))
 }
 
@@ -601,21 +592,16 @@ async fn sign(
     })?;
     let plain = serde_json::to_vec(&share)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    let sealed = client_key
-        .seal(
-            PKP_SHARE_SEAL_INFO,
-            &pkp_share_aad(node.me.get(), keys.epoch, &req.request_id, &digest),
-            &plain,
-            &mut OsRng,
-        )
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "sealing the share failed"))?;
+    let sealed = crate::node::seal_reply(
+        &client_key,
+        PKP_SHARE_SEAL_INFO,
+        &pkp_share_aad(node.me.get(), keys.epoch, &req.request_id, &digest),
+        &plain,
+    )?;
     Ok(Json(PkpSignResponse {
         party_id: node.me.get(),
         epoch: keys.epoch,
-        share: SealedBox {
-            enc: Bytes(sealed.enc),
-            ciphertext: Bytes(sealed.ciphertext),
-        },
+        share: sealed,
         presignature: source,
         node_ms: started.elapsed().as_secs_f64() * 1000.0,
     }))
