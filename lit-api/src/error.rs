@@ -53,6 +53,9 @@ pub enum ErrorCode {
     /// The Lit Action hit one of its limits (time, memory, response or log size, number of
     /// calls); the message names the limit.
     ActionLimit,
+    /// A code this version does not know (a newer node's); parsed, never sent by this version.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
@@ -77,6 +80,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::ActionFailed => "action_failed",
             ErrorCode::ActionLimit => "action_limit",
+            ErrorCode::Unknown => "unknown",
         }
     }
 
@@ -95,7 +99,7 @@ impl ErrorCode {
             ErrorCode::WrongEpoch | ErrorCode::NonceReplayed => 409,
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::RateLimited => 429,
-            ErrorCode::Internal => 500,
+            ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::ChainUnavailable => 502,
             ErrorCode::NotReady => 503,
         }
@@ -154,7 +158,7 @@ pub struct ErrorEnvelope {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 18] = [
+    const ALL: [ErrorCode; 19] = [
         ErrorCode::MalformedRequest,
         ErrorCode::BodyTooLarge,
         ErrorCode::WrongEpoch,
@@ -173,6 +177,7 @@ mod tests {
         ErrorCode::Internal,
         ErrorCode::ActionFailed,
         ErrorCode::ActionLimit,
+        ErrorCode::Unknown,
     ];
 
     #[test]
@@ -196,9 +201,17 @@ mod tests {
             r#"{"error":{"code":"conditions_not_met","message":"not met"}}"#
         );
         assert_eq!(serde_json::from_str::<ErrorEnvelope>(&json).unwrap(), env);
-        assert!(serde_json::from_str::<ErrorEnvelope>(
-            r#"{"error":{"code":"no_such_code","message":"x"}}"#
-        )
-        .is_err());
+    }
+
+    #[test]
+    fn a_newer_code_parses_as_unknown_and_keeps_its_message() {
+        let env: ErrorEnvelope =
+            serde_json::from_str(r#"{"error":{"code":"payment_required","message":"top up"}}"#)
+                .unwrap();
+        assert_eq!(env.error, ApiError::new(ErrorCode::Unknown, "top up"));
+        assert!(!ErrorCode::Unknown.is_retryable());
+        assert!(
+            serde_json::from_str::<ErrorEnvelope>(r#"{"error":{"code":7,"message":"x"}}"#).is_err()
+        );
     }
 }

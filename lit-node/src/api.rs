@@ -4,37 +4,36 @@
 //! Handlers stay thin: they parse (through [`ApiJson`], which refuses unknown fields, wrong
 //! types and oversized bodies with [`ErrorCode::MalformedRequest`] /
 //! [`ErrorCode::BodyTooLarge`]), call into the node, and return `Result<Json<_>, ApiError>`.
-//! Internal causes are logged by the caller and never sent.
+//! An error's internal cause is logged once, when it becomes a response, and never sent.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod encryption;
+mod execute;
+mod handshake;
+mod peer;
+mod pkp;
+mod session;
+
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use lit_api::v1::{paths, Health};
 use lit_api::{ErrorCode, ErrorEnvelope};
 
-/// An API error: a stable code and a human message, sent as the error envelope with the code's
-/// HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError(pub lit_api::ApiError);
+use crate::service::{Node, Status};
 
-impl ApiError {
-    /// An error with this code and message.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self(lit_api::ApiError::new(code, message))
-    }
-}
+pub use crate::error::ApiError;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.http_status())
+        let error = self.into_client();
+        let status = StatusCode::from_u16(error.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(ErrorEnvelope { error: self.0 })).into_response()
+        (status, Json(ErrorEnvelope { error })).into_response()
     }
 }
 
@@ -63,37 +62,27 @@ where
     }
 }
 
-/// What the API reports about the node's readiness (set by the epoch logic).
-#[derive(Debug, Default)]
-pub struct Status {
-    ready: AtomicBool,
-    epoch: AtomicU64,
+/// The node's HTTP application: every endpoint, the body size limit and the envelope for
+/// unknown paths.
+pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
+    let routes = Router::new()
+        .route(paths::HANDSHAKE, post(handshake::handshake))
+        .route(paths::ENCRYPTION_SIGN, post(encryption::sign))
+        .route(paths::PEER_MESSAGE, post(peer::message))
+        .route(paths::PKP_MINT, post(pkp::mint))
+        .route(paths::PKP_INFO, post(pkp::info))
+        .route(paths::PKP_PERMISSIONS, post(pkp::permissions))
+        .route(paths::PKP_SIGN, post(pkp::sign))
+        .route(paths::PKP_PRESIGNATURE, post(pkp::reserve))
+        .route(paths::SESSION_SIGN, post(session::sign))
+        .route(paths::EXECUTE, post(execute::execute))
+        .route(paths::ACTION_UPLOAD, post(execute::upload))
+        .with_state(node.clone());
+    base(node.status().clone(), max_body_bytes, routes)
 }
 
-impl Status {
-    /// Records that the node serves `epoch` (after its DKG or reshare finished).
-    pub fn set_serving(&self, epoch: u64) {
-        self.epoch.store(epoch, Ordering::SeqCst);
-        self.ready.store(true, Ordering::SeqCst);
-    }
-
-    /// Records that the node stopped serving (shutdown, or epoch change in progress).
-    pub fn set_not_ready(&self) {
-        self.ready.store(false, Ordering::SeqCst);
-    }
-
-    /// The current health.
-    pub fn health(&self) -> Health {
-        Health {
-            ready: self.ready.load(Ordering::SeqCst),
-            epoch: self.epoch.load(Ordering::SeqCst),
-        }
-    }
-}
-
-/// The routes every node serves, with the body size limit and the envelope for unknown paths.
-/// `extra` holds routes added by the modules that own them.
-pub fn router(status: Arc<Status>, max_body_bytes: usize, extra: Router) -> Router {
+/// `/health`, the body limit and the fallback around `extra`.
+fn base(status: Arc<Status>, max_body_bytes: usize, extra: Router) -> Router {
     Router::new()
         .route(paths::HEALTH, get(health))
         .with_state(status)
@@ -113,7 +102,6 @@ async fn not_found() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::routing::post;
     use lit_api::v1::HandshakeRequest;
 
     async fn echo(ApiJson(req): ApiJson<HandshakeRequest>) -> Json<HandshakeRequest> {
@@ -123,7 +111,7 @@ mod tests {
     async fn serve() -> (String, Arc<Status>) {
         let status = Arc::new(Status::default());
         let extra = Router::new().route("/v1/test/echo", post(echo));
-        let app = router(status.clone(), 1024, extra);
+        let app = base(status.clone(), 1024, extra);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -1,329 +1,305 @@
-//! Wallet authentication: an EIP-191 `personal_sign` signature over a Sign-In with Ethereum
-//! (EIP-4361) message, in Lit's `AuthSig` shape.
+//! Authentication: one entry point, [`Authenticator::verify`], from the credential a request
+//! carries to the caller the node verified.
 //!
-//! [`verify_auth_sig`] parses the SIWE message into typed fields, recovers the signer from the
-//! signature (secp256k1 public key recovery over the EIP-191 hash), checks that it is the address
-//! the message and the `AuthSig` name, and checks the validity window against the caller's clock.
-//! What the address may then do (`:userAddress` in conditions, PKP permissions) is decided by
-//! the caller.
+//! | credential | module | verified caller |
+//! |---|---|---|
+//! | wallet `AuthSig` (EIP-191 over SIWE) | [`siwe`] | [`Caller::Wallet`] |
+//! | contract-wallet `AuthSig` (EIP-1271) | [`eip1271`] | [`Caller::Wallet`] |
+//! | session signature (per node, one resource and ability) | [`session`] | [`Caller::Session`] |
+//! | OpenID Connect ID token | [`oidc`] | [`Caller::AuthMethod`] |
+//! | Lit Action (decides by running) | [`action`] | [`Caller::LitAction`] (not yet run) |
+//!
+//! What the caller may then do (`:userAddress` in conditions, PKP permissions) is decided by the
+//! services; this module only says who is asking. Each credential's errors convert into
+//! [`ApiError`] here, with internal causes (RPC URLs, JWKS endpoints) kept out of the client's
+//! message.
 
-use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
-use time::format_description::well_known::Rfc3339;
+pub mod action;
+pub mod eip1271;
+pub mod oidc;
+pub mod session;
+pub mod siwe;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, SessionSig};
+use lit_api::v1::{AuthMethod, AuthSig, PkpAuth};
+use lit_api::ErrorCode;
+use lit_crypto::bls::PublicKey as BlsPublicKey;
 use time::OffsetDateTime;
 
-pub use lit_crypto::eth::{eip191_hash, Address, EthError};
+use crate::conditions::rpc::ChainRpc;
+use crate::conditions::ConditionError;
+use crate::error::ApiError;
+pub use siwe::{eip191_hash, verify_auth_sig, Address, AuthError, SiweMessage};
 
-impl From<EthError> for AuthError {
-    fn from(e: EthError) -> Self {
-        match e {
-            EthError::BadSignature => AuthError::BadSignature,
-            other => AuthError::Malformed(other.to_string()),
-        }
-    }
-}
-
-/// Why an auth signature was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Who sent a request, as the node verified it.
+#[derive(Debug)]
 #[non_exhaustive]
-pub enum AuthError {
-    /// The `AuthSig` or its SIWE message is not well-formed.
-    #[error("malformed auth: {0}")]
-    Malformed(String),
-    /// The signature does not recover to the claimed address.
-    #[error("auth signature is invalid")]
-    BadSignature,
-    /// The message's `Expiration Time` has passed.
-    #[error("auth expired at {0}")]
-    Expired(String),
-    /// The message's `Not Before` is in the future.
-    #[error("auth not valid before {0}")]
-    NotYetValid(String),
+pub enum Caller {
+    /// A wallet (an EOA by EIP-191, or a contract wallet by EIP-1271).
+    Wallet(Address),
+    /// A session key acting for a wallet or a PKP, for the resource and ability asked.
+    Session(session::VerifiedSession),
+    /// A user of an identity provider.
+    AuthMethod {
+        /// The verified identity.
+        identity: oidc::OidcIdentity,
+        /// The auth method type.
+        method_type: u32,
+        /// The auth method id (lowercase hex).
+        id: String,
+    },
+    /// A Lit Action that decides by running; the service checks that the PKP permits it before
+    /// running it with [`Authenticator::action_authorises`].
+    LitAction(lit_actions::Action),
 }
 
-/// The fields of an EIP-4361 message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SiweMessage {
-    /// The requesting domain.
-    pub domain: String,
-    /// The signer.
-    pub address: Address,
-    /// The human-readable statement, if any.
-    pub statement: Option<String>,
-    /// The subject URI.
-    pub uri: String,
-    /// Must be `1`.
-    pub version: String,
-    /// EIP-155 chain id.
-    pub chain_id: u64,
-    /// The nonce (at least 8 alphanumeric characters).
-    pub nonce: String,
-    /// When it was issued.
-    pub issued_at: OffsetDateTime,
-    /// When it expires.
-    pub expiration_time: Option<OffsetDateTime>,
-    /// When it becomes valid.
-    pub not_before: Option<OffsetDateTime>,
-    /// Optional request id.
-    pub request_id: Option<String>,
-    /// Resources (URIs), e.g. capabilities.
-    pub resources: Vec<String>,
+/// The node's verifiers of every kind of credential.
+pub struct Authenticator {
+    /// This node's URL (session signatures name the node they were made for).
+    node_url: String,
+    oidc: Option<oidc::OidcVerifier>,
+    /// Chains with a known chain id (for EIP-1271 contract-wallet auth).
+    chains_by_id: BTreeMap<u64, ChainRpc>,
+    sessions: session::ReplayGuard,
+    nonces: Mutex<NonceCache>,
+    action_engine: OnceLock<Arc<lit_actions::QuickJsEngine>>,
 }
 
-const PREAMBLE: &str = " wants you to sign in with your Ethereum account:";
-
-fn time_field(name: &str, value: &str) -> Result<OffsetDateTime, AuthError> {
-    OffsetDateTime::parse(value, &Rfc3339)
-        .map_err(|e| AuthError::Malformed(format!("{name} {value:?} is not RFC 3339: {e}")))
-}
-
-impl SiweMessage {
-    /// Checks the validity window (`Expiration Time`, `Not Before`) at `now`.
-    pub fn check_validity(&self, now: OffsetDateTime) -> Result<(), AuthError> {
-        if let Some(exp) = self.expiration_time {
-            if now >= exp {
-                return Err(AuthError::Expired(exp.format(&Rfc3339).unwrap_or_default()));
-            }
-        }
-        if let Some(nbf) = self.not_before {
-            if now < nbf {
-                return Err(AuthError::NotYetValid(
-                    nbf.format(&Rfc3339).unwrap_or_default(),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Parses the text of an EIP-4361 message.
-    pub fn parse(text: &str) -> Result<Self, AuthError> {
-        let bad = |m: &str| AuthError::Malformed(format!("SIWE message: {m}"));
-        let mut lines = text.split('\n');
-        let first = lines.next().ok_or_else(|| bad("empty"))?;
-        let domain = first
-            .strip_suffix(PREAMBLE)
-            .filter(|d| !d.is_empty())
-            .ok_or_else(|| bad("first line is not '<domain> wants you to sign in…'"))?
-            .to_string();
-        let address = Address::parse(lines.next().ok_or_else(|| bad("no address line"))?)?;
-        if lines.next() != Some("") {
-            return Err(bad("expected an empty line after the address"));
-        }
-        // optional statement, surrounded by empty lines; then the tagged fields
-        let mut rest: Vec<&str> = lines.collect();
-        while rest.last() == Some(&"") {
-            rest.pop();
-        }
-        let mut idx = 0;
-        let mut statement = None;
-        if rest.first() == Some(&"") {
-            idx = 1; // no statement (the EIP's ABNF form)
-        } else if let Some(first) = rest.first().filter(|l| !l.starts_with("URI: ")) {
-            statement = Some((*first).to_string());
-            if rest.get(1) != Some(&"") {
-                return Err(bad("expected an empty line after the statement"));
-            }
-            idx = 2;
-        }
-        let mut field = |tag: &str, required: bool| -> Result<Option<String>, AuthError> {
-            match rest.get(idx).and_then(|l| l.strip_prefix(tag)) {
-                Some(v) => {
-                    idx += 1;
-                    Ok(Some(v.to_string()))
-                }
-                None if required => Err(bad(&format!("missing '{tag}'"))),
-                None => Ok(None),
-            }
-        };
-        let uri = field("URI: ", true)?.unwrap_or_default();
-        let version = field("Version: ", true)?.unwrap_or_default();
-        let chain_id = field("Chain ID: ", true)?
-            .unwrap_or_default()
-            .parse::<u64>()
-            .map_err(|_| bad("Chain ID is not a number"))?;
-        let nonce = field("Nonce: ", true)?.unwrap_or_default();
-        let issued_at = time_field(
-            "Issued At",
-            &field("Issued At: ", true)?.unwrap_or_default(),
-        )?;
-        let expiration_time = field("Expiration Time: ", false)?
-            .map(|v| time_field("Expiration Time", &v))
-            .transpose()?;
-        let not_before = field("Not Before: ", false)?
-            .map(|v| time_field("Not Before", &v))
-            .transpose()?;
-        let request_id = field("Request ID: ", false)?;
-        let mut resources = Vec::new();
-        if field("Resources:", false)?.is_some() {
-            while let Some(r) = field("- ", false)? {
-                resources.push(r);
-            }
-        }
-        if idx != rest.len() {
-            return Err(bad(&format!("unexpected line {:?}", rest[idx])));
-        }
-        if version != "1" {
-            return Err(bad("Version must be 1"));
-        }
-        if nonce.len() < 8 || !nonce.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(bad("Nonce must be at least 8 alphanumeric characters"));
-        }
-        Ok(Self {
-            domain,
-            address,
-            statement,
-            uri,
-            version,
-            chain_id,
-            nonce,
-            issued_at,
-            expiration_time,
-            not_before,
-            request_id,
-            resources,
-        })
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("node_url", &self.node_url)
+            .finish_non_exhaustive()
     }
 }
 
-/// Verifies a wallet `AuthSig` at time `now` and returns the authenticated address with the
-/// parsed message.
-pub fn verify_auth_sig(
-    auth: &AuthSig,
-    now: OffsetDateTime,
-) -> Result<(Address, SiweMessage), AuthError> {
-    if auth.derived_via != DERIVED_VIA_PERSONAL_SIGN {
-        return Err(AuthError::Malformed(format!(
-            "derivedVia {:?} is not supported (expected {DERIVED_VIA_PERSONAL_SIGN:?})",
-            auth.derived_via
-        )));
+impl Authenticator {
+    /// Verifiers for the node at `node_url`, with OpenID Connect issuers (if any) and the chains
+    /// that contract wallets may live on.
+    pub fn new(
+        node_url: String,
+        oidc: Option<oidc::OidcVerifier>,
+        chains_by_id: BTreeMap<u64, ChainRpc>,
+    ) -> Self {
+        Self {
+            node_url,
+            oidc,
+            chains_by_id,
+            sessions: session::ReplayGuard::default(),
+            nonces: Mutex::new(NonceCache::default()),
+            action_engine: OnceLock::new(),
+        }
     }
-    let claimed = Address::parse(&auth.address)?;
-    let message = SiweMessage::parse(&auth.signed_message)?;
-    if message.address != claimed {
-        return Err(AuthError::Malformed(
-            "the SIWE message names another address than the AuthSig".into(),
-        ));
+
+    /// The entry point: verifies `auth` for `resource` and `ability` (a session signature must
+    /// grant exactly those; the other credentials name no resource yet) and says who called.
+    pub async fn verify(
+        &self,
+        auth: &PkpAuth,
+        resource: LitResource,
+        ability: LitAbility,
+        network_key: &BlsPublicKey,
+    ) -> Result<Caller, ApiError> {
+        match auth {
+            PkpAuth::AuthSig(sig) => self.wallet(sig).await.map(Caller::Wallet),
+            PkpAuth::SessionSig(sig) => self
+                .session(sig, resource, ability, network_key)
+                .map(Caller::Session),
+            PkpAuth::AuthMethod(method) => {
+                let (identity, id) = self.auth_method(method).await?;
+                Ok(Caller::AuthMethod {
+                    identity,
+                    method_type: method.auth_method_type,
+                    id,
+                })
+            }
+            PkpAuth::LitAction(action) => Ok(Caller::LitAction(
+                lit_actions::Action::new(action.code.clone()).with_params(action.js_params.clone()),
+            )),
+        }
     }
-    let sig_hex = auth.sig.strip_prefix("0x").unwrap_or(&auth.sig);
-    let sig =
-        hex::decode(sig_hex).map_err(|_| AuthError::Malformed("signature is not hex".into()))?;
-    let signer =
-        lit_crypto::eth::recover_address(&eip191_hash(auth.signed_message.as_bytes()), &sig)?;
-    if signer != claimed {
-        return Err(AuthError::BadSignature);
+
+    /// A wallet's `AuthSig`: EIP-191 for an EOA, EIP-1271 (`derivedVia: "EIP1271"`) for a
+    /// contract wallet on a configured chain.
+    pub async fn wallet(&self, sig: &AuthSig) -> Result<Address, ApiError> {
+        let now = OffsetDateTime::now_utc();
+        if sig.derived_via == eip1271::DERIVED_VIA_EIP1271 {
+            let message = SiweMessage::parse(&sig.signed_message)?;
+            let rpc = self.chains_by_id.get(&message.chain_id).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ChainUnavailable,
+                    format!(
+                        "no chain with id {} is configured for contract wallets",
+                        message.chain_id
+                    ),
+                )
+            })?;
+            let (address, _) = eip1271::verify_contract_auth_sig(sig, now, rpc).await?;
+            return Ok(address);
+        }
+        Ok(verify_auth_sig(sig, now)?.0)
     }
-    message.check_validity(now)?;
-    Ok((signer, message))
+
+    /// An EOA's `AuthSig` (EIP-191 only), with its parsed message.
+    pub fn eoa(&self, sig: &AuthSig) -> Result<(Address, SiweMessage), ApiError> {
+        Ok(verify_auth_sig(sig, OffsetDateTime::now_utc())?)
+    }
+
+    /// A session signature made for this node that grants `ability` on `resource`.
+    pub fn session(
+        &self,
+        sig: &SessionSig,
+        resource: LitResource,
+        ability: LitAbility,
+        network_key: &BlsPublicKey,
+    ) -> Result<session::VerifiedSession, ApiError> {
+        let request = ResourceAbilityRequest::new(resource, ability).map_err(|e| {
+            ApiError::internal(ErrorCode::Internal, "the resource cannot be named", e)
+        })?;
+        Ok(session::verify_session_sig(
+            sig,
+            &self.node_url,
+            &request,
+            OffsetDateTime::now_utc(),
+            network_key,
+            &self.sessions,
+        )?)
+    }
+
+    /// An auth method credential (an OpenID Connect ID token from a configured issuer); returns
+    /// the identity and its auth method id (lowercase hex).
+    pub async fn auth_method(
+        &self,
+        method: &AuthMethod,
+    ) -> Result<(oidc::OidcIdentity, String), ApiError> {
+        if method.auth_method_type != lit_api::v1::AUTH_METHOD_TYPE_OIDC {
+            return Err(ApiError::new(
+                ErrorCode::InvalidAuth,
+                format!(
+                    "auth method type {} is not supported",
+                    method.auth_method_type
+                ),
+            ));
+        }
+        let verifier = self.oidc.as_ref().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidAuth,
+                "this node accepts no OpenID Connect issuer",
+            )
+        })?;
+        let identity = verifier
+            .verify(&method.access_token, std::time::SystemTime::now())
+            .await?;
+        let id = hex::encode(identity.auth_method_id());
+        Ok((identity, id))
+    }
+
+    /// Records a request nonce (a client's one-time key) until `until`; `nonce_replayed` if it
+    /// was seen before.
+    pub fn fresh_nonce(
+        &self,
+        nonce: [u8; 32],
+        until: OffsetDateTime,
+        what: &str,
+    ) -> Result<(), ApiError> {
+        let now = OffsetDateTime::now_utc();
+        let fresh = self
+            .nonces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(nonce, until, now);
+        if fresh {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::NonceReplayed,
+                format!("this {what} was already used: make a fresh one for every request"),
+            ))
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use k256::ecdsa::SigningKey;
+/// Remembers the client keys (request nonces) already answered, until their auth expires.
+#[derive(Default)]
+struct NonceCache {
+    seen: HashMap<[u8; 32], OffsetDateTime>,
+}
 
-    /// Signs like a wallet's `personal_sign`, hex-encoded as in an `AuthSig`.
-    fn personal_sign(key: &SigningKey, message: &str) -> String {
-        let sig = lit_crypto::eth::personal_sign(key, message.as_bytes()).unwrap();
-        format!("0x{}", hex::encode(sig))
-    }
+impl NonceCache {
+    const PURGE_AT: usize = 100_000;
 
-    fn message(address: &Address, expiry: &str) -> String {
-        format!(
-            "localhost wants you to sign in with your Ethereum account:\n{address}\n\n\
-             Decrypt my data.\n\nURI: lit:session:abc\nVersion: 1\nChain ID: 1\n\
-             Nonce: abcdef123456\nIssued At: 2026-01-01T00:00:00Z\nExpiration Time: {expiry}\n\
-             Resources:\n- litEncryptionCondition://*"
-        )
-    }
-
-    fn wallet(seed: u8) -> (SigningKey, Address) {
-        let key = SigningKey::from_bytes(&[seed; 32].into()).unwrap();
-        let address = Address::from_public_key(key.verifying_key());
-        (key, address)
-    }
-
-    fn at(s: &str) -> OffsetDateTime {
-        OffsetDateTime::parse(s, &Rfc3339).unwrap()
-    }
-
-    #[test]
-    fn valid_auth_sig_verifies_and_names_the_signer() {
-        let (key, address) = wallet(3);
-        let msg = message(&address, "2026-01-02T00:00:00Z");
-        let auth = AuthSig {
-            sig: personal_sign(&key, &msg),
-            derived_via: DERIVED_VIA_PERSONAL_SIGN.into(),
-            signed_message: msg,
-            address: address.to_checksum(),
-        };
-        let (who, parsed) = verify_auth_sig(&auth, at("2026-01-01T12:00:00Z")).unwrap();
-        assert_eq!(who, address);
-        assert_eq!(parsed.statement.as_deref(), Some("Decrypt my data."));
-        assert_eq!(parsed.resources, ["litEncryptionCondition://*"]);
-        assert!(matches!(
-            verify_auth_sig(&auth, at("2026-01-02T00:00:00Z")),
-            Err(AuthError::Expired(_))
-        ));
-    }
-
-    #[test]
-    fn forged_and_mismatched_signatures_are_refused() {
-        let (key, address) = wallet(3);
-        let (other_key, other) = wallet(4);
-        let msg = message(&address, "2026-01-02T00:00:00Z");
-        let now = at("2026-01-01T12:00:00Z");
-        // signed by someone else
-        let forged = AuthSig {
-            sig: personal_sign(&other_key, &msg),
-            derived_via: DERIVED_VIA_PERSONAL_SIGN.into(),
-            signed_message: msg.clone(),
-            address: address.to_checksum(),
-        };
-        assert_eq!(verify_auth_sig(&forged, now), Err(AuthError::BadSignature));
-        // message altered after signing
-        let mut altered = forged.clone();
-        altered.sig = personal_sign(&key, &msg);
-        altered.signed_message = msg.replace("Chain ID: 1", "Chain ID: 2");
-        assert_eq!(verify_auth_sig(&altered, now), Err(AuthError::BadSignature));
-        // AuthSig claims another address than the message
-        let mut claims = altered.clone();
-        claims.signed_message = msg.clone();
-        claims.address = other.to_checksum();
-        assert!(matches!(
-            verify_auth_sig(&claims, now),
-            Err(AuthError::Malformed(_))
-        ));
-        // bad lengths, bad hex, wrong derivedVia
-        for bad_sig in ["0x00", "zz", &format!("0x{}", "00".repeat(65))] {
-            let mut a = claims.clone();
-            a.address = address.to_checksum();
-            a.sig = bad_sig.to_string();
-            assert!(verify_auth_sig(&a, now).is_err(), "{bad_sig}");
+    /// Records `nonce` until `until`; false if it was already recorded.
+    fn insert(&mut self, nonce: [u8; 32], until: OffsetDateTime, now: OffsetDateTime) -> bool {
+        if self.seen.len() >= Self::PURGE_AT {
+            self.seen.retain(|_, exp| *exp > now);
         }
-        let mut via = claims;
-        via.derived_via = "lit.bls".into();
-        assert!(matches!(
-            verify_auth_sig(&via, now),
-            Err(AuthError::Malformed(_))
-        ));
+        match self.seen.get(&nonce) {
+            Some(exp) if *exp > now => false,
+            _ => {
+                self.seen.insert(nonce, until);
+                true
+            }
+        }
     }
+}
 
-    #[test]
-    fn siwe_parsing_refuses_malformed_messages() {
-        let (_, address) = wallet(5);
-        let good = message(&address, "2026-01-02T00:00:00Z");
-        SiweMessage::parse(&good).unwrap();
-        let no_statement = good.replace("Decrypt my data.\n\n", "\n");
-        assert_eq!(SiweMessage::parse(&no_statement).unwrap().statement, None);
-        for bad in [
-            good.replace(" wants you", " would like you"),
-            good.replace("Version: 1", "Version: 2"),
-            good.replace("Nonce: abcdef123456", "Nonce: abc"),
-            good.replace("2026-01-01T00:00:00Z", "yesterday"),
-            good.replace("URI: ", "URL: "),
-            format!("{good}\nExtra: line"),
-            String::new(),
-        ] {
-            assert!(SiweMessage::parse(&bad).is_err(), "{bad}");
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Expired(_) | AuthError::NotYetValid(_) => {
+                ApiError::new(ErrorCode::AuthExpired, e.to_string())
+            }
+            AuthError::Malformed(_) | AuthError::BadSignature => {
+                ApiError::new(ErrorCode::InvalidAuth, e.to_string())
+            }
+        }
+    }
+}
+
+impl From<ConditionError> for ApiError {
+    fn from(e: ConditionError) -> Self {
+        match e {
+            // the RPC's error text names the endpoint, whose URL often carries an API key
+            ConditionError::Rpc(_) => ApiError::internal(
+                ErrorCode::ChainUnavailable,
+                "the chain's RPC endpoint failed or timed out",
+                e,
+            ),
+            ConditionError::Invalid(_) | ConditionError::UnknownChain(_) => {
+                ApiError::new(e.code(), e.to_string())
+            }
+        }
+    }
+}
+
+impl From<eip1271::Eip1271Error> for ApiError {
+    fn from(e: eip1271::Eip1271Error) -> Self {
+        match e {
+            eip1271::Eip1271Error::Rpc(rpc) => rpc.into(),
+            other => ApiError::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<session::SessionError> for ApiError {
+    fn from(e: session::SessionError) -> Self {
+        ApiError::new(e.code(), e.to_string())
+    }
+}
+
+impl From<oidc::OidcError> for ApiError {
+    fn from(e: oidc::OidcError) -> Self {
+        match e.code() {
+            // the key set's endpoint and the fetch error stay in the log
+            ErrorCode::Internal => ApiError::internal(
+                ErrorCode::Internal,
+                "the identity provider's keys could not be checked",
+                e,
+            ),
+            code => ApiError::new(code, e.to_string()),
         }
     }
 }

@@ -113,7 +113,7 @@ pub struct Config {
     pub chains: BTreeMap<String, ChainConfig>,
     /// OpenID Connect issuers whose ID tokens are accepted as PKP auth methods, by name.
     #[serde(default)]
-    pub oidc: BTreeMap<String, crate::oidc::OidcIssuer>,
+    pub oidc: BTreeMap<String, crate::auth::oidc::OidcIssuer>,
     /// How Lit Actions run.
     #[serde(default)]
     pub actions: ActionsConfig,
@@ -288,6 +288,47 @@ impl Config {
         self.url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+/// Environment variable that makes a development node misbehave, for tests of how peers and
+/// clients handle a faulty member: `bad-dkg-share:<victim party id>` or `dkg-garbage` (in the
+/// DKG), or `wrong-decryption-share` (answers `/v1/encryption/sign` with a share of the wrong
+/// message). Honoured only with simulated attestation.
+pub const DEV_FAULT_ENV: &str = "LIT_NODE_DEV_FAULT";
+
+/// A development fault (see [`DEV_FAULT_ENV`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DevFault {
+    /// Misbehave in the DKG.
+    Dkg(lit_dkg::byzantine::Behaviour),
+    /// Answer decryption requests with a share of the wrong message.
+    WrongDecryptionShare,
+}
+
+impl DevFault {
+    /// The fault [`DEV_FAULT_ENV`] asks for, honoured only on development networks.
+    pub fn from_env(mode: AttestationMode) -> Option<DevFault> {
+        let value = std::env::var(DEV_FAULT_ENV).ok()?;
+        if mode != AttestationMode::Simulated {
+            tracing::warn!("{DEV_FAULT_ENV} is ignored outside development networks");
+            return None;
+        }
+        let fault = if let Some(victim) = value.strip_prefix("bad-dkg-share:") {
+            DevFault::Dkg(lit_dkg::byzantine::Behaviour::BadShareTo(
+                lit_crypto::PartyId::new(victim.parse().ok()?)?,
+            ))
+        } else if value == "dkg-garbage" {
+            DevFault::Dkg(lit_dkg::byzantine::Behaviour::Garbage)
+        } else if value == "wrong-decryption-share" {
+            DevFault::WrongDecryptionShare
+        } else {
+            tracing::warn!("unknown {DEV_FAULT_ENV} value {value:?}");
+            return None;
+        };
+        tracing::warn!(?fault, "DEVELOPMENT FAULT INJECTION: this node misbehaves");
+        Some(fault)
     }
 }
 

@@ -1,20 +1,15 @@
 #![doc = include_str!("../README.md")]
 
-pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod chain;
 pub mod conditions;
 pub mod config;
 pub mod devnet;
-pub mod eip1271;
+pub mod epoch;
+pub mod error;
 pub mod identity;
-pub mod keys;
+pub mod net;
 pub mod node;
-pub mod oidc;
-pub mod peer;
-pub mod pkp;
-pub mod presign;
-pub mod session;
+pub mod service;
 pub mod store;
-pub mod transport;

@@ -14,11 +14,11 @@ use std::time::Duration;
 use k256::ecdsa::SigningKey;
 use lit_api::v1::AuthSig;
 use lit_api::ErrorCode;
-use lit_node::auth::{eip191_hash, Address, AuthError};
-use lit_node::conditions::rpc::ChainRpc;
-use lit_node::eip1271::{
+use lit_node::auth::eip1271::{
     is_valid_signature, verify_contract_auth_sig, Eip1271Error, DERIVED_VIA_EIP1271,
 };
+use lit_node::auth::{eip191_hash, Address, AuthError};
+use lit_node::conditions::rpc::ChainRpc;
 use support::evm::{compile, Anvil};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

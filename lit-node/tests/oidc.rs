@@ -14,7 +14,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use lit_api::ErrorCode;
-use lit_node::oidc::{OidcError, OidcVerifier, AUTH_METHOD_TYPE_OIDC};
+use lit_node::auth::oidc::{OidcError, OidcVerifier, AUTH_METHOD_TYPE_OIDC};
 use serde_json::json;
 use sha3::{Digest as _, Keccak256};
 use support::oidc::*;

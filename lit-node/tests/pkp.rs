@@ -618,7 +618,7 @@ async fn a_contract_wallet_signs_in_with_eip1271_through_the_network() {
         let sig = lit_crypto::eth::personal_sign(signer, message.as_bytes()).unwrap();
         PkpAuth::AuthSig(lit_api::v1::AuthSig {
             sig: format!("0x{}", hex::encode(sig)),
-            derived_via: lit_node::eip1271::DERIVED_VIA_EIP1271.into(),
+            derived_via: lit_node::auth::eip1271::DERIVED_VIA_EIP1271.into(),
             signed_message: message,
             address: contract.to_checksum(),
         })

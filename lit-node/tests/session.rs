@@ -1,5 +1,5 @@
 //! Session signatures made by the real client code (`lit_client::session`) and verified by the
-//! node (`lit_node::session`), including PKP sessions whose capability is signed by a
+//! node (`lit_node::auth::session`), including PKP sessions whose capability is signed by a
 //! trusted-dealer BLS network key combined from threshold shares as the network combines them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +14,7 @@ use lit_client::session::{network_capability, pkp_capability_message, Session, S
 use lit_client::Wallet;
 use lit_crypto::bls;
 use lit_crypto::protocol::PartyId;
-use lit_node::session::{
+use lit_node::auth::session::{
     verify_session_sig, CapabilityError, CapabilitySigner, ReplayGuard, SessionError,
 };
 use rand_core::OsRng;
@@ -65,7 +65,7 @@ fn verify(
     request: &ResourceAbilityRequest,
     now: u64,
     network: &bls::PublicKey,
-) -> Result<lit_node::session::VerifiedSession, SessionError> {
+) -> Result<lit_node::auth::session::VerifiedSession, SessionError> {
     verify_session_sig(
         sig,
         NODE,
@@ -349,7 +349,7 @@ fn network_signed_pkp_capability_verifies_under_the_network_key_only() {
     )
     .unwrap();
     // the network checks the message before signing it
-    let parsed = lit_node::session::parse_capability_message(&message).unwrap();
+    let parsed = lit_node::auth::session::parse_capability_message(&message).unwrap();
     assert_eq!(parsed.address, pkp_address);
     assert_eq!(parsed.session_key, key.public_hex());
     assert_eq!(parsed.grants, grants);
@@ -489,7 +489,7 @@ fn several_capabilities_must_speak_for_one_address_and_their_grants_add_up() {
 
 #[test]
 fn capability_messages_of_the_wrong_shape_are_refused_before_signing() {
-    use lit_node::session::parse_capability_message;
+    use lit_node::auth::session::parse_capability_message;
     let pkp_address = Wallet::random().address();
     let key = SessionKey::random();
     let good = pkp_capability_message(

@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use lit_node::oidc::{OidcIssuer, OidcVerifier};
+use lit_node::auth::oidc::{OidcIssuer, OidcVerifier};
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{json, Value};
 

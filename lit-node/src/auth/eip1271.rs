@@ -19,7 +19,7 @@ use lit_api::ErrorCode;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::auth::{eip191_hash, Address, AuthError, SiweMessage};
+use crate::auth::siwe::{eip191_hash, Address, AuthError, SiweMessage};
 use crate::conditions::abi::{self, AbiType};
 use crate::conditions::rpc::ChainRpc;
 use crate::conditions::ConditionError;

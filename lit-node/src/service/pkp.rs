@@ -11,12 +11,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_api::v1::{
-    paths, pkp_share_aad, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest, PkpMintRequest,
+    pkp_share_aad, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest, PkpMintRequest,
     PkpPermissionsRequest, PkpScope, PkpSignRequest, PkpSignResponse, PresignatureReserveRequest,
     PresignatureReserveResponse, ToSign, PKP_SHARE_SEAL_INFO,
 };
@@ -32,29 +29,21 @@ use sha3::{Digest as _, Keccak256};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use crate::api::{ApiError, ApiJson};
-use crate::auth::verify_auth_sig;
+use lit_api::session::{LitAbility, LitResource, ResourceId};
+
+use super::{client_key, seal_reply, Node};
+use crate::auth::session::CapabilitySigner;
+use crate::auth::Caller;
 use crate::chain::{ChainError, PkpRegistry};
-use crate::node::{auth_error, Node};
+use crate::epoch::NodeKeys;
+use crate::error::ApiError;
 use crate::store::{Store, Table};
 
-/// The PKP routes.
-pub(crate) fn routes() -> Router<Arc<Node>> {
-    Router::new()
-        .route(paths::PKP_MINT, post(mint))
-        .route(paths::PKP_INFO, post(info))
-        .route(paths::PKP_PERMISSIONS, post(permissions))
-        .route(paths::PKP_SIGN, post(sign))
-        .route(paths::PKP_PRESIGNATURE, post(reserve))
-        .route(paths::SESSION_SIGN, post(session_sign))
-}
-
-fn chain_error(e: ChainError) -> ApiError {
-    match e {
-        ChainError::NotFound(t) => ApiError::new(ErrorCode::NotFound, format!("no PKP {t}")),
-        other => {
-            warn!("registry: {other}");
-            ApiError::new(ErrorCode::Internal, "the PKP registry failed")
+impl From<ChainError> for ApiError {
+    fn from(e: ChainError) -> Self {
+        match e {
+            ChainError::NotFound(t) => ApiError::new(ErrorCode::NotFound, format!("no PKP {t}")),
+            other => ApiError::internal(ErrorCode::Internal, "the PKP registry failed", other),
         }
     }
 }
@@ -72,10 +61,9 @@ pub(crate) fn registry(node: &Node) -> Result<Arc<dyn PkpRegistry>, ApiError> {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ChainError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    Ok(tokio::task::spawn_blocking(f)
         .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "registry task failed"))?
-        .map_err(chain_error)
+        .map_err(|e| ApiError::internal(ErrorCode::Internal, "the PKP registry failed", e))??)
 }
 
 /// The token id of a PKP key: keccak256 of its uncompressed point without the `0x04` prefix.
@@ -84,14 +72,12 @@ pub fn token_id(public_key: &k256::AffinePoint) -> [u8; 32] {
     Keccak256::digest(&point.as_bytes()[1..]).into()
 }
 
-async fn mint(
-    State(node): State<Arc<Node>>,
-    ApiJson(req): ApiJson<PkpMintRequest>,
-) -> Result<Json<PkpInfo>, ApiError> {
+/// Mints a PKP for the caller: a key derived from the root key with a random key id, recorded
+/// in the registry with the caller as owner.
+pub async fn mint(node: &Node, req: PkpMintRequest) -> Result<PkpInfo, ApiError> {
     let keys = node.keys()?;
-    let registry = registry(&node)?;
-    let (owner, _) =
-        verify_auth_sig(&req.auth_sig, OffsetDateTime::now_utc()).map_err(auth_error)?;
+    let registry = registry(node)?;
+    let (owner, _) = node.auth.eoa(&req.auth_sig)?;
     let mut key_id = [0u8; 32];
     OsRng.fill_bytes(&mut key_id);
     let public = pkp_public_key(&keys.ecdsa.public_key(), &key_id)
@@ -107,19 +93,15 @@ async fn mint(
     let stored = record.clone();
     blocking(move || registry.insert(&stored)).await?;
     info!(owner = %owner, token = %hex::encode(record.token_id.0), "minted a PKP");
-    Ok(Json(record))
+    Ok(record)
 }
 
-async fn info(
-    State(node): State<Arc<Node>>,
-    ApiJson(req): ApiJson<PkpInfoRequest>,
-) -> Result<Json<PkpInfo>, ApiError> {
-    let registry = registry(&node)?;
+/// A PKP's registry record.
+pub async fn info(node: &Node, req: PkpInfoRequest) -> Result<PkpInfo, ApiError> {
+    let registry = registry(node)?;
     let token = hex::encode(req.token_id.0);
     let found = blocking(move || registry.get(&token)).await?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))
+    found.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))
 }
 
 fn parse_address(s: &str) -> Result<String, ApiError> {
@@ -128,13 +110,10 @@ fn parse_address(s: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))
 }
 
-async fn permissions(
-    State(node): State<Arc<Node>>,
-    ApiJson(req): ApiJson<PkpPermissionsRequest>,
-) -> Result<Json<PkpInfo>, ApiError> {
-    let registry = registry(&node)?;
-    let (caller, _) =
-        verify_auth_sig(&req.auth_sig, OffsetDateTime::now_utc()).map_err(auth_error)?;
+/// Changes a PKP's permissions; only its owner may.
+pub async fn permissions(node: &Node, req: PkpPermissionsRequest) -> Result<PkpInfo, ApiError> {
+    let registry = registry(node)?;
+    let (caller, _) = node.auth.eoa(&req.auth_sig)?;
     let token = hex::encode(req.token_id.0);
     let current = {
         let (registry, token) = (registry.clone(), token.clone());
@@ -200,7 +179,7 @@ async fn permissions(
         })
     })
     .await?;
-    Ok(Json(updated))
+    Ok(updated)
 }
 
 /// Durable used-presignature records in the node's store.
@@ -229,108 +208,32 @@ fn not_permitted(who: &str) -> ApiError {
     )
 }
 
-/// Who the caller of a signing request is, verified.
-pub(crate) async fn caller_address(
-    node: &Node,
-    sig: &lit_api::v1::AuthSig,
-) -> Result<Address, ApiError> {
-    let now = OffsetDateTime::now_utc();
-    if sig.derived_via == crate::eip1271::DERIVED_VIA_EIP1271 {
-        let message = crate::auth::SiweMessage::parse(&sig.signed_message).map_err(auth_error)?;
-        let rpc = node.chains_by_id.get(&message.chain_id).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::ChainUnavailable,
-                format!(
-                    "no chain with id {} is configured for contract wallets",
-                    message.chain_id
-                ),
-            )
-        })?;
-        let (address, _) = crate::eip1271::verify_contract_auth_sig(sig, now, rpc)
-            .await
-            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-        return Ok(address);
-    }
-    verify_auth_sig(sig, now)
-        .map(|(a, _)| a)
-        .map_err(auth_error)
-}
-
-/// Verifies a session signature made for this node that grants `ability` on `resource`.
-pub(crate) fn verify_session_for(
-    node: &Node,
-    keys: &crate::keys::NodeKeys,
-    sig: &lit_api::session::SessionSig,
-    resource: lit_api::session::LitResource,
-    ability: lit_api::session::LitAbility,
-) -> Result<crate::session::VerifiedSession, ApiError> {
-    let request = lit_api::session::ResourceAbilityRequest::new(resource, ability)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    crate::session::verify_session_sig(
-        sig,
-        &node.url,
-        &request,
-        OffsetDateTime::now_utc(),
-        &keys.bls_set.public_key(),
-        &node.session_replay,
-    )
-    .map_err(|e| ApiError::new(e.code(), e.to_string()))
-}
-
-/// Verifies an auth method credential (an OpenID Connect ID token from a configured issuer);
-/// returns the identity and its auth method id (lowercase hex).
-pub(crate) async fn verify_auth_method(
-    node: &Node,
-    method: &lit_api::v1::AuthMethod,
-) -> Result<(crate::oidc::OidcIdentity, String), ApiError> {
-    if method.auth_method_type != lit_api::v1::AUTH_METHOD_TYPE_OIDC {
-        return Err(ApiError::new(
-            ErrorCode::InvalidAuth,
-            format!(
-                "auth method type {} is not supported",
-                method.auth_method_type
-            ),
-        ));
-    }
-    let verifier = node.oidc.as_ref().ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidAuth,
-            "this node accepts no OpenID Connect issuer",
-        )
-    })?;
-    let identity = verifier
-        .verify(&method.access_token, std::time::SystemTime::now())
-        .await
-        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-    let id = hex::encode(identity.auth_method_id());
-    Ok((identity, id))
-}
-
 /// What the caller may sign with the PKP.
 async fn permitted_scopes(
     node: &Node,
-    keys: &crate::keys::NodeKeys,
+    keys: &NodeKeys,
     record: &PkpInfo,
     auth: &PkpAuth,
 ) -> Result<BTreeSet<PkpScope>, ApiError> {
     let all = || BTreeSet::from([PkpScope::SignAnything, PkpScope::PersonalSign]);
-    match auth {
-        PkpAuth::SessionSig(sig) => {
-            let verified = verify_session_for(
-                node,
-                keys,
-                sig,
-                lit_api::session::LitResource::Pkp(lit_api::session::ResourceId::Id(hex::encode(
-                    record.token_id.0,
-                ))),
-                lit_api::session::LitAbility::PkpSigning,
-            )?;
+    let resource = LitResource::Pkp(ResourceId::Id(hex::encode(record.token_id.0)));
+    let caller = node
+        .auth
+        .verify(
+            auth,
+            resource,
+            LitAbility::PkpSigning,
+            &keys.bls_set.public_key(),
+        )
+        .await?;
+    match caller {
+        Caller::Session(verified) => {
             let who = verified.authorized_address.to_checksum();
             let ok = match verified.authorized_by {
-                crate::session::CapabilitySigner::Wallet => {
+                CapabilitySigner::Wallet => {
                     who == record.owner || record.permissions.addresses.contains(&who)
                 }
-                crate::session::CapabilitySigner::Network => who == record.eth_address,
+                CapabilitySigner::Network => who == record.eth_address,
             };
             if ok {
                 Ok(all())
@@ -338,82 +241,45 @@ async fn permitted_scopes(
                 Err(not_permitted(&who))
             }
         }
-        PkpAuth::AuthSig(sig) => {
-            let caller = caller_address(node, sig).await?.to_checksum();
+        Caller::Wallet(address) => {
+            let caller = address.to_checksum();
             if caller == record.owner || record.permissions.addresses.contains(&caller) {
-                Ok(BTreeSet::from([
-                    PkpScope::SignAnything,
-                    PkpScope::PersonalSign,
-                ]))
+                Ok(all())
             } else {
                 Err(not_permitted(&caller))
             }
         }
-        PkpAuth::LitAction(action) => {
-            let run =
-                lit_actions::Action::new(action.code.clone()).with_params(action.js_params.clone());
-            let cid = run.id().to_string();
+        Caller::LitAction(action) => {
+            let cid = action.id().to_string();
             if !record.permissions.actions.contains(&cid) {
                 return Err(not_permitted(&format!("Lit Action {cid}")));
             }
-            let engine = node.auth_engine().map_err(|e| {
-                warn!("action engine: {e}");
-                ApiError::new(ErrorCode::Internal, "the action engine is unavailable")
-            })?;
-            let outcome = lit_actions::Engine::run(
-                engine.as_ref(),
-                &run,
-                Arc::new(lit_actions::host::NoCapabilities),
-            )
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorCode::InvalidAuth,
-                    format!("Lit Action {cid} failed: {e}"),
-                )
-            })?;
-            let authorised = match outcome.response.as_deref().map(str::trim) {
-                Some("true") => true,
-                Some(other) => serde_json::from_str::<serde_json::Value>(other)
-                    .map(|v| {
-                        v == serde_json::json!(true) || v["authorized"] == serde_json::json!(true)
-                    })
-                    .unwrap_or(false),
-                None => false,
-            };
-            if authorised {
-                Ok(all())
-            } else {
-                Err(ApiError::new(
-                    ErrorCode::NotPermitted,
-                    format!("Lit Action {cid} did not authorise the caller"),
+            node.auth.action_authorises(&action).await?;
+            Ok(all())
+        }
+        Caller::AuthMethod {
+            identity,
+            method_type,
+            id,
+        } => record
+            .permissions
+            .auth_methods
+            .iter()
+            .find(|m| m.method_type == method_type && m.id.eq_ignore_ascii_case(&id))
+            .map(|m| m.scopes.clone())
+            .ok_or_else(|| {
+                not_permitted(&format!(
+                    "{} (subject {})",
+                    identity.issuer, identity.subject
                 ))
-            }
-        }
-        PkpAuth::AuthMethod(method) => {
-            let (identity, id) = verify_auth_method(node, method).await?;
-            record
-                .permissions
-                .auth_methods
-                .iter()
-                .find(|m| {
-                    m.method_type == method.auth_method_type && m.id.eq_ignore_ascii_case(&id)
-                })
-                .map(|m| m.scopes.clone())
-                .ok_or_else(|| {
-                    not_permitted(&format!(
-                        "{} (subject {})",
-                        identity.issuer, identity.subject
-                    ))
-                })
-        }
+            }),
     }
 }
 
 /// Never trusts the registry's public key: derives it from the root key and the key id and
 /// checks the record against it.
 pub(crate) fn check_record(
-    keys: &crate::keys::NodeKeys,
+    keys: &NodeKeys,
     record: &PkpInfo,
 ) -> Result<k256::AffinePoint, ApiError> {
     let derived = pkp_public_key(&keys.ecdsa.public_key(), &record.key_id.0)
@@ -458,10 +324,10 @@ pub(crate) fn parse_group(
 }
 
 /// The network's signature share over a PKP session capability.
-async fn session_sign(
-    State(node): State<Arc<Node>>,
-    ApiJson(req): ApiJson<lit_api::v1::SessionSignRequest>,
-) -> Result<Json<lit_api::v1::SessionSignResponse>, ApiError> {
+pub async fn session_sign(
+    node: &Node,
+    req: lit_api::v1::SessionSignRequest,
+) -> Result<lit_api::v1::SessionSignResponse, ApiError> {
     let keys = node.keys_for_epoch(req.epoch)?;
     if matches!(req.auth, PkpAuth::SessionSig(_)) {
         return Err(ApiError::new(
@@ -469,7 +335,7 @@ async fn session_sign(
             "a session cannot vouch for a new session: use the wallet or auth method",
         ));
     }
-    let registry = registry(&node)?;
+    let registry = registry(node)?;
     let token = hex::encode(req.token_id.0);
     let record = {
         let token = token.clone();
@@ -477,7 +343,7 @@ async fn session_sign(
     }
     .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
     // never sign text that is not a well-formed capability of this PKP for this PKP only
-    let cap = crate::session::parse_capability_message(&req.capability)
+    let cap = crate::auth::session::parse_capability_message(&req.capability)
         .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
     if cap.address.to_checksum() != record.eth_address {
         return Err(ApiError::new(
@@ -495,34 +361,35 @@ async fn session_sign(
             "a PKP session may only grant abilities on its own PKP",
         ));
     }
-    let scopes = permitted_scopes(&node, &keys, &record, &req.auth).await?;
+    let scopes = permitted_scopes(node, &keys, &record, &req.auth).await?;
     if !scopes.contains(&PkpScope::SignAnything) {
         return Err(ApiError::new(
             ErrorCode::NotPermitted,
             "a PKP session needs an auth permitted to sign anything",
         ));
     }
-    let client_key = crate::node::client_key(&req.client_public_key)?;
+    let client_key = client_key(&req.client_public_key)?;
     let share = keys.bls.sign(req.capability.as_bytes());
-    let sealed = crate::node::seal_reply(
+    let sealed = seal_reply(
         &client_key,
         lit_api::v1::SESSION_SHARE_SEAL_INFO,
         &lit_api::v1::encryption_share_aad(node.me.get(), keys.epoch, req.capability.as_bytes()),
         &share.to_bytes(),
     )?;
-    Ok(Json(lit_api::v1::SessionSignResponse {
+    Ok(lit_api::v1::SessionSignResponse {
         party_id: node.me.get(),
         epoch: keys.epoch,
         share: sealed,
-    }))
+    })
 }
 
-async fn reserve(
-    State(node): State<Arc<Node>>,
-    ApiJson(req): ApiJson<PresignatureReserveRequest>,
-) -> Result<Json<PresignatureReserveResponse>, ApiError> {
+/// Reserves a pooled presignature for a signing group this node leads.
+pub async fn reserve(
+    node: &Node,
+    req: PresignatureReserveRequest,
+) -> Result<PresignatureReserveResponse, ApiError> {
     let keys = node.keys_for_epoch(req.epoch)?;
-    let group = parse_group(&node, &req.group, keys.ecdsa.threshold())?;
+    let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
     if group.first() != Some(&node.me) {
         return Err(ApiError::new(
             ErrorCode::MalformedRequest,
@@ -530,25 +397,23 @@ async fn reserve(
         ));
     }
     let counter = node.pools.reserve(&group);
-    Ok(Json(PresignatureReserveResponse {
+    Ok(PresignatureReserveResponse {
         counter,
         remaining: node.pools.size(&group) as u64,
-    }))
+    })
 }
 
-async fn sign(
-    State(node): State<Arc<Node>>,
-    ApiJson(req): ApiJson<PkpSignRequest>,
-) -> Result<Json<PkpSignResponse>, ApiError> {
+/// This node's signature share with a PKP, for a caller the PKP permits.
+pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignResponse, ApiError> {
     let started = Instant::now();
-    let _serving = crate::presign::Serving::new(&node.pools);
+    let _serving = super::presign::Serving::new(&node.pools);
     let keys = node.keys_for_epoch(req.epoch)?;
-    let registry = registry(&node)?;
+    let registry = registry(node)?;
     let token = hex::encode(req.token_id.0);
     let record = blocking(move || registry.get(&token))
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
-    let scopes = permitted_scopes(&node, &keys, &record, &req.auth).await?;
+    let scopes = permitted_scopes(node, &keys, &record, &req.auth).await?;
     check_record(&keys, &record)?;
     let root = keys.ecdsa.public_key();
     let digest = match &req.to_sign {
@@ -563,18 +428,17 @@ async fn sign(
         }
         ToSign::Message(m) => eip191_digest(&m.0),
     };
-    let group = parse_group(&node, &req.group, keys.ecdsa.threshold())?;
-    let client_key = crate::node::client_key(&req.client_public_key)?;
+    let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
+    let client_key = client_key(&req.client_public_key)?;
     let now = OffsetDateTime::now_utc();
-    if !node.replay_insert(req.client_public_key.0, now + time::Duration::hours(1), now) {
-        return Err(ApiError::new(
-            ErrorCode::NonceReplayed,
-            "this clientPublicKey was already used: make a fresh key for every request",
-        ));
-    }
+    node.auth.fresh_nonce(
+        req.client_public_key.0,
+        now + time::Duration::hours(1),
+        "clientPublicKey",
+    )?;
 
     let (presignature, source) =
-        crate::presign::for_request(&node, &keys, &group, &req, &digest).await?;
+        super::presign::for_request(node, &keys, &group, &req, &digest).await?;
     let context = SigningContext {
         root_public_key: root,
         key_id: record.key_id.0.to_vec(),
@@ -586,23 +450,20 @@ async fn sign(
         &context,
         &mut StoreUsed(&node.store),
     )
-    .map_err(|e| {
-        warn!("signing failed: {e}");
-        ApiError::new(ErrorCode::Internal, format!("signing failed: {e}"))
-    })?;
+    .map_err(|e| ApiError::internal(ErrorCode::Internal, "signing failed", e))?;
     let plain = serde_json::to_vec(&share)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    let sealed = crate::node::seal_reply(
+    let sealed = seal_reply(
         &client_key,
         PKP_SHARE_SEAL_INFO,
         &pkp_share_aad(node.me.get(), keys.epoch, &req.request_id, &digest),
         &plain,
     )?;
-    Ok(Json(PkpSignResponse {
+    Ok(PkpSignResponse {
         party_id: node.me.get(),
         epoch: keys.epoch,
         share: sealed,
         presignature: source,
         node_ms: started.elapsed().as_secs_f64() * 1000.0,
-    }))
+    })
 }

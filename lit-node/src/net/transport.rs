@@ -1,10 +1,10 @@
 //! Node-to-node transport over HTTP and the driver that runs sans-I/O protocol objects on it.
 //!
-//! Outgoing protocol bytes are wrapped by [`crate::peer::seal_envelope`] (signed by this node,
+//! Outgoing protocol bytes are wrapped by [`crate::net::peer::seal_envelope`] (signed by this node,
 //! private payloads sealed to the recipient) and `POST`ed to the peer's
 //! [`lit_api::v1::paths::PEER_MESSAGE`]; each delivery is retried with backoff until the peer
 //! acknowledges it or the delivery deadline passes, so a peer that starts late or restarts
-//! still receives everything. Incoming envelopes are checked by [`crate::peer::open_envelope`]
+//! still receives everything. Incoming envelopes are checked by [`crate::net::peer::open_envelope`]
 //! and routed by session to the protocol run that waits for them; envelopes for a session that
 //! has not started here yet are held (bounded) until it does.
 //!
@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::identity::NodeIdentity;
-use crate::peer::{open_envelope, seal_envelope, EnvelopeError, PeerKeys};
+use crate::net::peer::{open_envelope, seal_envelope, EnvelopeError, PeerKeys};
 
 /// Sessions not started on this node yet for which envelopes are held.
 const MAX_PENDING_SESSIONS: usize = 1024;

@@ -21,9 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use base64::Engine as _;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_actions::host::{
@@ -34,9 +31,8 @@ use lit_actions::{
     Action, ActionError, ActionHost, AuthContext, Engine, EngineConfig, HostError, NetPolicy,
 };
 use lit_api::v1::{
-    action_share_aad, paths, ActionSignatureShare, ActionUploadRequest, ActionUploadResponse,
-    ActionUsage, AuthSig, ExecuteRequest, ExecuteResponse, PkpAuth, PkpInfo, PkpScope,
-    ACTION_SHARE_SEAL_INFO,
+    action_share_aad, ActionSignatureShare, ActionUploadRequest, ActionUploadResponse, ActionUsage,
+    AuthSig, ExecuteRequest, ExecuteResponse, PkpAuth, PkpInfo, PkpScope, ACTION_SHARE_SEAL_INFO,
 };
 use lit_api::{Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{combine, sign_share, MessageDigest, SignatureShare, SigningContext};
@@ -50,11 +46,12 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use crate::api::{ApiError, ApiJson};
+use super::pkp::{blocking, check_record, parse_group, registry, StoreUsed};
+use super::{client_key, seal_reply, Node};
+use crate::auth::Caller as Verified;
 use crate::config::{ActionsConfig, EngineChoice};
-use crate::keys::NodeKeys;
-use crate::node::{client_key, Node};
-use crate::pkp::{blocking, caller_address, check_record, parse_group, registry, StoreUsed};
+use crate::epoch::NodeKeys;
+use crate::error::ApiError;
 use crate::store::Table;
 
 /// How long a member waits for the others' part of a host call (their shares, values, the
@@ -65,13 +62,6 @@ pub const PEER_WAIT: Duration = Duration::from_secs(10);
 
 /// Time kept back from the action's deadline for it to handle a failed wait for peers.
 const PEER_WAIT_MARGIN: Duration = Duration::from_millis(250);
-
-/// The action routes.
-pub(crate) fn routes() -> Router<Arc<Node>> {
-    Router::new()
-        .route(paths::EXECUTE, post(execute))
-        .route(paths::ACTION_UPLOAD, post(upload))
-}
 
 /// The engine the configuration asks for.
 pub fn build_engine(config: &ActionsConfig) -> Result<Arc<dyn Engine>, ActionError> {
@@ -112,10 +102,12 @@ pub fn build_engine(config: &ActionsConfig) -> Result<Arc<dyn Engine>, ActionErr
     }
 }
 
-async fn upload(
-    State(node): State<Arc<Node>>,
-    ApiJson(req): ApiJson<ActionUploadRequest>,
-) -> Result<Json<ActionUploadResponse>, ApiError> {
+/// Stores action code in this node's action store under its IPFS CIDv0 (an `ipfsId` given
+/// with it must match).
+pub async fn upload(
+    node: &Arc<Node>,
+    req: ActionUploadRequest,
+) -> Result<ActionUploadResponse, ApiError> {
     let limit = node.engine.limits().code_bytes;
     if req.code.len() > limit {
         return Err(ApiError::new(
@@ -142,11 +134,11 @@ async fn upload(
     if created {
         info!(cid = %id, bytes = req.code.len(), "stored a Lit Action");
     }
-    Ok(Json(ActionUploadResponse {
+    Ok(ActionUploadResponse {
         ipfs_id: id,
         size: req.code.len() as u64,
         created,
-    }))
+    })
 }
 
 /// The code of a request: inline, or from the action store by id (both: they must agree).
@@ -202,39 +194,53 @@ async fn verify_caller(
 ) -> Result<(Caller, AuthContext), ApiError> {
     let mut ctx = AuthContext::default();
     let mut caller = Caller::default();
-    match auth {
-        None => {}
-        Some(PkpAuth::AuthSig(sig)) => {
-            let address = caller_address(node, sig).await?.to_checksum();
+    let Some(auth) = auth else {
+        return Ok((caller, ctx));
+    };
+    if matches!(auth, PkpAuth::LitAction(_)) {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            "an action is not an auth for another action: send it as `code` or `ipfsId`",
+        ));
+    }
+    let resource = lit_api::session::LitResource::LitAction(lit_api::session::ResourceId::Id(
+        action.id().to_string(),
+    ));
+    let verified = node
+        .auth
+        .verify(
+            auth,
+            resource,
+            lit_api::session::LitAbility::LitActionExecution,
+            &keys.bls_set.public_key(),
+        )
+        .await?;
+    match verified {
+        Verified::Wallet(address) => {
+            let address = address.to_checksum();
             ctx.auth_sig_address = Some(address.clone());
             caller.address = Some(address);
         }
-        Some(PkpAuth::SessionSig(sig)) => {
-            let verified = crate::pkp::verify_session_for(
-                node,
-                keys,
-                sig,
-                lit_api::session::LitResource::LitAction(lit_api::session::ResourceId::Id(
-                    action.id().to_string(),
-                )),
-                lit_api::session::LitAbility::LitActionExecution,
-            )?;
-            let address = verified.authorized_address.to_checksum();
+        Verified::Session(session) => {
+            let address = session.authorized_address.to_checksum();
             ctx.auth_sig_address = Some(address.clone());
             caller.address = Some(address);
         }
-        Some(PkpAuth::AuthMethod(method)) => {
-            let (identity, id) = crate::pkp::verify_auth_method(node, method).await?;
+        Verified::AuthMethod {
+            identity,
+            method_type,
+            id,
+        } => {
             ctx.auth_method_contexts.push(json!({
-                "authMethodType": method.auth_method_type,
+                "authMethodType": method_type,
                 "authMethodId": format!("0x{id}"),
                 "userId": identity.subject,
                 "appId": identity.audience,
                 "issuer": identity.issuer,
             }));
-            caller.auth_methods.push((method.auth_method_type, id));
+            caller.auth_methods.push((method_type, id));
         }
-        Some(PkpAuth::LitAction(_)) => {
+        Verified::LitAction(_) => {
             return Err(ApiError::new(
                 ErrorCode::MalformedRequest,
                 "an action is not an auth for another action: send it as `code` or `ipfsId`",
@@ -266,43 +272,33 @@ fn action_error(e: ActionError) -> ApiError {
     ApiError::new(code, e.to_string())
 }
 
-async fn execute(
-    State(node): State<Arc<Node>>,
-    ApiJson(req): ApiJson<ExecuteRequest>,
-) -> Result<Json<ExecuteResponse>, ApiError> {
+/// Runs an action as one member of the execution group: checks the epoch, the group, the
+/// client key, the code, the caller, the concurrency cap and the request's nonces, then runs
+/// it in the configured engine with this node as its host.
+pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteResponse, ApiError> {
     let keys = node.keys_for_epoch(req.epoch)?;
-    let group = parse_group(&node, &req.group, keys.ecdsa.threshold())?;
+    let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
     let client = client_key(&req.client_public_key)?;
-    let action = load_action(&node, &req)?;
-    let (caller, auth) = verify_caller(&node, &keys, req.auth.as_ref(), &action).await?;
+    let action = load_action(node, &req)?;
+    let (caller, auth) = verify_caller(node, &keys, req.auth.as_ref(), &action).await?;
     let _permit = node.action_permits.try_acquire().map_err(|_| {
         ApiError::new(
             ErrorCode::RateLimited,
             "this node is running as many actions as it allows at once (actions.max_concurrent); try again shortly",
         )
     })?;
-    let now = OffsetDateTime::now_utc();
-    let until = now + time::Duration::hours(1);
-    if !node.replay_insert(req.client_public_key.0, until, now) {
-        return Err(ApiError::new(
-            ErrorCode::NonceReplayed,
-            "this clientPublicKey was already used: make a fresh key for every request",
-        ));
-    }
+    let until = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    node.auth
+        .fresh_nonce(req.client_public_key.0, until, "clientPublicKey")?;
     let request_nonce: [u8; 32] = Sha256::new()
         .chain_update(b"lit-node/execute/request-id")
         .chain_update(req.request_id.0)
         .finalize()
         .into();
-    if !node.replay_insert(request_nonce, until, now) {
-        return Err(ApiError::new(
-            ErrorCode::NonceReplayed,
-            "this requestId was already used: make a fresh one for every execution",
-        ));
-    }
+    node.auth.fresh_nonce(request_nonce, until, "requestId")?;
     let action = action.with_params(req.js_params).with_auth(auth);
     let ipfs_id = action.id().to_string();
-    let _serving = crate::presign::Serving::new(&node.pools);
+    let _serving = super::presign::Serving::new(&node.pools);
     let host = Arc::new(NodeHost {
         node: node.clone(),
         keys: keys.clone(),
@@ -321,7 +317,7 @@ async fn execute(
         .map_err(action_error)?;
     let signed = std::mem::take(&mut host.state().signed);
     let usage = &outcome.usage;
-    Ok(Json(ExecuteResponse {
+    Ok(ExecuteResponse {
         party_id: node.me.get(),
         epoch: keys.epoch,
         ipfs_id,
@@ -337,7 +333,7 @@ async fn execute(
             response_bytes: usage.response_bytes as u64,
             log_bytes: usage.log_bytes as u64,
         },
-    }))
+    })
 }
 
 #[derive(Default)]
@@ -376,11 +372,14 @@ fn rejected(m: impl Into<String>) -> HostError {
 }
 
 fn api_to_host(e: ApiError) -> HostError {
-    match e.0.code {
+    if let Some(cause) = e.cause() {
+        warn!(code = %e.code(), "{}: {cause}", e.message());
+    }
+    match e.code() {
         ErrorCode::NotReady | ErrorCode::Internal | ErrorCode::ChainUnavailable => {
-            HostError::Unavailable(e.0.message)
+            HostError::Unavailable(e.message().to_owned())
         }
-        _ => HostError::Rejected(e.0.message),
+        _ => HostError::Rejected(e.message().to_owned()),
     }
 }
 
@@ -542,7 +541,7 @@ impl NodeHost {
         let bytes = parse_hex("publicKey", public_key)?;
         let key = k256::PublicKey::from_sec1_bytes(&bytes)
             .map_err(|_| rejected("publicKey is not a secp256k1 public key"))?;
-        let token = hex::encode(crate::pkp::token_id(key.as_affine()));
+        let token = hex::encode(super::pkp::token_id(key.as_affine()));
         let registry = registry(&self.node).map_err(api_to_host)?;
         let record = blocking(move || registry.get(&token))
             .await
@@ -638,8 +637,8 @@ impl NodeHost {
                 .map_err(|_| HostError::Unavailable(format!("node {lead} sent a bad choice")))?
         };
         match counter {
-            Some(c) => crate::presign::take_pooled(&self.node, &self.keys, &self.group, c),
-            None => crate::presign::fresh(&self.node, &self.keys, &self.group, &session.0).await,
+            Some(c) => super::presign::take_pooled(&self.node, &self.keys, &self.group, c),
+            None => super::presign::fresh(&self.node, &self.keys, &self.group, &session.0).await,
         }
         .map_err(api_to_host)
     }
@@ -745,7 +744,7 @@ impl ActionHost for NodeHost {
         let (share, record, context) = self.sign_share(ctx, &req).await?;
         let plain =
             serde_json::to_vec(&share).map_err(|e| HostError::Unavailable(e.to_string()))?;
-        let sealed = crate::node::seal_reply(
+        let sealed = seal_reply(
             &self.client,
             ACTION_SHARE_SEAL_INFO,
             &action_share_aad(
@@ -960,7 +959,7 @@ mod tests {
 
     #[test]
     fn limits_and_exceptions_have_their_own_codes() {
-        let code = |e: ActionError| action_error(e).0.code;
+        let code = |e: ActionError| action_error(e).code();
         assert_eq!(
             code(ActionError::Timeout { limit_ms: 5 }),
             ErrorCode::ActionLimit
@@ -987,7 +986,7 @@ mod tests {
             ErrorCode::Internal
         );
         let e = action_error(ActionError::Timeout { limit_ms: 2000 });
-        assert_eq!(e.0.message, "the action exceeded its time limit of 2000 ms");
+        assert_eq!(e.message(), "the action exceeded its time limit of 2000 ms");
     }
 
     #[test]

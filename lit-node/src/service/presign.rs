@@ -3,7 +3,7 @@
 //! A presignature is made and used by exactly one signing group of `T` nodes (see
 //! `lit_crypto::ecdsa::Presign` for why), from two Beaver triples the same group generated. A
 //! node uses each presignature for one share only: it is recorded as used durably before the
-//! share is computed (`crate::pkp::StoreUsed`), and a node that crashes and restarts never uses
+//! share is computed (`super::pkp::StoreUsed`), and a node that crashes and restarts never uses
 //! it again.
 //!
 //! Two sources, chosen per request ([`for_request`]):
@@ -35,11 +35,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
-use crate::api::ApiError;
-use crate::keys::NodeKeys;
-use crate::node::Node;
+use super::Node;
+use crate::epoch::NodeKeys;
+use crate::error::ApiError;
+use crate::net::transport::{drive, DriveError, DriveOptions};
 use crate::store::Table;
-use crate::transport::{drive, DriveError, DriveOptions};
 
 /// How long a signing group member may stay silent before the request fails.
 pub const ONLINE_ROUND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -331,7 +331,7 @@ async fn generate_entry(
             }
         },
         Err(e) => {
-            debug!(group = %group_name(group), counter, "pool generation failed: {}", e.0.message);
+            debug!(group = %group_name(group), counter, "pool generation failed: {}", e.message());
             false
         }
     }

@@ -1,0 +1,49 @@
+//! The PKP endpoints: `POST /v1/pkp/mint`, `/v1/pkp/info`, `/v1/pkp/permissions`,
+//! `/v1/pkp/sign` and `/v1/pkp/presignature` (see [`crate::service::pkp`]).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use lit_api::v1::{
+    PkpInfo, PkpInfoRequest, PkpMintRequest, PkpPermissionsRequest, PkpSignRequest,
+    PkpSignResponse, PresignatureReserveRequest, PresignatureReserveResponse,
+};
+
+use super::{ApiError, ApiJson};
+use crate::service::{pkp as service, Node};
+
+pub(super) async fn mint(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PkpMintRequest>,
+) -> Result<Json<PkpInfo>, ApiError> {
+    service::mint(&node, req).await.map(Json)
+}
+
+pub(super) async fn info(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PkpInfoRequest>,
+) -> Result<Json<PkpInfo>, ApiError> {
+    service::info(&node, req).await.map(Json)
+}
+
+pub(super) async fn permissions(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PkpPermissionsRequest>,
+) -> Result<Json<PkpInfo>, ApiError> {
+    service::permissions(&node, req).await.map(Json)
+}
+
+pub(super) async fn sign(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PkpSignRequest>,
+) -> Result<Json<PkpSignResponse>, ApiError> {
+    service::sign(&node, req).await.map(Json)
+}
+
+pub(super) async fn reserve(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<PresignatureReserveRequest>,
+) -> Result<Json<PresignatureReserveResponse>, ApiError> {
+    service::reserve(&node, req).await.map(Json)
+}

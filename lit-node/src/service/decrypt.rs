@@ -1,0 +1,104 @@
+//! Decryption shares (`/v1/encryption/sign`): the node checks the epoch, parses the conditions,
+//! verifies the wallet's auth (which must expire), refuses a reused `clientPublicKey` (the
+//! request nonce), evaluates the conditions with `:userAddress` = the wallet, and only then
+//! signs the identity `lit-accesscontrolcondition://…` with its BLS share, sealed (HPKE) to the
+//! client's key.
+
+use std::time::{Duration, Instant};
+
+use lit_api::conditions::ConditionsError;
+use lit_api::v1::{
+    encryption_share_aad, EncryptionSignRequest, EncryptionSignResponse, ENCRYPTION_SHARE_SEAL_INFO,
+};
+use lit_api::ErrorCode;
+use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
+
+use super::{client_key, seal_reply, Node};
+use crate::config::DevFault;
+use crate::error::ApiError;
+
+/// Where a decryption share's time went (reported in the `Server-Timing` header).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShareTimings {
+    /// Evaluating the conditions.
+    pub conditions: Duration,
+    /// Computing the BLS share.
+    pub share: Duration,
+    /// Sealing it to the client.
+    pub seal: Duration,
+}
+
+impl From<ConditionsError> for ApiError {
+    fn from(e: ConditionsError) -> Self {
+        let code = match e {
+            ConditionsError::UnknownType(_) => ErrorCode::UnknownConditionType,
+            _ => ErrorCode::InvalidConditions,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl Node {
+    /// This node's decryption share for a caller whose conditions hold.
+    pub async fn decryption_share(
+        &self,
+        req: &EncryptionSignRequest,
+    ) -> Result<(EncryptionSignResponse, ShareTimings), ApiError> {
+        let keys = self.keys_for_epoch(req.epoch)?;
+        let items = lit_api::conditions::parse(&req.access_control_conditions)?;
+        let (user, message) = self.auth.eoa(&req.auth_sig)?;
+        let expires = message.expiration_time.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidAuth,
+                "the auth message must have an Expiration Time",
+            )
+        })?;
+        self.auth
+            .fresh_nonce(req.client_public_key.0, expires, "clientPublicKey")?;
+        let client_key = client_key(&req.client_public_key)?;
+
+        let t0 = Instant::now();
+        let met = self.evaluator.evaluate(&items, &user).await?;
+        let conditions = t0.elapsed();
+        if !met {
+            return Err(ApiError::new(
+                ErrorCode::ConditionsNotMet,
+                format!("access control conditions are not met for {user}"),
+            ));
+        }
+        let canonical = serde_json::to_string(&req.access_control_conditions)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
+        let chash = conditions_hash(&canonical)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidConditions, e.to_string()))?;
+        let identity =
+            AccessControlIdentity::from_hashes(chash, req.data_to_encrypt_hash.0).to_bytes();
+
+        let t1 = Instant::now();
+        let share = if self.fault == Some(DevFault::WrongDecryptionShare) {
+            keys.bls.sign(b"not the identity")
+        } else {
+            keys.bls.sign(&identity)
+        };
+        let share_time = t1.elapsed();
+        let t2 = Instant::now();
+        let sealed = seal_reply(
+            &client_key,
+            ENCRYPTION_SHARE_SEAL_INFO,
+            &encryption_share_aad(self.me.get(), keys.epoch, &identity),
+            &share.to_bytes(),
+        )?;
+        let timings = ShareTimings {
+            conditions,
+            share: share_time,
+            seal: t2.elapsed(),
+        };
+        Ok((
+            EncryptionSignResponse {
+                party_id: self.me.get(),
+                epoch: keys.epoch,
+                share: sealed,
+            },
+            timings,
+        ))
+    }
+}

@@ -1,0 +1,301 @@
+//! The node's handlers in process: three nodes built with `Node::build` in this test's runtime,
+//! served on listeners the test bound first (port 0: no free-port race), their first-epoch DKG
+//! run over real HTTP between them, and the client endpoints called through the router with
+//! `oneshot` — no node processes, no client SDK in between.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use k256::ecdsa::SigningKey;
+use lit_api::network::{AttestationMode, NetworkFile, NETWORK_FILE_VERSION};
+use lit_api::v1::{
+    paths, pkp_share_aad, EncryptionSignResponse, HandshakeResponse, PkpInfo, PkpSignResponse,
+    PKP_SHARE_SEAL_INFO,
+};
+use lit_api::Bytes32;
+use lit_crypto::ecdsa::{combine, MessageDigest, SignatureShare, SigningContext};
+use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
+use lit_crypto::seal::{SealSecretKey, Sealed};
+use lit_node::config::Config;
+use lit_node::node::{self, Node};
+use rand_core::{OsRng, RngCore};
+use serde_json::{json, Value};
+use support::net::{auth_sig, user_is, wallet};
+use tower::ServiceExt;
+
+struct InProcess {
+    _dir: tempfile::TempDir,
+    nodes: BTreeMap<u32, Arc<Node>>,
+    epoch: u64,
+}
+
+fn config(dir: &std::path::Path, port: u16, extra: &str) -> Config {
+    let text = format!(
+        "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\nnetwork_file = \"../network.json\"\n\
+         attestation = \"simulated\"\nregistry = \"../registry.sqlite\"\npresignature_pool = 0\n\
+         dkg_round_timeout_ms = 5000\n{extra}"
+    );
+    Config::parse(&text, dir).unwrap()
+}
+
+impl InProcess {
+    /// `n` nodes with threshold `t`; `extra` is appended to every configuration.
+    async fn start(n: u32, t: u32, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut listeners = BTreeMap::new();
+        let mut configs = BTreeMap::new();
+        let mut entries = Vec::new();
+        for id in 1..=n {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let node_dir = dir.path().join(format!("node-{id}"));
+            std::fs::create_dir_all(&node_dir).unwrap();
+            let config = config(&node_dir, port, extra);
+            let mut entry = node::init(&config).unwrap();
+            entry.party_id = id;
+            entries.push(entry);
+            listeners.insert(id, listener);
+            configs.insert(id, config);
+        }
+        let network = NetworkFile {
+            version: NETWORK_FILE_VERSION,
+            name: "in-process".into(),
+            threshold: t,
+            attestation: AttestationMode::Simulated,
+            nodes: entries,
+        };
+        std::fs::write(
+            dir.path().join("network.json"),
+            serde_json::to_string_pretty(&network).unwrap(),
+        )
+        .unwrap();
+        let mut nodes = BTreeMap::new();
+        for (id, config) in &configs {
+            let node = Arc::new(Node::build(config).unwrap());
+            let listener = listeners.remove(id).unwrap();
+            tokio::spawn(node::serve(
+                node.clone(),
+                listener,
+                std::future::pending::<()>(),
+            ));
+            nodes.insert(*id, node);
+        }
+        let starts = nodes.iter().map(|(id, node)| {
+            let config = &configs[id];
+            async move { node::start(node, config).await }
+        });
+        for r in futures_util::future::join_all(starts).await {
+            r.unwrap();
+        }
+        let epoch = nodes[&1].status().health().epoch;
+        InProcess {
+            _dir: dir,
+            nodes,
+            epoch,
+        }
+    }
+
+    /// POSTs `body` to node `id`'s router in process.
+    async fn call(&self, id: u32, path: &str, body: &Value) -> (StatusCode, Value) {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = node::app(self.nodes[&id].clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<not an error>")
+}
+
+fn fresh_client() -> (SealSecretKey, String) {
+    let (secret, public) = SealSecretKey::generate(&mut OsRng);
+    (secret, hex::encode(public.to_bytes()))
+}
+
+fn open(secret: &SealSecretKey, sealed: &Value, info: &[u8], aad: &[u8]) -> Vec<u8> {
+    let bytes =
+        |k: &str| hex::decode(sealed[k].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    secret
+        .open(
+            &Sealed {
+                enc: bytes("enc"),
+                ciphertext: bytes("ciphertext"),
+            },
+            info,
+            aad,
+        )
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_encryption_and_pkp_sign_handlers_in_process() {
+    let net = InProcess::start(3, 2, "").await;
+    assert_eq!(net.epoch, 1);
+
+    // handshake: every node names itself and the same network keys, bound to the challenge
+    let mut keys = Vec::new();
+    for id in 1..=3 {
+        let challenge = hex::encode([id as u8; 32]);
+        let (status, body) = net
+            .call(id, paths::HANDSHAKE, &json!({"challenge": challenge}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let hs: HandshakeResponse = serde_json::from_value(body).unwrap();
+        assert_eq!((hs.node.party_id, hs.epoch, hs.threshold), (id, 1, 2));
+        keys.push(hs.network_keys);
+    }
+    assert!(keys.windows(2).all(|w| w[0] == w[1]));
+    let key_set = lit_crypto::bls::PublicKeySet::from_bytes(&keys[0].bls_key_set.0).unwrap();
+    let (status, body) = net
+        .call(1, paths::HANDSHAKE, &json!({"challenge": "00"}))
+        .await;
+    assert_eq!((status.as_u16(), code(&body)), (400, "malformed_request"));
+
+    // encryption: Alice's share opens and verifies; Bob is refused; a reused key is refused
+    let (alice_key, alice) = wallet(1);
+    let (bob_key, _) = wallet(2);
+    let conditions = user_is(&alice);
+    let data_hash = [7u8; 32];
+    let request = |key: &SigningKey, client: &str| {
+        json!({"epoch": 1, "accessControlConditions": conditions,
+               "dataToEncryptHash": hex::encode(data_hash), "authSig": auth_sig(key, 600),
+               "clientPublicKey": client})
+    };
+    let (secret, client) = fresh_client();
+    let (status, body) = net
+        .call(2, paths::ENCRYPTION_SIGN, &request(&alice_key, &client))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let response: EncryptionSignResponse = serde_json::from_value(body).unwrap();
+    let identity = AccessControlIdentity::from_hashes(
+        conditions_hash(&conditions.to_string()).unwrap(),
+        data_hash,
+    );
+    lit_client::shares::open_share(&key_set, &secret, 2, 1, &identity, &response)
+        .expect("the share opens and verifies against the key set");
+    let (status, body) = net
+        .call(2, paths::ENCRYPTION_SIGN, &request(&alice_key, &client))
+        .await;
+    assert_eq!((status.as_u16(), code(&body)), (409, "nonce_replayed"));
+    let (_, client) = fresh_client();
+    let (status, body) = net
+        .call(2, paths::ENCRYPTION_SIGN, &request(&bob_key, &client))
+        .await;
+    assert_eq!((status.as_u16(), code(&body)), (403, "conditions_not_met"));
+
+    // PKP: Alice mints, signs through both members of the group {1, 2}; the combined signature
+    // recovers to the PKP's address. A stranger is refused before any share is made.
+    let (status, body) = net
+        .call(
+            1,
+            paths::PKP_MINT,
+            &json!({"authSig": auth_sig(&alice_key, 600)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pkp: PkpInfo = serde_json::from_value(body).unwrap();
+    let digest = [0x42u8; 32];
+    let mut request_id = [0u8; 32];
+    OsRng.fill_bytes(&mut request_id);
+    let sign = |key: &SigningKey, client: &str| {
+        json!({"epoch": 1, "tokenId": hex::encode(pkp.token_id.0),
+               "toSign": {"digest": hex::encode(digest)},
+               "auth": {"authSig": auth_sig(key, 600)}, "group": [1, 2],
+               "requestId": hex::encode(request_id), "clientPublicKey": client})
+    };
+    let (_, stranger_client) = fresh_client();
+    let (status, body) = net
+        .call(1, paths::PKP_SIGN, &sign(&bob_key, &stranger_client))
+        .await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (403, "not_permitted"),
+        "{body}"
+    );
+    let (s1, c1) = fresh_client();
+    let (s2, c2) = fresh_client();
+    let (b1, b2) = (sign(&alice_key, &c1), sign(&alice_key, &c2));
+    let ((st1, r1), (st2, r2)) = tokio::join!(
+        net.call(1, paths::PKP_SIGN, &b1),
+        net.call(2, paths::PKP_SIGN, &b2)
+    );
+    assert_eq!((st1, st2), (StatusCode::OK, StatusCode::OK), "{r1} {r2}");
+    let mut shares = Vec::new();
+    for (party, secret, body) in [(1u32, &s1, r1), (2, &s2, r2)] {
+        let response: PkpSignResponse = serde_json::from_value(body).unwrap();
+        let aad = pkp_share_aad(party, 1, &Bytes32(request_id), &digest);
+        let plain = open(
+            secret,
+            &serde_json::to_value(&response.share).unwrap(),
+            PKP_SHARE_SEAL_INFO,
+            &aad,
+        );
+        shares.push(serde_json::from_slice::<SignatureShare>(&plain).unwrap());
+    }
+    let root = k256::PublicKey::from_sec1_bytes(&keys[0].ecdsa.0).unwrap();
+    let context = SigningContext {
+        root_public_key: *root.as_affine(),
+        key_id: pkp.key_id.0.to_vec(),
+        digest: MessageDigest::prehashed(digest),
+    };
+    let signature = combine(&context, &shares).expect("the shares combine");
+    let recovered = signature
+        .recover(&MessageDigest::prehashed(digest))
+        .unwrap();
+    assert_eq!(
+        lit_crypto::eth::Address(lit_crypto::ecdsa::ethereum_address(&recovered)).to_checksum(),
+        pkp.eth_address
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rpc_failure_reaches_the_client_as_chain_unavailable_without_the_url() {
+    // the RPC URL carries a provider key, as hosted RPC URLs do; nothing listens on port 9
+    let secret_url = "http://127.0.0.1:9/v3/PROVIDER-API-KEY-1234";
+    let extra = format!("[chains.anvil]\nrpc_url = \"{secret_url}\"\ntimeout_ms = 2000\n");
+    let net = InProcess::start(3, 2, &extra).await;
+    let (alice_key, alice) = wallet(1);
+    let balance = json!([{"conditionType": "evmBasic", "contractAddress": "",
+        "standardContractType": "", "chain": "anvil", "method": "eth_getBalance",
+        "parameters": [":userAddress", "latest"],
+        "returnValueTest": {"comparator": ">=", "value": "0"}}]);
+    let (_, client) = fresh_client();
+    let (status, body) = net
+        .call(
+            1,
+            paths::ENCRYPTION_SIGN,
+            &json!({"epoch": 1, "accessControlConditions": balance,
+                    "dataToEncryptHash": hex::encode([1u8; 32]),
+                    "authSig": auth_sig(&alice_key, 600), "clientPublicKey": client}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (502, "chain_unavailable"),
+        "{body}"
+    );
+    let text = body.to_string();
+    for leak in ["PROVIDER-API-KEY", "127.0.0.1:9", "/v3/"] {
+        assert!(!text.contains(leak), "the answer leaks {leak:?}: {text}");
+    }
+    let _ = alice;
+}
