@@ -19,9 +19,9 @@ use lit_api::conditions::{
 };
 use lit_api::ErrorCode;
 
-use crate::auth::Address;
 use crate::config::ChainConfig;
 use abi::{AbiType, AbiValue};
+use lit_crypto::eth::Address;
 use rpc::ChainRpc;
 
 /// The placeholder for the authenticated caller's address.

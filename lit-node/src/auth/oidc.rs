@@ -29,7 +29,7 @@
 //! ```
 //! use std::collections::BTreeMap;
 //! use std::time::{Duration, SystemTime};
-//! use lit_node::oidc::{OidcError, OidcIssuer, OidcVerifier};
+//! use lit_node::auth::oidc::{OidcError, OidcIssuer, OidcVerifier};
 //!
 //! // the node configuration's `[oidc.<name>]` tables
 //! let issuers: BTreeMap<String, OidcIssuer> = toml::from_str(r#"
@@ -59,7 +59,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use lit_api::ErrorCode;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha3::{Digest as _, Keccak256};
 
@@ -78,60 +77,7 @@ pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Largest JWKS document accepted, in bytes.
 pub const MAX_JWKS_LEN: usize = 256 * 1024;
 
-fn default_cache_seconds() -> u64 {
-    600
-}
-
-fn default_leeway_seconds() -> u64 {
-    60
-}
-
-fn default_refetch_min_seconds() -> u64 {
-    30
-}
-
-/// One trusted OpenID Connect issuer, as written in the node configuration (`[oidc.<name>]`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcIssuer {
-    /// The issuer identifier, exactly as tokens carry it in `iss`
-    /// (e.g. `https://accounts.google.com`).
-    pub issuer: String,
-    /// Where the issuer publishes its JSON Web Key Set (`http://` or `https://`), e.g.
-    /// `https://www.googleapis.com/oauth2/v3/certs`.
-    pub jwks_url: String,
-    /// The accepted audiences (the application's client ids); at least one.
-    pub audiences: Vec<String>,
-    /// How long a fetched key set is used before it is fetched again (default 600).
-    #[serde(default = "default_cache_seconds")]
-    pub jwks_cache_seconds: u64,
-    /// Clock tolerance for `exp`, `nbf` and `iat`, in seconds (default 60).
-    #[serde(default = "default_leeway_seconds")]
-    pub leeway_seconds: u64,
-    /// Fewest seconds between two fetches of the key set caused by an unknown key id, or after a
-    /// failed fetch (default 30). Bounds the load a stream of tokens with made-up key ids can put
-    /// on the issuer.
-    #[serde(default = "default_refetch_min_seconds")]
-    pub jwks_refetch_min_seconds: u64,
-}
-
-impl OidcIssuer {
-    /// A configuration with the default cache time, leeway and refetch interval.
-    pub fn new(
-        issuer: impl Into<String>,
-        jwks_url: impl Into<String>,
-        audiences: Vec<String>,
-    ) -> Self {
-        Self {
-            issuer: issuer.into(),
-            jwks_url: jwks_url.into(),
-            audiences,
-            jwks_cache_seconds: default_cache_seconds(),
-            leeway_seconds: default_leeway_seconds(),
-            jwks_refetch_min_seconds: default_refetch_min_seconds(),
-        }
-    }
-}
+pub use crate::config::OidcIssuer;
 
 /// Why an ID token was refused (or could not be checked).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -127,10 +127,7 @@ pub async fn upload(
     let created = node
         .store
         .insert_new(Table::Actions, &id, req.code.as_bytes())
-        .map_err(|e| {
-            warn!("action store: {e}");
-            ApiError::new(ErrorCode::Internal, "the action store failed")
-        })?;
+        .map_err(|e| ApiError::internal(ErrorCode::Internal, "the action store failed", e))?;
     if created {
         info!(cid = %id, bytes = req.code.len(), "stored a Lit Action");
     }
@@ -154,8 +151,7 @@ fn load_action(node: &Node, req: &ExecuteRequest) -> Result<Action, ApiError> {
             id.parse::<lit_actions::ActionId>()
                 .map_err(|e| malformed(e.to_string()))?;
             let stored = node.store.get(Table::Actions, id).map_err(|e| {
-                warn!("action store: {e}");
-                ApiError::new(ErrorCode::Internal, "the action store failed")
+                ApiError::internal(ErrorCode::Internal, "the action store failed", e)
             })?;
             let Some(bytes) = stored else {
                 return Err(ApiError::new(
@@ -167,10 +163,10 @@ fn load_action(node: &Node, req: &ExecuteRequest) -> Result<Action, ApiError> {
                 .map_err(|_| ApiError::new(ErrorCode::Internal, "stored action is not UTF-8"))?;
             // the store is keyed by id, but check anyway: a wrong entry must not run
             Action::with_id(id, code).map_err(|e| {
-                warn!("action store entry {id}: {e}");
-                ApiError::new(
+                ApiError::internal(
                     ErrorCode::Internal,
                     "the stored action does not match its id",
+                    format_args!("action store entry {id}: {e}"),
                 )
             })
         }
@@ -250,7 +246,14 @@ async fn verify_caller(
     Ok((caller, ctx))
 }
 
-/// How an action's failure is answered.
+/// How an action's failure is answered: limits and the action's own errors are the caller's
+/// to see; the engine's failures stay in the log.
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> Self {
+        action_error(e)
+    }
+}
+
 fn action_error(e: ActionError) -> ApiError {
     let code = match &e {
         ActionError::Timeout { .. }
@@ -264,8 +267,7 @@ fn action_error(e: ActionError) -> ApiError {
         | ActionError::TooManyHostCalls { .. }
         | ActionError::StackOverflow { .. } => ErrorCode::ActionLimit,
         ActionError::EngineUnavailable { .. } | ActionError::Engine { .. } => {
-            warn!("action engine: {e}");
-            ErrorCode::Internal
+            return ApiError::internal(ErrorCode::Internal, "the action engine failed", e);
         }
         _ => ErrorCode::ActionFailed,
     };
@@ -310,11 +312,7 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
         deadline: tokio::time::Instant::now() + node.engine.limits().time,
         state: Mutex::new(HostState::default()),
     });
-    let outcome = node
-        .engine
-        .run(&action, host.clone())
-        .await
-        .map_err(action_error)?;
+    let outcome = node.engine.run(&action, host.clone()).await?;
     let signed = std::mem::take(&mut host.state().signed);
     let usage = &outcome.usage;
     Ok(ExecuteResponse {

@@ -27,7 +27,7 @@ use lit_crypto::PartyId;
 use rand_core::{OsRng, RngCore};
 use sha3::{Digest as _, Keccak256};
 use time::OffsetDateTime;
-use tracing::{info, warn};
+use tracing::info;
 
 use lit_api::session::{LitAbility, LitResource, ResourceId};
 
@@ -81,7 +81,7 @@ pub async fn mint(node: &Node, req: PkpMintRequest) -> Result<PkpInfo, ApiError>
     let mut key_id = [0u8; 32];
     OsRng.fill_bytes(&mut key_id);
     let public = pkp_public_key(&keys.ecdsa.public_key(), &key_id)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        .map_err(|e| ApiError::internal(ErrorCode::Internal, "the PKP key cannot be derived", e))?;
     let record = PkpInfo {
         token_id: Bytes32(token_id(&public)),
         key_id: Bytes32(key_id),
@@ -283,14 +283,17 @@ pub(crate) fn check_record(
     record: &PkpInfo,
 ) -> Result<k256::AffinePoint, ApiError> {
     let derived = pkp_public_key(&keys.ecdsa.public_key(), &record.key_id.0)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        .map_err(|e| ApiError::internal(ErrorCode::Internal, "the PKP key cannot be derived", e))?;
     if token_id(&derived) != record.token_id.0
         || derived.to_encoded_point(true).as_bytes() != record.public_key.0.as_slice()
     {
-        warn!(token = %hex::encode(record.token_id.0), "registry record does not match its key id");
-        return Err(ApiError::new(
+        return Err(ApiError::internal(
             ErrorCode::Internal,
             "the PKP record is inconsistent",
+            format_args!(
+                "registry record {} does not match its key id",
+                hex::encode(record.token_id.0)
+            ),
         ));
     }
     Ok(derived)
@@ -452,7 +455,7 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
     )
     .map_err(|e| ApiError::internal(ErrorCode::Internal, "signing failed", e))?;
     let plain = serde_json::to_vec(&share)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        .map_err(|e| ApiError::internal(ErrorCode::Internal, "encoding the share failed", e))?;
     let sealed = seal_reply(
         &client_key,
         PKP_SHARE_SEAL_INFO,

@@ -61,10 +61,7 @@ fn drive_error(what: &str, e: DriveError) -> ApiError {
             ErrorCode::NonceReplayed,
             format!("{what}: this request id was already used"),
         ),
-        other => {
-            warn!("{what}: {other}");
-            ApiError::new(ErrorCode::Internal, format!("{what} failed: {other}"))
-        }
+        other => ApiError::internal(ErrorCode::Internal, format!("{what} failed"), other),
     }
 }
 
@@ -98,7 +95,9 @@ pub(crate) async fn generate(
 ) -> Result<Presignature, ApiError> {
     let t = keys.ecdsa.threshold();
     let members: BTreeSet<PartyId> = group.iter().copied().collect();
-    let bad = |e: lit_crypto::ecdsa::EcdsaError| ApiError::new(ErrorCode::Internal, e.to_string());
+    let bad = |e: lit_crypto::ecdsa::EcdsaError| {
+        ApiError::internal(ErrorCode::Internal, "making a presignature failed", e)
+    };
     let mut label0 = label.to_vec();
     label0.extend_from_slice(b"/triple-0");
     let mut label1 = label.to_vec();
@@ -173,10 +172,10 @@ pub(crate) fn take_pooled(
     counter: u64,
 ) -> Result<Presignature, ApiError> {
     let key = pool_key(keys.epoch, group, counter);
-    let taken = node.store.take(Table::Presignatures, &key).map_err(|e| {
-        warn!("presignature store: {e}");
-        ApiError::new(ErrorCode::Internal, "presignature store failed")
-    })?;
+    let taken = node
+        .store
+        .take(Table::Presignatures, &key)
+        .map_err(|e| ApiError::internal(ErrorCode::Internal, "presignature store failed", e))?;
     let Some(bytes) = taken else {
         return Err(ApiError::new(
             ErrorCode::NotReady,
@@ -185,8 +184,9 @@ pub(crate) fn take_pooled(
             ),
         ));
     };
-    let p = Presignature::from_secret_bytes(&bytes)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored presignature: {e}")))?;
+    let p = Presignature::from_secret_bytes(&bytes).map_err(|e| {
+        ApiError::internal(ErrorCode::Internal, "stored presignature is unusable", e)
+    })?;
     if p.participants() != group {
         return Err(ApiError::new(
             ErrorCode::Internal,
