@@ -241,8 +241,10 @@ pub struct PkpInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PkpMintRequest {
-    /// The owner's wallet signature.
-    pub auth_sig: AuthSig,
+    /// The owner (EIP-55).
+    pub owner: String,
+    /// The owner's approval of this mint (see [`crate::owner`]).
+    pub approval: crate::owner::OwnerApproval,
 }
 
 /// `POST /v1/pkp/info`: a PKP's public record.
@@ -297,12 +299,12 @@ pub enum PermissionChange {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PkpPermissionsRequest {
-    /// The owner's wallet signature.
-    pub auth_sig: AuthSig,
     /// The PKP.
     pub token_id: Bytes32,
     /// The change.
     pub change: PermissionChange,
+    /// The owner's approval of exactly this change (see [`crate::owner`]).
+    pub approval: crate::owner::OwnerApproval,
 }
 
 /// What to sign with a PKP.

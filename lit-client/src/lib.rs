@@ -5,6 +5,7 @@ pub mod client;
 pub mod encrypted;
 pub mod error;
 pub mod eth_tx;
+pub mod owner;
 pub mod pkp;
 pub mod session;
 pub mod shares;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use lit_api::owner::OwnerAction;
 use lit_api::v1::{
     paths, pkp_share_aad, rotation_groups, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest,
     PkpMintRequest, PkpPermissionsRequest, PkpSignRequest, PkpSignResponse,
@@ -21,6 +22,7 @@ use rand_core::{OsRng, RngCore};
 
 use crate::client::{endpoint, post_json, shuffle, LitClient};
 use crate::eth_tx::EthTransaction;
+use crate::owner::APPROVAL_TTL;
 use crate::{ClientError, NodeFailure, NodeFailureReason, Wallet};
 
 /// How many signing groups [`LitClient::pkp_sign`] tries before giving up.
@@ -110,9 +112,15 @@ impl LitClient {
 
     /// Mints a PKP owned by `wallet`.
     pub async fn mint_pkp(&self, wallet: &Wallet) -> Result<PkpInfo, ClientError> {
-        let auth_sig = wallet.auth_sig(SystemTime::now(), self.options.auth_ttl)?;
+        let owner = wallet.address().to_checksum();
+        let approval = wallet.approve(
+            &self.network_id(),
+            &OwnerAction::Mint { owner: &owner },
+            SystemTime::now(),
+            APPROVAL_TTL,
+        )?;
         let info: PkpInfo = self
-            .ask_any(paths::PKP_MINT, &PkpMintRequest { auth_sig })
+            .ask_any(paths::PKP_MINT, &PkpMintRequest { owner, approval })
             .await?;
         self.check_pkp(&info)?;
         Ok(info)
@@ -139,16 +147,30 @@ impl LitClient {
         token_id: [u8; 32],
         change: PermissionChange,
     ) -> Result<PkpInfo, ClientError> {
-        let auth_sig = wallet.auth_sig(SystemTime::now(), self.options.auth_ttl)?;
+        let token_id = Bytes32(token_id);
+        let approval = wallet.approve(
+            &self.network_id(),
+            &OwnerAction::ChangePermissions {
+                token_id: &token_id,
+                change: &change,
+            },
+            SystemTime::now(),
+            APPROVAL_TTL,
+        )?;
         self.ask_any(
             paths::PKP_PERMISSIONS,
             &PkpPermissionsRequest {
-                auth_sig,
-                token_id: Bytes32(token_id),
+                token_id,
                 change,
+                approval,
             },
         )
         .await
+    }
+
+    /// The network's identifier, which owner approvals name (see [`lit_api::owner::network_id`]).
+    pub fn network_id(&self) -> String {
+        lit_api::owner::network_id(&self.network_keys().bls.0)
     }
 
     /// Checks that a PKP record's public key is the network root key tweaked by its key id.

@@ -17,6 +17,7 @@
 pub mod action;
 pub mod eip1271;
 pub mod oidc;
+pub mod owner;
 pub mod session;
 pub mod siwe;
 

@@ -36,18 +36,35 @@ pub enum ChainError {
     /// A stored record does not decode.
     #[error("registry record {0} is corrupt")]
     Corrupt(String),
+    /// The owner approval's nonce was used before: an approval takes effect once.
+    #[error("this approval was already used")]
+    ApprovalUsed,
+}
+
+/// An owner's approval the registry records with the action it approves, so that it takes
+/// effect once across every node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    /// Who approved (EIP-55).
+    pub signer: String,
+    /// The approval's nonce.
+    pub nonce: [u8; 32],
+    /// When it ends (Unix seconds); its record may be forgotten after that.
+    pub expires: i64,
 }
 
 /// PKP ownership and permissions, shared by all nodes.
 pub trait PkpRegistry: Send + Sync {
-    /// Records a new PKP.
-    fn insert(&self, record: &PkpRecord) -> Result<(), ChainError>;
+    /// Records a new PKP and the owner's approval of the mint, atomically.
+    fn insert(&self, record: &PkpRecord, approval: &Approval) -> Result<(), ChainError>;
     /// The PKP with `token_id` (hex), if any.
     fn get(&self, token_id: &str) -> Result<Option<PkpRecord>, ChainError>;
-    /// Replaces the permissions of `token_id` with `f(current)`, atomically; returns the record.
+    /// Replaces the permissions of `token_id` with `f(current)` and records the approval,
+    /// atomically; returns the record.
     fn update_permissions(
         &self,
         token_id: &str,
+        approval: &Approval,
         f: &mut dyn FnMut(&mut Permissions),
     ) -> Result<PkpRecord, ChainError>;
     /// The PKPs of `owner`.
@@ -78,7 +95,14 @@ impl SqliteRegistry {
                 owner TEXT NOT NULL,
                 record TEXT NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS pkps_owner ON pkps(owner);",
+            CREATE INDEX IF NOT EXISTS pkps_owner ON pkps(owner);
+            CREATE TABLE IF NOT EXISTS approvals (
+                signer TEXT NOT NULL,
+                nonce TEXT NOT NULL,
+                expires INTEGER NOT NULL,
+                PRIMARY KEY (signer, nonce)
+            );
+            CREATE INDEX IF NOT EXISTS approvals_expires ON approvals(expires);",
         )
         .map_err(backend)?;
         Ok(Self {
@@ -91,15 +115,51 @@ impl SqliteRegistry {
     }
 }
 
+/// Records `approval` inside `tx`; refuses one recorded before, and forgets expired ones.
+fn record_approval(tx: &rusqlite::Transaction<'_>, approval: &Approval) -> Result<(), ChainError> {
+    // an approval past its expiry is refused by every node before it gets here, so its record
+    // is no longer needed (a minute of slack for clocks)
+    tx.execute(
+        "DELETE FROM approvals WHERE expires < ?1",
+        params![now_unix() - 60],
+    )
+    .map_err(backend)?;
+    let inserted = tx
+        .execute(
+            "INSERT OR IGNORE INTO approvals (signer, nonce, expires) VALUES (?1, ?2, ?3)",
+            params![
+                approval.signer,
+                hex::encode(approval.nonce),
+                approval.expires
+            ],
+        )
+        .map_err(backend)?;
+    if inserted == 0 {
+        return Err(ChainError::ApprovalUsed);
+    }
+    Ok(())
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 fn decode(token_id: &str, text: &str) -> Result<PkpRecord, ChainError> {
     serde_json::from_str(text).map_err(|_| ChainError::Corrupt(token_id.to_string()))
 }
 
 impl PkpRegistry for SqliteRegistry {
-    fn insert(&self, record: &PkpRecord) -> Result<(), ChainError> {
+    fn insert(&self, record: &PkpRecord, approval: &Approval) -> Result<(), ChainError> {
         let text = serde_json::to_string(record).map_err(|e| ChainError::Backend(e.to_string()))?;
-        let changed = self
-            .conn()
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        record_approval(&tx, approval)?;
+        let changed = tx
             .execute(
                 "INSERT OR IGNORE INTO pkps (token_id, owner, record) VALUES (?1, ?2, ?3)",
                 params![hex::encode(record.token_id.0), record.owner, text],
@@ -108,6 +168,7 @@ impl PkpRegistry for SqliteRegistry {
         if changed == 0 {
             return Err(ChainError::Exists(hex::encode(record.token_id.0)));
         }
+        tx.commit().map_err(backend)?;
         Ok(())
     }
 
@@ -127,6 +188,7 @@ impl PkpRegistry for SqliteRegistry {
     fn update_permissions(
         &self,
         token_id: &str,
+        approval: &Approval,
         f: &mut dyn FnMut(&mut Permissions),
     ) -> Result<PkpRecord, ChainError> {
         let mut conn = self.conn();
@@ -147,6 +209,7 @@ impl PkpRegistry for SqliteRegistry {
             Some(t) => decode(token_id, &t)?,
             None => return Err(ChainError::NotFound(token_id.to_string())),
         };
+        record_approval(&tx, approval)?;
         f(&mut record.permissions);
         let text =
             serde_json::to_string(&record).map_err(|e| ChainError::Backend(e.to_string()))?;
@@ -193,6 +256,68 @@ mod tests {
         }
     }
 
+    fn approval(n: u64) -> Approval {
+        let mut nonce = [0u8; 32];
+        nonce[..8].copy_from_slice(&n.to_be_bytes());
+        Approval {
+            signer: Address([9; 20]).to_checksum(),
+            nonce,
+            expires: now_unix() + 600,
+        }
+    }
+
+    #[test]
+    fn an_approval_takes_effect_once_across_handles_and_expired_ones_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.sqlite");
+        let (a, b) = (
+            SqliteRegistry::open(&path).unwrap(),
+            SqliteRegistry::open(&path).unwrap(),
+        );
+        let owner = Address([9; 20]);
+        a.insert(&record(1, owner), &approval(1)).unwrap();
+        // the mint's approval again (another token): refused, and nothing was inserted
+        assert!(matches!(
+            b.insert(&record(2, owner), &approval(1)),
+            Err(ChainError::ApprovalUsed)
+        ));
+        assert!(a.get(&hex::encode([2u8; 32])).unwrap().is_none());
+        let token = hex::encode([1u8; 32]);
+        b.update_permissions(&token, &approval(2), &mut |p| {
+            p.addresses.insert("0xA".into());
+        })
+        .unwrap();
+        let replay = a.update_permissions(&token, &approval(2), &mut |p| {
+            p.addresses.insert("0xB".into());
+        });
+        assert!(matches!(replay, Err(ChainError::ApprovalUsed)));
+        let got = a.get(&token).unwrap().unwrap();
+        assert_eq!(got.permissions.addresses.len(), 1);
+        // the same nonce from another signer is another approval
+        let other = Approval {
+            signer: Address([8; 20]).to_checksum(),
+            ..approval(2)
+        };
+        a.update_permissions(&token, &other, &mut |_| {}).unwrap();
+        // records of approvals long expired are dropped by the next write
+        let old = Approval {
+            expires: now_unix() - 3600,
+            ..approval(3)
+        };
+        a.update_permissions(&token, &old, &mut |_| {}).unwrap();
+        a.update_permissions(&token, &approval(4), &mut |_| {})
+            .unwrap();
+        let left: i64 = a
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) FROM approvals WHERE nonce = ?1",
+                params![hex::encode(old.nonce)],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
     #[test]
     fn two_handles_on_one_file_see_each_other_and_updates_serialise() {
         let dir = tempfile::tempdir().unwrap();
@@ -200,9 +325,9 @@ mod tests {
         let a = SqliteRegistry::open(&path).unwrap();
         let b = SqliteRegistry::open(&path).unwrap();
         let owner = Address([9; 20]);
-        a.insert(&record(1, owner)).unwrap();
+        a.insert(&record(1, owner), &approval(1)).unwrap();
         assert!(matches!(
-            a.insert(&record(1, owner)),
+            a.insert(&record(1, owner), &approval(2)),
             Err(ChainError::Exists(_))
         ));
         assert_eq!(
@@ -215,7 +340,8 @@ mod tests {
             for (h, base) in [(&a, 0u8), (&b, 100u8)] {
                 s.spawn(move || {
                     for i in 0..20u8 {
-                        h.update_permissions(&hex::encode([1u8; 32]), &mut |p| {
+                        let n = 1000 + u64::from(base) + u64::from(i);
+                        h.update_permissions(&hex::encode([1u8; 32]), &approval(n), &mut |p| {
                             p.addresses.insert(Address([base + i; 20]).to_checksum());
                         })
                         .unwrap();
@@ -226,10 +352,10 @@ mod tests {
         let got = a.get(&hex::encode([1u8; 32])).unwrap().unwrap();
         assert_eq!(got.permissions.addresses.len(), 40);
         assert!(matches!(
-            a.update_permissions("nope", &mut |_| {}),
+            a.update_permissions("nope", &approval(5), &mut |_| {}),
             Err(ChainError::NotFound(_))
         ));
-        a.insert(&record(3, owner)).unwrap();
+        a.insert(&record(3, owner), &approval(6)).unwrap();
         assert_eq!(b.by_owner(&owner).unwrap().len(), 2);
         assert!(b.by_owner(&Address([8; 20])).unwrap().is_empty());
     }

@@ -8,17 +8,21 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use k256::ecdsa::SigningKey;
 use lit_api::network::{AttestationMode, NetworkFile, NETWORK_FILE_VERSION};
+use lit_api::owner::OwnerAction;
 use lit_api::v1::{
-    paths, pkp_share_aad, EncryptionSignResponse, HandshakeResponse, PkpInfo, PkpSignResponse,
-    PKP_SHARE_SEAL_INFO,
+    paths, pkp_share_aad, EncryptionSignResponse, HandshakeResponse, PermissionChange, PkpInfo,
+    PkpSignResponse, PKP_SHARE_SEAL_INFO,
 };
 use lit_api::Bytes32;
+use lit_client::Wallet;
 use lit_crypto::ecdsa::{combine, MessageDigest, SignatureShare, SigningContext};
+use lit_crypto::eth::Address;
 use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
 use lit_crypto::seal::{SealSecretKey, Sealed};
 use lit_node::config::Config;
@@ -32,6 +36,8 @@ struct InProcess {
     _dir: tempfile::TempDir,
     nodes: BTreeMap<u32, Arc<Node>>,
     epoch: u64,
+    /// What owner approvals name (from the network's BLS key).
+    network_id: String,
 }
 
 fn config(dir: &std::path::Path, port: u16, extra: &str) -> Config {
@@ -93,10 +99,16 @@ impl InProcess {
             r.unwrap();
         }
         let epoch = nodes[&1].status().health().epoch;
+        let hs = nodes[&1]
+            .handshake(&lit_api::v1::HandshakeRequest {
+                challenge: Bytes32([0; 32]),
+            })
+            .unwrap();
         InProcess {
             _dir: dir,
             nodes,
             epoch,
+            network_id: lit_api::owner::network_id(&hs.network_keys.bls.0),
         }
     }
 
@@ -120,6 +132,54 @@ impl InProcess {
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
     }
+}
+
+/// Approves `action` on `network` with `key`, living `ttl` seconds (negative: expired that long
+/// ago).
+fn approve(key: &SigningKey, network: &str, action: &OwnerAction<'_>, ttl: i64) -> Value {
+    let wallet = Wallet::from_signing_key(key.clone());
+    let now = std::time::SystemTime::now();
+    let approval = if ttl >= 0 {
+        wallet.approve(network, action, now, Duration::from_secs(ttl as u64))
+    } else {
+        wallet.approve(
+            network,
+            action,
+            now - Duration::from_secs(ttl.unsigned_abs() * 2),
+            Duration::from_secs(ttl.unsigned_abs()),
+        )
+    };
+    serde_json::to_value(approval.unwrap()).unwrap()
+}
+
+fn mint_body(net: &InProcess, key: &SigningKey) -> Value {
+    let owner = Address::from_public_key(key.verifying_key()).to_checksum();
+    let approval = approve(
+        key,
+        &net.network_id,
+        &OwnerAction::Mint { owner: &owner },
+        600,
+    );
+    json!({"owner": owner, "approval": approval})
+}
+
+fn change_body(
+    net: &InProcess,
+    key: &SigningKey,
+    token: &Bytes32,
+    change: &PermissionChange,
+    ttl: i64,
+) -> Value {
+    let approval = approve(
+        key,
+        &net.network_id,
+        &OwnerAction::ChangePermissions {
+            token_id: token,
+            change,
+        },
+        ttl,
+    );
+    json!({"tokenId": hex::encode(token.0), "change": change, "approval": approval})
 }
 
 fn code(body: &Value) -> &str {
@@ -205,11 +265,7 @@ async fn handshake_encryption_and_pkp_sign_handlers_in_process() {
     // PKP: Alice mints, signs through both members of the group {1, 2}; the combined signature
     // recovers to the PKP's address. A stranger is refused before any share is made.
     let (status, body) = net
-        .call(
-            1,
-            paths::PKP_MINT,
-            &json!({"authSig": auth_sig(&alice_key, 600)}),
-        )
+        .call(1, paths::PKP_MINT, &mint_body(&net, &alice_key))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let pkp: PkpInfo = serde_json::from_value(body).unwrap();
@@ -298,4 +354,147 @@ async fn an_rpc_failure_reaches_the_client_as_chain_unavailable_without_the_url(
         assert!(!text.contains(leak), "the answer leaks {leak:?}: {text}");
     }
     let _ = alice;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_approval_takes_effect_once_for_its_network_pkp_and_change() {
+    let net = InProcess::start(3, 2, "").await;
+    let (alice_key, _) = wallet(1);
+    let (bob_key, bob) = wallet(2);
+    let (carol_key, carol) = wallet(3);
+
+    // a mint approval works once: replayed at another node it is refused
+    let mint = mint_body(&net, &alice_key);
+    let (status, body) = net.call(1, paths::PKP_MINT, &mint).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pkp: PkpInfo = serde_json::from_value(body).unwrap();
+    let (status, body) = net.call(2, paths::PKP_MINT, &mint).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (409, "nonce_replayed"),
+        "{body}"
+    );
+    let (_, body) = net
+        .call(1, paths::PKP_MINT, &mint_body(&net, &alice_key))
+        .await;
+    let other: PkpInfo = serde_json::from_value(body).unwrap();
+    // a mint for an owner approved by someone else
+    let mut forged = mint_body(&net, &bob_key);
+    forged["owner"] = json!(pkp.owner);
+    let (status, body) = net.call(1, paths::PKP_MINT, &forged).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (401, "invalid_auth"),
+        "{body}"
+    );
+
+    let add_bob = PermissionChange::AddAddress {
+        address: bob.to_checksum(),
+    };
+    let remove_bob = PermissionChange::RemoveAddress {
+        address: bob.to_checksum(),
+    };
+    let add = change_body(&net, &alice_key, &pkp.token_id, &add_bob, 600);
+    let (status, body) = net.call(1, paths::PKP_PERMISSIONS, &add).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // captured by node 1's operator and replayed at node 2, or at node 1 again
+    for id in [2, 1] {
+        let (status, body) = net.call(id, paths::PKP_PERMISSIONS, &add).await;
+        assert_eq!(
+            (status.as_u16(), code(&body)),
+            (409, "nonce_replayed"),
+            "{body}"
+        );
+    }
+    // Alice removes Bob; the old "add Bob" replayed at node 3 does not bring him back
+    let remove = change_body(&net, &alice_key, &pkp.token_id, &remove_bob, 600);
+    let (status, body) = net.call(2, paths::PKP_PERMISSIONS, &remove).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = net.call(3, paths::PKP_PERMISSIONS, &add).await;
+    assert_eq!(status.as_u16(), 409);
+
+    // an approval of one change is not an approval of another change or of another PKP
+    let mut tampered = change_body(&net, &alice_key, &pkp.token_id, &add_bob, 600);
+    tampered["change"] = json!({"op": "addAddress", "address": carol.to_checksum()});
+    let (status, body) = net.call(1, paths::PKP_PERMISSIONS, &tampered).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (403, "not_permitted"),
+        "{body}"
+    );
+    let mut moved = change_body(&net, &alice_key, &pkp.token_id, &add_bob, 600);
+    moved["tokenId"] = json!(hex::encode(other.token_id.0));
+    let (status, body) = net.call(1, paths::PKP_PERMISSIONS, &moved).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (403, "not_permitted"),
+        "{body}"
+    );
+    // a stranger's own approval of a change to Alice's PKP
+    let stranger = change_body(&net, &carol_key, &pkp.token_id, &add_bob, 600);
+    let (status, body) = net.call(1, paths::PKP_PERMISSIONS, &stranger).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (403, "not_permitted"),
+        "{body}"
+    );
+
+    // stretched or spent lifetimes
+    let month = change_body(&net, &alice_key, &pkp.token_id, &add_bob, 30 * 24 * 3600);
+    let (status, body) = net.call(1, paths::PKP_PERMISSIONS, &month).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (401, "invalid_auth"),
+        "{body}"
+    );
+    assert!(body.to_string().contains("at most 3600 s"), "{body}");
+    let expired = change_body(&net, &alice_key, &pkp.token_id, &add_bob, -60);
+    let (status, body) = net.call(1, paths::PKP_PERMISSIONS, &expired).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (401, "auth_expired"),
+        "{body}"
+    );
+
+    // an approval made for another network
+    let elsewhere = lit_api::owner::network_id(&[7u8; 48]);
+    assert_ne!(net.network_id, elsewhere);
+    let approval = approve(
+        &alice_key,
+        &elsewhere,
+        &OwnerAction::ChangePermissions {
+            token_id: &pkp.token_id,
+            change: &add_bob,
+        },
+        600,
+    );
+    let body = json!({"tokenId": hex::encode(pkp.token_id.0), "change": add_bob,
+                      "approval": approval});
+    let (status, body) = net.call(1, paths::PKP_PERMISSIONS, &body).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (403, "not_permitted"),
+        "{body}"
+    );
+
+    // a sign-in (any AuthSig, even Alice's own) is no approval at all
+    let signin = json!({"authSig": auth_sig(&alice_key, 600),
+                        "tokenId": hex::encode(pkp.token_id.0), "change": add_bob});
+    let (status, body) = net.call(1, paths::PKP_PERMISSIONS, &signin).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (400, "malformed_request"),
+        "{body}"
+    );
+
+    // after all that, nobody is permitted on Alice's PKP
+    let (_, body) = net
+        .call(
+            2,
+            paths::PKP_INFO,
+            &json!({"tokenId": hex::encode(pkp.token_id.0)}),
+        )
+        .await;
+    let record: PkpInfo = serde_json::from_value(body).unwrap();
+    assert!(record.permissions.addresses.is_empty(), "{record:?}");
 }

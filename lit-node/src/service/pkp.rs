@@ -29,9 +29,11 @@ use sha3::{Digest as _, Keccak256};
 use time::OffsetDateTime;
 use tracing::info;
 
+use lit_api::owner::OwnerAction;
 use lit_api::session::{LitAbility, LitResource, ResourceId};
 
 use super::{client_key, seal_reply, Node};
+use crate::auth::owner::verify_approval;
 use crate::auth::session::CapabilitySigner;
 use crate::auth::Caller;
 use crate::chain::{ChainError, PkpRegistry};
@@ -43,6 +45,10 @@ impl From<ChainError> for ApiError {
     fn from(e: ChainError) -> Self {
         match e {
             ChainError::NotFound(t) => ApiError::new(ErrorCode::NotFound, format!("no PKP {t}")),
+            ChainError::ApprovalUsed => ApiError::new(
+                ErrorCode::NonceReplayed,
+                "this approval was already used: approve every change anew",
+            ),
             other => ApiError::internal(ErrorCode::Internal, "the PKP registry failed", other),
         }
     }
@@ -72,12 +78,30 @@ pub fn token_id(public_key: &k256::AffinePoint) -> [u8; 32] {
     Keccak256::digest(&point.as_bytes()[1..]).into()
 }
 
-/// Mints a PKP for the caller: a key derived from the root key with a random key id, recorded
-/// in the registry with the caller as owner.
+/// The network's identifier, which owner approvals name.
+fn network_id(keys: &NodeKeys) -> String {
+    lit_api::owner::network_id(&keys.bls_set.public_key().to_bytes())
+}
+
+/// Mints a PKP for the owner who approved it: a key derived from the root key with a random
+/// key id, recorded in the registry with the approval (which takes effect once).
 pub async fn mint(node: &Node, req: PkpMintRequest) -> Result<PkpInfo, ApiError> {
     let keys = node.keys()?;
     let registry = registry(node)?;
-    let (owner, _) = node.auth.eoa(&req.auth_sig)?;
+    let owner = Address::parse(&req.owner)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("owner: {e}")))?;
+    let (signer, approval) = verify_approval(
+        &network_id(&keys),
+        &OwnerAction::Mint { owner: &req.owner },
+        &req.approval,
+        OffsetDateTime::now_utc(),
+    )?;
+    if signer != owner {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAuth,
+            format!("the approval is signed by {signer}, not by the owner {owner}"),
+        ));
+    }
     let mut key_id = [0u8; 32];
     OsRng.fill_bytes(&mut key_id);
     let public = pkp_public_key(&keys.ecdsa.public_key(), &key_id)
@@ -91,7 +115,7 @@ pub async fn mint(node: &Node, req: PkpMintRequest) -> Result<PkpInfo, ApiError>
         permissions: Default::default(),
     };
     let stored = record.clone();
-    blocking(move || registry.insert(&stored)).await?;
+    blocking(move || registry.insert(&stored, &approval)).await?;
     info!(owner = %owner, token = %hex::encode(record.token_id.0), "minted a PKP");
     Ok(record)
 }
@@ -112,8 +136,17 @@ fn parse_address(s: &str) -> Result<String, ApiError> {
 
 /// Changes a PKP's permissions; only its owner may.
 pub async fn permissions(node: &Node, req: PkpPermissionsRequest) -> Result<PkpInfo, ApiError> {
+    let keys = node.keys()?;
     let registry = registry(node)?;
-    let (caller, _) = node.auth.eoa(&req.auth_sig)?;
+    let (caller, approval) = verify_approval(
+        &network_id(&keys),
+        &OwnerAction::ChangePermissions {
+            token_id: &req.token_id,
+            change: &req.change,
+        },
+        &req.approval,
+        OffsetDateTime::now_utc(),
+    )?;
     let token = hex::encode(req.token_id.0);
     let current = {
         let (registry, token) = (registry.clone(), token.clone());
@@ -154,7 +187,7 @@ pub async fn permissions(node: &Node, req: PkpPermissionsRequest) -> Result<PkpI
         other => other,
     };
     let updated = blocking(move || {
-        registry.update_permissions(&token, &mut |p| match &change {
+        registry.update_permissions(&token, &approval, &mut |p| match &change {
             PermissionChange::AddAddress { address } => {
                 p.addresses.insert(address.clone());
             }
