@@ -5,6 +5,8 @@ mod common;
 
 use common::*;
 use lit_attest::*;
+use lit_crypto::testing::seeded_rng;
+use rand_core::{OsRng, RngCore};
 
 fn real_verifier(policy: Policy) -> Verifier {
     Verifier::new(policy).with_clock(FixedClock::at_unix(SEP_2025))
@@ -421,24 +423,11 @@ fn ca_cache_does_not_bypass_checks() {
 #[test]
 fn any_single_byte_change_in_the_report_is_refused() {
     // Seeded, reproducible: LIT_TEST_SEED=<u64> replays a run.
-    let seed: u64 = std::env::var("LIT_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("LIT_TEST_SEED={seed}");
-    let mut x = seed | 1;
-    let mut next = move || {
-        // xorshift64*
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let (mut rng, seed) = seeded_rng(
+        "any_single_byte_change_in_the_report_is_refused",
+        OsRng.next_u64(),
+    );
+    let mut next = move || rng.next_u64();
     let v = real_verifier(Policy::default());
     let base = snp(dataset("turin-v5-oak"));
     for _ in 0..200 {

@@ -20,18 +20,14 @@ use lit_crypto::identity::AccessControlIdentity;
 use lit_crypto::seal::{SealPublicKey, SealSecretKey};
 use lit_crypto::PartyId;
 use rand_chacha::ChaCha20Rng;
-use rand_core::{OsRng, RngCore, SeedableRng};
+use rand_core::{OsRng, RngCore};
 use serde_json::json;
 
 const EPOCH: u64 = 7;
 
+/// A seeded RNG (`LIT_TEST_SEED=<u64>` replays a run; the seed is printed).
 fn rng() -> ChaCha20Rng {
-    let seed = std::env::var("LIT_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| OsRng.next_u64());
-    eprintln!("LIT_TEST_SEED={seed}");
-    ChaCha20Rng::seed_from_u64(seed)
+    lit_crypto::testing::seeded_rng("decrypt_flow", OsRng.next_u64()).0
 }
 
 fn conditions() -> serde_json::Value {

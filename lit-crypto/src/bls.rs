@@ -147,7 +147,14 @@ impl BlsError {
             | BlsError::KeyShareMismatch(p) => vec![*p],
             BlsError::InvalidShares { culprits }
             | BlsError::TooManyInvalidShares { culprits, .. } => culprits.clone(),
-            _ => vec![],
+            // No party to blame: a caller's mistake, a bad encoding, or an opaque failure
+            // (`InvalidSignature` deliberately names nobody).
+            BlsError::NotEnoughShares { .. }
+            | BlsError::ZeroId
+            | BlsError::Degenerate
+            | BlsError::InvalidSignature
+            | BlsError::InvalidKeySet(_)
+            | BlsError::Malformed { .. } => vec![],
         }
     }
 }

@@ -180,7 +180,15 @@ impl EcdsaError {
             | EcdsaError::NotAParticipant(p)
             | EcdsaError::DuplicateShare(p) => vec![*p],
             EcdsaError::PresignatureMismatch { culprits } => culprits.clone(),
-            _ => vec![],
+            // No party to blame: a caller's mistake, a bad encoding, a reused presignature, or
+            // a wrong share that cait-sith gives no data to attribute (module documentation).
+            EcdsaError::InvalidParameters(_)
+            | EcdsaError::NotEnoughShares { .. }
+            | EcdsaError::CombinedSignatureInvalid
+            | EcdsaError::PresignatureReused(_)
+            | EcdsaError::KeyMismatch
+            | EcdsaError::Degenerate(_)
+            | EcdsaError::Malformed(_) => vec![],
         }
     }
 }

@@ -8,5 +8,6 @@ pub mod identity;
 pub mod protocol;
 pub mod seal;
 pub mod shamir;
+pub mod testing;
 
 pub use protocol::PartyId;

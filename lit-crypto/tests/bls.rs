@@ -7,19 +7,13 @@ use lit_crypto::bls::{
     self, BlsError, KeyShare, PublicKey, PublicKeySet, PublicKeyShare, SecretKey, Signature,
     SignatureShare, DST,
 };
+use lit_crypto::testing::seeded_rng;
 use lit_crypto::PartyId;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-/// The seed of the randomized tests: `LIT_TEST_SEED` or a fixed default, printed for replay.
-fn rng(label: &str) -> ChaCha20Rng {
-    let seed = std::env::var("LIT_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_261_126);
-    println!("{label}: LIT_TEST_SEED={seed}");
-    ChaCha20Rng::seed_from_u64(seed)
-}
+/// The default seed of the randomized tests (`LIT_TEST_SEED` overrides it).
+const SEED: u64 = 20_261_126;
 
 fn ids(n: u32) -> Vec<PartyId> {
     PartyId::range(n).collect()
@@ -49,7 +43,7 @@ fn deal(n: u32, t: usize, rng: &mut ChaCha20Rng) -> (SecretKey, PublicKeySet, Ve
 
 #[test]
 fn any_t_shares_combine_to_the_plain_signature() {
-    let mut rng = rng("combine");
+    let (mut rng, _) = seeded_rng("combine", SEED);
     for (n, t) in [(1u32, 1usize), (2, 2), (3, 2), (5, 3), (7, 5), (10, 7)] {
         let (sk, set, shares) = deal(n, t, &mut rng);
         assert_eq!(set.threshold(), t);
@@ -91,7 +85,7 @@ fn any_t_shares_combine_to_the_plain_signature() {
 
 #[test]
 fn plain_bls_agrees_with_blst() {
-    let mut rng = rng("plain");
+    let (mut rng, _) = seeded_rng("plain", SEED);
     for len in [0usize, 1, 32, 1000] {
         let mut msg = vec![0u8; len];
         rng.fill_bytes(&mut msg);
@@ -183,7 +177,7 @@ fn print_vector() {
 
 #[test]
 fn combination_refuses_structural_faults() {
-    let mut rng = rng("structural");
+    let (mut rng, _) = seeded_rng("structural", SEED);
     let (_, set, shares) = deal(6, 4, &mut rng);
     let msg = b"m";
     let sig: Vec<SignatureShare> = shares.iter().map(|s| s.sign(msg)).collect();
@@ -237,7 +231,7 @@ fn combination_refuses_structural_faults() {
 
 #[test]
 fn invalid_shares_are_named() {
-    let mut rng = rng("invalid");
+    let (mut rng, _) = seeded_rng("invalid", SEED);
     let (sk, set, shares) = deal(7, 5, &mut rng);
     let msg = b"the message";
     let mut sig: Vec<SignatureShare> = shares.iter().map(|s| s.sign(msg)).collect();
@@ -303,7 +297,7 @@ fn invalid_shares_are_named() {
 
 #[test]
 fn key_shares_are_checked_against_the_set() {
-    let mut rng = rng("keyshares");
+    let (mut rng, _) = seeded_rng("keyshares", SEED);
     let (_, set, shares) = deal(4, 3, &mut rng);
     for s in &shares {
         set.check_key_share(s).unwrap();
@@ -332,7 +326,7 @@ fn key_shares_are_checked_against_the_set() {
 
 #[test]
 fn key_set_parameters_are_checked() {
-    let mut rng = rng("params");
+    let (mut rng, _) = seeded_rng("params", SEED);
     assert!(bls::deal_with_trusted_dealer(4, &ids(3), &mut rng).is_err());
     assert!(bls::deal_with_trusted_dealer(0, &ids(3), &mut rng).is_err());
     let (_, set, _) = deal(4, 3, &mut rng);
@@ -364,7 +358,7 @@ where
 
 #[test]
 fn every_public_type_roundtrips() {
-    let mut rng = rng("roundtrip");
+    let (mut rng, _) = seeded_rng("roundtrip", SEED);
     let (_, set, shares) = deal(5, 3, &mut rng);
     let msg = b"roundtrip";
     let share = shares[3].sign(msg);
@@ -404,7 +398,7 @@ fn every_public_type_roundtrips() {
 
 #[test]
 fn malformed_encodings_are_refused() {
-    let mut rng = rng("malformed");
+    let (mut rng, _) = seeded_rng("malformed", SEED);
     let (_, set, shares) = deal(5, 3, &mut rng);
     let share = shares[0].sign(b"m").to_bytes();
     let pks = set.public_key_share(pid(1)).unwrap().to_bytes();

@@ -6,18 +6,13 @@
 use lit_crypto::bls::{self, KeyShare, PublicKeySet, SecretKey, Signature};
 use lit_crypto::ibe::{self, Ciphertext, IbeError};
 use lit_crypto::identity::{self, AccessControlIdentity, IdentityError};
+use lit_crypto::testing::seeded_rng;
 use lit_crypto::PartyId;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-fn rng(label: &str) -> ChaCha20Rng {
-    let seed = std::env::var("LIT_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(446);
-    println!("{label}: LIT_TEST_SEED={seed}");
-    ChaCha20Rng::seed_from_u64(seed)
-}
+/// The default seed of the randomized tests (`LIT_TEST_SEED` overrides it).
+const SEED: u64 = 446;
 
 fn network(rng: &mut ChaCha20Rng) -> (PublicKeySet, Vec<KeyShare>) {
     let ids: Vec<PartyId> = PartyId::range(5).collect();
@@ -37,7 +32,7 @@ fn decryption_key(set: &PublicKeySet, shares: &[KeyShare], identity: &[u8]) -> S
 
 #[test]
 fn threshold_decryption_roundtrip() {
-    let mut rng = rng("roundtrip");
+    let (mut rng, _) = seeded_rng("roundtrip", SEED);
     let (set, shares) = network(&mut rng);
     let pk = set.public_key();
     for len in [0usize, 1, 31, 32, 33, 1000, 70_000] {
@@ -71,7 +66,7 @@ fn threshold_decryption_roundtrip() {
 
 #[test]
 fn wrong_key_or_identity_is_a_clear_error() {
-    let mut rng = rng("wrong");
+    let (mut rng, _) = seeded_rng("wrong", SEED);
     let (set, shares) = network(&mut rng);
     let pk = set.public_key();
     let ct = ibe::encrypt_with_rng(&pk, b"identity A", b"secret data", &mut rng).unwrap();
@@ -117,7 +112,7 @@ fn wrong_key_or_identity_is_a_clear_error() {
 /// Every single-bit change of a ciphertext, and every truncation, is refused.
 #[test]
 fn tampering_is_always_detected() {
-    let mut rng = rng("tamper");
+    let (mut rng, _) = seeded_rng("tamper", SEED);
     let sk = SecretKey::random(&mut rng);
     let pk = sk.public_key();
     let id = b"tamper-test";
@@ -173,7 +168,7 @@ fn tampering_is_always_detected() {
 
 #[test]
 fn versions_and_schemes_are_checked() {
-    let mut rng = rng("version");
+    let (mut rng, _) = seeded_rng("version", SEED);
     let sk = SecretKey::random(&mut rng);
     let bytes = ibe::encrypt_with_rng(&sk.public_key(), b"v", b"x", &mut rng)
         .unwrap()
@@ -361,7 +356,7 @@ fn access_control_identity_format() {
 
 #[test]
 fn encrypt_under_conditions_end_to_end() {
-    let mut rng = rng("conditions");
+    let (mut rng, _) = seeded_rng("conditions", SEED);
     let (set, shares) = network(&mut rng);
     let conditions = r#"[{"chain":"ethereum","method":"","parameters":[":currentActionIpfsId"],"returnValueTest":{"comparator":"=","value":"QmTest"}}]"#;
     let data = b"the launch codes";

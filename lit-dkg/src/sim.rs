@@ -162,13 +162,9 @@ pub struct Simulation {
     pub max_timeouts: u64,
 }
 
-/// The seed to use: `LIT_TEST_SEED` if set, else `default`.
-pub fn seed_from_env(default: u64) -> u64 {
-    std::env::var("LIT_TEST_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(default)
-}
+/// The seed to use: `LIT_TEST_SEED` if set, else `default` (the workspace's one reader of
+/// `LIT_TEST_SEED`, shared with the test suites' `lit_crypto::testing::seeded_rng`).
+pub use lit_crypto::testing::seed_from_env;
 
 impl Simulation {
     /// A simulation with a reliable, in-order network; `LIT_TEST_SEED` overrides `seed`.

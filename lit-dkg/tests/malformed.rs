@@ -7,9 +7,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use lit_crypto::testing::seeded_rng;
 use lit_dkg::sim::{setup, Simulation};
 use lit_dkg::*;
-use rand_core::SeedableRng;
 
 fn p(n: u32) -> PartyId {
     PartyId::new(n).unwrap()
@@ -124,7 +124,7 @@ fn every_bit_flip_and_truncation_is_refused_without_panic() {
 fn out_of_session_messages_are_refused() {
     let mut f = fixture(3);
     // The same parties, another epoch: another session id.
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+    let (mut rng, _) = seeded_rng("out_of_session_messages_are_refused", 9);
     let mut other = setup::dkg::<Secp>("root", 8, &f.secrets, 3, &mut rng).unwrap();
     let Action::Send(out) = other[0].1.poke().unwrap() else {
         panic!()
@@ -181,7 +181,7 @@ fn duplicates_and_equivocations_are_refused_and_attributed() {
     let c = commit(&f);
     let s = share_to(&f, 2);
     // The same party 1 with another random polynomial: a second, validly signed round-1 message.
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(77);
+    let (mut rng, _) = seeded_rng("duplicates_and_equivocations_are_refused", 77);
     let mut twin = setup::dkg::<Secp>("root", 7, &f.secrets, 3, &mut rng).unwrap();
     let Action::Send(out2) = twin[0].1.poke().unwrap() else {
         panic!()
