@@ -493,6 +493,60 @@ async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
         .await
         .unwrap_err();
     assert!(refused_with(&err, ErrorCode::NotPermitted), "{err}");
+    // nor can anyone get one that outlives the network's limit (24 h)
+    let err = client
+        .pkp_session(
+            &pkp,
+            auth(&client, &owner),
+            Duration::from_secs(30 * 24 * 3600),
+        )
+        .await
+        .unwrap_err();
+    assert!(refused_with(&err, ErrorCode::InvalidAuth), "{err}");
+
+    // Bob, permitted, obtains a PKP session and signs; the owner revokes Bob, and Bob's live
+    // session ends at its next use (the owner's own session goes on)
+    let bob = Wallet::random();
+    client
+        .pkp_permit(
+            &owner,
+            pkp.token_id.0,
+            PermissionChange::AddAddress {
+                address: bob.address().to_checksum(),
+            },
+        )
+        .await
+        .unwrap();
+    let bobs = client
+        .pkp_session(&pkp, auth(&client, &bob), Duration::from_secs(600))
+        .await
+        .unwrap();
+    let sig = client
+        .pkp_sign_with_session(&pkp, digest.clone(), &bobs)
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    client
+        .pkp_permit(
+            &owner,
+            pkp.token_id.0,
+            PermissionChange::RemoveAddress {
+                address: bob.address().to_checksum(),
+            },
+        )
+        .await
+        .unwrap();
+    let err = client
+        .pkp_sign_with_session(&pkp, digest.clone(), &bobs)
+        .await
+        .unwrap_err();
+    assert!(refused_with(&err, ErrorCode::NotPermitted), "{err}");
+    assert!(err.to_string().contains("no longer permitted"), "{err}");
+    let sig = client
+        .pkp_sign_with_session(&pkp, digest.clone(), &pkp_session)
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
 }
 
 #[tokio::test]

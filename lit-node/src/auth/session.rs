@@ -61,6 +61,9 @@ pub struct VerifiedSession {
     pub expires_at: OffsetDateTime,
     /// Everything the signature requests (the checked request is among them).
     pub requests: Vec<ResourceAbilityRequest>,
+    /// The SHA-256 of each capability message (for network-signed ones, the key under which
+    /// the registry remembers who obtained the session).
+    pub capability_hashes: Vec<[u8; 32]>,
 }
 
 /// Who signed a capability.
@@ -448,6 +451,7 @@ pub fn verify_session_sig(
     let mut authorized: Option<(Address, CapabilitySigner)> = None;
     let mut granted = false;
     let mut earliest: Option<OffsetDateTime> = None;
+    let mut capability_hashes = Vec::with_capacity(message.capabilities.len());
     for (index, cap) in message.capabilities.iter().enumerate() {
         let (signer, parsed) = verify_capability(cap, &key_hex, now, network_bls_key)
             .map_err(|reason| SessionError::Capability { index, reason })?;
@@ -464,6 +468,7 @@ pub fn verify_session_sig(
             }
         }
         granted |= parsed.grants.iter().any(|g| g.covers(request));
+        capability_hashes.push(Sha256::digest(cap.signed_message.as_bytes()).into());
         earliest = Some(earliest.map_or(parsed.expires_at, |e| e.min(parsed.expires_at)));
     }
     let (Some((authorized_address, authorized_by)), Some(capability_expiry)) =
@@ -492,6 +497,7 @@ pub fn verify_session_sig(
         authorized_by,
         expires_at,
         requests: message.resource_ability_requests,
+        capability_hashes,
     })
 }
 

@@ -36,7 +36,7 @@ use super::{client_key, seal_reply, Node};
 use crate::auth::owner::verify_approval;
 use crate::auth::session::CapabilitySigner;
 use crate::auth::Caller;
-use crate::chain::{ChainError, PkpRegistry};
+use crate::chain::{ChainError, PkpRegistry, SessionGrant};
 use crate::epoch::NodeKeys;
 use crate::error::ApiError;
 use crate::store::{Store, Table};
@@ -241,14 +241,38 @@ fn not_permitted(who: &str) -> ApiError {
     )
 }
 
-/// What the caller may sign with the PKP.
+/// The longest life of a PKP session the network signs (Lit's default session life).
+pub const MAX_PKP_SESSION: time::Duration = time::Duration::hours(24);
+
+/// What `party` (`address:…`, `auth-method:<type>:<id>`, `action:<CID>`) may sign with the
+/// PKP as its permissions stand now; `None` if nothing.
+fn scopes_of(record: &PkpInfo, party: &str) -> Option<BTreeSet<PkpScope>> {
+    let all = || BTreeSet::from([PkpScope::SignAnything, PkpScope::PersonalSign]);
+    if let Some(address) = party.strip_prefix("address:") {
+        (address == record.owner || record.permissions.addresses.contains(address)).then(all)
+    } else if let Some(cid) = party.strip_prefix("action:") {
+        record.permissions.actions.contains(cid).then(all)
+    } else if let Some(method) = party.strip_prefix("auth-method:") {
+        let (method_type, id) = method.split_once(':')?;
+        let method_type: u32 = method_type.parse().ok()?;
+        record
+            .permissions
+            .auth_methods
+            .iter()
+            .find(|m| m.method_type == method_type && m.id.eq_ignore_ascii_case(id))
+            .map(|m| m.scopes.clone())
+    } else {
+        None
+    }
+}
+
+/// What the caller may sign with the PKP, and who the caller is among the PKP's parties.
 async fn permitted_scopes(
     node: &Node,
     keys: &NodeKeys,
     record: &PkpInfo,
     auth: &PkpAuth,
-) -> Result<BTreeSet<PkpScope>, ApiError> {
-    let all = || BTreeSet::from([PkpScope::SignAnything, PkpScope::PersonalSign]);
+) -> Result<(BTreeSet<PkpScope>, String), ApiError> {
     let resource = LitResource::Pkp(ResourceId::Id(hex::encode(record.token_id.0)));
     let caller = node
         .auth
@@ -259,54 +283,77 @@ async fn permitted_scopes(
             &keys.bls_set.public_key(),
         )
         .await?;
-    match caller {
-        Caller::Session(verified) => {
-            let who = verified.authorized_address.to_checksum();
-            let ok = match verified.authorized_by {
-                CapabilitySigner::Wallet => {
-                    who == record.owner || record.permissions.addresses.contains(&who)
+    let party = match caller {
+        Caller::Session(verified) => match verified.authorized_by {
+            CapabilitySigner::Wallet => {
+                format!("address:{}", verified.authorized_address.to_checksum())
+            }
+            CapabilitySigner::Network => {
+                let who = verified.authorized_address.to_checksum();
+                if who != record.eth_address {
+                    return Err(not_permitted(&who));
                 }
-                CapabilitySigner::Network => who == record.eth_address,
-            };
-            if ok {
-                Ok(all())
-            } else {
-                Err(not_permitted(&who))
+                // a PKP session is as good as the party that obtained it, now
+                let registry = registry(node)?;
+                let hashes: Vec<String> =
+                    verified.capability_hashes.iter().map(hex::encode).collect();
+                let token = hex::encode(record.token_id.0);
+                let grant = blocking(move || {
+                    for h in &hashes {
+                        if let Some(g) = registry.session_party(h)? {
+                            if g.token_id == token {
+                                return Ok(Some(g));
+                            }
+                        }
+                    }
+                    Ok(None)
+                })
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::NotPermitted,
+                        "the network did not issue this PKP session: obtain a new one",
+                    )
+                })?;
+                let scopes = scopes_of(record, &grant.party).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::NotPermitted,
+                        format!(
+                            "{} obtained this PKP session and is no longer permitted on the PKP",
+                            grant.party
+                        ),
+                    )
+                })?;
+                return Ok((scopes, grant.party));
             }
-        }
-        Caller::Wallet(address) => {
-            let caller = address.to_checksum();
-            if caller == record.owner || record.permissions.addresses.contains(&caller) {
-                Ok(all())
-            } else {
-                Err(not_permitted(&caller))
-            }
-        }
+        },
+        Caller::Wallet(address) => format!("address:{}", address.to_checksum()),
         Caller::LitAction(action) => {
-            let cid = action.id().to_string();
-            if !record.permissions.actions.contains(&cid) {
-                return Err(not_permitted(&format!("Lit Action {cid}")));
+            let party = format!("action:{}", action.id());
+            if scopes_of(record, &party).is_none() {
+                return Err(not_permitted(&format!("Lit Action {}", action.id())));
             }
             node.auth.action_authorises(&action).await?;
-            Ok(all())
+            party
         }
         Caller::AuthMethod {
             identity,
             method_type,
             id,
-        } => record
-            .permissions
-            .auth_methods
-            .iter()
-            .find(|m| m.method_type == method_type && m.id.eq_ignore_ascii_case(&id))
-            .map(|m| m.scopes.clone())
-            .ok_or_else(|| {
-                not_permitted(&format!(
+        } => {
+            let party = format!("auth-method:{method_type}:{id}");
+            if scopes_of(record, &party).is_none() {
+                return Err(not_permitted(&format!(
                     "{} (subject {})",
                     identity.issuer, identity.subject
-                ))
-            }),
-    }
+                )));
+            }
+            party
+        }
+    };
+    let scopes = scopes_of(record, &party)
+        .ok_or_else(|| not_permitted(party.trim_start_matches("address:")))?;
+    Ok((scopes, party))
 }
 
 /// Never trusts the registry's public key: derives it from the root key and the key id and
@@ -397,13 +444,33 @@ pub async fn session_sign(
             "a PKP session may only grant abilities on its own PKP",
         ));
     }
-    let scopes = permitted_scopes(node, &keys, &record, &req.auth).await?;
+    let now = OffsetDateTime::now_utc();
+    if cap.expires_at - now > MAX_PKP_SESSION {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAuth,
+            format!(
+                "a PKP session lives at most {} hours; this capability expires {}",
+                MAX_PKP_SESSION.whole_hours(),
+                cap.expires_at
+            ),
+        ));
+    }
+    let (scopes, party) = permitted_scopes(node, &keys, &record, &req.auth).await?;
     if !scopes.contains(&PkpScope::SignAnything) {
         return Err(ApiError::new(
             ErrorCode::NotPermitted,
             "a PKP session needs an auth permitted to sign anything",
         ));
     }
+    // remember who obtained it: every use re-checks that party's permission
+    let grant = SessionGrant {
+        capability: hex::encode(sha2::Sha256::digest(req.capability.as_bytes())),
+        token_id: token.clone(),
+        party,
+        expires: cap.expires_at.unix_timestamp(),
+    };
+    let registry = self::registry(node)?;
+    blocking(move || registry.record_session(&grant)).await?;
     let client_key = client_key(&req.client_public_key)?;
     let share = keys.bls.sign(req.capability.as_bytes());
     let sealed = seal_reply(
@@ -449,7 +516,7 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
     let record = blocking(move || registry.get(&token))
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
-    let scopes = permitted_scopes(node, &keys, &record, &req.auth).await?;
+    let (scopes, _) = permitted_scopes(node, &keys, &record, &req.auth).await?;
     check_record(&keys, &record)?;
     let root = keys.ecdsa.public_key();
     let digest = match &req.to_sign {
