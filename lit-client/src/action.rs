@@ -1082,8 +1082,9 @@ mod tests {
         let key = secp.recover_ecdsa(&msg, &rsig).unwrap();
         // libsecp256k1 refuses high s: this checks the normalisation too
         secp.verify_ecdsa(&msg, &rsig.to_standard(), &key).unwrap();
-        let hash = sha3::Keccak256::digest(&key.serialize_uncompressed()[1..]);
-        Address(hash[12..].try_into().unwrap())
+        Address::from_public_key(
+            &k256::ecdsa::VerifyingKey::from_sec1_bytes(&key.serialize_uncompressed()).unwrap(),
+        )
     }
 
     // ---------------------------------------------------------------------------------------

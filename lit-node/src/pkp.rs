@@ -22,10 +22,10 @@ use lit_api::v1::{
 };
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
-    eip191_digest, pkp_public_key, sign_share, EcdsaError, MessageDigest, PresignatureId,
-    SigningContext, UsedPresignatures,
+    pkp_public_key, sign_share, EcdsaError, MessageDigest, PresignatureId, SigningContext,
+    UsedPresignatures,
 };
-use lit_crypto::eth::Address;
+use lit_crypto::eth::{eip191_hash, Address};
 use lit_crypto::PartyId;
 use rand_core::{OsRng, RngCore};
 use sha3::{Digest as _, Keccak256};
@@ -100,7 +100,7 @@ async fn mint(
         token_id: Bytes32(token_id(&public)),
         key_id: Bytes32(key_id),
         public_key: Bytes(public.to_encoded_point(true).as_bytes().to_vec()),
-        eth_address: Address(lit_crypto::ecdsa::ethereum_address(&public)).to_checksum(),
+        eth_address: Address::from_point(&public).to_checksum(),
         owner: owner.to_checksum(),
         permissions: Default::default(),
     };
@@ -561,7 +561,7 @@ async fn sign(
             }
             d.0
         }
-        ToSign::Message(m) => eip191_digest(&m.0),
+        ToSign::Message(m) => eip191_hash(&m.0),
     };
     let group = parse_group(&node, &req.group, keys.ecdsa.threshold())?;
     let client_key = crate::node::client_key(&req.client_public_key)?;
