@@ -24,7 +24,7 @@ use lit_api::v1::{
 };
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_attest::{Attester, Binding, Nonce, SimulatedAttester};
-use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
+use lit_crypto::identity::AccessControlIdentity;
 use lit_crypto::seal::SealPublicKey;
 use lit_crypto::PartyId;
 use lit_dkg::byzantine::{Behaviour, Byzantine};
@@ -731,11 +731,12 @@ async fn encryption_sign(
             format!("access control conditions are not met for {user}"),
         ));
     }
-    let canonical = serde_json::to_string(&req.access_control_conditions)
-        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
-    let chash = conditions_hash(&canonical)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidConditions, e.to_string()))?;
-    let identity = AccessControlIdentity::from_hashes(chash, req.data_to_encrypt_hash.0).to_bytes();
+    let identity = AccessControlIdentity::for_conditions(
+        &req.access_control_conditions,
+        req.data_to_encrypt_hash.0,
+    )
+    .map_err(|e| ApiError::new(ErrorCode::InvalidConditions, e.to_string()))?
+    .to_bytes();
 
     let t1 = Instant::now();
     let share = if node.fault == Some(DevFault::WrongDecryptionShare) {
