@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod cid;
 pub mod conditions;
 pub mod error;
 pub mod hex_bytes;
@@ -7,6 +8,7 @@ pub mod network;
 pub mod session;
 pub mod v1;
 
+pub use cid::ActionId;
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
 pub use hex_bytes::{Bytes, Bytes32};
 

@@ -30,13 +30,12 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use k256::elliptic_curve::sec1::ToEncodedPoint;
-use lit_actions::ActionId;
 use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
 use lit_api::v1::{
     action_share_aad, paths, ActionSignatureShare, ActionUploadRequest, ActionUploadResponse,
     ActionUsage, ExecuteRequest, ExecuteResponse, PkpAuth, ACTION_SHARE_SEAL_INFO,
 };
-use lit_api::{Bytes32, ErrorCode};
+use lit_api::{ActionId, Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
     combine, pkp_public_key, MessageDigest, RecoverableSignature, SignatureShare, SigningContext,
 };
