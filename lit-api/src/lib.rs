@@ -6,6 +6,7 @@ pub mod error;
 pub mod hex_bytes;
 pub mod network;
 pub mod session;
+pub mod siwe;
 pub mod v1;
 
 pub use cid::ActionId;

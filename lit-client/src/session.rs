@@ -31,6 +31,7 @@ use lit_api::session::{
     SessionSignedMessage, SessionSigs, DERIVED_VIA_SESSION_SIG, SESSION_SIG_ALGO,
     SESSION_URI_PREFIX,
 };
+use lit_api::siwe::Timestamp;
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
 use lit_crypto::eth::{personal_sign, Address};
 use rand_core::{OsRng, RngCore};
@@ -134,6 +135,10 @@ fn rfc3339(t: OffsetDateTime) -> Result<String, SessionError> {
         .map_err(|e| SessionError::Time(e.to_string()))
 }
 
+fn timestamp(t: OffsetDateTime) -> Result<Timestamp, SessionError> {
+    Timestamp::try_from(t).map_err(|e| SessionError::Time(e.to_string()))
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut b = Zeroizing::new(vec![0u8; bytes]);
     OsRng.fill_bytes(&mut b);
@@ -156,13 +161,14 @@ pub fn pkp_capability_message(
     }
     let issued = whole_seconds(now)?;
     Ok(capability_siwe_message(&CapabilityMessage {
-        address: &pkp_address.to_checksum(),
+        address: *pkp_address,
         session_key: &hex::encode(session_key.to_bytes()),
         grants,
-        issued_at: &rfc3339(issued)?,
-        expiration: &rfc3339(issued + ttl)?,
+        issued_at: timestamp(issued)?,
+        expiration: timestamp(issued + ttl)?,
         nonce: &random_hex(16),
-    }))
+    })
+    .to_string())
 }
 
 /// A network-signed capability from the combined BLS signature over `message`.
@@ -228,13 +234,14 @@ impl Session {
         let issued = whole_seconds(now)?;
         let expires_at = issued + ttl;
         let message = capability_siwe_message(&CapabilityMessage {
-            address: &wallet.address().to_checksum(),
+            address: wallet.address(),
             session_key: &key.public_hex(),
             grants: &requests,
-            issued_at: &rfc3339(issued)?,
-            expiration: &rfc3339(expires_at)?,
+            issued_at: timestamp(issued)?,
+            expiration: timestamp(expires_at)?,
             nonce: &random_hex(16),
-        });
+        })
+        .to_string();
         let sig = personal_sign(wallet.signing_key(), message.as_bytes())
             .map_err(|e| SessionError::Signing(e.to_string()))?;
         let capability = AuthSig {
