@@ -709,7 +709,7 @@ async fn encryption_sign(
             "the auth message must have an Expiration Time",
         )
     })?;
-    let fresh = node.replay_insert(req.client_public_key.0, expires, now);
+    let fresh = node.replay_insert(req.client_public_key.0, expires.datetime(), now);
     if !fresh {
         return Err(ApiError::new(
             ErrorCode::NonceReplayed,

@@ -236,7 +236,10 @@ pub(crate) async fn caller_address(
 ) -> Result<Address, ApiError> {
     let now = OffsetDateTime::now_utc();
     if sig.derived_via == crate::eip1271::DERIVED_VIA_EIP1271 {
-        let message = crate::auth::SiweMessage::parse(&sig.signed_message).map_err(auth_error)?;
+        let message: crate::auth::SiweMessage = sig
+            .signed_message
+            .parse()
+            .map_err(|e: crate::auth::SiweError| auth_error(e.into()))?;
         let rpc = node.chains_by_id.get(&message.chain_id).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::ChainUnavailable,
