@@ -31,7 +31,7 @@ use lit_api::session::{
     SessionSignedMessage, SessionSigs, DERIVED_VIA_SESSION_SIG, SESSION_SIG_ALGO,
     SESSION_URI_PREFIX,
 };
-use lit_api::siwe::Timestamp;
+use lit_api::siwe::{SiweError, SiweMessage, Timestamp};
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
 use lit_crypto::eth::{personal_sign, Address};
 use rand_core::{OsRng, RngCore};
@@ -183,24 +183,20 @@ pub fn network_capability(
 /// The fields of a capability message the client needs: address, session key, expiration.
 fn read_capability(cap: &AuthSig) -> Result<(Address, String, OffsetDateTime), SessionError> {
     let bad = |m: &str| SessionError::InvalidCapability(m.to_string());
-    let mut lines = cap.signed_message.split('\n');
-    let address = lines
-        .nth(1)
-        .and_then(|l| Address::parse(l).ok())
-        .ok_or_else(|| bad("no address on the second line"))?;
-    let field = |tag: &str| {
-        cap.signed_message
-            .split('\n')
-            .find_map(|l| l.strip_prefix(tag))
-            .ok_or_else(|| bad(&format!("no '{tag}' line")))
-    };
-    let key = field("URI: ")?
+    let message: SiweMessage = cap
+        .signed_message
+        .parse()
+        .map_err(|e: SiweError| bad(&e.to_string()))?;
+    let key = message
+        .uri
         .strip_prefix(SESSION_URI_PREFIX)
         .ok_or_else(|| bad("URI is not lit:session:<key>"))?
         .to_string();
-    let expires = OffsetDateTime::parse(field("Expiration Time: ")?, &Rfc3339)
-        .map_err(|e| bad(&format!("Expiration Time: {e}")))?;
-    Ok((address, key, expires))
+    let expires = message
+        .expiration_time
+        .ok_or_else(|| bad("no Expiration Time"))?
+        .datetime();
+    Ok((message.address, key, expires))
 }
 
 impl Session {
