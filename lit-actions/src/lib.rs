@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 pub mod action;
-pub mod cid;
 pub mod engine;
 pub mod error;
 pub mod host;
@@ -10,11 +9,13 @@ pub mod net;
 mod session;
 
 pub use action::{Action, ActionOutcome, Usage};
-pub use cid::ActionId;
 pub use engine::deno::{DenoConfig, DenoEngine};
 pub use engine::quickjs::QuickJsEngine;
 pub use engine::{default_engine, Engine, EngineConfig};
 pub use error::{ActionError, HostError};
 pub use host::{ActionContext, ActionHost, AuthContext};
 pub use limits::Limits;
+/// Content addressing of action code (the type lives in `lit-api`, shared with the client).
+pub use lit_api::cid;
+pub use lit_api::cid::ActionId;
 pub use net::NetPolicy;

@@ -1,13 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+pub mod cid;
 pub mod conditions;
 pub mod error;
 pub mod hex_bytes;
 pub mod network;
 pub mod owner;
 pub mod session;
+pub mod siwe;
 pub mod v1;
 
+pub use cid::ActionId;
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
 pub use hex_bytes::{Bytes, Bytes32};
 

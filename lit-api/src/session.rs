@@ -49,8 +49,10 @@ use std::str::FromStr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use lit_crypto::eth::Address;
 use serde::{Deserialize, Serialize};
 
+use crate::siwe::{SiweMessage, Timestamp};
 use crate::v1::AuthSig;
 
 /// The `derivedVia` of a session signature (an ed25519 signature by the session key).
@@ -565,46 +567,39 @@ impl Recap {
 /// The fields of a capability's SIWE message (see [`capability_siwe_message`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CapabilityMessage<'a> {
-    /// The granting address (EIP-55 checksummed): the wallet, or the PKP for network-signed
-    /// capabilities.
-    pub address: &'a str,
+    /// The granting address: the wallet, or the PKP for network-signed capabilities.
+    pub address: Address,
     /// The session public key (hex) the capability is for.
     pub session_key: &'a str,
     /// What it grants.
     pub grants: &'a [ResourceAbilityRequest],
-    /// RFC 3339, whole seconds, UTC.
-    pub issued_at: &'a str,
-    /// RFC 3339, whole seconds, UTC.
-    pub expiration: &'a str,
+    /// When it was issued (the client writes whole seconds, UTC).
+    pub issued_at: Timestamp,
+    /// When it expires.
+    pub expiration: Timestamp,
     /// At least 8 alphanumeric characters.
     pub nonce: &'a str,
 }
 
-/// The text of a capability: an EIP-4361 message with the ReCap statement, `URI:
-/// lit:session:<session key>`, and the ReCap as its one resource. The client builds wallet
-/// capabilities with it; for PKP sessions both the client and the network build the message the
-/// network signs with it, so they agree byte for byte.
-pub fn capability_siwe_message(m: &CapabilityMessage<'_>) -> String {
+/// A capability: an EIP-4361 message from [`CAPABILITY_DOMAIN`] on chain 1 with the ReCap
+/// statement, `URI: lit:session:<session key>`, an expiration, and the ReCap as its one
+/// resource. The client builds wallet capabilities with it; for PKP sessions both the client and
+/// the network build the message the network signs with it, so they agree byte for byte.
+pub fn capability_siwe_message(m: &CapabilityMessage<'_>) -> SiweMessage {
     let recap = Recap::from_grants(m.grants);
-    format!(
-        "{CAPABILITY_DOMAIN} wants you to sign in with your Ethereum account:\n{address}\n\n\
-         {statement}\n\n\
-         URI: {SESSION_URI_PREFIX}{session_key}\n\
-         Version: 1\n\
-         Chain ID: 1\n\
-         Nonce: {nonce}\n\
-         Issued At: {issued}\n\
-         Expiration Time: {expires}\n\
-         Resources:\n\
-         - {recap}",
-        address = m.address,
-        statement = recap.statement(),
-        session_key = m.session_key,
-        nonce = m.nonce,
-        issued = m.issued_at,
-        expires = m.expiration,
-        recap = recap.to_resource_uri(),
-    )
+    SiweMessage {
+        statement: Some(recap.statement()),
+        expiration_time: Some(m.expiration.clone()),
+        resources: vec![recap.to_resource_uri()],
+        ..SiweMessage::new(
+            CAPABILITY_DOMAIN,
+            m.address,
+            format!("{SESSION_URI_PREFIX}{}", m.session_key),
+            1,
+            m.nonce,
+            m.issued_at.clone(),
+        )
+    }
 }
 
 /// A network-signed capability: `derivedVia: "lit.bls"`, `sig` = hex (no `0x`) of the 96-byte
@@ -884,14 +879,30 @@ mod tests {
     #[test]
     fn capability_message_has_the_session_uri_statement_and_recap() {
         let grants = [req("lit-pkp://*", LitAbility::PkpSigning)];
-        let text = capability_siwe_message(&CapabilityMessage {
-            address: "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
+        let message = capability_siwe_message(&CapabilityMessage {
+            address: Address::parse("0x5B38Da6a701c568545dCfcB03FcB875f56beddC4").unwrap(),
             session_key: &"cd".repeat(32),
             grants: &grants,
-            issued_at: "2026-01-01T00:00:00Z",
-            expiration: "2026-01-02T00:00:00Z",
+            issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            expiration: "2026-01-02T00:00:00Z".parse().unwrap(),
             nonce: "abcdefgh1234",
         });
+        let text = message.to_string();
+        assert_eq!(text.parse::<SiweMessage>().unwrap(), message);
+        let recap = Recap::from_grants(&grants);
+        assert_eq!(
+            text,
+            format!(
+                "localhost wants you to sign in with your Ethereum account:\n\
+                 0x5B38Da6a701c568545dCfcB03FcB875f56beddC4\n\n{}\n\n\
+                 URI: lit:session:{}\nVersion: 1\nChain ID: 1\nNonce: abcdefgh1234\n\
+                 Issued At: 2026-01-01T00:00:00Z\nExpiration Time: 2026-01-02T00:00:00Z\n\
+                 Resources:\n- {}",
+                recap.statement(),
+                "cd".repeat(32),
+                recap.to_resource_uri()
+            )
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],

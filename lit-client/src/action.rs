@@ -30,13 +30,12 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use k256::elliptic_curve::sec1::ToEncodedPoint;
-use lit_actions::ActionId;
 use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
 use lit_api::v1::{
     action_share_aad, paths, ActionSignatureShare, ActionUploadRequest, ActionUploadResponse,
     ActionUsage, ExecuteRequest, ExecuteResponse, PkpAuth, ACTION_SHARE_SEAL_INFO,
 };
-use lit_api::{Bytes32, ErrorCode};
+use lit_api::{ActionId, Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
     combine, pkp_public_key, MessageDigest, RecoverableSignature, SignatureShare, SigningContext,
 };
@@ -1082,8 +1081,9 @@ mod tests {
         let key = secp.recover_ecdsa(&msg, &rsig).unwrap();
         // libsecp256k1 refuses high s: this checks the normalisation too
         secp.verify_ecdsa(&msg, &rsig.to_standard(), &key).unwrap();
-        let hash = sha3::Keccak256::digest(&key.serialize_uncompressed()[1..]);
-        Address(hash[12..].try_into().unwrap())
+        Address::from_public_key(
+            &k256::ecdsa::VerifyingKey::from_sec1_bytes(&key.serialize_uncompressed()).unwrap(),
+        )
     }
 
     // ---------------------------------------------------------------------------------------

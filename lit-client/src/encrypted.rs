@@ -4,7 +4,7 @@
 use lit_api::{Bytes, Bytes32};
 use lit_crypto::bls::PublicKey;
 use lit_crypto::ibe::{self, Ciphertext};
-use lit_crypto::identity::{canonical_json_value, AccessControlIdentity};
+use lit_crypto::identity::AccessControlIdentity;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -87,13 +87,8 @@ pub fn identity_of(
     data_hash: [u8; 32],
 ) -> Result<AccessControlIdentity, ClientError> {
     lit_api::conditions::parse(conditions).map_err(|e| ClientError::Conditions(e.to_string()))?;
-    let canonical =
-        canonical_json_value(conditions).map_err(|e| ClientError::Conditions(e.to_string()))?;
-    let conditions_hash: [u8; 32] = Sha256::digest(canonical.as_bytes()).into();
-    Ok(AccessControlIdentity::from_hashes(
-        conditions_hash,
-        data_hash,
-    ))
+    AccessControlIdentity::for_conditions(conditions, data_hash)
+        .map_err(|e| ClientError::Conditions(e.to_string()))
 }
 
 /// Encrypts `plaintext` under `conditions` to the network key `network_key`, locally: no node

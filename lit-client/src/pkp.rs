@@ -15,8 +15,9 @@ use lit_api::v1::{
 };
 use lit_api::{Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
-    combine, eip191_digest, MessageDigest, RecoverableSignature, SignatureShare, SigningContext,
+    combine, MessageDigest, RecoverableSignature, SignatureShare, SigningContext,
 };
+use lit_crypto::eth::eip191_hash;
 use lit_crypto::seal::SealSecretKey;
 use rand_core::{OsRng, RngCore};
 
@@ -319,7 +320,7 @@ impl LitClient {
         self.check_pkp(pkp)?;
         let digest = match &to_sign {
             ToSign::Digest(d) => d.0,
-            ToSign::Message(m) => eip191_digest(&m.0),
+            ToSign::Message(m) => eip191_hash(&m.0),
         };
         let context = SigningContext {
             root_public_key: self.root_key()?,

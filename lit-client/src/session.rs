@@ -31,6 +31,7 @@ use lit_api::session::{
     SessionSignedMessage, SessionSigs, DERIVED_VIA_SESSION_SIG, SESSION_SIG_ALGO,
     SESSION_URI_PREFIX,
 };
+use lit_api::siwe::{SiweError, SiweMessage, Timestamp};
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
 use lit_crypto::eth::{personal_sign, Address};
 use rand_core::{OsRng, RngCore};
@@ -134,6 +135,10 @@ fn rfc3339(t: OffsetDateTime) -> Result<String, SessionError> {
         .map_err(|e| SessionError::Time(e.to_string()))
 }
 
+fn timestamp(t: OffsetDateTime) -> Result<Timestamp, SessionError> {
+    Timestamp::try_from(t).map_err(|e| SessionError::Time(e.to_string()))
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut b = Zeroizing::new(vec![0u8; bytes]);
     OsRng.fill_bytes(&mut b);
@@ -156,13 +161,14 @@ pub fn pkp_capability_message(
     }
     let issued = whole_seconds(now)?;
     Ok(capability_siwe_message(&CapabilityMessage {
-        address: &pkp_address.to_checksum(),
+        address: *pkp_address,
         session_key: &hex::encode(session_key.to_bytes()),
         grants,
-        issued_at: &rfc3339(issued)?,
-        expiration: &rfc3339(issued + ttl)?,
+        issued_at: timestamp(issued)?,
+        expiration: timestamp(issued + ttl)?,
         nonce: &random_hex(16),
-    }))
+    })
+    .to_string())
 }
 
 /// A network-signed capability from the combined BLS signature over `message`.
@@ -177,24 +183,20 @@ pub fn network_capability(
 /// The fields of a capability message the client needs: address, session key, expiration.
 fn read_capability(cap: &AuthSig) -> Result<(Address, String, OffsetDateTime), SessionError> {
     let bad = |m: &str| SessionError::InvalidCapability(m.to_string());
-    let mut lines = cap.signed_message.split('\n');
-    let address = lines
-        .nth(1)
-        .and_then(|l| Address::parse(l).ok())
-        .ok_or_else(|| bad("no address on the second line"))?;
-    let field = |tag: &str| {
-        cap.signed_message
-            .split('\n')
-            .find_map(|l| l.strip_prefix(tag))
-            .ok_or_else(|| bad(&format!("no '{tag}' line")))
-    };
-    let key = field("URI: ")?
+    let message: SiweMessage = cap
+        .signed_message
+        .parse()
+        .map_err(|e: SiweError| bad(&e.to_string()))?;
+    let key = message
+        .uri
         .strip_prefix(SESSION_URI_PREFIX)
         .ok_or_else(|| bad("URI is not lit:session:<key>"))?
         .to_string();
-    let expires = OffsetDateTime::parse(field("Expiration Time: ")?, &Rfc3339)
-        .map_err(|e| bad(&format!("Expiration Time: {e}")))?;
-    Ok((address, key, expires))
+    let expires = message
+        .expiration_time
+        .ok_or_else(|| bad("no Expiration Time"))?
+        .datetime();
+    Ok((message.address, key, expires))
 }
 
 impl Session {
@@ -228,13 +230,14 @@ impl Session {
         let issued = whole_seconds(now)?;
         let expires_at = issued + ttl;
         let message = capability_siwe_message(&CapabilityMessage {
-            address: &wallet.address().to_checksum(),
+            address: wallet.address(),
             session_key: &key.public_hex(),
             grants: &requests,
-            issued_at: &rfc3339(issued)?,
-            expiration: &rfc3339(expires_at)?,
+            issued_at: timestamp(issued)?,
+            expiration: timestamp(expires_at)?,
             nonce: &random_hex(16),
-        });
+        })
+        .to_string();
         let sig = personal_sign(wallet.signing_key(), message.as_bytes())
             .map_err(|e| SessionError::Signing(e.to_string()))?;
         let capability = AuthSig {

@@ -7,11 +7,12 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use k256::ecdsa::SigningKey;
+use lit_api::session::SESSION_URI_PREFIX;
+use lit_api::siwe::{SiweMessage, Timestamp};
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
 use lit_crypto::eth::{personal_sign, Address};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -152,40 +153,34 @@ impl Wallet {
         Ok(wallet)
     }
 
-    /// The SIWE (EIP-4361) message this wallet signs for an `AuthSig` issued at `now` and valid
-    /// for `ttl`, with a fresh random nonce and session URI.
-    pub fn siwe_message(&self, now: SystemTime, ttl: Duration) -> Result<String, ClientError> {
+    /// The SIWE (EIP-4361) message this wallet signs for an `AuthSig` issued at `now` (whole
+    /// seconds, UTC) and valid for `ttl`, with a fresh random nonce and session URI.
+    pub fn siwe_message(&self, now: SystemTime, ttl: Duration) -> Result<SiweMessage, ClientError> {
+        let time = |e: &dyn fmt::Display| ClientError::Config(format!("time: {e}"));
         let issued = OffsetDateTime::from(now)
             .replace_nanosecond(0)
-            .map_err(|e| ClientError::Config(format!("time: {e}")))?;
-        let expires = issued + ttl;
-        let fmt = |t: OffsetDateTime| {
-            t.format(&Rfc3339)
-                .map_err(|e| ClientError::Config(format!("time: {e}")))
-        };
+            .map_err(|e| time(&e))?;
+        let timestamp = |t: OffsetDateTime| Timestamp::try_from(t).map_err(|e| time(&e));
         let mut session = [0u8; 16];
         OsRng.fill_bytes(&mut session);
-        Ok(format!(
-            "{SIWE_DOMAIN} wants you to sign in with your Ethereum account:\n{address}\n\n\
-             {SIWE_STATEMENT}\n\n\
-             URI: lit:session:{session}\n\
-             Version: 1\n\
-             Chain ID: 1\n\
-             Nonce: {nonce}\n\
-             Issued At: {issued}\n\
-             Expiration Time: {expires}",
-            address = self.address.to_checksum(),
-            session = hex::encode(session),
-            nonce = random_nonce(),
-            issued = fmt(issued)?,
-            expires = fmt(expires)?,
-        ))
+        Ok(SiweMessage {
+            statement: Some(SIWE_STATEMENT.to_string()),
+            expiration_time: Some(timestamp(issued + ttl)?),
+            ..SiweMessage::new(
+                SIWE_DOMAIN,
+                self.address,
+                format!("{SESSION_URI_PREFIX}{}", hex::encode(session)),
+                1,
+                random_nonce(),
+                timestamp(issued)?,
+            )
+        })
     }
 
     /// An `AuthSig`: a SIWE message (see [`Wallet::siwe_message`]) signed with EIP-191
     /// `personal_sign`, valid from `now` for `ttl`.
     pub fn auth_sig(&self, now: SystemTime, ttl: Duration) -> Result<AuthSig, ClientError> {
-        let message = self.siwe_message(now, ttl)?;
+        let message = self.siwe_message(now, ttl)?.to_string();
         let sig = personal_sign(&self.key, message.as_bytes())
             .map_err(|e| ClientError::Config(format!("signing the auth message: {e}")))?;
         Ok(AuthSig {
@@ -301,16 +296,6 @@ mod tests {
         assert!(!dbg.contains(&hex::encode(w.signing_key().to_bytes())));
     }
 
-    /// Reads the fields of the message the way EIP-4361 lays them out (independently of the
-    /// node's parser): the header lines, then `Tag: value` lines.
-    fn fields(message: &str) -> Vec<(String, String)> {
-        message
-            .lines()
-            .filter_map(|l| l.split_once(": "))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
     fn auth_sig_recovers_to_the_wallet_and_has_the_siwe_fields() {
         let w = Wallet::random();
@@ -331,27 +316,23 @@ mod tests {
         );
         assert_eq!(lines.next().unwrap(), w.address().to_checksum());
         assert_eq!(lines.next().unwrap(), "");
-        let f = fields(msg);
-        let get = |k: &str| f.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let tags: Vec<&str> = f.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            tags,
-            [
-                "URI",
-                "Version",
-                "Chain ID",
-                "Nonce",
-                "Issued At",
-                "Expiration Time"
-            ]
-        );
-        assert!(get("URI").unwrap().starts_with("lit:session:"));
-        assert_eq!(get("Version").unwrap(), "1");
-        assert_eq!(get("Chain ID").unwrap(), "1");
-        let nonce = get("Nonce").unwrap();
+        // a strict EIP-4361 message: the fields in order, exactly these optional ones
+        let parsed: SiweMessage = msg.parse().unwrap();
+        assert_eq!(parsed.to_string(), *msg);
+        assert_eq!(parsed.domain, SIWE_DOMAIN);
+        assert_eq!(parsed.address, w.address());
+        assert_eq!(parsed.statement.as_deref(), Some(SIWE_STATEMENT));
+        assert!(parsed.uri.starts_with("lit:session:"));
+        assert_eq!(parsed.version, lit_api::siwe::Version::V1);
+        assert_eq!(parsed.chain_id, 1);
+        let nonce = &parsed.nonce;
         assert!(nonce.len() >= 8 && nonce.chars().all(|c| c.is_ascii_alphanumeric()));
-        let issued = OffsetDateTime::parse(&get("Issued At").unwrap(), &Rfc3339).unwrap();
-        let expires = OffsetDateTime::parse(&get("Expiration Time").unwrap(), &Rfc3339).unwrap();
+        assert_eq!(parsed.not_before, None);
+        assert_eq!(parsed.request_id, None);
+        assert!(parsed.resources.is_empty());
+        assert_eq!(parsed.issued_at.as_str(), "2026-09-21T14:13:20Z");
+        let issued = parsed.issued_at.datetime();
+        let expires = parsed.expiration_time.unwrap().datetime();
         assert_eq!(issued.unix_timestamp(), 1_790_000_000);
         assert_eq!((expires - issued).whole_seconds(), 600);
 

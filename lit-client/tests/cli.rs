@@ -217,7 +217,7 @@ async fn cli_against_real_nodes() {
 async fn actions(network: &str, p: &dyn Fn(&str) -> String, pkp: &Value) {
     let code = "console.log(`hello from the CLI`);\nLit.Actions.setResponse({ response: `hi ${name}` });\n";
     std::fs::write(p("hello.js"), code).unwrap();
-    let cid = lit_actions::ActionId::of(code.as_bytes()).to_string();
+    let cid = lit_api::ActionId::of(code.as_bytes()).to_string();
 
     // upload: the CID computed locally, confirmed by every node
     let (ok, stdout, stderr) = lit(&["--network", network, "action", "upload", &p("hello.js")]);

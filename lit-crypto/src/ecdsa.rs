@@ -105,11 +105,11 @@ mod preprocess;
 mod session;
 mod signing;
 
-pub use keys::{ethereum_address, pkp_public_key, pkp_tweak, KeyShare};
+pub use keys::{pkp_public_key, pkp_tweak, KeyShare};
 pub use preprocess::{Presign, Presignature, PresignatureId, Triple, TripleGeneration};
 pub use session::{SessionId, HEADER_LEN};
 pub use signing::{
-    combine, eip191_digest, rerandomizer, sign_share, InMemoryUsedPresignatures, MessageDigest,
+    combine, rerandomizer, sign_share, InMemoryUsedPresignatures, MessageDigest,
     RecoverableSignature, SignatureShare, SigningContext, UsedPresignatures,
 };
 

@@ -5,6 +5,8 @@
 use std::fmt;
 
 use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
+use k256::elliptic_curve::sec1::ToEncodedPoint as _;
+use k256::AffinePoint;
 use sha3::{Digest as _, Keccak256};
 
 /// Why an Ethereum value was refused.
@@ -49,8 +51,14 @@ impl Address {
     /// The address of a secp256k1 public key: the last 20 bytes of keccak256 of the
     /// uncompressed point without its `0x04` prefix.
     pub fn from_public_key(key: &VerifyingKey) -> Self {
-        let point = key.to_encoded_point(false);
-        let hash = Keccak256::digest(&point.as_bytes()[1..]);
+        Self::from_point(key.as_affine())
+    }
+
+    /// The address of a secp256k1 point (see [`Address::from_public_key`]), e.g. a PKP's public
+    /// key. The point at infinity, which is no public key, hashes as the empty string.
+    pub fn from_point(point: &AffinePoint) -> Self {
+        let encoded = point.to_encoded_point(false);
+        let hash = Keccak256::digest(encoded.as_bytes().get(1..).unwrap_or_default());
         let mut out = [0u8; 20];
         out.copy_from_slice(&hash[12..]);
         Address(out)
@@ -86,7 +94,9 @@ impl fmt::Display for Address {
     }
 }
 
-/// The EIP-191 `personal_sign` hash of a message.
+/// The EIP-191 `personal_sign` hash of a message (version `0x45`):
+/// `keccak256("\x19Ethereum Signed Message:\n" ‖ len(message) ‖ message)` with the length in
+/// decimal ASCII.
 pub fn eip191_hash(message: &[u8]) -> [u8; 32] {
     let mut h = Keccak256::new();
     h.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
@@ -157,6 +167,19 @@ mod tests {
         assert_eq!(
             Address::from_public_key(one.verifying_key()).to_checksum(),
             "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+        );
+        assert_eq!(
+            Address::from_point(&AffinePoint::GENERATOR),
+            Address::from_public_key(one.verifying_key())
+        );
+    }
+
+    #[test]
+    fn eip191_matches_known_vector() {
+        // personal_sign digest of "hello" (well-known value, e.g. ethers `hashMessage("hello")`).
+        assert_eq!(
+            hex::encode(eip191_hash(b"hello")),
+            "50b2c43fd39106bafbba0da34fc430e1f91e3c96ea2acee2bc34119f92b37750"
         );
     }
 

@@ -300,6 +300,19 @@ impl AccessControlIdentity {
         })
     }
 
+    /// The identity of data hashing to `data_hash` under the conditions `conditions` (a parsed
+    /// JSON value, hashed in its canonical form): the one constructor the node (which signs the
+    /// identity) and the client (which encrypts to it) both call.
+    pub fn for_conditions(
+        conditions: &serde_json::Value,
+        data_hash: [u8; 32],
+    ) -> Result<Self, IdentityError> {
+        Ok(Self {
+            conditions_hash: Sha256::digest(canonical_json_value(conditions)?.as_bytes()).into(),
+            data_hash,
+        })
+    }
+
     /// An identity from its two hashes.
     pub fn from_hashes(conditions_hash: [u8; 32], data_hash: [u8; 32]) -> Self {
         Self {
@@ -429,6 +442,41 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(canonical_json(input).unwrap(), expected, "input {input}");
         }
+    }
+
+    /// The identity the node signs and the client encrypts to, against the canonical text
+    /// written out by hand.
+    #[test]
+    fn identity_of_parsed_conditions_hashes_their_canonical_text() {
+        let conditions = serde_json::json!([{"conditionType": "evmBasic", "contractAddress": "",
+            "standardContractType": "", "chain": "ethereum", "method": "",
+            "parameters": [":userAddress"],
+            "returnValueTest": {"comparator": "=", "value": "0x0000000000000000000000000000000000000001"}}]);
+        let canonical = concat!(
+            r#"[{"chain":"ethereum","conditionType":"evmBasic","contractAddress":"","method":"","#,
+            r#""parameters":[":userAddress"],"returnValueTest":{"comparator":"=","#,
+            r#""value":"0x0000000000000000000000000000000000000001"},"standardContractType":""}]"#
+        );
+        let data_hash: [u8; 32] = Sha256::digest(b"the data").into();
+        let identity = AccessControlIdentity::for_conditions(&conditions, data_hash).unwrap();
+        assert_eq!(
+            identity,
+            AccessControlIdentity::from_hashes(Sha256::digest(canonical).into(), data_hash)
+        );
+        // the same as from the conditions' text, however it is laid out
+        let pretty = serde_json::to_string_pretty(&conditions).unwrap();
+        assert_eq!(
+            identity,
+            AccessControlIdentity::new(&pretty, b"the data").unwrap()
+        );
+        assert!(identity
+            .matches_conditions(&conditions.to_string())
+            .unwrap());
+        // and refused where the text is
+        assert!(matches!(
+            AccessControlIdentity::for_conditions(&serde_json::json!([{"n": 0.5}]), data_hash),
+            Err(IdentityError::UnsupportedNumber(_))
+        ));
     }
 
     #[test]

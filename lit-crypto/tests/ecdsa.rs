@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use ff::Field;
 use k256::{ProjectivePoint, Scalar};
 use lit_crypto::ecdsa::{
-    combine, ethereum_address, pkp_public_key, pkp_tweak, sign_share, EcdsaError,
-    InMemoryUsedPresignatures, KeyShare, MessageDigest, Presign, Presignature,
-    RecoverableSignature, SignatureShare, SigningContext, Triple, TripleGeneration, HEADER_LEN,
+    combine, pkp_public_key, pkp_tweak, sign_share, EcdsaError, InMemoryUsedPresignatures,
+    KeyShare, MessageDigest, Presign, Presignature, RecoverableSignature, SignatureShare,
+    SigningContext, Triple, TripleGeneration, HEADER_LEN,
 };
+use lit_crypto::eth::Address;
 use lit_crypto::protocol::{default_threshold, Action, PartyId, Protocol, ProtocolError};
 use lit_crypto::shamir::{self, Commitment, SecretShare};
 use lit_crypto::testing::seeded_rng;
@@ -230,17 +231,23 @@ fn shares_of(
 }
 
 // ---------------------------------------------------------------------------------------------
-// independent verification: libsecp256k1 (C) recovers the key; we hash it ourselves
+// independent verification: libsecp256k1 (C) computes and recovers the keys; their addresses
+// are hashed by `Address::from_public_key`, which `lit_crypto::eth` pins to published vectors
 
-fn eth_address_from_secret(sk: &Scalar) -> [u8; 20] {
-    let secp = secp256k1::Secp256k1::new();
-    let sk = secp256k1::SecretKey::from_byte_array(&sk.to_bytes().into()).unwrap();
-    let pk = secp256k1::PublicKey::from_secret_key(&secp, &sk);
-    let hash = Keccak256::digest(&pk.serialize_uncompressed()[1..]);
-    hash[12..].try_into().unwrap()
+/// The Ethereum address of a libsecp256k1 public key.
+fn address_of(pk: &secp256k1::PublicKey) -> Address {
+    Address::from_public_key(
+        &k256::ecdsa::VerifyingKey::from_sec1_bytes(&pk.serialize_uncompressed()).unwrap(),
+    )
 }
 
-fn independently_verify(sig: &RecoverableSignature, digest: &MessageDigest, expected: [u8; 20]) {
+fn eth_address_from_secret(sk: &Scalar) -> Address {
+    let secp = secp256k1::Secp256k1::new();
+    let sk = secp256k1::SecretKey::from_byte_array(&sk.to_bytes().into()).unwrap();
+    address_of(&secp256k1::PublicKey::from_secret_key(&secp, &sk))
+}
+
+fn independently_verify(sig: &RecoverableSignature, digest: &MessageDigest, expected: Address) {
     let secp = secp256k1::Secp256k1::verification_only();
     let msg = secp256k1::Message::from_digest(digest.0);
     let recid = secp256k1::ecdsa::RecoveryId::try_from(i32::from(sig.recovery_id)).unwrap();
@@ -249,8 +256,7 @@ fn independently_verify(sig: &RecoverableSignature, digest: &MessageDigest, expe
     let pk = secp.recover_ecdsa(&msg, &rsig).unwrap();
     // libsecp256k1's verify refuses high s, so this also checks the normalisation
     secp.verify_ecdsa(&msg, &rsig.to_standard(), &pk).unwrap();
-    let hash = Keccak256::digest(&pk.serialize_uncompressed()[1..]);
-    assert_eq!(&hash[12..], &expected, "recovered address differs");
+    assert_eq!(address_of(&pk), expected, "recovered address differs");
     // and k256's own verifier on the PKP key
     let (k_sig, k_recid) = sig.to_k256().unwrap();
     let vk = k256::ecdsa::VerifyingKey::recover_from_prehash(&digest.0, &k_sig, k_recid).unwrap();
@@ -292,7 +298,7 @@ fn t_of_n_signing_with_a_shared_presignature_pool(n: u32) {
         let sig = combine(&ctx, &shares).unwrap();
         let pkp_secret = root_secret + pkp_tweak(key_id).unwrap();
         let expected = eth_address_from_secret(&pkp_secret);
-        assert_eq!(ethereum_address(&ctx.public_key().unwrap()), expected);
+        assert_eq!(Address::from_point(&ctx.public_key().unwrap()), expected);
         independently_verify(&sig, &digest, expected);
     }
 }
@@ -412,7 +418,7 @@ struct Fixture {
     ctx: SigningContext,
     shares: Vec<SignatureShare>,
     other: BTreeMap<PartyId, Presignature>,
-    expected: [u8; 20],
+    expected: Address,
 }
 
 fn fixture(rng: &mut ChaCha20Rng) -> Fixture {
@@ -558,7 +564,7 @@ fn reused_presignature_is_refused() {
     independently_verify(
         &combine(&ctx, &[first, second.unwrap()]).unwrap(),
         &ctx.digest,
-        ethereum_address(&ctx.public_key().unwrap()),
+        Address::from_point(&ctx.public_key().unwrap()),
     );
     // malformed stored bytes are refused
     assert!(Presignature::from_secret_bytes(&stored[..stored.len() - 1]).is_err());

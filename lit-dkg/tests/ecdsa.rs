@@ -11,11 +11,11 @@ use lit_crypto::ecdsa::{
     MessageDigest, Presign, Presignature, RecoverableSignature, SigningContext, Triple,
     TripleGeneration,
 };
+use lit_crypto::eth::Address;
 use lit_crypto::protocol::{default_threshold, PartyId, ProtocolError};
 use lit_crypto::shamir::{self, Commitment};
 use lit_dkg::sim::{setup, Crash, Faults, Report, Simulation};
 use lit_dkg::{IdentitySecret, KeyGenOutput};
-use sha3::{Digest, Keccak256};
 
 type Secp = k256::ProjectivePoint;
 type DkgShares = BTreeMap<PartyId, lit_dkg::KeyShare<Secp>>;
@@ -67,13 +67,16 @@ fn root_secret(shares: &DkgShares) -> k256::Scalar {
     shamir::reconstruct(&list[..t], t).unwrap()
 }
 
+/// The Ethereum address of a libsecp256k1 public key (the one derivation, `lit_crypto::eth`).
+fn address_of(pk: &secp256k1::PublicKey) -> [u8; 20] {
+    let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(&pk.serialize_uncompressed()).unwrap();
+    Address::from_public_key(&key).0
+}
+
 fn address_of_secret(sk: &k256::Scalar) -> [u8; 20] {
     let secp = secp256k1::Secp256k1::new();
     let sk = secp256k1::SecretKey::from_byte_array(&sk.to_bytes().into()).unwrap();
-    let pk = secp256k1::PublicKey::from_secret_key(&secp, &sk);
-    Keccak256::digest(&pk.serialize_uncompressed()[1..])[12..]
-        .try_into()
-        .unwrap()
+    address_of(&secp256k1::PublicKey::from_secret_key(&secp, &sk))
 }
 
 fn check(sig: &RecoverableSignature, digest: &MessageDigest, expected: [u8; 20]) {
@@ -84,10 +87,7 @@ fn check(sig: &RecoverableSignature, digest: &MessageDigest, expected: [u8; 20])
         secp256k1::ecdsa::RecoverableSignature::from_compact(&sig.to_bytes()[..64], recid).unwrap();
     let pk = secp.recover_ecdsa(&msg, &rsig).unwrap();
     secp.verify_ecdsa(&msg, &rsig.to_standard(), &pk).unwrap();
-    assert_eq!(
-        Keccak256::digest(&pk.serialize_uncompressed()[1..])[12..],
-        expected
-    );
+    assert_eq!(address_of(&pk), expected);
     let (k_sig, k_recid) = sig.to_k256().unwrap();
     let vk = k256::ecdsa::VerifyingKey::recover_from_prehash(&digest.0, &k_sig, k_recid).unwrap();
     use k256::ecdsa::signature::hazmat::PrehashVerifier;

@@ -33,7 +33,9 @@ use time::OffsetDateTime;
 use crate::conditions::rpc::ChainRpc;
 use crate::conditions::ConditionError;
 use crate::error::ApiError;
-pub use siwe::{eip191_hash, verify_auth_sig, Address, AuthError, SiweMessage};
+pub use siwe::{
+    check_validity, eip191_hash, verify_auth_sig, Address, AuthError, SiweError, SiweMessage,
+};
 
 /// Who sent a request, as the node verified it.
 #[derive(Debug)]
@@ -128,7 +130,7 @@ impl Authenticator {
     pub async fn wallet(&self, sig: &AuthSig) -> Result<Address, ApiError> {
         let now = OffsetDateTime::now_utc();
         if sig.derived_via == eip1271::DERIVED_VIA_EIP1271 {
-            let message = SiweMessage::parse(&sig.signed_message)?;
+            let message: SiweMessage = sig.signed_message.parse().map_err(AuthError::from)?;
             let rpc = self.chains_by_id.get(&message.chain_id).ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::ChainUnavailable,
@@ -253,7 +255,7 @@ impl From<AuthError> for ApiError {
             AuthError::Expired(_) | AuthError::NotYetValid(_) => {
                 ApiError::new(ErrorCode::AuthExpired, e.to_string())
             }
-            AuthError::Malformed(_) | AuthError::BadSignature => {
+            AuthError::Malformed(_) | AuthError::Siwe(_) | AuthError::BadSignature => {
                 ApiError::new(ErrorCode::InvalidAuth, e.to_string())
             }
         }

@@ -68,8 +68,9 @@ fn libsecp_signer(rsv: &[u8], digest: &[u8; 32]) -> Address {
     let key = secp
         .recover_ecdsa(&secp256k1::Message::from_digest(*digest), &sig)
         .unwrap();
-    let hash = sha3::Keccak256::digest(&key.serialize_uncompressed()[1..]);
-    Address(hash[12..].try_into().unwrap())
+    Address::from_public_key(
+        &k256::ecdsa::VerifyingKey::from_sec1_bytes(&key.serialize_uncompressed()).unwrap(),
+    )
 }
 
 fn failure_text(err: &ClientError) -> String {

@@ -17,7 +17,7 @@ use lit_api::ErrorCode;
 use lit_node::auth::eip1271::{
     is_valid_signature, verify_contract_auth_sig, Eip1271Error, DERIVED_VIA_EIP1271,
 };
-use lit_node::auth::{eip191_hash, Address, AuthError};
+use lit_node::auth::{eip191_hash, Address, AuthError, SiweMessage};
 use lit_node::conditions::rpc::ChainRpc;
 use support::evm::{compile, Anvil};
 use time::format_description::well_known::Rfc3339;
@@ -62,13 +62,20 @@ fn at(s: &str) -> OffsetDateTime {
 }
 
 fn siwe(address: &Address, chain_id: u64, not_before: &str, expiry: &str) -> String {
-    format!(
-        "localhost wants you to sign in with your Ethereum account:\n{}\n\n\
-         Sign in with my contract wallet.\n\nURI: lit:session:abc\nVersion: 1\n\
-         Chain ID: {chain_id}\nNonce: abcdef123456\nIssued At: 2026-01-01T00:00:00Z\n\
-         Expiration Time: {expiry}\nNot Before: {not_before}",
-        address.to_checksum()
-    )
+    SiweMessage {
+        statement: Some("Sign in with my contract wallet.".into()),
+        expiration_time: Some(expiry.parse().unwrap()),
+        not_before: Some(not_before.parse().unwrap()),
+        ..SiweMessage::new(
+            "localhost",
+            *address,
+            "lit:session:abc",
+            chain_id,
+            "abcdef123456",
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+        )
+    }
+    .to_string()
 }
 
 /// An `AuthSig` for the contract wallet, signed (EIP-191 `personal_sign`) by `signer`.

@@ -318,7 +318,7 @@ async fn handshake_encryption_and_pkp_sign_handlers_in_process() {
         .recover(&MessageDigest::prehashed(digest))
         .unwrap();
     assert_eq!(
-        lit_crypto::eth::Address(lit_crypto::ecdsa::ethereum_address(&recovered)).to_checksum(),
+        Address::from_point(&recovered).to_checksum(),
         pkp.eth_address
     );
 }

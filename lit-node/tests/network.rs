@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use lit_api::v1::{paths, EncryptionSignResponse, HandshakeResponse, ENCRYPTION_SHARE_SEAL_INFO};
 use lit_crypto::bls::{PublicKeySet, SignatureShare};
-use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
+use lit_crypto::identity::AccessControlIdentity;
 use lit_crypto::seal::{SealSecretKey, Sealed};
 use lit_node::devnet::LayoutOptions;
 use rand_core::OsRng;
@@ -44,11 +44,9 @@ fn share_request(
 }
 
 fn identity_of(conditions: &Value, data: &[u8]) -> Vec<u8> {
-    AccessControlIdentity::from_hashes(
-        conditions_hash(&conditions.to_string()).unwrap(),
-        Sha256::digest(data).into(),
-    )
-    .to_bytes()
+    AccessControlIdentity::for_conditions(conditions, Sha256::digest(data).into())
+        .unwrap()
+        .to_bytes()
 }
 
 #[tokio::test]

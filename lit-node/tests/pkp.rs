@@ -657,18 +657,19 @@ async fn a_contract_wallet_signs_in_with_eip1271_through_the_network() {
         .unwrap();
     let contract_auth = |signer: &k256::ecdsa::SigningKey| {
         let now = time::OffsetDateTime::now_utc();
-        let fmt = |t: time::OffsetDateTime| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap()
-        };
-        let message = format!(
-            "localhost wants you to sign in with your Ethereum account:\n{}\n\n\
-             Sign with my PKP.\n\nURI: lit:session:abc\nVersion: 1\nChain ID: {chain_id}\n\
-             Nonce: abcdef123456\nIssued At: {}\nExpiration Time: {}",
-            contract.to_checksum(),
-            fmt(now - time::Duration::minutes(1)),
-            fmt(now + time::Duration::minutes(10))
-        );
+        let message = lit_api::siwe::SiweMessage {
+            statement: Some("Sign with my PKP.".into()),
+            expiration_time: Some((now + time::Duration::minutes(10)).try_into().unwrap()),
+            ..lit_api::siwe::SiweMessage::new(
+                "localhost",
+                contract,
+                "lit:session:abc",
+                u64::try_from(chain_id).unwrap(),
+                "abcdef123456",
+                (now - time::Duration::minutes(1)).try_into().unwrap(),
+            )
+        }
+        .to_string();
         let sig = lit_crypto::eth::personal_sign(signer, message.as_bytes()).unwrap();
         PkpAuth::AuthSig(lit_api::v1::AuthSig {
             sig: format!("0x{}", hex::encode(sig)),

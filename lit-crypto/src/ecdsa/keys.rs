@@ -3,10 +3,8 @@
 use std::fmt;
 
 use k256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
-use k256::elliptic_curve::sec1::ToEncodedPoint;
 use k256::{AffinePoint, ProjectivePoint, Scalar, Secp256k1};
 use sha2::{Digest, Sha256};
-use sha3::Keccak256;
 use zeroize::Zeroize;
 
 use crate::protocol::{is_valid_threshold, PartyId};
@@ -137,16 +135,6 @@ pub fn pkp_public_key(root: &AffinePoint, key_id: &[u8]) -> Result<AffinePoint, 
     Ok(point.to_affine())
 }
 
-/// The Ethereum address of a public key: the last 20 bytes of
-/// `keccak256(uncompressed point without the 0x04 prefix)`.
-pub fn ethereum_address(public_key: &AffinePoint) -> [u8; 20] {
-    let encoded = public_key.to_encoded_point(false);
-    let hash = Keccak256::digest(encoded.as_bytes().get(1..).unwrap_or_default());
-    let mut out = [0u8; 20];
-    out.copy_from_slice(&hash[12..]);
-    out
-}
-
 pub(crate) fn hash_to_scalar(dst: &[u8], msgs: &[&[u8]]) -> Result<Scalar, EcdsaError> {
     Secp256k1::hash_to_scalar::<ExpandMsgXmd<Sha256>>(msgs, &[dst])
         .map_err(|_| EcdsaError::InvalidParameters("hash_to_scalar input too long".into()))
@@ -158,15 +146,6 @@ mod tests {
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-
-    #[test]
-    fn ethereum_address_known_vector() {
-        // the address of private key 1 (the generator), a well-known Ethereum vector
-        assert_eq!(
-            hex(&ethereum_address(&AffinePoint::GENERATOR)),
-            "7e5f4552091a69125d5dfcb7b8c2659029395bdf"
-        );
     }
 
     #[test]

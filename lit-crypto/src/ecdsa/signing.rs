@@ -9,7 +9,6 @@ use k256::elliptic_curve::scalar::IsHigh;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use k256::{AffinePoint, ProjectivePoint, Scalar, U256};
 use serde::{Deserialize, Serialize};
-use sha3::{Digest, Keccak256};
 
 use crate::protocol::PartyId;
 use crate::shamir::lagrange_coefficients_at;
@@ -28,24 +27,14 @@ impl MessageDigest {
         Self(digest)
     }
 
-    /// The EIP-191 personal-message digest of `message` (see [`eip191_digest`]).
+    /// The EIP-191 personal-message digest of `message` (see [`crate::eth::eip191_hash`]).
     pub fn eip191(message: &[u8]) -> Self {
-        Self(eip191_digest(message))
+        Self(crate::eth::eip191_hash(message))
     }
 
     fn scalar(&self) -> Scalar {
         <Scalar as Reduce<U256>>::reduce_bytes(&self.0.into())
     }
-}
-
-/// EIP-191 version `0x45`: `keccak256("\x19Ethereum Signed Message:\n" ‖ len(message) ‖ message)`
-/// with the length in decimal ASCII.
-pub fn eip191_digest(message: &[u8]) -> [u8; 32] {
-    let mut h = Keccak256::new();
-    h.update(b"\x19Ethereum Signed Message:\n");
-    h.update(message.len().to_string().as_bytes());
-    h.update(message);
-    h.finalize().into()
 }
 
 /// What is being signed: with which PKP (root key and `key_id`) and which digest. Nodes and the
@@ -389,7 +378,7 @@ mod tests {
     fn eip191_matches_known_vector() {
         // personal_sign digest of "hello" (well-known value, e.g. ethers `hashMessage("hello")`).
         assert_eq!(
-            hex_encode(&eip191_digest(b"hello")),
+            hex_encode(&MessageDigest::eip191(b"hello").0),
             "50b2c43fd39106bafbba0da34fc430e1f91e3c96ea2acee2bc34119f92b37750"
         );
     }

@@ -19,7 +19,7 @@ use lit_api::ErrorCode;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::auth::siwe::{eip191_hash, Address, AuthError, SiweMessage};
+use crate::auth::siwe::{check_validity, eip191_hash, Address, AuthError, SiweMessage};
 use crate::conditions::abi::{self, AbiType};
 use crate::conditions::rpc::ChainRpc;
 use crate::conditions::ConditionError;
@@ -204,14 +204,14 @@ pub async fn verify_contract_auth_sig(
         .into());
     }
     let contract = Address::parse(&auth.address).map_err(AuthError::from)?;
-    let message = SiweMessage::parse(&auth.signed_message)?;
+    let message: SiweMessage = auth.signed_message.parse().map_err(AuthError::from)?;
     if message.address != contract {
         return Err(AuthError::Malformed(
             "the SIWE message names another address than the AuthSig".into(),
         )
         .into());
     }
-    message.check_validity(now)?;
+    check_validity(&message, now)?;
     let sig_hex = auth.sig.strip_prefix("0x").unwrap_or(&auth.sig);
     let signature =
         hex::decode(sig_hex).map_err(|_| AuthError::Malformed("signature is not hex".into()))?;

@@ -36,7 +36,7 @@ use sha2::{Digest as _, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::auth::{verify_auth_sig, AuthError, SiweMessage};
+use crate::auth::{verify_auth_sig, AuthError, SiweError, SiweMessage};
 
 /// How far in the future an `issuedAt` may lie (clock skew between client and node).
 pub const CLOCK_SKEW: Duration = Duration::seconds(60);
@@ -229,7 +229,9 @@ pub struct ParsedCapability {
 /// Lit grants, and the EIP-5573 statement of that ReCap. Signature and times are not checked
 /// here. The network runs this before signing a PKP capability.
 pub fn parse_capability_message(text: &str) -> Result<ParsedCapability, CapabilityError> {
-    let siwe = SiweMessage::parse(text).map_err(|e| CapabilityError::Malformed(e.to_string()))?;
+    let siwe: SiweMessage = text
+        .parse()
+        .map_err(|e: SiweError| CapabilityError::Malformed(e.to_string()))?;
     capability_of(siwe)
 }
 
@@ -248,6 +250,8 @@ fn capability_of(siwe: SiweMessage) -> Result<ParsedCapability, CapabilityError>
         .to_ascii_lowercase();
     let expires_at = siwe
         .expiration_time
+        .as_ref()
+        .map(|t| t.datetime())
         .ok_or_else(|| bad("a capability must have an Expiration Time".into()))?;
     let [resource] = siwe.resources.as_slice() else {
         return Err(bad(format!(
@@ -266,9 +270,9 @@ fn capability_of(siwe: SiweMessage) -> Result<ParsedCapability, CapabilityError>
         address: siwe.address,
         session_key,
         grants,
-        issued_at: siwe.issued_at,
+        issued_at: siwe.issued_at.datetime(),
         expires_at,
-        not_before: siwe.not_before,
+        not_before: siwe.not_before.map(|t| t.datetime()),
     })
 }
 

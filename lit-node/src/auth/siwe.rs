@@ -8,9 +8,9 @@
 //! the caller.
 
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+pub use lit_api::siwe::{SiweError, SiweMessage};
 pub use lit_crypto::eth::{eip191_hash, Address, EthError};
 
 impl From<EthError> for AuthError {
@@ -26,9 +26,12 @@ impl From<EthError> for AuthError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// The `AuthSig` or its SIWE message is not well-formed.
+    /// The `AuthSig` is not well-formed.
     #[error("malformed auth: {0}")]
     Malformed(String),
+    /// Its signed message is not an EIP-4361 message.
+    #[error("malformed auth: SIWE message: {0}")]
+    Siwe(#[from] SiweError),
     /// The signature does not recover to the claimed address.
     #[error("auth signature is invalid")]
     BadSignature,
@@ -40,148 +43,19 @@ pub enum AuthError {
     NotYetValid(String),
 }
 
-/// The fields of an EIP-4361 message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SiweMessage {
-    /// The requesting domain.
-    pub domain: String,
-    /// The signer.
-    pub address: Address,
-    /// The human-readable statement, if any.
-    pub statement: Option<String>,
-    /// The subject URI.
-    pub uri: String,
-    /// Must be `1`.
-    pub version: String,
-    /// EIP-155 chain id.
-    pub chain_id: u64,
-    /// The nonce (at least 8 alphanumeric characters).
-    pub nonce: String,
-    /// When it was issued.
-    pub issued_at: OffsetDateTime,
-    /// When it expires.
-    pub expiration_time: Option<OffsetDateTime>,
-    /// When it becomes valid.
-    pub not_before: Option<OffsetDateTime>,
-    /// Optional request id.
-    pub request_id: Option<String>,
-    /// Resources (URIs), e.g. capabilities.
-    pub resources: Vec<String>,
-}
-
-const PREAMBLE: &str = " wants you to sign in with your Ethereum account:";
-
-fn time_field(name: &str, value: &str) -> Result<OffsetDateTime, AuthError> {
-    OffsetDateTime::parse(value, &Rfc3339)
-        .map_err(|e| AuthError::Malformed(format!("{name} {value:?} is not RFC 3339: {e}")))
-}
-
-impl SiweMessage {
-    /// Checks the validity window (`Expiration Time`, `Not Before`) at `now`.
-    pub fn check_validity(&self, now: OffsetDateTime) -> Result<(), AuthError> {
-        if let Some(exp) = self.expiration_time {
-            if now >= exp {
-                return Err(AuthError::Expired(exp.format(&Rfc3339).unwrap_or_default()));
-            }
+/// Checks a message's validity window (`Expiration Time`, `Not Before`) at `now`.
+pub fn check_validity(message: &SiweMessage, now: OffsetDateTime) -> Result<(), AuthError> {
+    if let Some(exp) = &message.expiration_time {
+        if now >= exp.datetime() {
+            return Err(AuthError::Expired(exp.to_string()));
         }
-        if let Some(nbf) = self.not_before {
-            if now < nbf {
-                return Err(AuthError::NotYetValid(
-                    nbf.format(&Rfc3339).unwrap_or_default(),
-                ));
-            }
-        }
-        Ok(())
     }
-
-    /// Parses the text of an EIP-4361 message.
-    pub fn parse(text: &str) -> Result<Self, AuthError> {
-        let bad = |m: &str| AuthError::Malformed(format!("SIWE message: {m}"));
-        let mut lines = text.split('\n');
-        let first = lines.next().ok_or_else(|| bad("empty"))?;
-        let domain = first
-            .strip_suffix(PREAMBLE)
-            .filter(|d| !d.is_empty())
-            .ok_or_else(|| bad("first line is not '<domain> wants you to sign in…'"))?
-            .to_string();
-        let address = Address::parse(lines.next().ok_or_else(|| bad("no address line"))?)?;
-        if lines.next() != Some("") {
-            return Err(bad("expected an empty line after the address"));
+    if let Some(nbf) = &message.not_before {
+        if now < nbf.datetime() {
+            return Err(AuthError::NotYetValid(nbf.to_string()));
         }
-        // optional statement, surrounded by empty lines; then the tagged fields
-        let mut rest: Vec<&str> = lines.collect();
-        while rest.last() == Some(&"") {
-            rest.pop();
-        }
-        let mut idx = 0;
-        let mut statement = None;
-        if rest.first() == Some(&"") {
-            idx = 1; // no statement (the EIP's ABNF form)
-        } else if let Some(first) = rest.first().filter(|l| !l.starts_with("URI: ")) {
-            statement = Some((*first).to_string());
-            if rest.get(1) != Some(&"") {
-                return Err(bad("expected an empty line after the statement"));
-            }
-            idx = 2;
-        }
-        let mut field = |tag: &str, required: bool| -> Result<Option<String>, AuthError> {
-            match rest.get(idx).and_then(|l| l.strip_prefix(tag)) {
-                Some(v) => {
-                    idx += 1;
-                    Ok(Some(v.to_string()))
-                }
-                None if required => Err(bad(&format!("missing '{tag}'"))),
-                None => Ok(None),
-            }
-        };
-        let uri = field("URI: ", true)?.unwrap_or_default();
-        let version = field("Version: ", true)?.unwrap_or_default();
-        let chain_id = field("Chain ID: ", true)?
-            .unwrap_or_default()
-            .parse::<u64>()
-            .map_err(|_| bad("Chain ID is not a number"))?;
-        let nonce = field("Nonce: ", true)?.unwrap_or_default();
-        let issued_at = time_field(
-            "Issued At",
-            &field("Issued At: ", true)?.unwrap_or_default(),
-        )?;
-        let expiration_time = field("Expiration Time: ", false)?
-            .map(|v| time_field("Expiration Time", &v))
-            .transpose()?;
-        let not_before = field("Not Before: ", false)?
-            .map(|v| time_field("Not Before", &v))
-            .transpose()?;
-        let request_id = field("Request ID: ", false)?;
-        let mut resources = Vec::new();
-        if field("Resources:", false)?.is_some() {
-            while let Some(r) = field("- ", false)? {
-                resources.push(r);
-            }
-        }
-        if idx != rest.len() {
-            return Err(bad(&format!("unexpected line {:?}", rest[idx])));
-        }
-        if version != "1" {
-            return Err(bad("Version must be 1"));
-        }
-        if nonce.len() < 8 || !nonce.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(bad("Nonce must be at least 8 alphanumeric characters"));
-        }
-        Ok(Self {
-            domain,
-            address,
-            statement,
-            uri,
-            version,
-            chain_id,
-            nonce,
-            issued_at,
-            expiration_time,
-            not_before,
-            request_id,
-            resources,
-        })
     }
+    Ok(())
 }
 
 /// Verifies a wallet `AuthSig` at time `now` and returns the authenticated address with the
@@ -197,7 +71,7 @@ pub fn verify_auth_sig(
         )));
     }
     let claimed = Address::parse(&auth.address)?;
-    let message = SiweMessage::parse(&auth.signed_message)?;
+    let message: SiweMessage = auth.signed_message.parse()?;
     if message.address != claimed {
         return Err(AuthError::Malformed(
             "the SIWE message names another address than the AuthSig".into(),
@@ -211,7 +85,7 @@ pub fn verify_auth_sig(
     if signer != claimed {
         return Err(AuthError::BadSignature);
     }
-    message.check_validity(now)?;
+    check_validity(&message, now)?;
     Ok((signer, message))
 }
 
@@ -227,12 +101,20 @@ mod tests {
     }
 
     fn message(address: &Address, expiry: &str) -> String {
-        format!(
-            "localhost wants you to sign in with your Ethereum account:\n{address}\n\n\
-             Decrypt my data.\n\nURI: lit:session:abc\nVersion: 1\nChain ID: 1\n\
-             Nonce: abcdef123456\nIssued At: 2026-01-01T00:00:00Z\nExpiration Time: {expiry}\n\
-             Resources:\n- litEncryptionCondition://*"
-        )
+        SiweMessage {
+            statement: Some("Decrypt my data.".into()),
+            expiration_time: Some(expiry.parse().unwrap()),
+            resources: vec!["litEncryptionCondition://*".into()],
+            ..SiweMessage::new(
+                "localhost",
+                *address,
+                "lit:session:abc",
+                1,
+                "abcdef123456",
+                "2026-01-01T00:00:00Z".parse().unwrap(),
+            )
+        }
+        .to_string()
     }
 
     fn wallet(seed: u8) -> (SigningKey, Address) {
@@ -242,7 +124,7 @@ mod tests {
     }
 
     fn at(s: &str) -> OffsetDateTime {
-        OffsetDateTime::parse(s, &Rfc3339).unwrap()
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
     }
 
     #[test]
@@ -299,31 +181,23 @@ mod tests {
             a.sig = bad_sig.to_string();
             assert!(verify_auth_sig(&a, now).is_err(), "{bad_sig}");
         }
+        // a message that is not EIP-4361 (here: a lowercase address), signed as it is
+        let mut lowercase = claims.clone();
+        lowercase.address = address.to_checksum();
+        lowercase.signed_message = msg.replace(
+            &address.to_checksum(),
+            &address.to_checksum().to_lowercase(),
+        );
+        lowercase.sig = personal_sign(&key, &lowercase.signed_message);
+        assert!(matches!(
+            verify_auth_sig(&lowercase, now),
+            Err(AuthError::Siwe(SiweError::Invalid { .. }))
+        ));
         let mut via = claims;
         via.derived_via = "lit.bls".into();
         assert!(matches!(
             verify_auth_sig(&via, now),
             Err(AuthError::Malformed(_))
         ));
-    }
-
-    #[test]
-    fn siwe_parsing_refuses_malformed_messages() {
-        let (_, address) = wallet(5);
-        let good = message(&address, "2026-01-02T00:00:00Z");
-        SiweMessage::parse(&good).unwrap();
-        let no_statement = good.replace("Decrypt my data.\n\n", "\n");
-        assert_eq!(SiweMessage::parse(&no_statement).unwrap().statement, None);
-        for bad in [
-            good.replace(" wants you", " would like you"),
-            good.replace("Version: 1", "Version: 2"),
-            good.replace("Nonce: abcdef123456", "Nonce: abc"),
-            good.replace("2026-01-01T00:00:00Z", "yesterday"),
-            good.replace("URI: ", "URL: "),
-            format!("{good}\nExtra: line"),
-            String::new(),
-        ] {
-            assert!(SiweMessage::parse(&bad).is_err(), "{bad}");
-        }
     }
 }

@@ -37,7 +37,7 @@ use lit_api::v1::{
 use lit_api::{Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{combine, sign_share, MessageDigest, SignatureShare, SigningContext};
 use lit_crypto::eth::Address;
-use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
+use lit_crypto::identity::AccessControlIdentity;
 use lit_crypto::seal::SealPublicKey;
 use lit_crypto::PartyId;
 use serde::{Deserialize, Serialize};
@@ -695,7 +695,9 @@ impl NodeHost {
             .map_err(|e| e.to_string())?
             .try_into()
             .map_err(|_| "dataToEncryptHash must be 32 bytes".to_owned())?;
-        let identity = identity_of(&req.access_control_conditions, data_hash)?;
+        let identity =
+            AccessControlIdentity::for_conditions(&req.access_control_conditions, data_hash)
+                .map_err(|e| e.to_string())?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(req.ciphertext.trim())
             .map_err(|_| "ciphertext is not base64".to_owned())?;
@@ -708,15 +710,6 @@ impl NodeHost {
         let share = self.keys.bls.sign(&identity.to_bytes());
         Ok((share.to_bytes().to_vec(), identity, ct))
     }
-}
-
-fn identity_of(
-    conditions: &serde_json::Value,
-    data_hash: [u8; 32],
-) -> Result<AccessControlIdentity, String> {
-    let canonical = serde_json::to_string(conditions).map_err(|e| e.to_string())?;
-    let chash = conditions_hash(&canonical).map_err(|e| e.to_string())?;
-    Ok(AccessControlIdentity::from_hashes(chash, data_hash))
 }
 
 /// A combined signature in the shape Lit's `signAndCombineEcdsa` returns (a JSON string).
@@ -867,7 +860,9 @@ impl ActionHost for NodeHost {
         lit_api::conditions::parse(&req.access_control_conditions)
             .map_err(|e| rejected(e.to_string()))?;
         let data_hash: [u8; 32] = Sha256::digest(&req.to_encrypt).into();
-        let identity = identity_of(&req.access_control_conditions, data_hash).map_err(rejected)?;
+        let identity =
+            AccessControlIdentity::for_conditions(&req.access_control_conditions, data_hash)
+                .map_err(|e| rejected(e.to_string()))?;
         let ct = lit_crypto::ibe::encrypt(
             &self.keys.bls_set.public_key(),
             &identity.to_bytes(),
@@ -985,22 +980,5 @@ mod tests {
         );
         let e = action_error(ActionError::Timeout { limit_ms: 2000 });
         assert_eq!(e.message(), "the action exceeded its time limit of 2000 ms");
-    }
-
-    #[test]
-    fn identities_match_the_clients() {
-        // the node's identity of conditions + data hash is the client's (lit-client encrypts
-        // with `identity_of`, which canonicalises the conditions the same way)
-        let conditions = serde_json::json!([{"conditionType": "evmBasic", "contractAddress": "",
-            "standardContractType": "", "chain": "ethereum", "method": "",
-            "parameters": [":userAddress"],
-            "returnValueTest": {"comparator": "=", "value": "0x0000000000000000000000000000000000000001"}}]);
-        let ours = identity_of(&conditions, [7; 32]).unwrap();
-        let canonical = lit_crypto::identity::canonical_json_value(&conditions).unwrap();
-        let theirs = AccessControlIdentity::from_hashes(
-            Sha256::digest(canonical.as_bytes()).into(),
-            [7; 32],
-        );
-        assert_eq!(ours.to_bytes(), theirs.to_bytes());
     }
 }

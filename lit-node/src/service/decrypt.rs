@@ -11,7 +11,7 @@ use lit_api::v1::{
     encryption_share_aad, EncryptionSignRequest, EncryptionSignResponse, ENCRYPTION_SHARE_SEAL_INFO,
 };
 use lit_api::ErrorCode;
-use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
+use lit_crypto::identity::AccessControlIdentity;
 
 use super::{client_key, seal_reply, Node};
 use crate::config::DevFault;
@@ -53,8 +53,11 @@ impl Node {
                 "the auth message must have an Expiration Time",
             )
         })?;
-        self.auth
-            .fresh_nonce(req.client_public_key.0, expires, "clientPublicKey")?;
+        self.auth.fresh_nonce(
+            req.client_public_key.0,
+            expires.datetime(),
+            "clientPublicKey",
+        )?;
         let client_key = client_key(&req.client_public_key)?;
 
         let t0 = Instant::now();
@@ -66,12 +69,12 @@ impl Node {
                 format!("access control conditions are not met for {user}"),
             ));
         }
-        let canonical = serde_json::to_string(&req.access_control_conditions)
-            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
-        let chash = conditions_hash(&canonical)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidConditions, e.to_string()))?;
-        let identity =
-            AccessControlIdentity::from_hashes(chash, req.data_to_encrypt_hash.0).to_bytes();
+        let identity = AccessControlIdentity::for_conditions(
+            &req.access_control_conditions,
+            req.data_to_encrypt_hash.0,
+        )
+        .map_err(|e| ApiError::new(ErrorCode::InvalidConditions, e.to_string()))?
+        .to_bytes();
 
         let t1 = Instant::now();
         let share = if self.fault == Some(DevFault::WrongDecryptionShare) {

@@ -19,10 +19,10 @@ use lit_api::v1::{
 };
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
-    eip191_digest, pkp_public_key, sign_share, EcdsaError, MessageDigest, PresignatureId,
-    SigningContext, UsedPresignatures,
+    pkp_public_key, sign_share, EcdsaError, MessageDigest, PresignatureId, SigningContext,
+    UsedPresignatures,
 };
-use lit_crypto::eth::Address;
+use lit_crypto::eth::{eip191_hash, Address};
 use lit_crypto::PartyId;
 use rand_core::{OsRng, RngCore};
 use sha3::{Digest as _, Keccak256};
@@ -110,7 +110,7 @@ pub async fn mint(node: &Node, req: PkpMintRequest) -> Result<PkpInfo, ApiError>
         token_id: Bytes32(token_id(&public)),
         key_id: Bytes32(key_id),
         public_key: Bytes(public.to_encoded_point(true).as_bytes().to_vec()),
-        eth_address: Address(lit_crypto::ecdsa::ethereum_address(&public)).to_checksum(),
+        eth_address: Address::from_point(&public).to_checksum(),
         owner: owner.to_checksum(),
         permissions: Default::default(),
     };
@@ -529,7 +529,7 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
             }
             d.0
         }
-        ToSign::Message(m) => eip191_digest(&m.0),
+        ToSign::Message(m) => eip191_hash(&m.0),
     };
     let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
     let client_key = client_key(&req.client_public_key)?;

@@ -8,11 +8,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use k256::ecdsa::SigningKey;
+use lit_api::siwe::SiweMessage;
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
 use lit_crypto::eth::{personal_sign, Address};
 use lit_node::devnet::{self, Layout, LayoutOptions, NodeProcess};
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// A running test network.
@@ -149,13 +149,19 @@ pub fn wallet(seed: u8) -> (SigningKey, Address) {
 
 /// An EIP-4361 message for `address`, valid from `issued` until `expires`.
 pub fn siwe(address: &Address, issued: OffsetDateTime, expires: OffsetDateTime) -> String {
-    format!(
-        "localhost wants you to sign in with your Ethereum account:\n{address}\n\n\
-         Decrypt with Lit.\n\nURI: lit:session:test\nVersion: 1\nChain ID: 1\n\
-         Nonce: abcdef123456\nIssued At: {}\nExpiration Time: {}",
-        issued.format(&Rfc3339).unwrap(),
-        expires.format(&Rfc3339).unwrap()
-    )
+    SiweMessage {
+        statement: Some("Decrypt with Lit.".into()),
+        expiration_time: Some(expires.try_into().unwrap()),
+        ..SiweMessage::new(
+            "localhost",
+            *address,
+            "lit:session:test",
+            1,
+            "abcdef123456",
+            issued.try_into().unwrap(),
+        )
+    }
+    .to_string()
 }
 
 /// A wallet-signed auth valid for `ttl` seconds from now (negative: already expired).

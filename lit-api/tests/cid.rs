@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use lit_actions::ActionId;
+use lit_api::cid::ActionId;
 use serde_json::Value;
 
 /// Byte `i` of a generated file is `(i*31+7) mod 251` (the same rule as the vectors).
