@@ -140,15 +140,20 @@ impl Authenticator {
                     ),
                 )
             })?;
-            let (address, _) = eip1271::verify_contract_auth_sig(sig, now, rpc).await?;
+            let (address, message) = eip1271::verify_contract_auth_sig(sig, now, rpc).await?;
+            bounded_life(&message)?;
             return Ok(address);
         }
-        Ok(verify_auth_sig(sig, now)?.0)
+        let (address, message) = verify_auth_sig(sig, now)?;
+        bounded_life(&message)?;
+        Ok(address)
     }
 
     /// An EOA's `AuthSig` (EIP-191 only), with its parsed message.
     pub fn eoa(&self, sig: &AuthSig) -> Result<(Address, SiweMessage), ApiError> {
-        Ok(verify_auth_sig(sig, OffsetDateTime::now_utc())?)
+        let (address, message) = verify_auth_sig(sig, OffsetDateTime::now_utc())?;
+        bounded_life(&message)?;
+        Ok((address, message))
     }
 
     /// A session signature made for this node that grants `ability` on `resource`.
@@ -223,6 +228,33 @@ impl Authenticator {
             ))
         }
     }
+}
+
+/// The longest life of a wallet's sign-in (`Issued At` to `Expiration Time`) a node accepts:
+/// 24 hours, Lit's default.
+pub const MAX_AUTH_LIFETIME: time::Duration = time::Duration::hours(24);
+
+/// A sign-in must expire, and within [`MAX_AUTH_LIFETIME`] of its issue: a captured one is
+/// worth little for long.
+fn bounded_life(message: &SiweMessage) -> Result<(), ApiError> {
+    let expires = message.expiration_time.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidAuth,
+            "the auth message must have an Expiration Time",
+        )
+    })?;
+    if expires.datetime() - message.issued_at.datetime() > MAX_AUTH_LIFETIME {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAuth,
+            format!(
+                "the auth message lives from {} to {}: at most {} hours is accepted",
+                message.issued_at,
+                expires,
+                MAX_AUTH_LIFETIME.whole_hours()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Remembers the client keys (request nonces) already answered, until their auth expires.

@@ -15,6 +15,7 @@ use axum::http::{Request, StatusCode};
 use k256::ecdsa::SigningKey;
 use lit_api::network::{AttestationMode, NetworkFile, NETWORK_FILE_VERSION};
 use lit_api::owner::OwnerAction;
+use lit_api::siwe::SiweMessage;
 use lit_api::v1::{
     paths, pkp_share_aad, EncryptionSignResponse, HandshakeResponse, PermissionChange, PkpInfo,
     PkpSignResponse, PKP_SHARE_SEAL_INFO,
@@ -497,4 +498,91 @@ async fn an_owner_approval_takes_effect_once_for_its_network_pkp_and_change() {
         .await;
     let record: PkpInfo = serde_json::from_value(body).unwrap();
     assert!(record.permissions.addresses.is_empty(), "{record:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_without_expiry_or_living_longer_than_a_day_is_refused_everywhere() {
+    let net = InProcess::start(3, 2, "").await;
+    let (alice_key, alice) = wallet(1);
+    let now = time::OffsetDateTime::now_utc();
+    let signed = |message: SiweMessage| {
+        let text = message.to_string();
+        let sig = lit_crypto::eth::personal_sign(&alice_key, text.as_bytes()).unwrap();
+        json!({"sig": format!("0x{}", hex::encode(sig)), "derivedVia": "web3.eth.personal.sign",
+               "signedMessage": text, "address": alice.to_checksum()})
+    };
+    let base = || {
+        SiweMessage::new(
+            "localhost",
+            alice,
+            "lit:session:test",
+            1,
+            "abcdef123456",
+            (now - time::Duration::minutes(1)).try_into().unwrap(),
+        )
+    };
+    let forever = signed(base());
+    let month = signed(SiweMessage {
+        expiration_time: Some((now + time::Duration::days(30)).try_into().unwrap()),
+        ..base()
+    });
+    let day = signed(SiweMessage {
+        expiration_time: Some((now + time::Duration::hours(23)).try_into().unwrap()),
+        ..base()
+    });
+    // a PKP to sign with: Alice owns it
+    let (_, body) = net
+        .call(1, paths::PKP_MINT, &mint_body(&net, &alice_key))
+        .await;
+    let pkp: PkpInfo = serde_json::from_value(body).unwrap();
+    for (auth, expected) in [
+        (&forever, "must have an Expiration Time"),
+        (&month, "at most 24 hours"),
+    ] {
+        let (_, client) = fresh_client();
+        let (status, body) = net
+            .call(
+                2,
+                paths::ENCRYPTION_SIGN,
+                &json!({"epoch": 1, "accessControlConditions": user_is(&alice),
+                        "dataToEncryptHash": hex::encode([1u8; 32]), "authSig": auth,
+                        "clientPublicKey": client}),
+            )
+            .await;
+        assert_eq!(
+            (status.as_u16(), code(&body)),
+            (401, "invalid_auth"),
+            "{body}"
+        );
+        assert!(body.to_string().contains(expected), "{body}");
+        let (_, client) = fresh_client();
+        let (status, body) = net
+            .call(
+                1,
+                paths::PKP_SIGN,
+                &json!({"epoch": 1, "tokenId": hex::encode(pkp.token_id.0),
+                        "toSign": {"digest": "11".repeat(32)}, "auth": {"authSig": auth},
+                        "group": [1, 2], "requestId": "cd".repeat(32),
+                        "clientPublicKey": client}),
+            )
+            .await;
+        assert_eq!(
+            (status.as_u16(), code(&body)),
+            (401, "invalid_auth"),
+            "{body}"
+        );
+        assert!(body.to_string().contains(expected), "{body}");
+    }
+    // a day's sign-in is still good for a decryption share
+    let (_, client) = fresh_client();
+    let (status, body) = net
+        .call(
+            3,
+            paths::ENCRYPTION_SIGN,
+            &json!({"epoch": 1, "accessControlConditions": user_is(&alice),
+                    "dataToEncryptHash": hex::encode([1u8; 32]), "authSig": day,
+                    "clientPublicKey": client}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
