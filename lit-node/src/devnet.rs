@@ -10,12 +10,12 @@
 //! DIR/node-<i>/node.log     node i's log
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lit_api::network::{AttestationMode, NetworkFile, NETWORK_FILE_VERSION};
+use lit_api::network::{AttestationMode, NetworkFile, NetworkNode, NETWORK_FILE_VERSION};
 use lit_api::v1::{paths, Health};
 
 use crate::config::Config;
@@ -47,6 +47,11 @@ impl Layout {
     /// Node `i`'s folder.
     pub fn node_dir(&self, party_id: u32) -> PathBuf {
         self.dir.join(format!("node-{party_id}"))
+    }
+
+    /// Node `i`'s log file.
+    pub fn log_file(&self, party_id: u32) -> PathBuf {
+        self.node_dir(party_id).join("node.log")
     }
 }
 
@@ -114,7 +119,7 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
     }
     let threshold = options
         .threshold
-        .unwrap_or_else(|| lit_crypto::protocol::default_threshold(n));
+        .unwrap_or_else(|| lit_crypto::protocol::default_threshold(n)) as u32;
     let mut nodes = Vec::with_capacity(n);
     let mut configs = BTreeMap::new();
     for i in 1..=n as u32 {
@@ -149,21 +154,12 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
         nodes.push(entry);
         configs.insert(i, config_path);
     }
-    let network = NetworkFile {
-        version: NETWORK_FILE_VERSION,
-        name: format!("devnet-{}", hex::encode(&nodes[0].identity_key.0[..4])),
-        threshold: threshold as u32,
-        attestation: AttestationMode::Simulated,
-        nodes,
-    };
+    let network = network_file(threshold, nodes);
     network
         .check()
         .map_err(|e| NodeError::Network(e.to_string()))?;
     let text = serde_json::to_string_pretty(&network).map_err(|e| NodeError::Io(e.to_string()))?;
-    // write then rename, so a reader never sees half a file
-    let tmp = dir.join(format!("{NETWORK_FILE}.tmp"));
-    std::fs::write(&tmp, text).map_err(|e| io("network file", e))?;
-    std::fs::rename(&tmp, &network_path).map_err(|e| io("network file", e))?;
+    write_atomically(&network_path, &text)?;
     Ok(Layout {
         dir,
         network,
@@ -171,13 +167,72 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
     })
 }
 
-/// One node process of a devnet.
+fn network_file(threshold: u32, nodes: Vec<NetworkNode>) -> NetworkFile {
+    let name = match nodes.first() {
+        Some(node) => format!("devnet-{}", hex::encode(&node.identity_key.0[..4])),
+        None => "devnet".into(),
+    };
+    NetworkFile {
+        version: NETWORK_FILE_VERSION,
+        name,
+        threshold,
+        attestation: AttestationMode::Simulated,
+        nodes,
+    }
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so a reader sees the old
+/// file or the new one, never half of one.
+fn write_atomically(path: &Path, text: &str) -> Result<(), NodeError> {
+    let io = |e: std::io::Error| NodeError::Io(format!("{}: {e}", path.display()));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The program a devnet runs as each of its nodes.
+#[derive(Clone, Debug)]
+pub struct NodeProgram {
+    program: PathBuf,
+    subcommand: &'static str,
+}
+
+impl NodeProgram {
+    /// A `lit-node` binary, run as `<path> run --config FILE --parent-pid PID` (tests of this
+    /// crate pass `env!("CARGO_BIN_EXE_lit-node")`).
+    pub fn lit_node(path: impl Into<PathBuf>) -> Self {
+        NodeProgram {
+            program: path.into(),
+            subcommand: "run",
+        }
+    }
+
+    /// This program, re-executed as `<this program> node --config FILE --parent-pid PID`, for
+    /// programs that bring their own nodes (examples, benchmarks, tests of other crates). Such a
+    /// program calls [`run_self_node`] first thing in `main`.
+    pub fn this_program() -> Result<Self, NodeError> {
+        let program =
+            std::env::current_exe().map_err(|e| NodeError::Io(format!("current exe: {e}")))?;
+        Ok(NodeProgram {
+            program,
+            subcommand: "node",
+        })
+    }
+
+    /// The program and its subcommand; the devnet appends `--config FILE --parent-pid PID`.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.arg(self.subcommand);
+        c
+    }
+}
+
+/// One node process of a devnet; dropping it kills the process.
 #[derive(Debug)]
 pub struct NodeProcess {
     /// Its party id.
     pub party_id: u32,
-    /// Its base URL.
-    pub url: String,
     child: Option<Child>,
 }
 
@@ -187,7 +242,7 @@ impl NodeProcess {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
-    /// Kills the process (as a crash would: no clean shutdown).
+    /// Kills the process (as a crash would: no clean shutdown) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -202,30 +257,178 @@ impl Drop for NodeProcess {
     }
 }
 
-/// Starts node `party_id` of `layout` with `command` (the program and leading arguments that run
-/// one node; `--config FILE --parent-pid PID` are appended), logging to `node-<i>/node.log`.
-pub fn spawn_node(
-    layout: &Layout,
-    party_id: u32,
-    command: &dyn Fn() -> Command,
-) -> Result<NodeProcess, NodeError> {
+/// The command that starts one node: the program and its leading arguments (and environment)
+/// for a party id.
+type NodeCommand = Box<dyn Fn(u32) -> Command + Send + Sync>;
+
+/// The running processes of a laid-out devnet; dropping it kills them.
+pub struct Devnet {
+    layout: Layout,
+    network: NetworkFile,
+    command: NodeCommand,
+    nodes: BTreeMap<u32, NodeProcess>,
+}
+
+impl std::fmt::Debug for Devnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devnet")
+            .field("dir", &self.layout.dir)
+            .field("running", &self.nodes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Devnet {
+    /// Starts the nodes of `layout` except those in `absent` with `command(party id)` (the
+    /// program and leading arguments that run one node, e.g. [`NodeProgram::command`];
+    /// `--config FILE --parent-pid PID` are appended), logging to `node-<i>/node.log`. It does
+    /// not wait for the DKG: see [`Devnet::wait_ready`].
+    pub async fn start(
+        layout: Layout,
+        command: impl Fn(u32) -> Command + Send + Sync + 'static,
+        absent: &BTreeSet<u32>,
+    ) -> Result<Self, NodeError> {
+        if let Some(id) = absent.iter().find(|id| !layout.configs.contains_key(id)) {
+            return Err(NodeError::Network(format!(
+                "there is no node {id} to leave out"
+            )));
+        }
+        let command: NodeCommand = Box::new(command);
+        let mut nodes = BTreeMap::new();
+        for &id in layout.configs.keys().filter(|id| !absent.contains(id)) {
+            nodes.insert(id, spawn(&layout, id, &command)?);
+        }
+        Ok(Devnet {
+            network: layout.network.clone(),
+            layout,
+            command,
+            nodes,
+        })
+    }
+
+    /// The layout (folder, configurations).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The network file's contents.
+    pub fn network(&self) -> &NetworkFile {
+        &self.network
+    }
+
+    /// The network file.
+    pub fn network_file(&self) -> PathBuf {
+        self.layout.network_file()
+    }
+
+    /// Node `party_id`'s base URL.
+    pub fn url(&self, party_id: u32) -> Option<&str> {
+        self.network.node(party_id).map(|n| n.url.as_str())
+    }
+
+    /// Node `party_id`'s log so far (empty if it has none).
+    pub fn log(&self, party_id: u32) -> String {
+        std::fs::read_to_string(self.layout.log_file(party_id)).unwrap_or_default()
+    }
+
+    /// The nodes whose processes run, in party-id order.
+    pub fn running(&mut self) -> Vec<u32> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|(id, p)| p.is_running().then_some(*id))
+            .collect()
+    }
+
+    /// Forgets the processes that exited and returns their party ids.
+    pub fn exited(&mut self) -> Vec<u32> {
+        let gone: Vec<u32> = self
+            .nodes
+            .iter_mut()
+            .filter_map(|(id, p)| (!p.is_running()).then_some(*id))
+            .collect();
+        for id in &gone {
+            self.nodes.remove(id);
+        }
+        gone
+    }
+
+    /// Kills node `party_id` (as a crash would: no clean shutdown).
+    pub fn kill(&mut self, party_id: u32) {
+        if let Some(mut p) = self.nodes.remove(&party_id) {
+            p.kill();
+        }
+    }
+
+    /// Starts node `party_id` again (or for the first time, if it was left out), with its data
+    /// folder, on the address the network file lists for it. Kills it first if it runs.
+    pub fn restart(&mut self, party_id: u32) -> Result<(), NodeError> {
+        self.kill(party_id);
+        let p = spawn(&self.layout, party_id, &self.command)?;
+        self.nodes.insert(party_id, p);
+        Ok(())
+    }
+
+    /// Waits until the nodes `party_ids` report ready, calling `progress(ready, total)` when
+    /// the count changes. Fails if one of them is not running or exits, or `timeout` passes.
+    pub async fn wait_ready(
+        &mut self,
+        party_ids: &[u32],
+        timeout: Duration,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), NodeError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| NodeError::Io(e.to_string()))?;
+        let start = Instant::now();
+        let mut last = usize::MAX;
+        loop {
+            let mut ready = 0;
+            for id in party_ids {
+                let running = self.nodes.get_mut(id).is_some_and(|p| p.is_running());
+                if !running {
+                    return Err(NodeError::Io(format!(
+                        "node {id} is not running; see {}",
+                        self.layout.log_file(*id).display()
+                    )));
+                }
+                let url = self.url(*id).unwrap_or_default();
+                if matches!(health(&http, url).await, Some(h) if h.ready) {
+                    ready += 1;
+                }
+            }
+            if ready != last {
+                progress(ready, party_ids.len());
+                last = ready;
+            }
+            if ready == party_ids.len() {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(NodeError::Io(format!(
+                    "only {ready} of {} nodes ready after {timeout:?}",
+                    party_ids.len()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Starts node `party_id` of `layout` with `command`, logging to `node-<i>/node.log`.
+fn spawn(layout: &Layout, party_id: u32, command: &NodeCommand) -> Result<NodeProcess, NodeError> {
     let config = layout
         .configs
         .get(&party_id)
         .ok_or_else(|| NodeError::Network(format!("no node {party_id}")))?;
-    let url = layout
-        .network
-        .node(party_id)
-        .map(|n| n.url.clone())
-        .unwrap_or_default();
-    let log_path = layout.node_dir(party_id).join("node.log");
+    let log_path = layout.log_file(party_id);
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .map_err(|e| NodeError::Io(format!("{}: {e}", log_path.display())))?;
     let log2 = log.try_clone().map_err(|e| NodeError::Io(e.to_string()))?;
-    let child = command()
+    let child = command(party_id)
         .arg("--config")
         .arg(config)
         .arg("--parent-pid")
@@ -237,21 +440,8 @@ pub fn spawn_node(
         .map_err(|e| NodeError::Io(format!("cannot start node {party_id}: {e}")))?;
     Ok(NodeProcess {
         party_id,
-        url,
         child: Some(child),
     })
-}
-
-/// Starts every node of `layout`.
-pub fn spawn_all(
-    layout: &Layout,
-    command: &dyn Fn() -> Command,
-) -> Result<Vec<NodeProcess>, NodeError> {
-    layout
-        .configs
-        .keys()
-        .map(|id| spawn_node(layout, *id, command))
-        .collect()
 }
 
 /// A node's `/v1/health`, or `None` if it does not answer.
@@ -262,49 +452,6 @@ pub async fn health(http: &reqwest::Client, url: &str) -> Option<Health> {
         .await
         .ok()?;
     serde_json::from_slice(&resp.bytes().await.ok()?).ok()
-}
-
-/// Waits until every node in `procs` reports ready, calling `progress(ready, total)` when the
-/// count changes. Fails if a process exits or `timeout` passes.
-pub async fn wait_ready(
-    procs: &mut [NodeProcess],
-    timeout: Duration,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<(), NodeError> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| NodeError::Io(e.to_string()))?;
-    let start = Instant::now();
-    let mut last = usize::MAX;
-    loop {
-        let mut ready = 0;
-        for p in procs.iter_mut() {
-            if !p.is_running() {
-                return Err(NodeError::Io(format!(
-                    "node {} exited during start-up; see its node.log",
-                    p.party_id
-                )));
-            }
-            if matches!(health(&http, &p.url).await, Some(h) if h.ready) {
-                ready += 1;
-            }
-        }
-        if ready != last {
-            progress(ready, procs.len());
-            last = ready;
-        }
-        if ready == procs.len() {
-            return Ok(());
-        }
-        if start.elapsed() > timeout {
-            return Err(NodeError::Io(format!(
-                "only {ready} of {} nodes ready after {timeout:?}",
-                procs.len()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Resolves when the process whose id is `parent` is no longer this process's parent (it
@@ -321,20 +468,9 @@ pub async fn parent_exit(parent: u32) {
     std::future::pending::<()>().await
 }
 
-/// The command that re-executes this program as a devnet node (`<this program> node`), for
-/// programs that bring their own nodes: examples, benchmarks, tests. Such a program calls
-/// [`run_self_node`] first thing in `main`.
-pub fn self_command() -> Result<impl Fn() -> Command, NodeError> {
-    let exe = std::env::current_exe().map_err(|e| NodeError::Io(format!("current exe: {e}")))?;
-    Ok(move || {
-        let mut c = Command::new(&exe);
-        c.arg("node");
-        c
-    })
-}
-
-/// If this process was started by [`self_command`] (arguments `node --config FILE --parent-pid
-/// PID`), runs that node until its parent exits and returns its result; otherwise `None`.
+/// If this process was started as a node by a devnet of [`NodeProgram::this_program`]
+/// (arguments `node --config FILE --parent-pid PID`), runs that node until its parent exits and
+/// returns its result; otherwise `None`.
 pub fn run_self_node() -> Option<Result<(), NodeError>> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) != Some("node") {

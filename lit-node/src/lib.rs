@@ -17,4 +17,6 @@ pub mod pkp;
 pub mod presign;
 pub mod session;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testnet;
 pub mod transport;
