@@ -49,6 +49,7 @@ async fn quickstart() -> Result<(), Box<dyn Error>> {
         "1. Starting a 5-node network on loopback (in {})",
         dir.path().display()
     );
+    // each node binds a free port itself and reports it; the devnet writes the network file
     let layout = devnet::layout(dir.path(), 5, &LayoutOptions::default())?;
     let node = NodeProgram::this_program()?;
     let mut net = Devnet::start(layout, move |_| node.command(), &Default::default()).await?;

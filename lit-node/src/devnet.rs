@@ -5,10 +5,33 @@
 //! ```text
 //! DIR/network.json          the network file (every node's URL and keys)
 //! DIR/registry.sqlite       the PKP registry the nodes share
-//! DIR/node-<i>/config.toml  node i's configuration
+//! DIR/node-<i>/config.toml  node i's configuration (`listen = "127.0.0.1:0"`)
 //! DIR/node-<i>/data/        node i's identity, encrypted store and storage key
+//! DIR/node-<i>/data/url     the URL node i listens at, written by the node once it is bound
 //! DIR/node-<i>/node.log     node i's log
 //! ```
+//!
+//! # Ports
+//!
+//! Nobody picks a port for a node and hopes it is still free when the node binds it: every node
+//! binds `127.0.0.1:0` itself and keeps the socket it got. Peers find each other in the network
+//! file, so a new devnet starts in two steps:
+//!
+//! 1. [`layout`] writes each node's configuration (`listen = "127.0.0.1:0"`) and creates its
+//!    identity, but no network file yet.
+//! 2. [`Devnet::start`] starts the processes. Each node ([`listen`], the first thing
+//!    `node::run` does after opening its data folder) binds port 0, writes the URL it got to
+//!    `data/url` (a temporary file renamed into place, so a reader never sees half of it) and
+//!    polls the network file until it lists the node at that URL, giving up with an error after
+//!    [`NETWORK_FILE_WAIT`]. The devnet polls every node's `data/url`, writes `network.json`
+//!    (also by rename), and the nodes go on to the DKG.
+//!
+//! When the network file already lists a node (the same folder run again, or
+//! [`Devnet::restart`] after [`Devnet::kill`]), the node binds the port recorded for it there
+//! and does not wait. A node whose configuration names a port (an operator's `lit-node run
+//! --config`) binds that port, as it always did. A node laid out but not started (`absent` in
+//! [`Devnet::start`]) is listed at an address the devnet holds bound but not listening: peers
+//! are refused at once, and no other process can take the port while the devnet runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,8 +40,11 @@ use std::time::{Duration, Instant};
 
 use lit_api::network::{AttestationMode, NetworkFile, NetworkNode, NETWORK_FILE_VERSION};
 use lit_api::v1::{paths, Health};
+use lit_api::Bytes32;
+use tracing::info;
 
 use crate::config::Config;
+use crate::identity::NodeIdentity;
 use crate::node::{init, read_network_file, NodeError};
 
 /// The network file's name inside a devnet folder.
@@ -27,15 +53,30 @@ pub const NETWORK_FILE: &str = "network.json";
 /// The PKP registry's file name inside a devnet folder (shared by its nodes).
 pub const REGISTRY_FILE: &str = "registry.sqlite";
 
+/// The file in a node's data folder where a node that binds port 0 writes the URL it got.
+pub const URL_FILE: &str = "url";
+
+/// How long a node that bound port 0 waits for the network file to list it, and a devnet for
+/// its nodes to report their URLs.
+pub const NETWORK_FILE_WAIT: Duration = Duration::from_secs(60);
+
+/// How often those waits look again.
+const POLL: Duration = Duration::from_millis(20);
+
 /// A laid-out devnet folder.
 #[derive(Clone, Debug)]
 pub struct Layout {
     /// The folder.
     pub dir: PathBuf,
-    /// The network file.
-    pub network: NetworkFile,
+    /// The threshold.
+    pub threshold: u32,
     /// Node configuration files, by party id.
     pub configs: BTreeMap<u32, PathBuf>,
+    /// The network file, if it was written already (`None` for a new folder until
+    /// [`Devnet::start`] has learnt every node's URL).
+    pub network: Option<NetworkFile>,
+    /// The nodes' entries for the network file (URLs empty until known).
+    nodes: Vec<NetworkNode>,
 }
 
 impl Layout {
@@ -47,6 +88,11 @@ impl Layout {
     /// Node `i`'s folder.
     pub fn node_dir(&self, party_id: u32) -> PathBuf {
         self.dir.join(format!("node-{party_id}"))
+    }
+
+    /// Node `i`'s data folder (identity, store, the URL it reports).
+    pub fn data_dir(&self, party_id: u32) -> PathBuf {
+        self.node_dir(party_id).join("data")
     }
 
     /// Node `i`'s log file.
@@ -68,14 +114,6 @@ pub struct LayoutOptions {
     pub presignature_pool: Option<usize>,
     /// TOML appended to every node's configuration (e.g. `[oidc.<name>]` sections).
     pub extra_config: String,
-}
-
-fn free_port() -> Result<u16, NodeError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| NodeError::Io(format!("cannot find a free port: {e}")))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| NodeError::Io(e.to_string()))
 }
 
 /// Lays out an `n`-node devnet in `dir`, or reuses the one already there.
@@ -108,8 +146,10 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
             .collect();
         return Ok(Layout {
             dir,
-            network,
+            threshold: network.threshold,
             configs,
+            nodes: network.nodes.clone(),
+            network: Some(network),
         });
     }
     if n == 0 {
@@ -125,9 +165,10 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
     for i in 1..=n as u32 {
         let node_dir = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&node_dir).map_err(|e| io("node folder", e))?;
-        let port = free_port()?;
         let mut text = format!(
-            "# node {i} of the devnet in {dir}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\
+            "# node {i} of the devnet in {dir}\n\
+             # port 0: the node binds a free port and reports it (see lit_node::devnet)\n\
+             listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
              network_file = \"../{NETWORK_FILE}\"\nregistry = \"../{REGISTRY_FILE}\"\n\
              attestation = \"simulated\"\n",
             dir = dir.display()
@@ -151,19 +192,24 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
         let config = Config::load(&config_path).map_err(|e| NodeError::Io(e.to_string()))?;
         let mut entry = init(&config)?;
         entry.party_id = i;
+        entry.url = String::new();
         nodes.push(entry);
         configs.insert(i, config_path);
     }
-    let network = network_file(threshold, nodes);
-    network
+    // check the file now (with stand-in URLs), so a bad threshold fails before any process runs
+    let mut check = network_file(threshold, nodes.clone());
+    for node in &mut check.nodes {
+        node.url = format!("http://node-{}.invalid", node.party_id);
+    }
+    check
         .check()
         .map_err(|e| NodeError::Network(e.to_string()))?;
-    let text = serde_json::to_string_pretty(&network).map_err(|e| NodeError::Io(e.to_string()))?;
-    write_atomically(&network_path, &text)?;
     Ok(Layout {
         dir,
-        network,
+        threshold,
         configs,
+        network: None,
+        nodes,
     })
 }
 
@@ -267,6 +313,8 @@ pub struct Devnet {
     network: NetworkFile,
     command: NodeCommand,
     nodes: BTreeMap<u32, NodeProcess>,
+    /// Addresses of nodes not running yet, held bound (not listening) so nobody takes them.
+    reserved: BTreeMap<u32, tokio::net::TcpSocket>,
 }
 
 impl std::fmt::Debug for Devnet {
@@ -281,8 +329,9 @@ impl std::fmt::Debug for Devnet {
 impl Devnet {
     /// Starts the nodes of `layout` except those in `absent` with `command(party id)` (the
     /// program and leading arguments that run one node, e.g. [`NodeProgram::command`];
-    /// `--config FILE --parent-pid PID` are appended), logging to `node-<i>/node.log`. It does
-    /// not wait for the DKG: see [`Devnet::wait_ready`].
+    /// `--config FILE --parent-pid PID` are appended), logging to `node-<i>/node.log`. For a new
+    /// folder it learns the ports the nodes bound and writes the network file (see the module
+    /// documentation). It does not wait for the DKG: see [`Devnet::wait_ready`].
     pub async fn start(
         layout: Layout,
         command: impl Fn(u32) -> Command + Send + Sync + 'static,
@@ -294,15 +343,62 @@ impl Devnet {
             )));
         }
         let command: NodeCommand = Box::new(command);
+        let starting: Vec<u32> = layout
+            .configs
+            .keys()
+            .copied()
+            .filter(|id| !absent.contains(id))
+            .collect();
         let mut nodes = BTreeMap::new();
-        for &id in layout.configs.keys().filter(|id| !absent.contains(id)) {
-            nodes.insert(id, spawn(&layout, id, &command)?);
-        }
+        let mut reserved = BTreeMap::new();
+        let network = match &layout.network {
+            Some(network) => {
+                for &id in &starting {
+                    nodes.insert(id, spawn(&layout, id, &command)?);
+                }
+                network.clone()
+            }
+            None => {
+                let mut entries = layout.nodes.clone();
+                for entry in entries.iter_mut() {
+                    if absent.contains(&entry.party_id) {
+                        let (socket, url) = reserve()?;
+                        reserved.insert(entry.party_id, socket);
+                        entry.url = url;
+                    }
+                }
+                for &id in &starting {
+                    // a URL left by an earlier start that never wrote the network file
+                    let _ = std::fs::remove_file(url_file(&layout.data_dir(id)));
+                    nodes.insert(id, spawn(&layout, id, &command)?);
+                }
+                let deadline = Instant::now() + NETWORK_FILE_WAIT;
+                for entry in entries.iter_mut() {
+                    if let Some(p) = nodes.get_mut(&entry.party_id) {
+                        entry.url = reported_url(&layout, p, deadline).await?;
+                    }
+                }
+                let network = network_file(layout.threshold, entries);
+                network
+                    .check()
+                    .map_err(|e| NodeError::Network(e.to_string()))?;
+                let text = serde_json::to_string_pretty(&network)
+                    .map_err(|e| NodeError::Io(e.to_string()))?;
+                write_atomically(&layout.network_file(), &text)?;
+                network
+            }
+        };
+        let layout = Layout {
+            network: Some(network.clone()),
+            nodes: network.nodes.clone(),
+            ..layout
+        };
         Ok(Devnet {
-            network: layout.network.clone(),
             layout,
+            network,
             command,
             nodes,
+            reserved,
         })
     }
 
@@ -363,6 +459,8 @@ impl Devnet {
     /// folder, on the address the network file lists for it. Kills it first if it runs.
     pub fn restart(&mut self, party_id: u32) -> Result<(), NodeError> {
         self.kill(party_id);
+        // release the address held for it, for the node to bind
+        self.reserved.remove(&party_id);
         let p = spawn(&self.layout, party_id, &self.command)?;
         self.nodes.insert(party_id, p);
         Ok(())
@@ -444,6 +542,152 @@ fn spawn(layout: &Layout, party_id: u32, command: &NodeCommand) -> Result<NodePr
     })
 }
 
+/// An address on loopback held bound but not listening (connections to it are refused, and
+/// without `SO_REUSEADDR` no other socket can bind it), and its URL.
+fn reserve() -> Result<(tokio::net::TcpSocket, String), NodeError> {
+    let io = |e: std::io::Error| NodeError::Io(format!("cannot reserve a loopback port: {e}"));
+    let socket = tokio::net::TcpSocket::new_v4().map_err(io)?;
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .map_err(io)?;
+    let addr = socket.local_addr().map_err(io)?;
+    Ok((socket, format!("http://{addr}")))
+}
+
+/// The URL node `p` reports in its data folder once it is bound.
+async fn reported_url(
+    layout: &Layout,
+    p: &mut NodeProcess,
+    deadline: Instant,
+) -> Result<String, NodeError> {
+    let path = url_file(&layout.data_dir(p.party_id));
+    loop {
+        if let Ok(url) = std::fs::read_to_string(&path) {
+            return Ok(url);
+        }
+        if !p.is_running() {
+            return Err(NodeError::Io(format!(
+                "node {} exited before reporting its URL; see {}",
+                p.party_id,
+                layout.log_file(p.party_id).display()
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(NodeError::Io(format!(
+                "node {} did not report its URL in {} within {NETWORK_FILE_WAIT:?}; see {}",
+                p.party_id,
+                path.display(),
+                layout.log_file(p.party_id).display()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Where a node with data folder `data_dir` reports its URL.
+pub fn url_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(URL_FILE)
+}
+
+/// Binds the node's listener and returns it with the configuration of the address it got. With
+/// a port in `listen` that is all. With port 0 (a devnet node, see the module documentation):
+/// if the network file lists this node, it binds the port recorded there; otherwise it binds
+/// any free port, writes its URL to `data/url` and waits until the network file lists it there.
+pub async fn listen(
+    mut config: Config,
+    identity: &NodeIdentity,
+) -> Result<(tokio::net::TcpListener, Config), NodeError> {
+    let bind = |addr: std::net::SocketAddr, why: &'static str| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| NodeError::Io(format!("cannot listen on {addr}{why}: {e}")))
+    };
+    if config.listen.port() != 0 {
+        let listener = bind(config.listen, "").await?;
+        return Ok((listener, config));
+    }
+    if config.url.is_some() {
+        return Err(NodeError::Io(
+            "`listen` with port 0 takes a free port at start-up, so `url` cannot name it: \
+             remove `url` or give `listen` a port"
+                .into(),
+        ));
+    }
+    let me = Bytes32(identity.public_key().to_bytes());
+    let report =
+        |config: &Config| write_atomically(&url_file(&config.data_dir), &config.public_url());
+    if let Some(url) = listed_url(&config.network_file, &me)? {
+        // a restart: the network file already lists this node
+        let port = url_port(&url).ok_or_else(|| {
+            NodeError::Network(format!("cannot tell the port of this node's URL {url}"))
+        })?;
+        config.listen.set_port(port);
+        let listener = bind(
+            config.listen,
+            " (the port the network file lists for this node)",
+        )
+        .await?;
+        config.url = Some(url);
+        report(&config)?;
+        return Ok((listener, config));
+    }
+    let listener = bind(config.listen, "").await?;
+    config.listen = listener
+        .local_addr()
+        .map_err(|e| NodeError::Io(format!("the bound address: {e}")))?;
+    let url = config.public_url();
+    report(&config)?;
+    info!(
+        %url,
+        "bound a free port; waiting until {} lists this node",
+        config.network_file.display()
+    );
+    let deadline = Instant::now() + NETWORK_FILE_WAIT;
+    loop {
+        match listed_url(&config.network_file, &me)? {
+            Some(listed) if listed == url => return Ok((listener, config)),
+            Some(listed) => {
+                return Err(NodeError::Network(format!(
+                    "{} lists this node at {listed}, but it listens at {url}",
+                    config.network_file.display()
+                )))
+            }
+            None => {}
+        }
+        if Instant::now() > deadline {
+            return Err(NodeError::Network(format!(
+                "this node listens at {url} (written to {}), but {} did not list it within \
+                 {NETWORK_FILE_WAIT:?}; a devnet writes that file once all its nodes reported \
+                 their URLs",
+                url_file(&config.data_dir).display(),
+                config.network_file.display()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The URL the network file at `path` lists for the node with identity key `me`; `None` if
+/// there is no file yet or it does not list the node.
+fn listed_url(path: &Path, me: &Bytes32) -> Result<Option<String>, NodeError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let network = read_network_file(path)?;
+    Ok(network
+        .nodes
+        .into_iter()
+        .find(|n| n.identity_key == *me)
+        .map(|n| n.url))
+}
+
+/// The port of an `http://host:port[/…]` URL.
+fn url_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next()?;
+    authority.rsplit_once(':')?.1.parse().ok()
+}
+
 /// A node's `/v1/health`, or `None` if it does not answer.
 pub async fn health(http: &reqwest::Client, url: &str) -> Option<Health> {
     let resp = http
@@ -496,4 +740,18 @@ pub fn run_self_node() -> Option<Result<(), NodeError>> {
         rt.block_on(crate::node::run(config, parent_exit(parent)))
     };
     Some(run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_of_a_url() {
+        assert_eq!(url_port("http://127.0.0.1:7471"), Some(7471));
+        assert_eq!(url_port("http://127.0.0.1:7471/"), Some(7471));
+        assert_eq!(url_port("https://node.example:443/lit"), Some(443));
+        assert_eq!(url_port("http://[::1]:80"), Some(80));
+        assert_eq!(url_port("http://node.example"), None);
+    }
 }

@@ -159,8 +159,8 @@ fn listen_for_stop() -> std::io::Result<impl std::future::Future<Output = ()>> {
 }
 
 async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<(), String> {
-    let existed = dir.join(devnet::NETWORK_FILE).exists();
     let layout = devnet::layout(&dir, n, &options).map_err(|e| e.to_string())?;
+    let existed = layout.network.is_some();
     println!(
         "{} devnet in {}: {} nodes, threshold {}",
         if existed {
@@ -169,8 +169,8 @@ async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<()
             "Created a"
         },
         layout.dir.display(),
-        layout.network.nodes.len(),
-        layout.network.threshold
+        layout.configs.len(),
+        layout.threshold
     );
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let program = NodeProgram::lit_node(exe);

@@ -207,6 +207,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
     let (store, identity) = open_data_dir(&config.data_dir)?;
+    let (listener, config) = crate::devnet::listen(config, &identity).await?;
     let store = Arc::new(store);
     let identity = Arc::new(identity);
     let network = read_network_file(&config.network_file)?;
@@ -332,9 +333,6 @@ pub async fn run(
         fault: dev_fault(config.attestation),
     });
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| NodeError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
     let app = app(node.clone(), config.max_body_bytes);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
