@@ -481,7 +481,6 @@ impl Devnet {
         let start = Instant::now();
         let mut last = usize::MAX;
         loop {
-            let mut ready = 0;
             for id in party_ids {
                 let running = self.nodes.get_mut(id).is_some_and(|p| p.is_running());
                 if !running {
@@ -490,11 +489,19 @@ impl Devnet {
                         self.layout.log_file(*id).display()
                     )));
                 }
-                let url = self.url(*id).unwrap_or_default();
-                if matches!(health(&http, url).await, Some(h) if h.ready) {
-                    ready += 1;
-                }
             }
+            // all at once: a node that is bound but not serving yet holds a request until the
+            // client's timeout
+            let answers = futures_util::future::join_all(
+                party_ids
+                    .iter()
+                    .map(|id| health(&http, self.url(*id).unwrap_or_default())),
+            )
+            .await;
+            let ready = answers
+                .iter()
+                .filter(|h| matches!(h, Some(h) if h.ready))
+                .count();
             if ready != last {
                 progress(ready, party_ids.len());
                 last = ready;
