@@ -52,8 +52,8 @@ async fn quickstart() -> Result<(), Box<dyn Error>> {
     // each node binds a free port itself and reports it; the devnet writes the network file
     let layout = devnet::layout(dir.path(), 5, &LayoutOptions::default())?;
     let node = NodeProgram::this_program()?;
-    let mut net = Devnet::start(layout, move |_| node.command(), &Default::default()).await?;
     let started = Instant::now();
+    let mut net = Devnet::start(layout, move |_| node.command(), &Default::default()).await?;
     net.wait_ready(&[1, 2, 3, 4, 5], Duration::from_secs(120), |ready, n| {
         println!("   DKG: {ready}/{n} nodes hold their key shares");
     })

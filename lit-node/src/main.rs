@@ -174,10 +174,10 @@ async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<()
     );
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let program = NodeProgram::lit_node(exe);
+    let started = Instant::now();
     let mut net = Devnet::start(layout, move |_| program.command(), &BTreeSet::new())
         .await
         .map_err(|e| e.to_string())?;
-    let started = Instant::now();
     let what = if existed {
         "loading shares"
     } else {
