@@ -25,7 +25,7 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use lit_client::{Bootstrap, LitClient, Wallet};
-use lit_node::devnet::{self, LayoutOptions};
+use lit_node::devnet::{self, Devnet, LayoutOptions, NodeProgram};
 use sha3::Digest as _;
 
 fn ms(d: Duration) -> String {
@@ -49,23 +49,25 @@ async fn quickstart() -> Result<(), Box<dyn Error>> {
         "1. Starting a 5-node network on loopback (in {})",
         dir.path().display()
     );
+    // each node binds a free port itself and reports it; the devnet writes the network file
     let layout = devnet::layout(dir.path(), 5, &LayoutOptions::default())?;
-    let mut nodes = devnet::spawn_all(&layout, &devnet::self_command()?)?;
+    let node = NodeProgram::this_program()?;
     let started = Instant::now();
-    devnet::wait_ready(&mut nodes, Duration::from_secs(120), |ready, n| {
+    let mut net = Devnet::start(layout, move |_| node.command(), &Default::default()).await?;
+    net.wait_ready(&[1, 2, 3, 4, 5], Duration::from_secs(120), |ready, n| {
         println!("   DKG: {ready}/{n} nodes hold their key shares");
     })
     .await?;
     println!(
         "   ready in {} (threshold {} of {})",
         ms(started.elapsed()),
-        layout.network.threshold,
-        layout.network.nodes.len()
+        net.network().threshold,
+        net.network().nodes.len()
     );
 
     println!("2. Connecting a client (handshake, attestation, key agreement)");
     let t = Instant::now();
-    let client = LitClient::connect(Bootstrap::NetworkFile(layout.network_file())).await?;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file())).await?;
     println!(
         "   {} nodes agree on epoch {}; network BLS key {}… ({})",
         client.nodes().len(),
@@ -148,12 +150,8 @@ Lit.Actions.setResponse({ response: `signed for ${Lit.Auth.authSigAddress}` });
     );
     assert_eq!(signer.to_checksum(), pkp.eth_address);
 
-    let stopped = nodes.remove(2);
-    println!(
-        "7. Stopping node {}; Alice decrypts again",
-        stopped.party_id
-    );
-    drop(stopped);
+    println!("7. Stopping node 3; Alice decrypts again");
+    net.kill(3);
     let t = Instant::now();
     let plain = client.decrypt(&encrypted, &alice).await?;
     assert_eq!(plain, secret);
@@ -163,7 +161,7 @@ Lit.Actions.setResponse({ response: `signed for ${Lit.Auth.authSigAddress}` });
     );
 
     println!("Stopping the network.");
-    drop(nodes);
+    drop(net);
     println!("Done in {}.", ms(total.elapsed()));
     Ok(())
 }

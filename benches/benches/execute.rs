@@ -38,9 +38,8 @@ async fn bench_engine(engine: &str, deno: Option<&std::path::Path>) {
         extra_config: extra,
         ..LayoutOptions::default()
     };
-    let devnet = support::start(5, &options, "info").await;
-    let layout = &devnet.layout;
-    let client = LitClient::connect(Bootstrap::NetworkFile(layout.network_file()))
+    let net = support::start(5, &options, "info").await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
         .await
         .unwrap();
     let owner = Wallet::random();
@@ -49,12 +48,12 @@ async fn bench_engine(engine: &str, deno: Option<&std::path::Path>) {
 
     // wait for the pools (5 groups x POOL) first: their generation would load the CPUs
     let t = Instant::now();
-    while refilled(layout) < 5 * POOL && t.elapsed() < Duration::from_secs(600) {
+    while refilled(&net) < 5 * POOL && t.elapsed() < Duration::from_secs(600) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!(
         "execute/{engine}: pools filled with {} presignatures in {:.1} s",
-        refilled(layout),
+        refilled(&net),
         t.elapsed().as_secs_f64()
     );
     // warm-up (Deno's warm process pool, QuickJS's first runtime, HTTP connections)

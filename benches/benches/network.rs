@@ -18,6 +18,7 @@ use lit_api::v1::{paths, ENCRYPTION_SHARE_SEAL_INFO};
 use lit_client::{Bootstrap, EncryptedData, LitClient, Wallet};
 use lit_crypto::seal::SealSecretKey;
 use lit_node::devnet::{self, LayoutOptions};
+use lit_node::testnet::TestNet;
 use rand_core::OsRng;
 use serde_json::json;
 
@@ -49,11 +50,10 @@ fn main() {
         .sample_size(50)
         .measurement_time(Duration::from_secs(8));
 
-    let devnet = rt.block_on(support::start(5, &LayoutOptions::default(), "warn"));
-    let layout = &devnet.layout;
+    let net = rt.block_on(support::start(5, &LayoutOptions::default(), "warn"));
     let client = Arc::new(
         rt.block_on(LitClient::connect(Bootstrap::NetworkFile(
-            layout.network_file(),
+            net.network_file(),
         )))
         .unwrap(),
     );
@@ -101,7 +101,7 @@ fn main() {
         g.bench_function("crypto_only/client_verify4_combine_decrypt", |b| {
             // what the client does after the shares arrive, with the live network's key set:
             // collect real shares once, then time verification, combination and decryption
-            let shares = rt.block_on(collect_real_shares(layout, &encrypted, &alice));
+            let shares = rt.block_on(collect_real_shares(&net, &encrypted, &alice));
             b.iter(|| {
                 lit_client::combine_and_decrypt(
                     client.key_set(),
@@ -167,12 +167,12 @@ fn main() {
 
     // node-side cost per request, from Server-Timing
     let (conditions_ms, share_ms, seal_ms) =
-        rt.block_on(server_timing(layout, &encrypted, &alice, 200));
+        rt.block_on(server_timing(&net, &encrypted, &alice, 200));
     println!(
         "network/node-side cost per request (mean of 200, node 1): condition check {conditions_ms:.3} ms, share {share_ms:.3} ms, seal reply {seal_ms:.3} ms"
     );
     criterion.final_summary();
-    drop(devnet);
+    drop(net);
 }
 
 fn share_request(
@@ -190,14 +190,14 @@ fn share_request(
 }
 
 async fn collect_real_shares(
-    layout: &devnet::Layout,
+    net: &TestNet,
     encrypted: &EncryptedData,
     alice: &Wallet,
 ) -> Vec<lit_crypto::bls::SignatureShare> {
     let http = reqwest::Client::new();
     let identity = encrypted.identity().unwrap().to_bytes();
     let mut shares = Vec::new();
-    for node in layout.network.nodes.iter().take(4) {
+    for node in net.network().nodes.iter().take(4) {
         let (secret, public) = SealSecretKey::generate(&mut OsRng);
         let body = share_request(encrypted, alice, public.to_bytes());
         let resp = http
@@ -225,13 +225,13 @@ async fn collect_real_shares(
 }
 
 async fn server_timing(
-    layout: &devnet::Layout,
+    net: &TestNet,
     encrypted: &EncryptedData,
     alice: &Wallet,
     n: usize,
 ) -> (f64, f64, f64) {
     let http = reqwest::Client::new();
-    let url = format!("{}{}", layout.network.nodes[0].url, paths::ENCRYPTION_SIGN);
+    let url = format!("{}{}", net.url(1), paths::ENCRYPTION_SIGN);
     let mut sums = [0f64; 3];
     for _ in 0..n {
         let (_, public) = SealSecretKey::generate(&mut OsRng);

@@ -15,6 +15,7 @@ use lit_api::v1::{PkpAuth, PkpInfo, PresignatureSource, ToSign};
 use lit_api::Bytes32;
 use lit_client::{Bootstrap, LitClient, Wallet};
 use lit_node::devnet::LayoutOptions;
+use lit_node::testnet::TestNet;
 
 #[path = "support/devnet.rs"]
 mod support;
@@ -22,7 +23,7 @@ mod support;
 use support::{env_or, percentiles, refilled};
 
 struct Net {
-    devnet: support::Devnet,
+    devnet: TestNet,
     client: Arc<LitClient>,
     owner: Arc<Wallet>,
     pkp: Arc<PkpInfo>,
@@ -34,7 +35,7 @@ async fn start(pool: usize) -> Net {
         ..LayoutOptions::default()
     };
     let devnet = support::start(5, &options, "info").await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(devnet.layout.network_file()))
+    let client = LitClient::connect(Bootstrap::NetworkFile(devnet.network_file()))
         .await
         .unwrap();
     let owner = Wallet::random();
@@ -88,10 +89,10 @@ fn main() {
         let pooled = start(target).await;
         let t = Instant::now();
         let total = 5 * target;
-        while refilled(&pooled.devnet.layout) < total && t.elapsed() < Duration::from_secs(300) {
+        while refilled(&pooled.devnet) < total && t.elapsed() < Duration::from_secs(300) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let made = refilled(&pooled.devnet.layout);
+        let made = refilled(&pooled.devnet);
         println!(
             "pkp/pool refill from empty: {made} presignatures in {:.1} s = {:.2} presignatures/s (5 nodes, 2 cores, idle)",
             t.elapsed().as_secs_f64(),

@@ -8,9 +8,9 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use lit_node::devnet::{self, LayoutOptions};
+use lit_node::devnet::{self, NodeProgram};
+use lit_node::testnet::TestNet;
 use serde_json::{json, Value};
 
 fn main() {
@@ -49,17 +49,12 @@ fn lit(args: &[&str]) -> (bool, String, String) {
 
 async fn cli_against_real_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let options = LayoutOptions {
-        presignature_pool: Some(0),
-        ..LayoutOptions::default()
-    };
-    let layout = devnet::layout(&dir.path().join("net"), 3, &options).unwrap();
-    let mut nodes = devnet::spawn_all(&layout, &devnet::self_command().unwrap()).unwrap();
-    devnet::wait_ready(&mut nodes, Duration::from_secs(120), |_, _| {})
-        .await
-        .unwrap();
+    // no presignature pools: a test network has none unless asked
+    let net = TestNet::builder(NodeProgram::this_program().unwrap(), 3)
+        .start()
+        .await;
     let p = |name: &str| dir.path().join(name).display().to_string();
-    let network = layout.network_file().display().to_string();
+    let network = net.network_file().display().to_string();
 
     // wallets
     let (ok, stdout, stderr) = lit(&["wallet", "new", "--out", &p("alice.json")]);
@@ -87,7 +82,7 @@ async fn cli_against_real_nodes() {
     assert_eq!(v["nodes"][0]["attestation"], "simulated");
     let (ok, stdout, _) = lit(&["--network", &network, "handshake"]);
     assert!(
-        ok && stdout.contains("simulated") && stdout.contains(&layout.network.nodes[0].url),
+        ok && stdout.contains("simulated") && stdout.contains(&net.url(1)),
         "{stdout}"
     );
 
@@ -210,7 +205,7 @@ async fn cli_against_real_nodes() {
     // a missing network file is a clear error too
     let (ok, _, stderr) = lit(&["--network", &p("nope.json"), "handshake"]);
     assert!(!ok && stderr.contains("nope.json"), "{stderr}");
-    drop(nodes);
+    drop(net);
 }
 
 /// `lit action upload` and `lit action run` against the running nodes (2 of 3).

@@ -1,7 +1,8 @@
 //! The node's configuration file (TOML).
 //!
 //! ```toml
-//! listen = "127.0.0.1:7471"          # where the HTTP API listens
+//! listen = "127.0.0.1:7471"          # where the HTTP API listens (port 0: a free port, reported
+//!                                    # to the devnet that started the node; see `devnet`)
 //! url = "http://127.0.0.1:7471"      # how peers and clients reach it (defaults to http://<listen>)
 //! data_dir = "node-1"                # identity, shares and state (relative to the config file)
 //! network_file = "network.json"      # the network description (relative to the config file)

@@ -5,20 +5,46 @@
 //! ```text
 //! DIR/network.json          the network file (every node's URL and keys)
 //! DIR/registry.sqlite       the PKP registry the nodes share
-//! DIR/node-<i>/config.toml  node i's configuration
+//! DIR/node-<i>/config.toml  node i's configuration (`listen = "127.0.0.1:0"`)
 //! DIR/node-<i>/data/        node i's identity, encrypted store and storage key
+//! DIR/node-<i>/data/url     the URL node i listens at, written by the node once it is bound
 //! DIR/node-<i>/node.log     node i's log
 //! ```
+//!
+//! # Ports
+//!
+//! Nobody picks a port for a node and hopes it is still free when the node binds it: every node
+//! binds `127.0.0.1:0` itself and keeps the socket it got. Peers find each other in the network
+//! file, so a new devnet starts in two steps:
+//!
+//! 1. [`layout`] writes each node's configuration (`listen = "127.0.0.1:0"`) and creates its
+//!    identity, but no network file yet.
+//! 2. [`Devnet::start`] starts the processes. Each node ([`listen`], the first thing
+//!    `node::run` does after opening its data folder) binds port 0, writes the URL it got to
+//!    `data/url` (a temporary file renamed into place, so a reader never sees half of it) and
+//!    polls the network file until it lists the node at that URL, giving up with an error after
+//!    [`NETWORK_FILE_WAIT`]. The devnet polls every node's `data/url`, writes `network.json`
+//!    (also by rename), and the nodes go on to the DKG.
+//!
+//! When the network file already lists a node (the same folder run again, or
+//! [`Devnet::restart`] after [`Devnet::kill`]), the node binds the port recorded for it there
+//! and does not wait. A node whose configuration names a port (an operator's `lit-node run
+//! --config`) binds that port, as it always did. A node laid out but not started (`absent` in
+//! [`Devnet::start`]) is listed at an address the devnet holds bound but not listening: peers
+//! are refused at once, and no other process can take the port while the devnet runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lit_api::network::{AttestationMode, NetworkFile, NETWORK_FILE_VERSION};
+use lit_api::network::{AttestationMode, NetworkFile, NetworkNode, NETWORK_FILE_VERSION};
 use lit_api::v1::{paths, Health};
+use lit_api::Bytes32;
+use tracing::info;
 
 use crate::config::Config;
+use crate::identity::NodeIdentity;
 use crate::node::{init, read_network_file, NodeError};
 
 /// The network file's name inside a devnet folder.
@@ -27,15 +53,30 @@ pub const NETWORK_FILE: &str = "network.json";
 /// The PKP registry's file name inside a devnet folder (shared by its nodes).
 pub const REGISTRY_FILE: &str = "registry.sqlite";
 
+/// The file in a node's data folder where a node that binds port 0 writes the URL it got.
+pub const URL_FILE: &str = "url";
+
+/// How long a node that bound port 0 waits for the network file to list it, and a devnet for
+/// its nodes to report their URLs.
+pub const NETWORK_FILE_WAIT: Duration = Duration::from_secs(60);
+
+/// How often those waits look again.
+const POLL: Duration = Duration::from_millis(20);
+
 /// A laid-out devnet folder.
 #[derive(Clone, Debug)]
 pub struct Layout {
     /// The folder.
     pub dir: PathBuf,
-    /// The network file.
-    pub network: NetworkFile,
+    /// The threshold.
+    pub threshold: u32,
     /// Node configuration files, by party id.
     pub configs: BTreeMap<u32, PathBuf>,
+    /// The network file, if it was written already (`None` for a new folder until
+    /// [`Devnet::start`] has learnt every node's URL).
+    pub network: Option<NetworkFile>,
+    /// The nodes' entries for the network file (URLs empty until known).
+    nodes: Vec<NetworkNode>,
 }
 
 impl Layout {
@@ -47,6 +88,16 @@ impl Layout {
     /// Node `i`'s folder.
     pub fn node_dir(&self, party_id: u32) -> PathBuf {
         self.dir.join(format!("node-{party_id}"))
+    }
+
+    /// Node `i`'s data folder (identity, store, the URL it reports).
+    pub fn data_dir(&self, party_id: u32) -> PathBuf {
+        self.node_dir(party_id).join("data")
+    }
+
+    /// Node `i`'s log file.
+    pub fn log_file(&self, party_id: u32) -> PathBuf {
+        self.node_dir(party_id).join("node.log")
     }
 }
 
@@ -63,14 +114,6 @@ pub struct LayoutOptions {
     pub presignature_pool: Option<usize>,
     /// TOML appended to every node's configuration (e.g. `[oidc.<name>]` sections).
     pub extra_config: String,
-}
-
-fn free_port() -> Result<u16, NodeError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| NodeError::Io(format!("cannot find a free port: {e}")))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| NodeError::Io(e.to_string()))
 }
 
 /// Lays out an `n`-node devnet in `dir`, or reuses the one already there.
@@ -103,8 +146,10 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
             .collect();
         return Ok(Layout {
             dir,
-            network,
+            threshold: network.threshold,
             configs,
+            nodes: network.nodes.clone(),
+            network: Some(network),
         });
     }
     if n == 0 {
@@ -114,15 +159,16 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
     }
     let threshold = options
         .threshold
-        .unwrap_or_else(|| lit_crypto::protocol::default_threshold(n));
+        .unwrap_or_else(|| lit_crypto::protocol::default_threshold(n)) as u32;
     let mut nodes = Vec::with_capacity(n);
     let mut configs = BTreeMap::new();
     for i in 1..=n as u32 {
         let node_dir = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&node_dir).map_err(|e| io("node folder", e))?;
-        let port = free_port()?;
         let mut text = format!(
-            "# node {i} of the devnet in {dir}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\
+            "# node {i} of the devnet in {dir}\n\
+             # port 0: the node binds a free port and reports it (see lit_node::devnet)\n\
+             listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
              network_file = \"../{NETWORK_FILE}\"\nregistry = \"../{REGISTRY_FILE}\"\n\
              attestation = \"simulated\"\n",
             dir = dir.display()
@@ -146,38 +192,93 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
         let config = Config::load(&config_path).map_err(|e| NodeError::Io(e.to_string()))?;
         let mut entry = init(&config)?;
         entry.party_id = i;
+        entry.url = String::new();
         nodes.push(entry);
         configs.insert(i, config_path);
     }
-    let network = NetworkFile {
-        version: NETWORK_FILE_VERSION,
-        name: format!("devnet-{}", hex::encode(&nodes[0].identity_key.0[..4])),
-        threshold: threshold as u32,
-        attestation: AttestationMode::Simulated,
-        nodes,
-    };
-    network
+    // check the file now (with stand-in URLs), so a bad threshold fails before any process runs
+    let mut check = network_file(threshold, nodes.clone());
+    for node in &mut check.nodes {
+        node.url = format!("http://node-{}.invalid", node.party_id);
+    }
+    check
         .check()
         .map_err(|e| NodeError::Network(e.to_string()))?;
-    let text = serde_json::to_string_pretty(&network).map_err(|e| NodeError::Io(e.to_string()))?;
-    // write then rename, so a reader never sees half a file
-    let tmp = dir.join(format!("{NETWORK_FILE}.tmp"));
-    std::fs::write(&tmp, text).map_err(|e| io("network file", e))?;
-    std::fs::rename(&tmp, &network_path).map_err(|e| io("network file", e))?;
     Ok(Layout {
         dir,
-        network,
+        threshold,
         configs,
+        network: None,
+        nodes,
     })
 }
 
-/// One node process of a devnet.
+fn network_file(threshold: u32, nodes: Vec<NetworkNode>) -> NetworkFile {
+    let name = match nodes.first() {
+        Some(node) => format!("devnet-{}", hex::encode(&node.identity_key.0[..4])),
+        None => "devnet".into(),
+    };
+    NetworkFile {
+        version: NETWORK_FILE_VERSION,
+        name,
+        threshold,
+        attestation: AttestationMode::Simulated,
+        nodes,
+    }
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so a reader sees the old
+/// file or the new one, never half of one.
+fn write_atomically(path: &Path, text: &str) -> Result<(), NodeError> {
+    let io = |e: std::io::Error| NodeError::Io(format!("{}: {e}", path.display()));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The program a devnet runs as each of its nodes.
+#[derive(Clone, Debug)]
+pub struct NodeProgram {
+    program: PathBuf,
+    subcommand: &'static str,
+}
+
+impl NodeProgram {
+    /// A `lit-node` binary, run as `<path> run --config FILE --parent-pid PID` (tests of this
+    /// crate pass `env!("CARGO_BIN_EXE_lit-node")`).
+    pub fn lit_node(path: impl Into<PathBuf>) -> Self {
+        NodeProgram {
+            program: path.into(),
+            subcommand: "run",
+        }
+    }
+
+    /// This program, re-executed as `<this program> node --config FILE --parent-pid PID`, for
+    /// programs that bring their own nodes (examples, benchmarks, tests of other crates). Such a
+    /// program calls [`run_self_node`] first thing in `main`.
+    pub fn this_program() -> Result<Self, NodeError> {
+        let program =
+            std::env::current_exe().map_err(|e| NodeError::Io(format!("current exe: {e}")))?;
+        Ok(NodeProgram {
+            program,
+            subcommand: "node",
+        })
+    }
+
+    /// The program and its subcommand; the devnet appends `--config FILE --parent-pid PID`.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.arg(self.subcommand);
+        c
+    }
+}
+
+/// One node process of a devnet; dropping it kills the process.
 #[derive(Debug)]
 pub struct NodeProcess {
     /// Its party id.
     pub party_id: u32,
-    /// Its base URL.
-    pub url: String,
     child: Option<Child>,
 }
 
@@ -187,7 +288,7 @@ impl NodeProcess {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
-    /// Kills the process (as a crash would: no clean shutdown).
+    /// Kills the process (as a crash would: no clean shutdown) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -202,30 +303,237 @@ impl Drop for NodeProcess {
     }
 }
 
-/// Starts node `party_id` of `layout` with `command` (the program and leading arguments that run
-/// one node; `--config FILE --parent-pid PID` are appended), logging to `node-<i>/node.log`.
-pub fn spawn_node(
-    layout: &Layout,
-    party_id: u32,
-    command: &dyn Fn() -> Command,
-) -> Result<NodeProcess, NodeError> {
+/// The command that starts one node: the program and its leading arguments (and environment)
+/// for a party id.
+type NodeCommand = Box<dyn Fn(u32) -> Command + Send + Sync>;
+
+/// The running processes of a laid-out devnet; dropping it kills them.
+pub struct Devnet {
+    layout: Layout,
+    network: NetworkFile,
+    command: NodeCommand,
+    nodes: BTreeMap<u32, NodeProcess>,
+    /// Addresses of nodes not running yet, held bound (not listening) so nobody takes them.
+    reserved: BTreeMap<u32, tokio::net::TcpSocket>,
+}
+
+impl std::fmt::Debug for Devnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devnet")
+            .field("dir", &self.layout.dir)
+            .field("running", &self.nodes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Devnet {
+    /// Starts the nodes of `layout` except those in `absent` with `command(party id)` (the
+    /// program and leading arguments that run one node, e.g. [`NodeProgram::command`];
+    /// `--config FILE --parent-pid PID` are appended), logging to `node-<i>/node.log`. For a new
+    /// folder it learns the ports the nodes bound and writes the network file (see the module
+    /// documentation). It does not wait for the DKG: see [`Devnet::wait_ready`].
+    pub async fn start(
+        layout: Layout,
+        command: impl Fn(u32) -> Command + Send + Sync + 'static,
+        absent: &BTreeSet<u32>,
+    ) -> Result<Self, NodeError> {
+        if let Some(id) = absent.iter().find(|id| !layout.configs.contains_key(id)) {
+            return Err(NodeError::Network(format!(
+                "there is no node {id} to leave out"
+            )));
+        }
+        let command: NodeCommand = Box::new(command);
+        let starting: Vec<u32> = layout
+            .configs
+            .keys()
+            .copied()
+            .filter(|id| !absent.contains(id))
+            .collect();
+        let mut nodes = BTreeMap::new();
+        let mut reserved = BTreeMap::new();
+        let network = match &layout.network {
+            Some(network) => {
+                for &id in &starting {
+                    nodes.insert(id, spawn(&layout, id, &command)?);
+                }
+                network.clone()
+            }
+            None => {
+                let mut entries = layout.nodes.clone();
+                for entry in entries.iter_mut() {
+                    if absent.contains(&entry.party_id) {
+                        let (socket, url) = reserve()?;
+                        reserved.insert(entry.party_id, socket);
+                        entry.url = url;
+                    }
+                }
+                for &id in &starting {
+                    // a URL left by an earlier start that never wrote the network file
+                    let _ = std::fs::remove_file(url_file(&layout.data_dir(id)));
+                    nodes.insert(id, spawn(&layout, id, &command)?);
+                }
+                let deadline = Instant::now() + NETWORK_FILE_WAIT;
+                for entry in entries.iter_mut() {
+                    if let Some(p) = nodes.get_mut(&entry.party_id) {
+                        entry.url = reported_url(&layout, p, deadline).await?;
+                    }
+                }
+                let network = network_file(layout.threshold, entries);
+                network
+                    .check()
+                    .map_err(|e| NodeError::Network(e.to_string()))?;
+                let text = serde_json::to_string_pretty(&network)
+                    .map_err(|e| NodeError::Io(e.to_string()))?;
+                write_atomically(&layout.network_file(), &text)?;
+                network
+            }
+        };
+        let layout = Layout {
+            network: Some(network.clone()),
+            nodes: network.nodes.clone(),
+            ..layout
+        };
+        Ok(Devnet {
+            layout,
+            network,
+            command,
+            nodes,
+            reserved,
+        })
+    }
+
+    /// The layout (folder, configurations).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The network file's contents.
+    pub fn network(&self) -> &NetworkFile {
+        &self.network
+    }
+
+    /// The network file.
+    pub fn network_file(&self) -> PathBuf {
+        self.layout.network_file()
+    }
+
+    /// Node `party_id`'s base URL.
+    pub fn url(&self, party_id: u32) -> Option<&str> {
+        self.network.node(party_id).map(|n| n.url.as_str())
+    }
+
+    /// Node `party_id`'s log so far (empty if it has none).
+    pub fn log(&self, party_id: u32) -> String {
+        std::fs::read_to_string(self.layout.log_file(party_id)).unwrap_or_default()
+    }
+
+    /// The nodes whose processes run, in party-id order.
+    pub fn running(&mut self) -> Vec<u32> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|(id, p)| p.is_running().then_some(*id))
+            .collect()
+    }
+
+    /// Forgets the processes that exited and returns their party ids.
+    pub fn exited(&mut self) -> Vec<u32> {
+        let gone: Vec<u32> = self
+            .nodes
+            .iter_mut()
+            .filter_map(|(id, p)| (!p.is_running()).then_some(*id))
+            .collect();
+        for id in &gone {
+            self.nodes.remove(id);
+        }
+        gone
+    }
+
+    /// Kills node `party_id` (as a crash would: no clean shutdown).
+    pub fn kill(&mut self, party_id: u32) {
+        if let Some(mut p) = self.nodes.remove(&party_id) {
+            p.kill();
+        }
+    }
+
+    /// Starts node `party_id` again (or for the first time, if it was left out), with its data
+    /// folder, on the address the network file lists for it. Kills it first if it runs.
+    pub fn restart(&mut self, party_id: u32) -> Result<(), NodeError> {
+        self.kill(party_id);
+        // release the address held for it, for the node to bind
+        self.reserved.remove(&party_id);
+        let p = spawn(&self.layout, party_id, &self.command)?;
+        self.nodes.insert(party_id, p);
+        Ok(())
+    }
+
+    /// Waits until the nodes `party_ids` report ready, calling `progress(ready, total)` when
+    /// the count changes. Fails if one of them is not running or exits, or `timeout` passes.
+    pub async fn wait_ready(
+        &mut self,
+        party_ids: &[u32],
+        timeout: Duration,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), NodeError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| NodeError::Io(e.to_string()))?;
+        let start = Instant::now();
+        let mut last = usize::MAX;
+        loop {
+            for id in party_ids {
+                let running = self.nodes.get_mut(id).is_some_and(|p| p.is_running());
+                if !running {
+                    return Err(NodeError::Io(format!(
+                        "node {id} is not running; see {}",
+                        self.layout.log_file(*id).display()
+                    )));
+                }
+            }
+            // all at once: a node that is bound but not serving yet holds a request until the
+            // client's timeout
+            let answers = futures_util::future::join_all(
+                party_ids
+                    .iter()
+                    .map(|id| health(&http, self.url(*id).unwrap_or_default())),
+            )
+            .await;
+            let ready = answers
+                .iter()
+                .filter(|h| matches!(h, Some(h) if h.ready))
+                .count();
+            if ready != last {
+                progress(ready, party_ids.len());
+                last = ready;
+            }
+            if ready == party_ids.len() {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(NodeError::Io(format!(
+                    "only {ready} of {} nodes ready after {timeout:?}",
+                    party_ids.len()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Starts node `party_id` of `layout` with `command`, logging to `node-<i>/node.log`.
+fn spawn(layout: &Layout, party_id: u32, command: &NodeCommand) -> Result<NodeProcess, NodeError> {
     let config = layout
         .configs
         .get(&party_id)
         .ok_or_else(|| NodeError::Network(format!("no node {party_id}")))?;
-    let url = layout
-        .network
-        .node(party_id)
-        .map(|n| n.url.clone())
-        .unwrap_or_default();
-    let log_path = layout.node_dir(party_id).join("node.log");
+    let log_path = layout.log_file(party_id);
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .map_err(|e| NodeError::Io(format!("{}: {e}", log_path.display())))?;
     let log2 = log.try_clone().map_err(|e| NodeError::Io(e.to_string()))?;
-    let child = command()
+    let child = command(party_id)
         .arg("--config")
         .arg(config)
         .arg("--parent-pid")
@@ -237,21 +545,154 @@ pub fn spawn_node(
         .map_err(|e| NodeError::Io(format!("cannot start node {party_id}: {e}")))?;
     Ok(NodeProcess {
         party_id,
-        url,
         child: Some(child),
     })
 }
 
-/// Starts every node of `layout`.
-pub fn spawn_all(
+/// An address on loopback held bound but not listening (connections to it are refused, and
+/// without `SO_REUSEADDR` no other socket can bind it), and its URL.
+fn reserve() -> Result<(tokio::net::TcpSocket, String), NodeError> {
+    let io = |e: std::io::Error| NodeError::Io(format!("cannot reserve a loopback port: {e}"));
+    let socket = tokio::net::TcpSocket::new_v4().map_err(io)?;
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .map_err(io)?;
+    let addr = socket.local_addr().map_err(io)?;
+    Ok((socket, format!("http://{addr}")))
+}
+
+/// The URL node `p` reports in its data folder once it is bound.
+async fn reported_url(
     layout: &Layout,
-    command: &dyn Fn() -> Command,
-) -> Result<Vec<NodeProcess>, NodeError> {
-    layout
-        .configs
-        .keys()
-        .map(|id| spawn_node(layout, *id, command))
-        .collect()
+    p: &mut NodeProcess,
+    deadline: Instant,
+) -> Result<String, NodeError> {
+    let path = url_file(&layout.data_dir(p.party_id));
+    loop {
+        if let Ok(url) = std::fs::read_to_string(&path) {
+            return Ok(url);
+        }
+        if !p.is_running() {
+            return Err(NodeError::Io(format!(
+                "node {} exited before reporting its URL; see {}",
+                p.party_id,
+                layout.log_file(p.party_id).display()
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(NodeError::Io(format!(
+                "node {} did not report its URL in {} within {NETWORK_FILE_WAIT:?}; see {}",
+                p.party_id,
+                path.display(),
+                layout.log_file(p.party_id).display()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Where a node with data folder `data_dir` reports its URL.
+pub fn url_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(URL_FILE)
+}
+
+/// Binds the node's listener and returns it with the configuration of the address it got. With
+/// a port in `listen` that is all. With port 0 (a devnet node, see the module documentation):
+/// if the network file lists this node, it binds the port recorded there; otherwise it binds
+/// any free port, writes its URL to `data/url` and waits until the network file lists it there.
+pub async fn listen(
+    mut config: Config,
+    identity: &NodeIdentity,
+) -> Result<(tokio::net::TcpListener, Config), NodeError> {
+    let bind = |addr: std::net::SocketAddr, why: &'static str| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| NodeError::Io(format!("cannot listen on {addr}{why}: {e}")))
+    };
+    if config.listen.port() != 0 {
+        let listener = bind(config.listen, "").await?;
+        return Ok((listener, config));
+    }
+    if config.url.is_some() {
+        return Err(NodeError::Io(
+            "`listen` with port 0 takes a free port at start-up, so `url` cannot name it: \
+             remove `url` or give `listen` a port"
+                .into(),
+        ));
+    }
+    let me = Bytes32(identity.public_key().to_bytes());
+    let report =
+        |config: &Config| write_atomically(&url_file(&config.data_dir), &config.public_url());
+    if let Some(url) = listed_url(&config.network_file, &me)? {
+        // a restart: the network file already lists this node
+        let port = url_port(&url).ok_or_else(|| {
+            NodeError::Network(format!("cannot tell the port of this node's URL {url}"))
+        })?;
+        config.listen.set_port(port);
+        let listener = bind(
+            config.listen,
+            " (the port the network file lists for this node)",
+        )
+        .await?;
+        config.url = Some(url);
+        report(&config)?;
+        return Ok((listener, config));
+    }
+    let listener = bind(config.listen, "").await?;
+    config.listen = listener
+        .local_addr()
+        .map_err(|e| NodeError::Io(format!("the bound address: {e}")))?;
+    let url = config.public_url();
+    report(&config)?;
+    info!(
+        %url,
+        "bound a free port; waiting until {} lists this node",
+        config.network_file.display()
+    );
+    let deadline = Instant::now() + NETWORK_FILE_WAIT;
+    loop {
+        match listed_url(&config.network_file, &me)? {
+            Some(listed) if listed == url => return Ok((listener, config)),
+            Some(listed) => {
+                return Err(NodeError::Network(format!(
+                    "{} lists this node at {listed}, but it listens at {url}",
+                    config.network_file.display()
+                )))
+            }
+            None => {}
+        }
+        if Instant::now() > deadline {
+            return Err(NodeError::Network(format!(
+                "this node listens at {url} (written to {}), but {} did not list it within \
+                 {NETWORK_FILE_WAIT:?}; a devnet writes that file once all its nodes reported \
+                 their URLs",
+                url_file(&config.data_dir).display(),
+                config.network_file.display()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The URL the network file at `path` lists for the node with identity key `me`; `None` if
+/// there is no file yet or it does not list the node.
+fn listed_url(path: &Path, me: &Bytes32) -> Result<Option<String>, NodeError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let network = read_network_file(path)?;
+    Ok(network
+        .nodes
+        .into_iter()
+        .find(|n| n.identity_key == *me)
+        .map(|n| n.url))
+}
+
+/// The port of an `http://host:port[/…]` URL.
+fn url_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next()?;
+    authority.rsplit_once(':')?.1.parse().ok()
 }
 
 /// A node's `/v1/health`, or `None` if it does not answer.
@@ -262,49 +703,6 @@ pub async fn health(http: &reqwest::Client, url: &str) -> Option<Health> {
         .await
         .ok()?;
     serde_json::from_slice(&resp.bytes().await.ok()?).ok()
-}
-
-/// Waits until every node in `procs` reports ready, calling `progress(ready, total)` when the
-/// count changes. Fails if a process exits or `timeout` passes.
-pub async fn wait_ready(
-    procs: &mut [NodeProcess],
-    timeout: Duration,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<(), NodeError> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| NodeError::Io(e.to_string()))?;
-    let start = Instant::now();
-    let mut last = usize::MAX;
-    loop {
-        let mut ready = 0;
-        for p in procs.iter_mut() {
-            if !p.is_running() {
-                return Err(NodeError::Io(format!(
-                    "node {} exited during start-up; see its node.log",
-                    p.party_id
-                )));
-            }
-            if matches!(health(&http, &p.url).await, Some(h) if h.ready) {
-                ready += 1;
-            }
-        }
-        if ready != last {
-            progress(ready, procs.len());
-            last = ready;
-        }
-        if ready == procs.len() {
-            return Ok(());
-        }
-        if start.elapsed() > timeout {
-            return Err(NodeError::Io(format!(
-                "only {ready} of {} nodes ready after {timeout:?}",
-                procs.len()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Resolves when the process whose id is `parent` is no longer this process's parent (it
@@ -321,20 +719,9 @@ pub async fn parent_exit(parent: u32) {
     std::future::pending::<()>().await
 }
 
-/// The command that re-executes this program as a devnet node (`<this program> node`), for
-/// programs that bring their own nodes: examples, benchmarks, tests. Such a program calls
-/// [`run_self_node`] first thing in `main`.
-pub fn self_command() -> Result<impl Fn() -> Command, NodeError> {
-    let exe = std::env::current_exe().map_err(|e| NodeError::Io(format!("current exe: {e}")))?;
-    Ok(move || {
-        let mut c = Command::new(&exe);
-        c.arg("node");
-        c
-    })
-}
-
-/// If this process was started by [`self_command`] (arguments `node --config FILE --parent-pid
-/// PID`), runs that node until its parent exits and returns its result; otherwise `None`.
+/// If this process was started as a node by a devnet of [`NodeProgram::this_program`]
+/// (arguments `node --config FILE --parent-pid PID`), runs that node until its parent exits and
+/// returns its result; otherwise `None`.
 pub fn run_self_node() -> Option<Result<(), NodeError>> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) != Some("node") {
@@ -360,4 +747,18 @@ pub fn run_self_node() -> Option<Result<(), NodeError>> {
         rt.block_on(crate::node::run(config, parent_exit(parent)))
     };
     Some(run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_of_a_url() {
+        assert_eq!(url_port("http://127.0.0.1:7471"), Some(7471));
+        assert_eq!(url_port("http://127.0.0.1:7471/"), Some(7471));
+        assert_eq!(url_port("https://node.example:443/lit"), Some(443));
+        assert_eq!(url_port("http://[::1]:80"), Some(80));
+        assert_eq!(url_port("http://node.example"), None);
+    }
 }

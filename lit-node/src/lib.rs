@@ -13,3 +13,5 @@ pub mod net;
 pub mod node;
 pub mod service;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testnet;

@@ -1,12 +1,13 @@
 //! `lit-node`: run a node, prepare its identity, or run a development network on loopback.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use lit_node::config::Config;
-use lit_node::devnet::{self, LayoutOptions};
+use lit_node::devnet::{self, Devnet, LayoutOptions, NodeProgram};
 use lit_node::node;
 
 #[derive(Parser, Debug)]
@@ -158,8 +159,8 @@ fn listen_for_stop() -> std::io::Result<impl std::future::Future<Output = ()>> {
 }
 
 async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<(), String> {
-    let existed = dir.join(devnet::NETWORK_FILE).exists();
     let layout = devnet::layout(&dir, n, &options).map_err(|e| e.to_string())?;
+    let existed = layout.network.is_some();
     println!(
         "{} devnet in {}: {} nodes, threshold {}",
         if existed {
@@ -168,23 +169,22 @@ async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<()
             "Created a"
         },
         layout.dir.display(),
-        layout.network.nodes.len(),
-        layout.network.threshold
+        layout.configs.len(),
+        layout.threshold
     );
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let command = move || {
-        let mut c = Command::new(&exe);
-        c.arg("run");
-        c
-    };
-    let mut procs = devnet::spawn_all(&layout, &command).map_err(|e| e.to_string())?;
+    let program = NodeProgram::lit_node(exe);
     let started = Instant::now();
+    let mut net = Devnet::start(layout, move |_| program.command(), &BTreeSet::new())
+        .await
+        .map_err(|e| e.to_string())?;
     let what = if existed {
         "loading shares"
     } else {
         "running the DKG"
     };
-    devnet::wait_ready(&mut procs, Duration::from_secs(180), |ready, total| {
+    let all: Vec<u32> = net.layout().configs.keys().copied().collect();
+    net.wait_ready(&all, Duration::from_secs(180), |ready, total| {
         println!(
             "  {what}: {ready}/{total} nodes ready ({:.1} s)",
             started.elapsed().as_secs_f64()
@@ -195,29 +195,29 @@ async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<()
     // listen for Ctrl-C / SIGTERM before telling the user to press it, and keep one listener
     // for the whole wait: a signal between two polls must not be lost
     let stop_signal = listen_for_stop().map_err(|e| format!("cannot listen for signals: {e}"))?;
-    println!("All {} nodes serve epoch 1:", procs.len());
-    for p in &procs {
-        println!("  node {}  {}", p.party_id, p.url);
+    println!("All {} nodes serve epoch 1:", all.len());
+    for node in &net.network().nodes {
+        println!("  node {}  {}", node.party_id, node.url);
     }
     println!(
         "Network file: {}\nLogs: {}/node-*/node.log\nPress Ctrl-C to stop.",
-        layout.network_file().display(),
-        layout.dir.display()
+        net.network_file().display(),
+        net.layout().dir.display()
     );
     let mut stop = Box::pin(stop_signal);
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                if let Some(i) = procs.iter_mut().position(|p| !p.is_running()) {
-                    let p = procs.remove(i);
-                    eprintln!("warning: node {} exited; see its node.log", p.party_id);
+                for id in net.exited() {
+                    eprintln!("warning: node {id} exited; see its node.log");
                 }
             }
         }
     }
-    println!("Stopping {} nodes…", procs.len());
-    drop(procs);
+    let running = net.running().len();
+    println!("Stopping {running} nodes…");
+    drop(net);
     println!("Stopped. Run the same command again to restart with the same keys.");
     Ok(())
 }

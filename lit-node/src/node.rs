@@ -276,10 +276,13 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
+    // bind first (a devnet node binds port 0 and reports the port it got, see `devnet`); the
+    // store is closed again before `Node::build` opens it
+    let (listener, config) = {
+        let (_store, identity) = open_data_dir(&config.data_dir)?;
+        crate::devnet::listen(config, &identity).await?
+    };
     let node = Arc::new(Node::build(&config)?);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| NodeError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(serve(node.clone(), listener, async move {
         let mut rx = stop_rx;

@@ -20,7 +20,7 @@ use lit_crypto::eth::Address;
 use lit_node::devnet::LayoutOptions;
 use serde_json::{json, Value};
 use sha3::Digest as _;
-use support::net::{user_is, TestNet};
+use support::net::{testnet, user_is};
 
 const N: usize = 4;
 
@@ -309,16 +309,15 @@ async fn everything(engine: &str) {
             .expect("no deno binary: run ./test.sh, which installs it into .tools");
         extra.push_str(&format!("deno = \"{}\"\n", deno.display()));
     }
-    let net = TestNet::start(
-        N,
-        LayoutOptions {
+    let net = testnet(N)
+        .options(LayoutOptions {
             extra_config: extra,
             // pooled presignatures in one engine's run, fresh ones in the other's
             presignature_pool: Some(if engine == "deno" { 2 } else { 0 }),
             ..LayoutOptions::default()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
         .await
         .unwrap();

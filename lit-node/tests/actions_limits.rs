@@ -14,7 +14,7 @@ use lit_crypto::seal::SealSecretKey;
 use lit_node::devnet::LayoutOptions;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
-use support::net::{code, post, TestNet};
+use support::net::{code, post, testnet, TestNet};
 
 const N: usize = 3;
 
@@ -32,19 +32,18 @@ pub fn actions_config(engine: &str) -> String {
 }
 
 async fn start(engine: &str) -> TestNet {
-    TestNet::start(
-        N,
-        LayoutOptions {
+    testnet(N)
+        .options(LayoutOptions {
             extra_config: actions_config(engine),
             ..LayoutOptions::default()
-        },
-    )
-    .await
+        })
+        .start()
+        .await
 }
 
 /// An execute request for node `id` alone (fine for actions that make no group calls).
 fn request(net: &TestNet, id: u32, code: Option<&str>, ipfs_id: Option<&str>) -> Value {
-    let t = net.layout.network.threshold;
+    let t = net.network().threshold;
     let group: Vec<u32> = (0..t).map(|k| (id - 1 + k) % N as u32 + 1).collect();
     let (_, public) = SealSecretKey::generate(&mut OsRng);
     let mut request_id = [0u8; 32];

@@ -13,7 +13,7 @@ use rand_core::OsRng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::evm::{basic, deploy_condition_contracts, Anvil, ConditionContracts};
-use support::net::{auth_sig, code, post, TestNet};
+use support::net::{auth_sig, code, post, testnet, TestNet};
 
 /// Every node refuses `wallet` with `conditions_not_met`: no share leaves any node.
 async fn no_node_answers(net: &TestNet, conditions: &Value, seed: u8) {
@@ -55,7 +55,7 @@ async fn conditions_on_anvil_through_the_network() {
         chains: vec![("anvil".into(), anvil.url.clone())],
         ..LayoutOptions::default()
     };
-    let net = TestNet::start(5, options).await;
+    let net = testnet(5).options(options).start().await;
     let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
         .await
         .unwrap();

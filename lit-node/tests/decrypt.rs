@@ -4,13 +4,12 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use lit_client::{
     Bootstrap, ClientError, ConnectOptions, LitClient, NodeFailureReason, Policy, Wallet,
 };
-use lit_node::devnet::LayoutOptions;
-use support::net::{user_is, TestNet};
+use support::net::{testnet, user_is};
 
 fn failed_parties(e: &ClientError) -> BTreeSet<u32> {
     e.failures().iter().filter_map(|f| f.party_id).collect()
@@ -18,7 +17,7 @@ fn failed_parties(e: &ClientError) -> BTreeSet<u32> {
 
 #[tokio::test]
 async fn decrypt_with_nodes_killed_and_restarted() {
-    let mut net = TestNet::start(5, LayoutOptions::default()).await;
+    let mut net = testnet(5).start().await;
     let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
         .await
         .unwrap();
@@ -79,8 +78,8 @@ async fn decrypt_with_nodes_killed_and_restarted() {
 
 #[tokio::test]
 async fn the_client_refuses_a_network_whose_nodes_disagree() {
-    let a = TestNet::start(3, LayoutOptions::default()).await;
-    let b = TestNet::start(3, LayoutOptions::default()).await;
+    let a = testnet(3).start().await;
+    let b = testnet(3).start().await;
     // two separate networks of the same size and threshold, presented as one
     let urls = vec![a.url(1), a.url(2), b.url(3)];
     let dev = || ConnectOptions::default().with_policy(Policy::development());
@@ -103,8 +102,7 @@ async fn the_client_refuses_a_network_whose_nodes_disagree() {
 #[tokio::test]
 async fn cheating_and_impostor_nodes_are_left_out_and_named() {
     // node 2 answers with a share of the wrong message
-    let faults = BTreeMap::from([(2, "wrong-decryption-share".to_string())]);
-    let net = TestNet::start_with_faults(5, LayoutOptions::default(), faults).await;
+    let net = testnet(5).fault(2, "wrong-decryption-share").start().await;
     let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
         .await
         .unwrap();
@@ -118,9 +116,9 @@ async fn cheating_and_impostor_nodes_are_left_out_and_named() {
 
     // a network file that pins another identity key for node 3: the client leaves node 3 out,
     // so with node 2 cheating too few valid shares remain, and both are named
-    let mut file = net.layout.network.clone();
+    let mut file = net.network().clone();
     file.nodes[2].identity_key = lit_api::Bytes32([0xee; 32]);
-    let pinned = net.dir.path().join("pinned.json");
+    let pinned = net.dir().join("pinned.json");
     std::fs::write(&pinned, serde_json::to_string(&file).unwrap()).unwrap();
     let client = LitClient::connect(Bootstrap::NetworkFile(pinned))
         .await

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
 use lit_api::v1::{paths, EncryptionSignResponse, HandshakeResponse, ENCRYPTION_SHARE_SEAL_INFO};
 use lit_crypto::bls::{PublicKeySet, SignatureShare};
 use lit_crypto::identity::AccessControlIdentity;
@@ -15,7 +13,7 @@ use lit_node::devnet::LayoutOptions;
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::net::{auth_sig, code, post, post_raw, user_is, wallet, TestNet};
+use support::net::{auth_sig, code, post, post_raw, testnet, user_is, wallet};
 
 async fn handshake(url: &str) -> HandshakeResponse {
     let (status, body) = post(
@@ -51,7 +49,7 @@ fn identity_of(conditions: &Value, data: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn bad_requests_get_their_documented_codes_and_the_node_keeps_serving() {
-    let net = TestNet::start(3, LayoutOptions::default()).await;
+    let net = testnet(3).start().await;
     let url = net.url(1);
     let (key, address) = wallet(1);
     let conditions = user_is(&address);
@@ -161,7 +159,7 @@ async fn bad_requests_get_their_documented_codes_and_the_node_keeps_serving() {
 
 #[tokio::test]
 async fn shares_on_the_wire_are_sealed_to_the_client_key() {
-    let net = TestNet::start(5, LayoutOptions::default()).await;
+    let net = testnet(5).start().await;
     let hs = handshake(&net.url(1)).await;
     let set = PublicKeySet::from_bytes(&hs.network_keys.bls_key_set.0).unwrap();
     assert_eq!(set.public_key().to_bytes().to_vec(), hs.network_keys.bls.0);
@@ -233,8 +231,7 @@ async fn shares_on_the_wire_are_sealed_to_the_client_key() {
 #[tokio::test]
 async fn a_node_sending_corrupted_dkg_shares_is_named_and_excluded() {
     // node 5 deals node 1 a share that does not match its commitment, and defends it
-    let faults = BTreeMap::from([(5, "bad-dkg-share:1".to_string())]);
-    let net = TestNet::start_with_faults(5, LayoutOptions::default(), faults).await;
+    let net = testnet(5).fault(5, "bad-dkg-share:1").start().await;
     let keys: Vec<_> = futures_util::future::join_all((1..=4).map(|i| {
         let url = net.url(i);
         async move { handshake(&url).await.network_keys }
@@ -294,7 +291,7 @@ async fn a_silent_node_is_named_and_the_others_finish_the_dkg_without_it() {
         ..LayoutOptions::default()
     };
     // node 5 is listed in the network file but never starts
-    let net = TestNet::start_some(5, options, BTreeMap::new(), &[5]).await;
+    let net = testnet(5).options(options).absent(5).start().await;
     let keys: Vec<_> = futures_util::future::join_all((1..=4).map(|i| {
         let url = net.url(i);
         async move { handshake(&url).await.network_keys }

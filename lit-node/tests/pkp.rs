@@ -18,7 +18,7 @@ use lit_node::devnet::LayoutOptions;
 use serde_json::json;
 use sha3::Digest as _;
 use support::evm::Anvil;
-use support::net::TestNet;
+use support::net::{testnet, TestNet};
 
 fn auth(client: &LitClient, wallet: &Wallet) -> PkpAuth {
     let _ = client;
@@ -31,7 +31,7 @@ fn auth(client: &LitClient, wallet: &Wallet) -> PkpAuth {
 
 /// `n` node processes, a connected client, and a PKP minted by a fresh owner.
 async fn with_pkp(n: usize, options: LayoutOptions) -> (TestNet, LitClient, Wallet, PkpInfo) {
-    let net = TestNet::start(n, options).await;
+    let net = testnet(n).options(options).start().await;
     let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
         .await
         .unwrap();
@@ -86,7 +86,7 @@ async fn mined(anvil: &Anvil, raw: &[u8]) -> serde_json::Value {
 #[tokio::test]
 async fn mint_sign_send_on_anvil_permissions_and_a_node_down() {
     let anvil = Anvil::start().await;
-    let mut net = TestNet::start(5, LayoutOptions::default()).await;
+    let mut net = testnet(5).start().await;
     let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
         .await
         .unwrap();

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use lit_node::devnet::{self, Layout, LayoutOptions, NodeProcess};
+use lit_node::devnet::{self, LayoutOptions, NodeProgram};
+use lit_node::testnet::TestNet;
 
 /// The `main` of a devnet bench: runs as a node when the devnet re-executed this binary as one,
 /// lists nothing for `--list`, and otherwise runs `bench` on a multi-threaded runtime.
@@ -24,45 +25,23 @@ pub fn main(bench: impl std::future::Future<Output = ()>) {
         .block_on(bench);
 }
 
-/// A devnet of node processes in a temporary folder; dropping it stops them.
-pub struct Devnet {
-    /// The layout (network file, node folders).
-    pub layout: Layout,
-    /// The processes (declared before `_dir`: killed before the folder is removed).
-    pub nodes: Vec<NodeProcess>,
-    _dir: tempfile::TempDir,
-}
-
-/// Starts `n` nodes with `options` (nodes log at `log_level`) and waits until all serve.
-pub async fn start(n: usize, options: &LayoutOptions, log_level: &'static str) -> Devnet {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = devnet::layout(dir.path(), n, options).unwrap();
-    let node = devnet::self_command().unwrap();
-    let command = move || {
-        let mut c = node();
-        c.env("RUST_LOG", log_level);
-        c
-    };
-    let mut nodes = devnet::spawn_all(&layout, &command).unwrap();
-    devnet::wait_ready(&mut nodes, Duration::from_secs(120), |_, _| {})
+/// Starts `n` nodes with `options` (nodes log at `log_level`; this bench binary re-executed as
+/// each node) and waits until all serve. Dropping the network stops them.
+pub async fn start(n: usize, options: &LayoutOptions, log_level: &str) -> TestNet {
+    TestNet::builder(NodeProgram::this_program().unwrap(), n)
+        .options(options.clone())
+        .log_level(log_level)
+        .start()
         .await
-        .unwrap();
-    Devnet {
-        layout,
-        nodes,
-        _dir: dir,
-    }
 }
 
-/// Presignatures the devnet's nodes have generated into their pools so far (from their logs).
-pub fn refilled(layout: &Layout) -> usize {
-    layout
-        .network
+/// Presignatures the network's nodes have generated into their pools so far (from their logs).
+pub fn refilled(net: &TestNet) -> usize {
+    net.network()
         .nodes
         .iter()
         .map(|n| {
-            std::fs::read_to_string(layout.node_dir(n.party_id).join("node.log"))
-                .unwrap_or_default()
+            net.log(n.party_id)
                 .matches("presignature pool refilled")
                 .count()
         })

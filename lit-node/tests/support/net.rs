@@ -1,143 +1,20 @@
-//! Real node processes on loopback for tests: a devnet folder in a temporary directory, one
-//! `lit-node run` process per node (the binary cargo built for this test), kill and restart.
-//! Also raw wire helpers: wallets, auth signatures, and requests built by hand, so tests can
-//! send exactly the bad input they mean to.
-
-use std::collections::BTreeMap;
-use std::process::Command;
-use std::time::Duration;
+//! Real node processes on loopback for tests ([`lit_node::testnet`] running the `lit-node`
+//! binary cargo built for them), and raw wire helpers: wallets, auth signatures, and requests
+//! built by hand, so tests can send exactly the bad input they mean to.
 
 use k256::ecdsa::SigningKey;
 use lit_api::siwe::SiweMessage;
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
 use lit_crypto::eth::{personal_sign, Address};
-use lit_node::devnet::{self, Layout, LayoutOptions, NodeProcess};
+use lit_node::devnet::NodeProgram;
+pub use lit_node::testnet::{Builder, TestNet};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-/// A running test network.
-pub struct TestNet {
-    pub dir: tempfile::TempDir,
-    pub layout: Layout,
-    pub procs: BTreeMap<u32, NodeProcess>,
-    faults: BTreeMap<u32, String>,
-}
-
-fn command(fault: Option<String>) -> impl Fn() -> Command {
-    move || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lit-node"));
-        c.arg("run");
-        c.env("RUST_LOG", "info");
-        match &fault {
-            Some(f) => c.env(lit_node::node::DEV_FAULT_ENV, f),
-            None => c.env_remove(lit_node::node::DEV_FAULT_ENV),
-        };
-        c
-    }
-}
-
-impl TestNet {
-    /// Starts `n` nodes and waits until all have finished the DKG.
-    pub async fn start(n: usize, options: LayoutOptions) -> Self {
-        Self::start_with_faults(n, options, BTreeMap::new()).await
-    }
-
-    /// Like [`TestNet::start`], with development faults per node (see `DEV_FAULT_ENV`).
-    pub async fn start_with_faults(
-        n: usize,
-        options: LayoutOptions,
-        faults: BTreeMap<u32, String>,
-    ) -> Self {
-        Self::start_some(n, options, faults, &[]).await
-    }
-
-    /// Lays out `n` nodes but starts only those not in `absent`.
-    pub async fn start_some(
-        n: usize,
-        options: LayoutOptions,
-        faults: BTreeMap<u32, String>,
-        absent: &[u32],
-    ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // background presignature pools only where a test asks for them
-        let options = LayoutOptions {
-            presignature_pool: Some(options.presignature_pool.unwrap_or(0)),
-            ..options
-        };
-        let layout = devnet::layout(dir.path(), n, &options).unwrap();
-        let mut net = TestNet {
-            dir,
-            layout,
-            procs: BTreeMap::new(),
-            faults,
-        };
-        let ids: Vec<u32> = net
-            .layout
-            .configs
-            .keys()
-            .copied()
-            .filter(|id| !absent.contains(id))
-            .collect();
-        for id in ids {
-            net.spawn(id);
-        }
-        net.wait_ready().await;
-        net
-    }
-
-    fn spawn(&mut self, id: u32) {
-        let cmd = command(self.faults.get(&id).cloned());
-        let p = devnet::spawn_node(&self.layout, id, &cmd).unwrap();
-        self.procs.insert(id, p);
-    }
-
-    /// Waits until every node without an injected fault serves (faulty nodes may abort).
-    async fn wait_ready(&mut self) {
-        let all = std::mem::take(&mut self.procs);
-        let (mut procs, faulty): (Vec<NodeProcess>, Vec<NodeProcess>) = all
-            .into_values()
-            .partition(|p| !self.faults.contains_key(&p.party_id));
-        let r = devnet::wait_ready(&mut procs, Duration::from_secs(120), |_, _| {}).await;
-        self.procs = procs
-            .into_iter()
-            .chain(faulty)
-            .map(|p| (p.party_id, p))
-            .collect();
-        if let Err(e) = r {
-            for id in self.layout.configs.keys() {
-                eprintln!("--- node {id} log ---\n{}", self.log(*id));
-            }
-            panic!("devnet did not become ready: {e}");
-        }
-    }
-
-    /// Node `id`'s base URL.
-    pub fn url(&self, id: u32) -> String {
-        self.layout.network.node(id).unwrap().url.clone()
-    }
-
-    /// Kills node `id` (no clean shutdown, like a crash).
-    pub fn kill(&mut self, id: u32) {
-        if let Some(mut p) = self.procs.remove(&id) {
-            p.kill();
-        }
-    }
-
-    /// Restarts node `id` with its data folder and waits until it serves.
-    pub async fn restart(&mut self, id: u32) {
-        self.spawn(id);
-        self.wait_ready().await;
-    }
-
-    /// Node `id`'s log so far.
-    pub fn log(&self, id: u32) -> String {
-        std::fs::read_to_string(self.layout.node_dir(id).join("node.log")).unwrap_or_default()
-    }
-
-    /// The network file.
-    pub fn network_file(&self) -> std::path::PathBuf {
-        self.layout.network_file()
-    }
+/// A test network of the `lit-node` binary cargo built for these tests: configure it, then
+/// `.start().await`.
+pub fn testnet(n: usize) -> Builder {
+    TestNet::builder(NodeProgram::lit_node(env!("CARGO_BIN_EXE_lit-node")), n)
 }
 
 /// A wallet from a fixed seed byte.
