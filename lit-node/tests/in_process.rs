@@ -535,54 +535,34 @@ async fn a_sign_in_without_expiry_or_living_longer_than_a_day_is_refused_everywh
         .call(1, paths::PKP_MINT, &mint_body(&net, &alice_key))
         .await;
     let pkp: PkpInfo = serde_json::from_value(body).unwrap();
+    let decrypt = |auth: &Value| {
+        json!({"epoch": 1, "accessControlConditions": user_is(&alice),
+               "dataToEncryptHash": hex::encode([1u8; 32]), "authSig": auth,
+               "clientPublicKey": fresh_client().1})
+    };
+    let sign = |auth: &Value| {
+        json!({"epoch": 1, "tokenId": hex::encode(pkp.token_id.0),
+               "toSign": {"digest": "11".repeat(32)}, "auth": {"authSig": auth},
+               "group": [1, 2], "requestId": "cd".repeat(32), "clientPublicKey": fresh_client().1})
+    };
     for (auth, expected) in [
         (&forever, "must have an Expiration Time"),
         (&month, "at most 24 hours"),
     ] {
-        let (_, client) = fresh_client();
-        let (status, body) = net
-            .call(
-                2,
-                paths::ENCRYPTION_SIGN,
-                &json!({"epoch": 1, "accessControlConditions": user_is(&alice),
-                        "dataToEncryptHash": hex::encode([1u8; 32]), "authSig": auth,
-                        "clientPublicKey": client}),
-            )
-            .await;
-        assert_eq!(
-            (status.as_u16(), code(&body)),
-            (401, "invalid_auth"),
-            "{body}"
-        );
-        assert!(body.to_string().contains(expected), "{body}");
-        let (_, client) = fresh_client();
-        let (status, body) = net
-            .call(
-                1,
-                paths::PKP_SIGN,
-                &json!({"epoch": 1, "tokenId": hex::encode(pkp.token_id.0),
-                        "toSign": {"digest": "11".repeat(32)}, "auth": {"authSig": auth},
-                        "group": [1, 2], "requestId": "cd".repeat(32),
-                        "clientPublicKey": client}),
-            )
-            .await;
-        assert_eq!(
-            (status.as_u16(), code(&body)),
-            (401, "invalid_auth"),
-            "{body}"
-        );
-        assert!(body.to_string().contains(expected), "{body}");
+        for (id, path, body) in [
+            (2, paths::ENCRYPTION_SIGN, decrypt(auth)),
+            (1, paths::PKP_SIGN, sign(auth)),
+        ] {
+            let (status, body) = net.call(id, path, &body).await;
+            assert_eq!(
+                (status.as_u16(), code(&body)),
+                (401, "invalid_auth"),
+                "{body}"
+            );
+            assert!(body.to_string().contains(expected), "{body}");
+        }
     }
     // a day's sign-in is still good for a decryption share
-    let (_, client) = fresh_client();
-    let (status, body) = net
-        .call(
-            3,
-            paths::ENCRYPTION_SIGN,
-            &json!({"epoch": 1, "accessControlConditions": user_is(&alice),
-                    "dataToEncryptHash": hex::encode([1u8; 32]), "authSig": day,
-                    "clientPublicKey": client}),
-        )
-        .await;
+    let (status, body) = net.call(3, paths::ENCRYPTION_SIGN, &decrypt(&day)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
