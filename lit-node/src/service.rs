@@ -70,11 +70,6 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// This node's party id.
-    pub fn party_id(&self) -> PartyId {
-        self.me
-    }
-
     /// The node's readiness, as `/health` reports it.
     pub fn status(&self) -> &Arc<Status> {
         &self.status
