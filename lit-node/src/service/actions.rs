@@ -48,7 +48,7 @@ use tracing::{info, warn};
 
 use super::pkp::{blocking, check_record, parse_group, registry, StoreUsed};
 use super::{client_key, seal_reply, Node};
-use crate::auth::Caller as Verified;
+use crate::auth::{Caller as Verified, CallerKey};
 use crate::config::{ActionsConfig, EngineChoice};
 use crate::epoch::NodeKeys;
 use crate::error::ApiError;
@@ -187,11 +187,11 @@ async fn verify_caller(
     keys: &NodeKeys,
     auth: Option<&PkpAuth>,
     action: &Action,
-) -> Result<(Caller, AuthContext), ApiError> {
+) -> Result<(Caller, AuthContext, CallerKey), ApiError> {
     let mut ctx = AuthContext::default();
     let mut caller = Caller::default();
     let Some(auth) = auth else {
-        return Ok((caller, ctx));
+        return Ok((caller, ctx, CallerKey::Anonymous));
     };
     if matches!(auth, PkpAuth::LitAction(_)) {
         return Err(ApiError::new(
@@ -211,6 +211,7 @@ async fn verify_caller(
             &keys.bls_set.public_key(),
         )
         .await?;
+    let key = verified.key();
     match verified {
         Verified::Wallet(address) => {
             let address = address.to_checksum();
@@ -243,7 +244,7 @@ async fn verify_caller(
             ))
         }
     }
-    Ok((caller, ctx))
+    Ok((caller, ctx, key))
 }
 
 /// How an action's failure is answered: limits and the action's own errors are the caller's
@@ -282,7 +283,7 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
     let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
     let client = client_key(&req.client_public_key)?;
     let action = load_action(node, &req)?;
-    let (caller, auth) = verify_caller(node, &keys, req.auth.as_ref(), &action).await?;
+    let (caller, auth, key) = verify_caller(node, &keys, req.auth.as_ref(), &action).await?;
     let _permit = node.action_permits.try_acquire().map_err(|_| {
         ApiError::new(
             ErrorCode::RateLimited,
@@ -291,13 +292,14 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
     })?;
     let until = OffsetDateTime::now_utc() + time::Duration::hours(1);
     node.auth
-        .fresh_nonce(req.client_public_key.0, until, "clientPublicKey")?;
+        .fresh_nonce(&key, req.client_public_key.0, until, "clientPublicKey")?;
     let request_nonce: [u8; 32] = Sha256::new()
         .chain_update(b"lit-node/execute/request-id")
         .chain_update(req.request_id.0)
         .finalize()
         .into();
-    node.auth.fresh_nonce(request_nonce, until, "requestId")?;
+    node.auth
+        .fresh_nonce(&key, request_nonce, until, "requestId")?;
     let action = action.with_params(req.js_params).with_auth(auth);
     let ipfs_id = action.id().to_string();
     let _serving = super::presign::Serving::new(&node.pools);

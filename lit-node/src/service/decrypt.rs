@@ -1,8 +1,8 @@
 //! Decryption shares (`/v1/encryption/sign`): the node checks the epoch, parses the conditions,
 //! verifies the wallet's auth (which must expire), refuses a reused `clientPublicKey` (the
-//! request nonce), evaluates the conditions with `:userAddress` = the wallet, and only then
-//! signs the identity `lit-accesscontrolcondition://…` with its BLS share, sealed (HPKE) to the
-//! client's key.
+//! request nonce, counted against the wallet's bound), evaluates the conditions with
+//! `:userAddress` = the wallet, and only then signs the identity
+//! `lit-accesscontrolcondition://…` with its BLS share, sealed (HPKE) to the client's key.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use lit_api::ErrorCode;
 use lit_crypto::identity::{conditions_hash, AccessControlIdentity};
 
 use super::{client_key, seal_reply, Node};
+use crate::auth::CallerKey;
 use crate::config::DevFault;
 use crate::error::ApiError;
 
@@ -53,8 +54,12 @@ impl Node {
                 "the auth message must have an Expiration Time",
             )
         })?;
-        self.auth
-            .fresh_nonce(req.client_public_key.0, expires, "clientPublicKey")?;
+        self.auth.fresh_nonce(
+            &CallerKey::Address(user),
+            req.client_public_key.0,
+            expires,
+            "clientPublicKey",
+        )?;
         let client_key = client_key(&req.client_public_key)?;
 
         let t0 = Instant::now();

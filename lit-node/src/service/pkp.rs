@@ -33,7 +33,7 @@ use lit_api::session::{LitAbility, LitResource, ResourceId};
 
 use super::{client_key, seal_reply, Node};
 use crate::auth::session::CapabilitySigner;
-use crate::auth::Caller;
+use crate::auth::{Caller, CallerKey};
 use crate::chain::{ChainError, PkpRegistry};
 use crate::epoch::NodeKeys;
 use crate::error::ApiError;
@@ -208,13 +208,13 @@ fn not_permitted(who: &str) -> ApiError {
     )
 }
 
-/// What the caller may sign with the PKP.
+/// What the caller may sign with the PKP, and who the caller is.
 async fn permitted_scopes(
     node: &Node,
     keys: &NodeKeys,
     record: &PkpInfo,
     auth: &PkpAuth,
-) -> Result<BTreeSet<PkpScope>, ApiError> {
+) -> Result<(BTreeSet<PkpScope>, CallerKey), ApiError> {
     let all = || BTreeSet::from([PkpScope::SignAnything, PkpScope::PersonalSign]);
     let resource = LitResource::Pkp(ResourceId::Id(hex::encode(record.token_id.0)));
     let caller = node
@@ -226,7 +226,8 @@ async fn permitted_scopes(
             &keys.bls_set.public_key(),
         )
         .await?;
-    match caller {
+    let key = caller.key();
+    let scopes = match caller {
         Caller::Session(verified) => {
             let who = verified.authorized_address.to_checksum();
             let ok = match verified.authorized_by {
@@ -273,7 +274,8 @@ async fn permitted_scopes(
                     identity.issuer, identity.subject
                 ))
             }),
-    }
+    }?;
+    Ok((scopes, key))
 }
 
 /// Never trusts the registry's public key: derives it from the root key and the key id and
@@ -364,7 +366,7 @@ pub async fn session_sign(
             "a PKP session may only grant abilities on its own PKP",
         ));
     }
-    let scopes = permitted_scopes(node, &keys, &record, &req.auth).await?;
+    let (scopes, _) = permitted_scopes(node, &keys, &record, &req.auth).await?;
     if !scopes.contains(&PkpScope::SignAnything) {
         return Err(ApiError::new(
             ErrorCode::NotPermitted,
@@ -416,7 +418,7 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
     let record = blocking(move || registry.get(&token))
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
-    let scopes = permitted_scopes(node, &keys, &record, &req.auth).await?;
+    let (scopes, caller) = permitted_scopes(node, &keys, &record, &req.auth).await?;
     check_record(&keys, &record)?;
     let root = keys.ecdsa.public_key();
     let digest = match &req.to_sign {
@@ -435,6 +437,7 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
     let client_key = client_key(&req.client_public_key)?;
     let now = OffsetDateTime::now_utc();
     node.auth.fresh_nonce(
+        &caller,
         req.client_public_key.0,
         now + time::Duration::hours(1),
         "clientPublicKey",
