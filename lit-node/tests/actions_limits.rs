@@ -174,7 +174,8 @@ async fn store_and_bad_requests(engine: &str) {
         .as_str()
         .unwrap()
         .contains("no luck"));
-    // a host call this node does not know is an exception in the action, not a crash
+    // a host call the node refuses (an RPC URL for an anonymous caller) is an exception in the
+    // action that names what was asked, not a crash
     let (status, body) = execute(
         &net,
         1,

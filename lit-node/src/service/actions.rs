@@ -13,6 +13,8 @@
 //! - `signAndCombineEcdsa`, `decryptAndCombine`, `broadcastAndCollect`: every member sends its
 //!   share (or value, or its refusal) sealed to every other member and combines what it
 //!   collects.
+//! - `getRpcUrl`: the node's RPC URL of a chain, only for a caller that authenticated (the URL
+//!   often carries the operator's API key).
 //! - `runOnce`: the member chosen from the request id and the section's name runs the function
 //!   and sends its result to the others, who wait for it.
 
@@ -180,6 +182,13 @@ struct Caller {
     address: Option<String>,
     /// Verified auth methods: (type, id as lowercase hex).
     auth_methods: Vec<(u32, String)>,
+}
+
+impl Caller {
+    /// Whether the caller authenticated (wallet, session or auth method).
+    fn authenticated(&self) -> bool {
+        self.address.is_some() || !self.auth_methods.is_empty()
+    }
 }
 
 async fn verify_caller(
@@ -883,6 +892,13 @@ impl ActionHost for NodeHost {
     }
 
     async fn get_rpc_url(&self, _ctx: &ActionContext, chain: &str) -> Result<String, HostError> {
+        // an RPC URL often carries the operator's API key: not for anyone who asks
+        if !self.caller.authenticated() {
+            return Err(rejected(format!(
+                "getRpcUrl for chain {chain:?} is refused: the node gives RPC URLs only to callers \
+                 that authenticated (run the action with a wallet, session or auth method auth)"
+            )));
+        }
         self.node
             .chain_urls
             .get(chain)
