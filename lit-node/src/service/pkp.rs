@@ -32,6 +32,7 @@ use tracing::info;
 use lit_api::session::{LitAbility, LitResource, ResourceId};
 
 use super::{client_key, seal_reply, Node};
+use crate::auth::action::Authorising;
 use crate::auth::session::CapabilitySigner;
 use crate::auth::{Caller, CallerKey};
 use crate::chain::{ChainError, PkpRegistry};
@@ -208,12 +209,14 @@ fn not_permitted(who: &str) -> ApiError {
     )
 }
 
-/// What the caller may sign with the PKP, and who the caller is.
+/// What the caller may sign with the PKP, and who the caller is. A Lit Action that is the auth
+/// is shown what it authorises.
 async fn permitted_scopes(
     node: &Node,
     keys: &NodeKeys,
     record: &PkpInfo,
     auth: &PkpAuth,
+    authorising: Authorising<'_>,
 ) -> Result<(BTreeSet<PkpScope>, CallerKey), ApiError> {
     let all = || BTreeSet::from([PkpScope::SignAnything, PkpScope::PersonalSign]);
     let resource = LitResource::Pkp(ResourceId::Id(hex::encode(record.token_id.0)));
@@ -255,7 +258,7 @@ async fn permitted_scopes(
             if !record.permissions.actions.contains(&cid) {
                 return Err(not_permitted(&format!("Lit Action {cid}")));
             }
-            node.auth.action_authorises(&action).await?;
+            node.auth.action_authorises(&action, &authorising).await?;
             Ok(all())
         }
         Caller::AuthMethod {
@@ -366,7 +369,11 @@ pub async fn session_sign(
             "a PKP session may only grant abilities on its own PKP",
         ));
     }
-    let (scopes, _) = permitted_scopes(node, &keys, &record, &req.auth).await?;
+    let authorising = Authorising::PkpSession {
+        pkp: &record,
+        capability: &req.capability,
+    };
+    let (scopes, _) = permitted_scopes(node, &keys, &record, &req.auth, authorising).await?;
     if !scopes.contains(&PkpScope::SignAnything) {
         return Err(ApiError::new(
             ErrorCode::NotPermitted,
@@ -418,7 +425,11 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
     let record = blocking(move || registry.get(&token))
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
-    let (scopes, caller) = permitted_scopes(node, &keys, &record, &req.auth).await?;
+    let authorising = Authorising::PkpSign {
+        pkp: &record,
+        to_sign: &req.to_sign,
+    };
+    let (scopes, caller) = permitted_scopes(node, &keys, &record, &req.auth, authorising).await?;
     check_record(&keys, &record)?;
     let root = keys.ecdsa.public_key();
     let digest = match &req.to_sign {
