@@ -1,7 +1,8 @@
 //! Lit Actions as an auth method: a PKP that permits an action (by its CID) lets the action
 //! decide. The node runs it in an embedded QuickJS engine with no network and no host
-//! capabilities (5 s, default memory); the action authorises by answering `true` or
-//! `{"authorized": true}` through `Lit.Actions.setResponse`.
+//! capabilities (5 s, default memory), under one of the node's action permits
+//! (`actions.max_concurrent`, shared with `/v1/execute`; none free: `rate_limited`); the action
+//! authorises by answering `true` or `{"authorized": true}` through `Lit.Actions.setResponse`.
 //!
 //! The action is shown what it authorises ([`Authorising`]), in `jsParams` (and as globals)
 //! under names the node owns. A client's values under these names are replaced, and a name that
@@ -23,6 +24,7 @@ use lit_api::v1::{PkpInfo, ToSign};
 use lit_api::ErrorCode;
 use lit_crypto::ecdsa::eip191_digest;
 use serde_json::{json, Value};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::warn;
 
 use super::Authenticator;
@@ -73,6 +75,16 @@ impl Authorising<'_> {
     }
 }
 
+/// One of the node's permits to run an action (`actions.max_concurrent`), or `rate_limited`.
+pub fn action_permit(permits: &Semaphore) -> Result<SemaphorePermit<'_>, ApiError> {
+    permits.try_acquire().map_err(|_| {
+        ApiError::new(
+            ErrorCode::RateLimited,
+            "this node is running as many actions as it allows at once (actions.max_concurrent); try again shortly",
+        )
+    })
+}
+
 impl Authenticator {
     fn action_engine(&self) -> Result<Arc<lit_actions::QuickJsEngine>, ApiError> {
         if let Some(e) = self.action_engine.get() {
@@ -87,16 +99,18 @@ impl Authenticator {
         Ok(self.action_engine.get_or_init(|| Arc::new(engine)).clone())
     }
 
-    /// Runs a permitted auth action, shown what it authorises; `not_permitted` unless it
-    /// authorises the caller.
+    /// Runs a permitted auth action, shown what it authorises, under one of `permits` (none
+    /// free: `rate_limited`); `not_permitted` unless it authorises the caller.
     pub async fn action_authorises(
         &self,
         action: &lit_actions::Action,
         authorising: &Authorising<'_>,
+        permits: &Semaphore,
     ) -> Result<(), ApiError> {
         let cid = action.id().to_string();
         let action = shown(action, authorising);
         let engine = self.action_engine()?;
+        let _permit = action_permit(permits)?;
         let outcome = lit_actions::Engine::run(
             engine.as_ref(),
             &action,
@@ -227,7 +241,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_auth_action_sees_to_sign() {
+    async fn an_auth_action_sees_to_sign_and_needs_a_permit() {
         let auth = Authenticator::new("http://node".into(), None, BTreeMap::new());
         let code = r#"Lit.Actions.setResponse({ response: JSON.stringify(
             toSign.length === 32 && toSign[0] === 9 && jsParams.toSign[31] === 9
@@ -236,14 +250,30 @@ mod tests {
         let pkp = pkp();
         let signs = |d: u8| ToSign::Digest(Bytes32([d; 32]));
         let (nine, zero) = (signs(9), signs(0));
+        let permits = Semaphore::new(1);
         let what = |to_sign| Authorising::PkpSign { pkp: &pkp, to_sign };
-        auth.action_authorises(&action, &what(&nine)).await.unwrap();
+        auth.action_authorises(&action, &what(&nine), &permits)
+            .await
+            .unwrap();
         // the client's toSign of zeros is not what the action sees
         let err = auth
-            .action_authorises(&action, &what(&zero))
+            .action_authorises(&action, &what(&zero), &permits)
             .await
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::NotPermitted);
+        // the permit is given back after each run; with none free the action does not run
+        assert_eq!(permits.available_permits(), 1);
+        let _busy = permits.try_acquire().unwrap();
+        let err = auth
+            .action_authorises(&action, &what(&nine), &permits)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::RateLimited);
+        assert!(
+            err.message().contains("max_concurrent"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]

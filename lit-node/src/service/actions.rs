@@ -50,6 +50,7 @@ use tracing::{info, warn};
 
 use super::pkp::{blocking, check_record, parse_group, registry, StoreUsed};
 use super::{client_key, seal_reply, Node};
+use crate::auth::action::action_permit;
 use crate::auth::{Caller as Verified, CallerKey};
 use crate::config::{ActionsConfig, EngineChoice};
 use crate::epoch::NodeKeys;
@@ -293,12 +294,7 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
     let client = client_key(&req.client_public_key)?;
     let action = load_action(node, &req)?;
     let (caller, auth, key) = verify_caller(node, &keys, req.auth.as_ref(), &action).await?;
-    let _permit = node.action_permits.try_acquire().map_err(|_| {
-        ApiError::new(
-            ErrorCode::RateLimited,
-            "this node is running as many actions as it allows at once (actions.max_concurrent); try again shortly",
-        )
-    })?;
+    let _permit = action_permit(&node.action_permits)?;
     let until = OffsetDateTime::now_utc() + time::Duration::hours(1);
     node.auth
         .fresh_nonce(&key, req.client_public_key.0, until, "clientPublicKey")?;

@@ -258,7 +258,9 @@ async fn permitted_scopes(
             if !record.permissions.actions.contains(&cid) {
                 return Err(not_permitted(&format!("Lit Action {cid}")));
             }
-            node.auth.action_authorises(&action, &authorising).await?;
+            node.auth
+                .action_authorises(&action, &authorising, &node.action_permits)
+                .await?;
             Ok(all())
         }
         Caller::AuthMethod {
