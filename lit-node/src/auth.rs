@@ -9,6 +9,9 @@
 //! | OpenID Connect ID token | [`oidc`] | [`Caller::AuthMethod`] |
 //! | Lit Action (decides by running) | [`action`] | [`Caller::LitAction`] (not yet run) |
 //!
+//! Request nonces (`clientPublicKey`, `requestId`) are remembered by [`Authenticator::fresh_nonce`]
+//! in a bounded cache ([`nonces`]) with a cap per verified caller ([`CallerKey`]).
+//!
 //! What the caller may then do (`:userAddress` in conditions, PKP permissions) is decided by the
 //! services; this module only says who is asking. Each credential's errors convert into
 //! [`ApiError`] here, with internal causes (RPC URLs, JWKS endpoints) kept out of the client's
@@ -16,12 +19,13 @@
 
 pub mod action;
 pub mod eip1271;
+pub mod nonces;
 pub mod oidc;
 pub mod owner;
 pub mod session;
 pub mod siwe;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, SessionSig};
@@ -59,6 +63,52 @@ pub enum Caller {
     LitAction(lit_actions::Action),
 }
 
+impl Caller {
+    /// The key its request nonces are counted under.
+    pub fn key(&self) -> CallerKey {
+        match self {
+            Caller::Wallet(address) => CallerKey::Address(*address),
+            Caller::Session(session) => CallerKey::Address(session.authorized_address),
+            Caller::AuthMethod {
+                method_type, id, ..
+            } => CallerKey::AuthMethod(*method_type, id.to_ascii_lowercase()),
+            Caller::LitAction(action) => CallerKey::LitAction(action.id().to_string()),
+        }
+    }
+}
+
+/// Whose request nonces these are: the verified caller, for the per-caller bound of the nonce
+/// cache (one wallet cannot fill the node's memory with nonces, nor crowd out the others).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallerKey {
+    /// A wallet, or the address a session speaks for (wallet or PKP).
+    Address(Address),
+    /// A user of an auth method: its type and id (lowercase hex).
+    AuthMethod(u32, String),
+    /// Whoever runs a Lit Action as their auth: the action's CID.
+    LitAction(String),
+    /// Callers that did not authenticate, all under one bound.
+    Anonymous,
+}
+
+impl std::fmt::Display for CallerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallerKey::Address(a) => write!(f, "{}", a.to_checksum()),
+            CallerKey::AuthMethod(t, id) => write!(f, "auth method {t}:{id}"),
+            CallerKey::LitAction(cid) => write!(f, "Lit Action {cid}"),
+            CallerKey::Anonymous => f.write_str("anonymous callers"),
+        }
+    }
+}
+
+/// The most request nonces the node remembers at once.
+pub const NONCE_CAPACITY: usize = 1_000_000;
+/// The most live request nonces one caller ([`CallerKey`]) may hold (a fiftieth of
+/// [`NONCE_CAPACITY`]: at least fifty callers are needed to fill the cache).
+pub const NONCE_PER_CALLER: usize = 20_000;
+
 /// The node's verifiers of every kind of credential.
 pub struct Authenticator {
     /// This node's URL (session signatures name the node they were made for).
@@ -67,7 +117,7 @@ pub struct Authenticator {
     /// Chains with a known chain id (for EIP-1271 contract-wallet auth).
     chains_by_id: BTreeMap<u64, ChainRpc>,
     sessions: session::ReplayGuard,
-    nonces: Mutex<NonceCache>,
+    nonces: Mutex<nonces::NonceSet<CallerKey>>,
     action_engine: OnceLock<Arc<lit_actions::QuickJsEngine>>,
 }
 
@@ -92,7 +142,7 @@ impl Authenticator {
             oidc,
             chains_by_id,
             sessions: session::ReplayGuard::default(),
-            nonces: Mutex::new(NonceCache::default()),
+            nonces: Mutex::new(nonces::NonceSet::new(NONCE_CAPACITY, NONCE_PER_CALLER)),
             action_engine: OnceLock::new(),
         }
     }
@@ -205,28 +255,42 @@ impl Authenticator {
         Ok((identity, id))
     }
 
-    /// Records a request nonce (a client's one-time key) until `until`; `nonce_replayed` if it
-    /// was seen before.
+    /// Records a request nonce (a client's one-time key, a request id) of `caller` until
+    /// `until`: `nonce_replayed` if it was seen before (from anyone), `rate_limited` if the
+    /// caller already holds [`NONCE_PER_CALLER`] live nonces here or the node holds
+    /// [`NONCE_CAPACITY`].
     pub fn fresh_nonce(
         &self,
+        caller: &CallerKey,
         nonce: [u8; 32],
         until: OffsetDateTime,
         what: &str,
     ) -> Result<(), ApiError> {
         let now = OffsetDateTime::now_utc();
-        let fresh = self
+        let inserted = self
             .nonces
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(nonce, until, now);
-        if fresh {
-            Ok(())
-        } else {
-            Err(ApiError::new(
+            .insert(nonce, caller, until, now);
+        inserted.map_err(|e| match e {
+            nonces::NonceRefused::Replayed => ApiError::new(
                 ErrorCode::NonceReplayed,
                 format!("this {what} was already used: make a fresh one for every request"),
-            ))
-        }
+            ),
+            nonces::NonceRefused::HolderFull { limit } => ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many recent requests from {caller}: this node remembers at most {limit} \
+                     live request nonces per caller until their auth expires; try again later"
+                ),
+            ),
+            nonces::NonceRefused::Full { limit } => ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "this node remembers as many recent requests as it may ({limit}); try again later"
+                ),
+            ),
+        })
     }
 }
 
@@ -255,30 +319,6 @@ fn bounded_life(message: &SiweMessage) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// Remembers the client keys (request nonces) already answered, until their auth expires.
-#[derive(Default)]
-struct NonceCache {
-    seen: HashMap<[u8; 32], OffsetDateTime>,
-}
-
-impl NonceCache {
-    const PURGE_AT: usize = 100_000;
-
-    /// Records `nonce` until `until`; false if it was already recorded.
-    fn insert(&mut self, nonce: [u8; 32], until: OffsetDateTime, now: OffsetDateTime) -> bool {
-        if self.seen.len() >= Self::PURGE_AT {
-            self.seen.retain(|_, exp| *exp > now);
-        }
-        match self.seen.get(&nonce) {
-            Some(exp) if *exp > now => false,
-            _ => {
-                self.seen.insert(nonce, until);
-                true
-            }
-        }
-    }
 }
 
 impl From<AuthError> for ApiError {
@@ -335,6 +375,50 @@ impl From<oidc::OidcError> for ApiError {
                 e,
             ),
             code => ApiError::new(code, e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_nonces_are_refused_on_replay_and_bounded_per_caller() {
+        let auth = Authenticator::new("http://node".into(), None, BTreeMap::new());
+        *auth.nonces.lock().unwrap() = nonces::NonceSet::new(10, 2);
+        let until = OffsetDateTime::now_utc() + time::Duration::minutes(5);
+        let alice = CallerKey::Address(Address([1; 20]));
+        auth.fresh_nonce(&alice, [1; 32], until, "clientPublicKey")
+            .unwrap();
+        let replay = auth
+            .fresh_nonce(&CallerKey::Anonymous, [1; 32], until, "clientPublicKey")
+            .unwrap_err();
+        assert_eq!(replay.code(), ErrorCode::NonceReplayed);
+        assert!(replay.message().contains("clientPublicKey"));
+        auth.fresh_nonce(&alice, [2; 32], until, "requestId")
+            .unwrap();
+        let full = auth
+            .fresh_nonce(&alice, [3; 32], until, "requestId")
+            .unwrap_err();
+        assert_eq!(full.code(), ErrorCode::RateLimited);
+        assert!(
+            full.message().contains(&Address([1; 20]).to_checksum())
+                && full.message().contains("at most 2"),
+            "{}",
+            full.message()
+        );
+        // only alice is held back
+        for (i, other) in [
+            CallerKey::Address(Address([2; 20])),
+            CallerKey::AuthMethod(7, "ab".into()),
+            CallerKey::Anonymous,
+        ]
+        .iter()
+        .enumerate()
+        {
+            auth.fresh_nonce(other, [10 + i as u8; 32], until, "requestId")
+                .unwrap();
         }
     }
 }

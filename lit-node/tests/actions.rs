@@ -2,8 +2,8 @@
 //! the client SDK: signing with a PKP (permitted by the caller or by the action's CID, refused
 //! otherwise), signatures combined by the client and inside the nodes and checked by
 //! libsecp256k1, condition-gated decryption inside the nodes, `runOnce` on exactly one node,
-//! `broadcastAndCollect` seeing every member's value, and `fetch` reaching an allowed local HTTP
-//! server but not another one.
+//! `broadcastAndCollect` seeing every member's value, `fetch` reaching an allowed local HTTP
+//! server but not another one, and `getRpcUrl` answering only callers that authenticated.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -297,6 +297,56 @@ Lit.Actions.setResponse({{ response: JSON.stringify({{ pong, refused }}) }});
     }
 }
 
+/// A chain RPC URL with the operator's API key in it.
+const SECRET_RPC: &str = "http://127.0.0.1:9/v2/operator-api-key-5f1e9c";
+
+/// `getRpcUrl` gives the node's RPC URL to a caller that authenticated, and refuses an
+/// anonymous one clearly, without the URL in the answer or the error.
+async fn rpc_urls(client: &LitClient, owner: &Wallet) {
+    let caught = r#"
+let answer;
+try { answer = "url: " + await Lit.Actions.getRpcUrl({ chain: "secretchain" }); }
+catch (e) { answer = "refused: " + String(e); }
+Lit.Actions.setResponse({ response: answer });
+"#;
+    let out = client
+        .execute_js(ExecuteJs::code(caught).anonymous())
+        .await
+        .unwrap();
+    let answer = out.agreed_response().unwrap().unwrap();
+    assert!(answer.starts_with("refused: "), "{answer}");
+    assert!(answer.contains("authenticated"), "{answer}");
+    assert!(!answer.contains("operator-api-key"), "{answer}");
+    assert!(!answer.contains("127.0.0.1:9"), "{answer}");
+    // uncaught, it fails the action; the error names the refusal, not the URL
+    let uncaught = r#"Lit.Actions.setResponse({ response: await Lit.Actions.getRpcUrl({ chain: "secretchain" }) });"#;
+    let err = client
+        .execute_js(ExecuteJs::code(uncaught).anonymous())
+        .await
+        .unwrap_err();
+    assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");
+    let text = format!("{err} {err:?} {}", failure_text(&err));
+    assert!(text.contains("authenticated"), "{text}");
+    assert!(!text.contains("operator-api-key"), "{text}");
+
+    // a wallet's caller gets it, a chain the node does not know is an error naming it
+    let out = client
+        .execute_js(ExecuteJs::code(caught).auth(auth(owner)))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.agreed_response().unwrap(),
+        Some(format!("url: {SECRET_RPC}").as_str())
+    );
+    let unknown = r#"Lit.Actions.setResponse({ response: await Lit.Actions.getRpcUrl({ chain: "nowhere" }) });"#;
+    let err = client
+        .execute_js(ExecuteJs::code(unknown).auth(auth(owner)))
+        .await
+        .unwrap_err();
+    assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");
+    assert!(failure_text(&err).contains("nowhere"), "{err}");
+}
+
 async fn everything(engine: &str) {
     let allowed = server().await;
     let other = server().await;
@@ -314,6 +364,7 @@ async fn everything(engine: &str) {
             extra_config: extra,
             // pooled presignatures in one engine's run, fresh ones in the other's
             presignature_pool: Some(if engine == "deno" { 2 } else { 0 }),
+            chains: vec![("secretchain".into(), SECRET_RPC.into())],
             ..LayoutOptions::default()
         })
         .start()
@@ -329,6 +380,7 @@ async fn everything(engine: &str) {
     gated_decryption(&client).await;
     run_once_and_broadcast(&client, &allowed).await;
     fetch_policy(&client, &allowed, &other).await;
+    rpc_urls(&client, &owner).await;
     drop(net);
 }
 

@@ -1,15 +1,21 @@
 //! Lit Actions on real node processes, over raw HTTP: the action store, bad execute requests
 //! (each with its code), hostile actions (an endless loop, a memory bomb, a huge response, a log
 //! flood) that end with their limit error while the same node keeps serving, the cap on actions
-//! running at once, in both engines, and a member crashing mid-action.
+//! running at once (auth actions of PKP signing included), in both engines, and a member
+//! crashing mid-action.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::time::{Duration, Instant};
 
-use lit_api::v1::{paths, ActionUploadRequest, ExecuteRequest};
+use lit_api::v1::{
+    paths, ActionUploadRequest, ExecuteRequest, LitActionAuth, PermissionChange, PkpAuth,
+    PkpSignRequest, ToSign,
+};
 use lit_api::Bytes32;
+use lit_client::{Bootstrap, LitClient, Wallet};
+use lit_crypto::eth::recover_address;
 use lit_crypto::seal::SealSecretKey;
 use lit_node::devnet::LayoutOptions;
 use rand_core::{OsRng, RngCore};
@@ -20,8 +26,13 @@ const N: usize = 3;
 
 /// `[actions]` for `engine` with small limits.
 pub fn actions_config(engine: &str) -> String {
+    actions_config_with(engine, 2)
+}
+
+/// `[actions]` for `engine` with small limits and `max_concurrent` actions at once.
+pub fn actions_config_with(engine: &str, max_concurrent: usize) -> String {
     let mut text = format!(
-        "[actions]\nengine = \"{engine}\"\ntime_ms = 3000\nmemory_mb = 64\nresponse_bytes = 1024\nlog_bytes = 4096\nmax_concurrent = 2\n"
+        "[actions]\nengine = \"{engine}\"\ntime_ms = 3000\nmemory_mb = 64\nresponse_bytes = 1024\nlog_bytes = 4096\nmax_concurrent = {max_concurrent}\n"
     );
     if engine == "deno" {
         let deno = lit_actions::engine::deno::find_deno()
@@ -32,9 +43,13 @@ pub fn actions_config(engine: &str) -> String {
 }
 
 async fn start(engine: &str) -> TestNet {
+    start_with(engine, 2).await
+}
+
+async fn start_with(engine: &str, max_concurrent: usize) -> TestNet {
     testnet(N)
         .options(LayoutOptions {
-            extra_config: actions_config(engine),
+            extra_config: actions_config_with(engine, max_concurrent),
             ..LayoutOptions::default()
         })
         .start()
@@ -173,7 +188,8 @@ async fn store_and_bad_requests(engine: &str) {
         .as_str()
         .unwrap()
         .contains("no luck"));
-    // a host call this node does not know is an exception in the action, not a crash
+    // a host call the node refuses (an RPC URL for an anonymous caller) is an exception in the
+    // action that names what was asked, not a crash
     let (status, body) = execute(
         &net,
         1,
@@ -267,6 +283,83 @@ async fn hostile(engine: &str) {
         let health: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(health["ready"], true);
     }
+}
+
+/// The Lit Action that is a PKP signing request's auth runs under the same cap as `/v1/execute`:
+/// with `max_concurrent = 1` and a slow action running, the node refuses it `rate_limited`
+/// before running it; once the slow action ends the same auth signs.
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_actions_count_against_the_action_cap() {
+    let net = start_with("quickjs", 1).await;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap();
+    let owner = Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let yes = r#"Lit.Actions.setResponse({ response: "true" });"#;
+    client
+        .pkp_permit(
+            &owner,
+            pkp.token_id.0,
+            PermissionChange::AddAction {
+                cid: lit_actions::ActionId::of(yes.as_bytes()).to_string(),
+            },
+        )
+        .await
+        .unwrap();
+    let auth = PkpAuth::LitAction(LitActionAuth {
+        code: yes.into(),
+        js_params: Default::default(),
+    });
+    let sign_at_1 = || {
+        let (_, public) = SealSecretKey::generate(&mut OsRng);
+        let mut request_id = [0u8; 32];
+        OsRng.fill_bytes(&mut request_id);
+        serde_json::to_value(PkpSignRequest {
+            epoch: 1,
+            token_id: pkp.token_id,
+            to_sign: ToSign::Digest(Bytes32([1; 32])),
+            auth: auth.clone(),
+            group: vec![1, 2],
+            request_id: Bytes32(request_id),
+            client_public_key: Bytes32(public.to_bytes()),
+            pool_counter: None,
+        })
+        .unwrap()
+    };
+
+    let slow = r#"await new Promise((r) => setTimeout(r, 2500)); Lit.Actions.setResponse({response: "slept"});"#;
+    let sleeper = {
+        let body = request(&net, 1, Some(slow), None);
+        let url = net.url(1);
+        tokio::spawn(async move { post(&url, paths::EXECUTE, &body).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = post(&net.url(1), paths::PKP_SIGN, &sign_at_1()).await;
+    assert_eq!((status, code(&body)), (429, "rate_limited"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_concurrent"),
+        "{body}"
+    );
+    assert!(!sleeper.is_finished(), "the slow action ended too soon");
+    let (status, body) = sleeper.await.unwrap();
+    assert_eq!(
+        (status, &body["response"]),
+        (200, &json!("slept")),
+        "{body}"
+    );
+
+    // the permit is free again: the same auth signs, and gives its permit back after running
+    let sig = client
+        .pkp_sign(&pkp, ToSign::Digest(Bytes32([1; 32])), auth)
+        .await
+        .unwrap();
+    let signer = recover_address(&sig.digest, &sig.signature.to_ethereum_bytes()).unwrap();
+    assert_eq!(signer.to_checksum(), pkp.eth_address);
+    still_serves(&net, 1).await;
 }
 
 /// A member that crashes while the group runs an action: the others name it and answer before

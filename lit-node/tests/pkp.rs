@@ -697,3 +697,198 @@ async fn a_contract_wallet_signs_in_with_eip1271_through_the_network() {
         "{err}"
     );
 }
+
+/// keccak256 in plain JavaScript (BigInt lanes), for auth actions: the auth engine has no
+/// crypto library.
+const KECCAK256_JS: &str = r#"
+function keccak256(bytes) {
+  const M = (1n << 64n) - 1n;
+  const RC = [0x1n, 0x8082n, 0x800000000000808an, 0x8000000080008000n, 0x808bn, 0x80000001n,
+    0x8000000080008081n, 0x8000000000008009n, 0x8an, 0x88n, 0x80008009n, 0x8000000an,
+    0x8000808bn, 0x800000000000008bn, 0x8000000000008089n, 0x8000000000008003n,
+    0x8000000000008002n, 0x8000000000000080n, 0x800an, 0x800000008000000an,
+    0x8000000080008081n, 0x8000000000008080n, 0x80000001n, 0x8000000080008008n];
+  const R = [0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14];
+  const rot = (v, n) => (n === 0 ? v : ((v << BigInt(n)) | (v >> BigInt(64 - n))) & M);
+  const s = new Array(25).fill(0n);
+  const p = [...bytes, 1];
+  while (p.length % 136) p.push(0);
+  p[p.length - 1] |= 0x80;
+  for (let off = 0; off < p.length; off += 136) {
+    for (let i = 0; i < 17; i++) {
+      let lane = 0n;
+      for (let b = 7; b >= 0; b--) lane = (lane << 8n) | BigInt(p[off + 8 * i + b]);
+      s[i] ^= lane;
+    }
+    for (let round = 0; round < 24; round++) {
+      const C = [0, 1, 2, 3, 4].map((x) => s[x] ^ s[x + 5] ^ s[x + 10] ^ s[x + 15] ^ s[x + 20]);
+      for (let x = 0; x < 5; x++) {
+        const D = C[(x + 4) % 5] ^ rot(C[(x + 1) % 5], 1);
+        for (let y = 0; y < 25; y += 5) s[x + y] ^= D;
+      }
+      const B = new Array(25);
+      for (let x = 0; x < 5; x++)
+        for (let y = 0; y < 5; y++) B[y + 5 * ((2 * x + 3 * y) % 5)] = rot(s[x + 5 * y], R[x + 5 * y]);
+      for (let x = 0; x < 5; x++)
+        for (let y = 0; y < 5; y++)
+          s[x + 5 * y] = B[x + 5 * y] ^ (~B[((x + 1) % 5) + 5 * y] & M & B[((x + 2) % 5) + 5 * y]);
+      s[0] ^= RC[round];
+    }
+  }
+  const out = [];
+  for (let i = 0; i < 4; i++) for (let b = 0; b < 8; b++) out.push(Number((s[i] >> BigInt(8 * b)) & 0xffn));
+  return out;
+}
+"#;
+
+/// A spending policy as a PKP's auth action: it authorises only a payment message
+/// (`{"to": …, "amount": N}`) of at most 100 to this PKP's own key and token, and only when the
+/// bytes the node will sign (`toSign`) are the EIP-191 digest of exactly that message.
+fn spending_policy(pkp: &PkpInfo) -> String {
+    format!(
+        r#"{KECCAK256_JS}
+const hex = (b) => b.map((x) => x.toString(16).padStart(2, "0")).join("");
+let authorized = false;
+let why = "";
+try {{
+  if (!Array.isArray(message) || !Array.isArray(toSign)) throw new Error("no message shown");
+  const prefix = Array.from(new TextEncoder().encode("\x19Ethereum Signed Message:\n" + message.length));
+  if (hex(keccak256(prefix.concat(message))) !== hex(toSign)) throw new Error("toSign is not this message");
+  if (publicKey !== "{key}" || tokenId !== "{token}") throw new Error("another PKP");
+  const order = JSON.parse(new TextDecoder().decode(new Uint8Array(message)));
+  if (typeof order.amount !== "number" || order.amount > 100) throw new Error("amount over the limit");
+  authorized = true;
+}} catch (e) {{
+  why = String(e);
+}}
+console.log(why);
+Lit.Actions.setResponse({{ response: JSON.stringify({{ authorized }}) }});
+"#,
+        key = hex::encode(&pkp.public_key.0),
+        token = hex::encode(pkp.token_id.0),
+    )
+}
+
+#[tokio::test]
+async fn an_auth_action_sees_exactly_what_it_authorises() {
+    let (_net, client, owner, pkp) = with_pkp(3, LayoutOptions::default()).await;
+    let policy = spending_policy(&pkp);
+    // a session policy: a session capability of this PKP, never a signing request
+    let session_policy = format!(
+        r#"Lit.Actions.setResponse({{ response: String(
+            typeof sessionCapability === "string" && sessionCapability.includes("{address}")
+            && toSign === null && message === null) }});"#,
+        address = pkp.eth_address
+    );
+    for code in [&policy, &session_policy] {
+        client
+            .pkp_permit(
+                &owner,
+                pkp.token_id.0,
+                PermissionChange::AddAction {
+                    cid: lit_actions::ActionId::of(code.as_bytes()).to_string(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let with = |code: &str, params: serde_json::Value| {
+        PkpAuth::LitAction(lit_api::v1::LitActionAuth {
+            code: code.into(),
+            js_params: params.as_object().unwrap().clone(),
+        })
+    };
+    let code_of = |e: &ClientError| e.failures().iter().find_map(|f| f.reason.code());
+    let order = |amount: u64| {
+        format!(r#"{{"to":"0x7777777777777777777777777777777777777777","amount":{amount}}}"#)
+            .into_bytes()
+    };
+    let (good, greedy) = (order(50), order(5000));
+
+    // a payment within the limit signs, and recovers to the PKP's address; the client's values
+    // of the names the node owns are replaced by the node's
+    let sig = client
+        .pkp_sign(
+            &pkp,
+            ToSign::Message(Bytes(good.clone())),
+            with(
+                &policy,
+                json!({"publicKey": "00", "tokenId": "00", "toSign": [0], "message": [0]}),
+            ),
+        )
+        .await
+        .unwrap();
+    let signer = recover_address(&eip191_hash(&good), &sig.signature.to_ethereum_bytes()).unwrap();
+    assert_eq!(signer.to_checksum(), pkp.eth_address);
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+
+    // over the limit: refused
+    let err = client
+        .pkp_sign(
+            &pkp,
+            ToSign::Message(Bytes(greedy.clone())),
+            with(&policy, json!({})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+
+    // params claiming the good payment (its bytes and digest), but the greedy one to sign, as a
+    // digest or as a message: the action is shown what would be signed, and refuses
+    let claim = json!({"message": good.clone(), "toSign": eip191_hash(&good).to_vec()});
+    for to_sign in [
+        ToSign::Digest(Bytes32(eip191_hash(&greedy))),
+        ToSign::Message(Bytes(greedy.clone())),
+    ] {
+        let err = client
+            .pkp_sign(&pkp, to_sign.clone(), with(&policy, claim.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::NotPermitted),
+            "{to_sign:?}: {err}"
+        );
+    }
+    // even the good payment's digest, sent bare: the node shows no message with a digest
+    let err = client
+        .pkp_sign(
+            &pkp,
+            ToSign::Digest(Bytes32(eip191_hash(&good))),
+            with(&policy, claim.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+
+    // a session is not a payment: the spending policy, with the good payment claimed, is shown
+    // the capability and no toSign, and refuses; the session policy grants it
+    let err = client
+        .pkp_session(&pkp, with(&policy, claim), Duration::from_secs(600))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+    let session = client
+        .pkp_session(
+            &pkp,
+            with(&session_policy, json!({"toSign": [1, 2, 3]})),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    let sig = client
+        .pkp_sign_with_session(&pkp, ToSign::Digest(Bytes32([5; 32])), &session)
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    // and the session policy never authorises a signature
+    let err = client
+        .pkp_sign(
+            &pkp,
+            ToSign::Message(Bytes(good)),
+            with(&session_policy, json!({})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+}

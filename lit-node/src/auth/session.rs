@@ -14,13 +14,12 @@
 //!    [`crate::auth::verify_auth_sig`], or the network's BLS signature for PKP sessions), binds
 //!    this session key in its `URI`, carries one ReCap whose statement matches it, and all name
 //!    the same address; the session signature expires no later than any capability;
-//! 7. its nonce was not seen before ([`ReplayGuard`]). Only fully valid signatures consume a
-//!    nonce.
+//! 7. its nonce was not seen before ([`ReplayGuard`], which also bounds the live nonces of each
+//!    authorized address). Only fully valid signatures consume a nonce.
 //!
 //! What the authorized address may then do (PKP permissions, conditions) is the caller's
 //! decision.
 
-use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -36,6 +35,7 @@ use sha2::{Digest as _, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use crate::auth::nonces::{NonceRefused, NonceSet};
 use crate::auth::{verify_auth_sig, AuthError, SiweError, SiweMessage};
 
 /// How far in the future an `issuedAt` may lie (clock skew between client and node).
@@ -47,6 +47,9 @@ pub const MAX_SIGNATURE_AGE: Duration = Duration::minutes(5);
 pub const MAX_CAPABILITIES: usize = 8;
 /// The default number of nonces a [`ReplayGuard`] remembers.
 pub const DEFAULT_REPLAY_CAPACITY: usize = 1_000_000;
+/// The default number of live nonces a [`ReplayGuard`] remembers for one authorized address
+/// (a fiftieth of [`DEFAULT_REPLAY_CAPACITY`]; nonces live at most [`MAX_SIGNATURE_AGE`]).
+pub const DEFAULT_REPLAY_PER_ADDRESS: usize = 20_000;
 
 /// A session signature that verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +159,9 @@ pub enum SessionError {
     /// The node remembers too many recent nonces to accept another now.
     #[error("too many recent session signatures; try again later")]
     ReplayCacheFull,
+    /// The node remembers too many recent nonces of this authorized address.
+    #[error("too many recent session signatures for {0} (the node remembers at most {1} per address until they expire); try again later")]
+    TooManyForAddress(String, usize),
 }
 
 /// Why a capability was refused.
@@ -189,7 +195,8 @@ pub enum CapabilityError {
 
 impl SessionError {
     /// The stable API code: `auth_expired` for expiry and validity windows, `nonce_replayed`
-    /// for a replay, `rate_limited` when the replay cache is full, `invalid_auth` otherwise
+    /// for a replay, `rate_limited` when the replay cache is full (for everyone, or for the
+    /// authorized address), `invalid_auth` otherwise
     /// (including a signature for another node).
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -201,7 +208,9 @@ impl SessionError {
                 ..
             } => ErrorCode::AuthExpired,
             SessionError::Replayed => ErrorCode::NonceReplayed,
-            SessionError::ReplayCacheFull => ErrorCode::RateLimited,
+            SessionError::ReplayCacheFull | SessionError::TooManyForAddress(..) => {
+                ErrorCode::RateLimited
+            }
             _ => ErrorCode::InvalidAuth,
         }
     }
@@ -494,7 +503,13 @@ pub fn verify_session_sig(
     }
     // 6. replay, last: only valid signatures consume a nonce
     let remember_until = expires_at.min(issued_at + MAX_SIGNATURE_AGE);
-    replay.check_and_insert(&key_bytes, &message.nonce, remember_until, now)?;
+    replay.check_and_insert(
+        &key_bytes,
+        &message.nonce,
+        &authorized_address,
+        remember_until,
+        now,
+    )?;
     Ok(VerifiedSession {
         session_key,
         authorized_address,
@@ -506,43 +521,41 @@ pub fn verify_session_sig(
 }
 
 /// Remembers the nonces of accepted session signatures until those signatures can no longer
-/// be accepted anyway (expired or older than [`MAX_SIGNATURE_AGE`]), up to a capacity.
+/// be accepted anyway (expired or older than [`MAX_SIGNATURE_AGE`]), up to a capacity and up to
+/// a cap per authorized address (the wallet or PKP the session speaks for), so that one address
+/// cannot fill the cache and lock the others out. A [`NonceSet`]: expired nonces leave from the
+/// front on every insert.
 /// In memory: a restarted node forgets them, which is safe only because signatures live at most
 /// [`MAX_SIGNATURE_AGE`].
 #[derive(Debug)]
 pub struct ReplayGuard {
-    capacity: usize,
-    inner: Mutex<ReplayInner>,
-}
-
-#[derive(Debug, Default)]
-struct ReplayInner {
-    seen: HashSet<[u8; 32]>,
-    by_expiry: BTreeSet<(i128, [u8; 32])>,
+    inner: Mutex<NonceSet<Address>>,
 }
 
 impl Default for ReplayGuard {
     fn default() -> Self {
-        Self::new(DEFAULT_REPLAY_CAPACITY)
+        Self::new(DEFAULT_REPLAY_CAPACITY, DEFAULT_REPLAY_PER_ADDRESS)
     }
 }
 
 impl ReplayGuard {
-    /// A guard that remembers at most `capacity` live nonces.
-    pub fn new(capacity: usize) -> Self {
+    /// A guard that remembers at most `capacity` live nonces, `per_address` of them for one
+    /// authorized address.
+    pub fn new(capacity: usize, per_address: usize) -> Self {
         Self {
-            capacity,
-            inner: Mutex::new(ReplayInner::default()),
+            inner: Mutex::new(NonceSet::new(capacity, per_address)),
         }
     }
 
-    /// Records `nonce` of `session_key`, to be remembered until `until`; refuses a nonce seen
-    /// before ([`SessionError::Replayed`]) and, when `capacity` live nonces are remembered,
-    /// a new one ([`SessionError::ReplayCacheFull`]).
+    /// Records `nonce` of `session_key`, authorized by `address`, to be remembered until
+    /// `until`; refuses a nonce seen before ([`SessionError::Replayed`]), a new one when the
+    /// address has `per_address` live nonces ([`SessionError::TooManyForAddress`]) and any new
+    /// one when `capacity` live nonces are remembered ([`SessionError::ReplayCacheFull`]).
     pub fn check_and_insert(
         &self,
         session_key: &[u8],
         nonce: &str,
+        address: &Address,
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), SessionError> {
@@ -552,33 +565,23 @@ impl ReplayGuard {
         h.update(session_key);
         h.update(nonce.as_bytes());
         let id: [u8; 32] = h.finalize().into();
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let now_ns = now.unix_timestamp_nanos();
-        while let Some(&(t, old)) = inner.by_expiry.first() {
-            if t >= now_ns {
-                break;
+        let inserted = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, address, until, now);
+        inserted.map_err(|e| match e {
+            NonceRefused::Replayed => SessionError::Replayed,
+            NonceRefused::HolderFull { limit } => {
+                SessionError::TooManyForAddress(address.to_checksum(), limit)
             }
-            inner.by_expiry.pop_first();
-            inner.seen.remove(&old);
-        }
-        if inner.seen.contains(&id) {
-            return Err(SessionError::Replayed);
-        }
-        if inner.seen.len() >= self.capacity {
-            return Err(SessionError::ReplayCacheFull);
-        }
-        inner.seen.insert(id);
-        inner.by_expiry.insert((until.unix_timestamp_nanos(), id));
-        Ok(())
+            NonceRefused::Full { .. } => SessionError::ReplayCacheFull,
+        })
     }
 
     /// How many nonces are remembered (including ones that expired but were not purged yet).
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .seen
-            .len()
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Whether no nonce is remembered.
@@ -597,30 +600,57 @@ mod tests {
 
     #[test]
     fn replay_guard_refuses_replays_forgets_after_expiry_and_is_bounded() {
-        let g = ReplayGuard::new(2);
-        g.check_and_insert(b"k1", "n1", t(10), t(0)).unwrap();
+        let a = Address([1; 20]);
+        let g = ReplayGuard::new(2, 2);
+        g.check_and_insert(b"k1", "n1", &a, t(10), t(0)).unwrap();
         assert_eq!(
-            g.check_and_insert(b"k1", "n1", t(10), t(5)),
+            g.check_and_insert(b"k1", "n1", &a, t(10), t(5)),
             Err(SessionError::Replayed)
         );
         // same nonce, other session key: distinct
-        g.check_and_insert(b"k2", "n1", t(20), t(5)).unwrap();
+        g.check_and_insert(b"k2", "n1", &a, t(20), t(5)).unwrap();
         assert_eq!(
-            g.check_and_insert(b"k3", "n3", t(20), t(5)),
+            g.check_and_insert(b"k3", "n3", &Address([3; 20]), t(20), t(5)),
             Err(SessionError::ReplayCacheFull)
         );
         assert_eq!(SessionError::ReplayCacheFull.code(), ErrorCode::RateLimited);
         // still remembered exactly at its expiry, purged after it
         assert_eq!(
-            g.check_and_insert(b"k1", "n1", t(10), t(10)),
+            g.check_and_insert(b"k1", "n1", &a, t(10), t(10)),
             Err(SessionError::Replayed)
         );
-        g.check_and_insert(b"k3", "n3", t(20), t(11)).unwrap();
+        g.check_and_insert(b"k3", "n3", &Address([3; 20]), t(20), t(11))
+            .unwrap();
         assert_eq!(g.len(), 2);
         assert_eq!(
-            g.check_and_insert(b"k2", "n1", t(20), t(11)),
+            g.check_and_insert(b"k2", "n1", &a, t(20), t(11)),
             Err(SessionError::Replayed)
         );
+    }
+
+    #[test]
+    fn replay_guard_bounds_each_authorized_address() {
+        let (greedy, other) = (Address([1; 20]), Address([2; 20]));
+        let g = ReplayGuard::new(10, 2);
+        g.check_and_insert(b"k1", "n1", &greedy, t(60), t(0))
+            .unwrap();
+        // a second session key of the same address counts against the same bound
+        g.check_and_insert(b"k2", "n1", &greedy, t(60), t(0))
+            .unwrap();
+        let err = g
+            .check_and_insert(b"k3", "n1", &greedy, t(60), t(1))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SessionError::TooManyForAddress(greedy.to_checksum(), 2)
+        );
+        assert_eq!(err.code(), ErrorCode::RateLimited);
+        assert!(err.to_string().contains(&greedy.to_checksum()), "{err}");
+        // another address is not affected; the greedy one may send again once its nonces expire
+        g.check_and_insert(b"k3", "n1", &other, t(60), t(1))
+            .unwrap();
+        g.check_and_insert(b"k3", "n2", &greedy, t(120), t(61))
+            .unwrap();
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - `signAndCombineEcdsa`, `decryptAndCombine`, `broadcastAndCollect`: every member sends its
 //!   share (or value, or its refusal) sealed to every other member and combines what it
 //!   collects.
+//! - `getRpcUrl`: the node's RPC URL of a chain, only for a caller that authenticated (the URL
+//!   often carries the operator's API key).
 //! - `runOnce`: the member chosen from the request id and the section's name runs the function
 //!   and sends its result to the others, who wait for it.
 
@@ -48,7 +50,8 @@ use tracing::{info, warn};
 
 use super::pkp::{blocking, check_record, parse_group, registry, StoreUsed};
 use super::{client_key, seal_reply, Node};
-use crate::auth::Caller as Verified;
+use crate::auth::action::action_permit;
+use crate::auth::{Caller as Verified, CallerKey};
 use crate::config::{ActionsConfig, EngineChoice};
 use crate::epoch::NodeKeys;
 use crate::error::ApiError;
@@ -182,16 +185,23 @@ struct Caller {
     auth_methods: Vec<(u32, String)>,
 }
 
+impl Caller {
+    /// Whether the caller authenticated (wallet, session or auth method).
+    fn authenticated(&self) -> bool {
+        self.address.is_some() || !self.auth_methods.is_empty()
+    }
+}
+
 async fn verify_caller(
     node: &Node,
     keys: &NodeKeys,
     auth: Option<&PkpAuth>,
     action: &Action,
-) -> Result<(Caller, AuthContext), ApiError> {
+) -> Result<(Caller, AuthContext, CallerKey), ApiError> {
     let mut ctx = AuthContext::default();
     let mut caller = Caller::default();
     let Some(auth) = auth else {
-        return Ok((caller, ctx));
+        return Ok((caller, ctx, CallerKey::Anonymous));
     };
     if matches!(auth, PkpAuth::LitAction(_)) {
         return Err(ApiError::new(
@@ -211,6 +221,7 @@ async fn verify_caller(
             &keys.bls_set.public_key(),
         )
         .await?;
+    let key = verified.key();
     match verified {
         Verified::Wallet(address) => {
             let address = address.to_checksum();
@@ -243,7 +254,7 @@ async fn verify_caller(
             ))
         }
     }
-    Ok((caller, ctx))
+    Ok((caller, ctx, key))
 }
 
 /// How an action's failure is answered: limits and the action's own errors are the caller's
@@ -282,22 +293,18 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
     let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
     let client = client_key(&req.client_public_key)?;
     let action = load_action(node, &req)?;
-    let (caller, auth) = verify_caller(node, &keys, req.auth.as_ref(), &action).await?;
-    let _permit = node.action_permits.try_acquire().map_err(|_| {
-        ApiError::new(
-            ErrorCode::RateLimited,
-            "this node is running as many actions as it allows at once (actions.max_concurrent); try again shortly",
-        )
-    })?;
+    let (caller, auth, key) = verify_caller(node, &keys, req.auth.as_ref(), &action).await?;
+    let _permit = action_permit(&node.action_permits)?;
     let until = OffsetDateTime::now_utc() + time::Duration::hours(1);
     node.auth
-        .fresh_nonce(req.client_public_key.0, until, "clientPublicKey")?;
+        .fresh_nonce(&key, req.client_public_key.0, until, "clientPublicKey")?;
     let request_nonce: [u8; 32] = Sha256::new()
         .chain_update(b"lit-node/execute/request-id")
         .chain_update(req.request_id.0)
         .finalize()
         .into();
-    node.auth.fresh_nonce(request_nonce, until, "requestId")?;
+    node.auth
+        .fresh_nonce(&key, request_nonce, until, "requestId")?;
     let action = action.with_params(req.js_params).with_auth(auth);
     let ipfs_id = action.id().to_string();
     let _serving = super::presign::Serving::new(&node.pools);
@@ -876,6 +883,13 @@ impl ActionHost for NodeHost {
     }
 
     async fn get_rpc_url(&self, _ctx: &ActionContext, chain: &str) -> Result<String, HostError> {
+        // an RPC URL often carries the operator's API key: not for anyone who asks
+        if !self.caller.authenticated() {
+            return Err(rejected(format!(
+                "getRpcUrl for chain {chain:?} is refused: the node gives RPC URLs only to callers \
+                 that authenticated (run the action with a wallet, session or auth method auth)"
+            )));
+        }
         self.node
             .chain_urls
             .get(chain)

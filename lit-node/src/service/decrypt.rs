@@ -1,8 +1,8 @@
 //! Decryption shares (`/v1/encryption/sign`): the node checks the epoch, parses the conditions,
 //! verifies the wallet's auth (which must expire), refuses a reused `clientPublicKey` (the
-//! request nonce), evaluates the conditions with `:userAddress` = the wallet, and only then
-//! signs the identity `lit-accesscontrolcondition://…` with its BLS share, sealed (HPKE) to the
-//! client's key.
+//! request nonce, counted against the wallet's bound), evaluates the conditions with
+//! `:userAddress` = the wallet, and only then signs the identity
+//! `lit-accesscontrolcondition://…` with its BLS share, sealed (HPKE) to the client's key.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use lit_api::ErrorCode;
 use lit_crypto::identity::AccessControlIdentity;
 
 use super::{client_key, seal_reply, Node};
+use crate::auth::CallerKey;
 use crate::config::DevFault;
 use crate::error::ApiError;
 
@@ -54,6 +55,7 @@ impl Node {
             )
         })?;
         self.auth.fresh_nonce(
+            &CallerKey::Address(user),
             req.client_public_key.0,
             expires.datetime(),
             "clientPublicKey",

@@ -33,9 +33,10 @@ use lit_api::owner::OwnerAction;
 use lit_api::session::{LitAbility, LitResource, ResourceId};
 
 use super::{client_key, seal_reply, Node};
+use crate::auth::action::Authorising;
 use crate::auth::owner::verify_approval;
 use crate::auth::session::CapabilitySigner;
-use crate::auth::Caller;
+use crate::auth::{Caller, CallerKey};
 use crate::chain::{ChainError, PkpRegistry, SessionGrant};
 use crate::epoch::NodeKeys;
 use crate::error::ApiError;
@@ -266,13 +267,23 @@ fn scopes_of(record: &PkpInfo, party: &str) -> Option<BTreeSet<PkpScope>> {
     }
 }
 
-/// What the caller may sign with the PKP, and who the caller is among the PKP's parties.
+/// What a permitted caller may sign with the PKP, who it is among the PKP's parties, and the
+/// key its request nonces count under.
+struct Permitted {
+    scopes: BTreeSet<PkpScope>,
+    party: String,
+    caller: CallerKey,
+}
+
+/// What the caller may sign with the PKP. A Lit Action that is the auth is shown what it
+/// authorises.
 async fn permitted_scopes(
     node: &Node,
     keys: &NodeKeys,
     record: &PkpInfo,
     auth: &PkpAuth,
-) -> Result<(BTreeSet<PkpScope>, String), ApiError> {
+    authorising: Authorising<'_>,
+) -> Result<Permitted, ApiError> {
     let resource = LitResource::Pkp(ResourceId::Id(hex::encode(record.token_id.0)));
     let caller = node
         .auth
@@ -283,6 +294,7 @@ async fn permitted_scopes(
             &keys.bls_set.public_key(),
         )
         .await?;
+    let key = caller.key();
     let party = match caller {
         Caller::Session(verified) => match verified.authorized_by {
             CapabilitySigner::Wallet => {
@@ -324,7 +336,11 @@ async fn permitted_scopes(
                         ),
                     )
                 })?;
-                return Ok((scopes, grant.party));
+                return Ok(Permitted {
+                    scopes,
+                    party: grant.party,
+                    caller: key,
+                });
             }
         },
         Caller::Wallet(address) => format!("address:{}", address.to_checksum()),
@@ -333,7 +349,9 @@ async fn permitted_scopes(
             if scopes_of(record, &party).is_none() {
                 return Err(not_permitted(&format!("Lit Action {}", action.id())));
             }
-            node.auth.action_authorises(&action).await?;
+            node.auth
+                .action_authorises(&action, &authorising, &node.action_permits)
+                .await?;
             party
         }
         Caller::AuthMethod {
@@ -353,7 +371,11 @@ async fn permitted_scopes(
     };
     let scopes = scopes_of(record, &party)
         .ok_or_else(|| not_permitted(party.trim_start_matches("address:")))?;
-    Ok((scopes, party))
+    Ok(Permitted {
+        scopes,
+        party,
+        caller: key,
+    })
 }
 
 /// Never trusts the registry's public key: derives it from the root key and the key id and
@@ -455,7 +477,12 @@ pub async fn session_sign(
             ),
         ));
     }
-    let (scopes, party) = permitted_scopes(node, &keys, &record, &req.auth).await?;
+    let authorising = Authorising::PkpSession {
+        pkp: &record,
+        capability: &req.capability,
+    };
+    let Permitted { scopes, party, .. } =
+        permitted_scopes(node, &keys, &record, &req.auth, authorising).await?;
     if !scopes.contains(&PkpScope::SignAnything) {
         return Err(ApiError::new(
             ErrorCode::NotPermitted,
@@ -516,7 +543,12 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
     let record = blocking(move || registry.get(&token))
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such PKP"))?;
-    let (scopes, _) = permitted_scopes(node, &keys, &record, &req.auth).await?;
+    let authorising = Authorising::PkpSign {
+        pkp: &record,
+        to_sign: &req.to_sign,
+    };
+    let Permitted { scopes, caller, .. } =
+        permitted_scopes(node, &keys, &record, &req.auth, authorising).await?;
     check_record(&keys, &record)?;
     let root = keys.ecdsa.public_key();
     let digest = match &req.to_sign {
@@ -535,6 +567,7 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
     let client_key = client_key(&req.client_public_key)?;
     let now = OffsetDateTime::now_utc();
     node.auth.fresh_nonce(
+        &caller,
         req.client_public_key.0,
         now + time::Duration::hours(1),
         "clientPublicKey",
