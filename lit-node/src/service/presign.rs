@@ -16,6 +16,7 @@
 //!   hands each counter out once, so all members of the group use the same presignature for the
 //!   request, and each member *takes* the entry from its store (a durable delete) before it
 //!   signs. A member that lacks the entry refuses, and the client retries with a fresh one.
+//!   An action's `signEcdsa` needs no client: its group agrees by itself ([`agree`]).
 //! - **Fresh** (slower, always available): the group's nodes all received the same request, so
 //!   they derive the same session label from it and run two triple generations and one
 //!   presigning over the peer transport. A member that does not take part within the round
@@ -155,7 +156,7 @@ pub(crate) async fn for_request(
 
 /// A presignature generated now by `group` for one request, labelled `label` (which every
 /// member derives from the request alone).
-pub(crate) async fn fresh(
+async fn fresh(
     node: &Arc<Node>,
     keys: &NodeKeys,
     group: &[PartyId],
@@ -164,8 +165,100 @@ pub(crate) async fn fresh(
     generate(node, keys, group, label, online_options()).await
 }
 
+/// What a signing group's lead tells the other members: which presignature the request uses.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+enum Choice {
+    /// The group's pool entry `counter`, reserved by the lead for this request only.
+    Pool { counter: u64 },
+    /// None: the group generates one for this request.
+    Fresh,
+}
+
+/// The presignature `group` uses for one request, decided by the group: its lead reserves a
+/// pool entry (or decides there is none) and tells the other members in `session`; each then
+/// takes that entry from its store, or the group generates a fresh presignature labelled by
+/// `session`. A member that hears nothing from the lead by `until` fails with `not_ready`,
+/// naming the lead.
+///
+/// `session` must be derived from everything that defines the request (epoch, request id,
+/// what is signed, the group, a domain-separation string), so that only members that received
+/// the same request meet in it. A node joins a session once: a request served again here is
+/// refused with `nonce_replayed` before the lead reserves anything.
+pub(crate) async fn agree(
+    node: &Arc<Node>,
+    keys: &NodeKeys,
+    group: &[PartyId],
+    session: Bytes32,
+    until: tokio::time::Instant,
+) -> Result<(Presignature, PresignatureSource), ApiError> {
+    let lead = *group
+        .first()
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "empty signing group"))?;
+    // every member, the lead too, claims the session: a replayed request stops here
+    let mut inbox = node.net.inbox(session).map_err(|_| {
+        ApiError::new(
+            ErrorCode::NonceReplayed,
+            "this signing request was already served here",
+        )
+    })?;
+    let choice = if lead == node.me {
+        let choice = match node.pools.reserve(group) {
+            Some(counter) => Choice::Pool { counter },
+            None => Choice::Fresh,
+        };
+        let bytes = serde_json::to_vec(&choice).map_err(|e| {
+            ApiError::internal(ErrorCode::Internal, "encoding the presignature choice", e)
+        })?;
+        let members: BTreeSet<PartyId> = group.iter().copied().collect();
+        for p in group.iter().filter(|p| **p != node.me) {
+            node.net.send(session, Some(*p), &members, &bytes);
+        }
+        choice
+    } else {
+        let started = tokio::time::Instant::now();
+        let bytes = loop {
+            match tokio::time::timeout_at(until, inbox.recv()).await {
+                Ok(Some((from, bytes))) if from == lead => break bytes,
+                Ok(Some((from, _))) => {
+                    warn!(from = %from, "a presignature choice from a member that does not lead the group");
+                }
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::NotReady,
+                        format!(
+                            "node {lead}, the signing group's lead, sent no presignature choice within {} ms",
+                            started.elapsed().as_millis()
+                        ),
+                    ))
+                }
+            }
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::internal(
+                ErrorCode::NotReady,
+                format!(
+                    "node {lead}, the signing group's lead, sent an unreadable presignature choice"
+                ),
+                e,
+            )
+        })?
+    };
+    drop(inbox);
+    match choice {
+        Choice::Pool { counter } => Ok((
+            take_pooled(node, keys, group, counter)?,
+            PresignatureSource::Pool,
+        )),
+        Choice::Fresh => Ok((
+            generate(node, keys, group, &session.0, online_options()).await?,
+            PresignatureSource::Fresh,
+        )),
+    }
+}
+
 /// Takes (durably removes) the pool entry `counter` of `group`, which its lead reserved.
-pub(crate) fn take_pooled(
+fn take_pooled(
     node: &Node,
     keys: &NodeKeys,
     group: &[PartyId],
