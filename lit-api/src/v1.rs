@@ -24,8 +24,6 @@ pub mod paths {
     pub const PKP_SIGN: &str = "/v1/pkp/sign";
     /// `POST`: [`super::SessionSignRequest`] → [`super::SessionSignResponse`].
     pub const SESSION_SIGN: &str = "/v1/session/sign";
-    /// `POST`: [`super::PresignatureReserveRequest`] → [`super::PresignatureReserveResponse`].
-    pub const PKP_PRESIGNATURE: &str = "/v1/pkp/presignature";
     /// `POST`: [`super::ExecuteRequest`] → [`super::ExecuteResponse`].
     pub const EXECUTE: &str = "/v1/execute";
     /// `POST`: [`super::ActionUploadRequest`] → [`super::ActionUploadResponse`].
@@ -393,7 +391,9 @@ pub struct AuthMethod {
 
 /// `POST /v1/pkp/sign`: the node's ECDSA signature share with a PKP. The client sends the same
 /// request (but its own `clientPublicKey` per node) to every node of `group`, exactly
-/// `threshold` nodes, which sign together.
+/// `threshold` nodes, which sign together: they agree among themselves on the presignature (a
+/// pooled one their lead hands out, or a fresh one) and say which in
+/// [`PkpSignResponse::presignature`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PkpSignRequest {
@@ -411,10 +411,6 @@ pub struct PkpSignRequest {
     pub request_id: Bytes32,
     /// The client's ephemeral X25519 key (fresh per request and node); the share is sealed to it.
     pub client_public_key: Bytes32,
-    /// The pool presignature the group's lead reserved for this request; absent: the group
-    /// generates a fresh one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pool_counter: Option<u64>,
 }
 
 /// The *rotation groups* `{k, k+1, …, k+T-1} (mod n)` of the sorted `members`, each sorted:
@@ -438,28 +434,6 @@ pub fn rotation_groups(members: &[u32], threshold: usize) -> Vec<Vec<u32>> {
     groups.sort();
     groups.dedup();
     groups
-}
-
-/// `POST /v1/pkp/presignature`, to a signing group's lead (its lowest party id): reserve one of
-/// the group's pool presignatures for one signing request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PresignatureReserveRequest {
-    /// The epoch the client believes is current.
-    pub epoch: u64,
-    /// The signing group (sorted party ids; the node asked must be its lowest).
-    pub group: Vec<u32>,
-}
-
-/// `POST /v1/pkp/presignature` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PresignatureReserveResponse {
-    /// The reserved pool entry, handed out once; absent when the pool is empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub counter: Option<u64>,
-    /// Entries left in the pool after this reservation.
-    pub remaining: u64,
 }
 
 /// Where the presignature of a signature came from.

@@ -9,9 +9,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use lit_api::owner::OwnerAction;
 use lit_api::v1::{
     paths, pkp_share_aad, rotation_groups, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest,
-    PkpMintRequest, PkpPermissionsRequest, PkpSignRequest, PkpSignResponse,
-    PresignatureReserveRequest, PresignatureReserveResponse, PresignatureSource, ToSign,
-    PKP_SHARE_SEAL_INFO,
+    PkpMintRequest, PkpPermissionsRequest, PkpSignRequest, PkpSignResponse, PresignatureSource,
+    ToSign, PKP_SHARE_SEAL_INFO,
 };
 use lit_api::{Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
@@ -329,17 +328,10 @@ impl LitClient {
         };
         let mut excluded: BTreeSet<u32> = BTreeSet::new();
         let mut failures: Vec<NodeFailure> = Vec::new();
-        let mut retry_fresh: Option<Vec<&crate::NodeInfo>> = None;
         for _ in 0..SIGN_ATTEMPTS {
-            let (group, pool_counter) = match retry_fresh.take() {
-                Some(group) => (group, None),
-                None => {
-                    let Some(group) = self.signing_group(&excluded) else {
-                        break;
-                    };
-                    let counter = self.reserve_presignature(&group).await;
-                    (group, counter)
-                }
+            // the group agrees on the presignature itself (its lead hands out a pooled one)
+            let Some(group) = self.signing_group(&excluded) else {
+                break;
             };
             let ids: Vec<u32> = group.iter().map(|n| n.party_id).collect();
             let mut request_id = [0u8; 32];
@@ -362,7 +354,6 @@ impl LitClient {
                         group: ids.clone(),
                         request_id,
                         client_public_key: Bytes32(seal_public.to_bytes()),
-                        pool_counter,
                     };
                     let url = endpoint(&node.url, paths::PKP_SIGN);
                     let http = &self.http;
@@ -423,16 +414,6 @@ impl LitClient {
             }) {
                 failures.extend(round_failures);
                 return Err(ClientError::NodesFailed { failures });
-            }
-            // a pooled presignature missing at some member: the same group, fresh
-            if pool_counter.is_some()
-                && round_failures
-                    .iter()
-                    .all(|f| matches!(f.reason, NodeFailureReason::Api { .. }))
-            {
-                failures.extend(round_failures);
-                retry_fresh = Some(group);
-                continue;
             }
             // nodes that failed for themselves are avoided from now on; if nobody did, at
             // least do not try the same group again
@@ -512,22 +493,6 @@ impl LitClient {
         ids.sort_unstable();
         ids.dedup();
         ids
-    }
-
-    /// Asks the group's lead to reserve a pool presignature; `None` if it has none (or fails).
-    async fn reserve_presignature(&self, group: &[&crate::NodeInfo]) -> Option<u64> {
-        let lead = group.first()?;
-        let body = PresignatureReserveRequest {
-            epoch: self.epoch,
-            group: group.iter().map(|n| n.party_id).collect(),
-        };
-        let r: Result<PresignatureReserveResponse, _> = post_json(
-            &self.http,
-            &endpoint(&lead.url, paths::PKP_PRESIGNATURE),
-            &body,
-        )
-        .await;
-        r.ok().and_then(|r| r.counter)
     }
 
     pub(crate) fn suspect(&self, party: u32) {

@@ -73,7 +73,6 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .route(paths::PKP_INFO, post(pkp::info))
         .route(paths::PKP_PERMISSIONS, post(pkp::permissions))
         .route(paths::PKP_SIGN, post(pkp::sign))
-        .route(paths::PKP_PRESIGNATURE, post(pkp::reserve))
         .route(paths::SESSION_SIGN, post(session::sign))
         .route(paths::EXECUTE, post(execute::execute))
         .route(paths::ACTION_UPLOAD, post(execute::upload))

@@ -323,7 +323,6 @@ async fn auth_actions_count_against_the_action_cap() {
             group: vec![1, 2],
             request_id: Bytes32(request_id),
             client_public_key: Bytes32(public.to_bytes()),
-            pool_counter: None,
         })
         .unwrap()
     };

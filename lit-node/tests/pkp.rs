@@ -299,6 +299,159 @@ async fn pooled_presignatures_are_used_once_even_across_a_crash() {
     assert!(net.log(1).contains("presignature pool refilled"));
 }
 
+/// Pool entries the leads of `net` have made so far (each lead logs one line per entry).
+fn pool_entries_made(net: &TestNet) -> usize {
+    net.network()
+        .nodes
+        .iter()
+        .map(|n| {
+            net.log(n.party_id)
+                .matches("presignature pool refilled")
+                .count()
+        })
+        .sum()
+}
+
+/// A well-formed `/v1/pkp/sign` body for node `party` of `group` (its own sealing key).
+fn raw_sign_request(
+    pkp: &PkpInfo,
+    owner: &Wallet,
+    digest: [u8; 32],
+    group: &[u32],
+    request_id: [u8; 32],
+) -> serde_json::Value {
+    let (_, seal) = lit_crypto::seal::SealSecretKey::generate(&mut rand_core::OsRng);
+    serde_json::to_value(lit_api::v1::PkpSignRequest {
+        epoch: 1,
+        token_id: pkp.token_id,
+        to_sign: ToSign::Digest(Bytes32(digest)),
+        auth: PkpAuth::AuthSig(
+            owner
+                .auth_sig(std::time::SystemTime::now(), Duration::from_secs(600))
+                .unwrap(),
+        ),
+        group: group.to_vec(),
+        request_id: Bytes32(request_id),
+        client_public_key: Bytes32(seal.to_bytes()),
+    })
+    .unwrap()
+}
+
+/// Presignatures are the signing group's business: nobody outside it reserves one (the old
+/// `/v1/pkp/presignature` is gone, so anonymous calls cannot drain the pools), and a client
+/// that sends the members of a group different requests gets no signature: the members never
+/// hear the lead's choice for their request and say so, naming the lead.
+#[tokio::test]
+async fn presignature_pools_cannot_be_reserved_or_split_by_clients() {
+    const POOL: usize = 4;
+    let options = LayoutOptions {
+        presignature_pool: Some(POOL),
+        ..LayoutOptions::default()
+    };
+    let (net, client, owner, pkp) = with_pkp(5, options).await;
+    // T = 4 of 5: five rotation groups, each led by its lowest member, each pool filled to 4
+    let groups = lit_api::v1::rotation_groups(&[1, 2, 3, 4, 5], 4);
+    assert_eq!(groups.len(), 5);
+    let full = groups.len() * POOL;
+    let started = Instant::now();
+    while pool_entries_made(&net) < full {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "pools not full after 300 s: {} of {full} entries",
+            pool_entries_made(&net)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "pools full ({full} entries) after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // 20 anonymous reservations, well-formed in the old shape, each to the group's lead: as many
+    // as there are pool entries in the whole network; every one is refused
+    for i in 0..20 {
+        let group = &groups[i % groups.len()];
+        let lead = group[0];
+        let (status, body) = support::net::post(
+            &net.url(lead),
+            "/v1/pkp/presignature",
+            &json!({"epoch": 1, "group": group}),
+        )
+        .await;
+        let code = support::net::code(&body);
+        assert!(
+            (status, code) == (404, "not_found") || (status, code) == (403, "unauthorized_peer"),
+            "reservation {i} at node {lead}: {status} {body}"
+        );
+    }
+    // an old client's `poolCounter` is refused too, not silently ignored
+    let mut old_style = raw_sign_request(&pkp, &owner, [1; 32], &groups[0], [0x5a; 32]);
+    old_style["poolCounter"] = json!(0);
+    let (status, body) =
+        support::net::post(&net.url(1), lit_api::v1::paths::PKP_SIGN, &old_style).await;
+    assert_eq!(
+        (status, support::net::code(&body)),
+        (400, "malformed_request"),
+        "{body}"
+    );
+
+    // a client sends the lead of {1, 2, 3, 4} one digest and its members another (same request
+    // id): the members meet in another session than the lead's, hear no choice there, and
+    // refuse within a bounded wait, naming the lead; none of them signs
+    let group = [1u32, 2, 3, 4];
+    let request_id = [0x77; 32];
+    let to = |id: u32, digest: [u8; 32]| {
+        let body = raw_sign_request(&pkp, &owner, digest, &group, request_id);
+        let url = net.url(id);
+        async move {
+            let t = Instant::now();
+            let r = support::net::post(&url, lit_api::v1::paths::PKP_SIGN, &body).await;
+            (r, t.elapsed())
+        }
+    };
+    let (lead, m2, m3, m4) = tokio::join!(
+        to(1, [0xaa; 32]),
+        to(2, [0xbb; 32]),
+        to(3, [0xbb; 32]),
+        to(4, [0xbb; 32]),
+    );
+    // the lead chose a pooled presignature for its own request and signed it alone (a share
+    // nobody can use)
+    assert_eq!(lead.0 .0, 200, "{}", lead.0 .1);
+    assert_eq!(lead.0 .1["presignature"], "pool", "{}", lead.0 .1);
+    for (id, ((status, body), took)) in [(2, m2), (3, m3), (4, m4)] {
+        assert_eq!(
+            (status, support::net::code(&body)),
+            (503, "not_ready"),
+            "node {id}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("node 1, the signing group's lead, sent no presignature choice"),
+            "node {id}: {message}"
+        );
+        assert!(
+            took < lit_node::service::presign::CHOICE_WAIT + Duration::from_secs(10),
+            "node {id} waited {took:?}"
+        );
+    }
+
+    // the pools are untouched (but for the entry the lead of {1, 2, 3, 4} just used): POOL - 1
+    // signatures in a row come from them, whichever groups the client picks
+    for d in 0..(POOL - 1) as u8 {
+        let sig = client
+            .pkp_sign(
+                &pkp,
+                ToSign::Digest(Bytes32([0x60 + d; 32])),
+                auth(&client, &owner),
+            )
+            .await
+            .unwrap();
+        assert_eq!(sig.presignature, PresignatureSource::Pool, "signature {d}");
+        assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    }
+}
+
 #[tokio::test]
 async fn openid_connect_auth_methods_with_scopes_through_the_network() {
     use support::oidc::{Issuer, TestKey};

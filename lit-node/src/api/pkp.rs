@@ -1,13 +1,12 @@
-//! The PKP endpoints: `POST /v1/pkp/mint`, `/v1/pkp/info`, `/v1/pkp/permissions`,
-//! `/v1/pkp/sign` and `/v1/pkp/presignature` (see [`crate::service::pkp`]).
+//! The PKP endpoints: `POST /v1/pkp/mint`, `/v1/pkp/info`, `/v1/pkp/permissions` and
+//! `/v1/pkp/sign` (see [`crate::service::pkp`]).
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
 use lit_api::v1::{
-    PkpInfo, PkpInfoRequest, PkpMintRequest, PkpPermissionsRequest, PkpSignRequest,
-    PkpSignResponse, PresignatureReserveRequest, PresignatureReserveResponse,
+    PkpInfo, PkpInfoRequest, PkpMintRequest, PkpPermissionsRequest, PkpSignRequest, PkpSignResponse,
 };
 
 use super::{ApiError, ApiJson};
@@ -39,11 +38,4 @@ pub(super) async fn sign(
     ApiJson(req): ApiJson<PkpSignRequest>,
 ) -> Result<Json<PkpSignResponse>, ApiError> {
     service::sign(&node, req).await.map(Json)
-}
-
-pub(super) async fn reserve(
-    State(node): State<Arc<Node>>,
-    ApiJson(req): ApiJson<PresignatureReserveRequest>,
-) -> Result<Json<PresignatureReserveResponse>, ApiError> {
-    service::reserve(&node, req).await.map(Json)
 }

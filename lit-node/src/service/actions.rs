@@ -621,31 +621,19 @@ impl NodeHost {
         Ok((share, record, context))
     }
 
-    /// The group's presignature for signature `sig_name`: the lead reserves a pool entry (or
-    /// says there is none) and tells the others; with none the group generates a fresh one.
+    /// The group's presignature for signature `sig_name`, agreed by the group (see
+    /// [`super::presign::agree`]) in this call's session, waiting for the lead at most
+    /// [`PEER_WAIT`] and never past the action's deadline.
     async fn presignature(
         &self,
         sig_name: &str,
     ) -> Result<lit_crypto::ecdsa::Presignature, HostError> {
         let session = self.session("presignature", sig_name);
-        let lead = *self.group.first().ok_or_else(|| rejected("empty group"))?;
-        let counter: Option<u64> = if lead == self.node.me {
-            let counter = self.node.pools.reserve(&self.group);
-            let bytes = serde_json::to_vec(&counter).unwrap_or_default();
-            self.send_all(session, &bytes);
-            counter
-        } else {
-            let bytes = self
-                .wait_for(session, lead, "presignature choice", Some(PEER_WAIT))
-                .await?;
-            serde_json::from_slice(&bytes)
-                .map_err(|_| HostError::Unavailable(format!("node {lead} sent a bad choice")))?
-        };
-        match counter {
-            Some(c) => super::presign::take_pooled(&self.node, &self.keys, &self.group, c),
-            None => super::presign::fresh(&self.node, &self.keys, &self.group, &session.0).await,
-        }
-        .map_err(api_to_host)
+        let until = self.peer_deadline(Some(PEER_WAIT));
+        super::presign::agree(&self.node, &self.keys, &self.group, session, until)
+            .await
+            .map(|(presignature, _)| presignature)
+            .map_err(api_to_host)
     }
 
     /// The address conditions are checked for: the given auth signature's, or the caller's.

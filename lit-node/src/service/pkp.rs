@@ -4,8 +4,9 @@
 //! Signing: the client sends the same request to a group of exactly `T` nodes (`cait-sith`'s
 //! presignatures are made and used by exactly the signing group, see
 //! `lit_crypto::ecdsa::Presign`). Each node checks the caller against the PKP's permissions,
-//! obtains a presignature for the group (see [`crate::presign`]), records it as used durably, and
-//! only then computes its signature share, which it returns sealed to the caller.
+//! agrees with the group on a presignature (the group's lead chooses a pooled one or none, see
+//! [`super::presign::agree`]; the client has no say), records it as used durably, and only then
+//! computes its signature share, which it returns sealed to the caller.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,8 +15,7 @@ use std::time::Instant;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_api::v1::{
     pkp_share_aad, PermissionChange, PkpAuth, PkpInfo, PkpInfoRequest, PkpMintRequest,
-    PkpPermissionsRequest, PkpScope, PkpSignRequest, PkpSignResponse, PresignatureReserveRequest,
-    PresignatureReserveResponse, ToSign, PKP_SHARE_SEAL_INFO,
+    PkpPermissionsRequest, PkpScope, PkpSignRequest, PkpSignResponse, ToSign, PKP_SHARE_SEAL_INFO,
 };
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{
@@ -513,24 +513,25 @@ pub async fn session_sign(
     })
 }
 
-/// Reserves a pooled presignature for a signing group this node leads.
-pub async fn reserve(
-    node: &Node,
-    req: PresignatureReserveRequest,
-) -> Result<PresignatureReserveResponse, ApiError> {
-    let keys = node.keys_for_epoch(req.epoch)?;
-    let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
-    if group.first() != Some(&node.me) {
-        return Err(ApiError::new(
-            ErrorCode::MalformedRequest,
-            "ask the group's lead (its lowest party id)",
-        ));
+/// The peer session in which a signing group agrees on the presignature of one request (and
+/// the label of a fresh one): every member derives it from the request alone, so members that
+/// were sent different requests never meet.
+fn presignature_session(
+    epoch: u64,
+    req: &PkpSignRequest,
+    digest: &[u8; 32],
+    group: &[PartyId],
+) -> Bytes32 {
+    let mut h = sha2::Sha256::new();
+    h.update(b"lit-node/pkp-sign/presignature/v2");
+    h.update(epoch.to_be_bytes());
+    h.update(req.request_id.0);
+    h.update(req.token_id.0);
+    h.update(digest);
+    for p in group {
+        h.update(p.get().to_be_bytes());
     }
-    let counter = node.pools.reserve(&group);
-    Ok(PresignatureReserveResponse {
-        counter,
-        remaining: node.pools.size(&group) as u64,
-    })
+    Bytes32(h.finalize().into())
 }
 
 /// This node's signature share with a PKP, for a caller the PKP permits.
@@ -573,8 +574,15 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
         "clientPublicKey",
     )?;
 
-    let (presignature, source) =
-        super::presign::for_request(node, &keys, &group, &req, &digest).await?;
+    // only now, with the caller checked, may the lead hand out a pool entry
+    let (presignature, source) = super::presign::agree(
+        node,
+        &keys,
+        &group,
+        presignature_session(keys.epoch, &req, &digest, &group),
+        tokio::time::Instant::now() + super::presign::CHOICE_WAIT,
+    )
+    .await?;
     let context = SigningContext {
         root_public_key: root,
         key_id: record.key_id.0.to_vec(),

@@ -6,28 +6,36 @@
 //! share is computed (`super::pkp::StoreUsed`), and a node that crashes and restarts never uses
 //! it again.
 //!
-//! Two sources, chosen per request ([`for_request`]):
-//! - **Pool** (fast): for each *rotation group* `{k, k+1, …, k+T-1} (mod n)` its lead (the
-//!   lowest id) keeps a pool of presignatures filled in the background: it picks the next
-//!   counter, tells the other members over the peer transport (a signed, sealed control
-//!   message), and all of them generate together and store the result under
-//!   `pool/<group>/<counter>`. Refilling yields to serving: it waits while signing requests are
-//!   in flight. A client asks the lead to reserve a counter (`/v1/pkp/presignature`); the lead
-//!   hands each counter out once, so all members of the group use the same presignature for the
-//!   request, and each member *takes* the entry from its store (a durable delete) before it
-//!   signs. A member that lacks the entry refuses, and the client retries with a fresh one.
-//! - **Fresh** (slower, always available): the group's nodes all received the same request, so
-//!   they derive the same session label from it and run two triple generations and one
-//!   presigning over the peer transport. A member that does not take part within the round
-//!   timeout is named, and the request fails at every node of the group (the client then picks
-//!   another group).
+//! Which presignature a request uses is decided by the group itself, never by the client
+//! ([`agree`], for `/v1/pkp/sign` and for an action's `signEcdsa` alike): every member that
+//! received the request derives the same peer session from it; the group's lead (its lowest id)
+//! reserves one of its pool entries, or decides there is none, and tells the other members in
+//! that session (an envelope signed by the lead and sealed to each member). A member that hears
+//! nothing from the lead within a bounded wait fails with `not_ready` naming the lead: the lead
+//! is down or slow, or the client sent the members different requests (then they meet in
+//! different sessions, and no member signs with another's presignature).
+//!
+//! Two sources:
+//! - **Pool** (fast): for each *rotation group* `{k, k+1, …, k+T-1} (mod n)` its lead keeps a
+//!   pool of presignatures filled in the background: it picks the next counter, tells the other
+//!   members over the peer transport (a signed, sealed control message), and all of them
+//!   generate together and store the result under `pool/<group>/<counter>`. Refilling yields to
+//!   serving: it waits while signing requests are in flight. The lead hands each counter out
+//!   once, to one request, and only after it checked that request's caller; each member
+//!   *takes* the entry from its store (a durable delete) before it signs. A member that lacks
+//!   the entry refuses (`not_ready`), and the client tries another group.
+//! - **Fresh** (slower, always available): the lead has no pool entry (or leads no rotation
+//!   group), so the members run two triple generations and one presigning over the peer
+//!   transport, labelled by the request's session. A member that does not take part within the
+//!   round timeout is named, and the request fails at every node of the group (the client then
+//!   picks another group).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lit_api::v1::{PkpSignRequest, PresignatureSource};
+use lit_api::v1::PresignatureSource;
 use lit_api::{Bytes32, ErrorCode};
 use lit_crypto::ecdsa::{Presign, Presignature, TripleGeneration};
 use lit_crypto::PartyId;
@@ -65,28 +73,8 @@ fn drive_error(what: &str, e: DriveError) -> ApiError {
     }
 }
 
-/// The session label of a request's fresh presignature: every member of the group derives it
-/// from the request alone.
-fn request_label(
-    epoch: u64,
-    req: &PkpSignRequest,
-    digest: &[u8; 32],
-    group: &[PartyId],
-) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"lit-node/pkp-sign/fresh-presignature/v1");
-    h.update(epoch.to_be_bytes());
-    h.update(req.request_id.0);
-    h.update(req.token_id.0);
-    h.update(digest);
-    for p in group {
-        h.update(p.get().to_be_bytes());
-    }
-    h.finalize().into()
-}
-
 /// Runs two triple generations and a presigning with `group`, labelled `label`.
-pub(crate) async fn generate(
+async fn generate(
     node: &Arc<Node>,
     keys: &NodeKeys,
     group: &[PartyId],
@@ -131,41 +119,104 @@ pub(crate) async fn generate(
     .map_err(|e| drive_error("presigning", e))
 }
 
-/// A presignature for this request's signing group: the reserved pool entry the request names,
-/// or a fresh one.
-pub(crate) async fn for_request(
-    node: &Arc<Node>,
-    keys: &NodeKeys,
-    group: &[PartyId],
-    req: &PkpSignRequest,
-    digest: &[u8; 32],
-) -> Result<(Presignature, PresignatureSource), ApiError> {
-    if let Some(counter) = req.pool_counter {
-        return Ok((
-            take_pooled(node, keys, group, counter)?,
-            PresignatureSource::Pool,
-        ));
-    }
-    let label = request_label(keys.epoch, req, digest, group);
-    Ok((
-        fresh(node, keys, group, &label).await?,
-        PresignatureSource::Fresh,
-    ))
+/// How long a member waits for its signing group's lead to say which presignature a PKP
+/// signing request uses (the lead checks the caller first, as every member does).
+pub const CHOICE_WAIT: Duration = Duration::from_secs(10);
+
+/// What a signing group's lead tells the other members: which presignature the request uses.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+enum Choice {
+    /// The group's pool entry `counter`, reserved by the lead for this request only.
+    Pool { counter: u64 },
+    /// None: the group generates one for this request.
+    Fresh,
 }
 
-/// A presignature generated now by `group` for one request, labelled `label` (which every
-/// member derives from the request alone).
-pub(crate) async fn fresh(
+/// The presignature `group` uses for one request, decided by the group: its lead reserves a
+/// pool entry (or decides there is none) and tells the other members in `session`; each then
+/// takes that entry from its store, or the group generates a fresh presignature labelled by
+/// `session`. A member that hears nothing from the lead by `until` fails with `not_ready`,
+/// naming the lead.
+///
+/// `session` must be derived from everything that defines the request (epoch, request id,
+/// what is signed, the group, a domain-separation string), so that only members that received
+/// the same request meet in it. A node joins a session once: a request served again here is
+/// refused with `nonce_replayed` before the lead reserves anything.
+pub(crate) async fn agree(
     node: &Arc<Node>,
     keys: &NodeKeys,
     group: &[PartyId],
-    label: &[u8],
-) -> Result<Presignature, ApiError> {
-    generate(node, keys, group, label, online_options()).await
+    session: Bytes32,
+    until: tokio::time::Instant,
+) -> Result<(Presignature, PresignatureSource), ApiError> {
+    let lead = *group
+        .first()
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "empty signing group"))?;
+    // every member, the lead too, claims the session: a replayed request stops here
+    let mut inbox = node.net.inbox(session).map_err(|_| {
+        ApiError::new(
+            ErrorCode::NonceReplayed,
+            "this signing request was already served here",
+        )
+    })?;
+    let choice = if lead == node.me {
+        let choice = match node.pools.reserve(group) {
+            Some(counter) => Choice::Pool { counter },
+            None => Choice::Fresh,
+        };
+        let bytes = serde_json::to_vec(&choice).map_err(|e| {
+            ApiError::internal(ErrorCode::Internal, "encoding the presignature choice", e)
+        })?;
+        let members: BTreeSet<PartyId> = group.iter().copied().collect();
+        for p in group.iter().filter(|p| **p != node.me) {
+            node.net.send(session, Some(*p), &members, &bytes);
+        }
+        choice
+    } else {
+        let started = tokio::time::Instant::now();
+        let bytes = loop {
+            match tokio::time::timeout_at(until, inbox.recv()).await {
+                Ok(Some((from, bytes))) if from == lead => break bytes,
+                Ok(Some((from, _))) => {
+                    warn!(from = %from, "a presignature choice from a member that does not lead the group");
+                }
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::NotReady,
+                        format!(
+                            "node {lead}, the signing group's lead, sent no presignature choice within {} ms",
+                            started.elapsed().as_millis()
+                        ),
+                    ))
+                }
+            }
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::internal(
+                ErrorCode::NotReady,
+                format!(
+                    "node {lead}, the signing group's lead, sent an unreadable presignature choice"
+                ),
+                e,
+            )
+        })?
+    };
+    drop(inbox);
+    match choice {
+        Choice::Pool { counter } => Ok((
+            take_pooled(node, keys, group, counter)?,
+            PresignatureSource::Pool,
+        )),
+        Choice::Fresh => Ok((
+            generate(node, keys, group, &session.0, online_options()).await?,
+            PresignatureSource::Fresh,
+        )),
+    }
 }
 
 /// Takes (durably removes) the pool entry `counter` of `group`, which its lead reserved.
-pub(crate) fn take_pooled(
+fn take_pooled(
     node: &Node,
     keys: &NodeKeys,
     group: &[PartyId],
@@ -180,7 +231,7 @@ pub(crate) fn take_pooled(
         return Err(ApiError::new(
             ErrorCode::NotReady,
             format!(
-                "presignature {counter} of this group is not available here; retry with a fresh one"
+                "presignature {counter} of this group is not available here; retry with another group"
             ),
         ));
     };
