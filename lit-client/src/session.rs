@@ -13,7 +13,7 @@
 //!     LitResource::Pkp(ResourceId::Any),
 //!     LitAbility::PkpSigning,
 //! ).unwrap();
-//! //! // the capability is a sign-in to the network's domain (`LitClient::domain`)
+//! // the capability is a sign-in to the network's domain (`LitClient::domain`)
 //! let session =
 //!     Session::from_wallet(&wallet, "devnet.lit", vec![request], Duration::from_secs(3600))
 //!         .unwrap();

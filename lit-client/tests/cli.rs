@@ -277,6 +277,21 @@ async fn actions(network: &str, p: &dyn Fn(&str) -> String, pkp: &Value) {
     std::fs::write(p("sign.js"), sign).unwrap();
     let digest = lit_crypto::eth::eip191_hash(b"an action signed this on the command line");
     let params = json!({"toSign": digest.to_vec(), "publicKey": pkp["publicKey"]}).to_string();
+    // a wallet session to run the action only: it does not bring Alice's PKP along
+    let (ok, _, stderr) = lit(&[
+        "--network",
+        network,
+        "--wallet",
+        &p("alice.json"),
+        "action",
+        "run",
+        &p("sign.js"),
+        "--params",
+        &params,
+        "--auth",
+        "wallet",
+    ]);
+    assert!(!ok && stderr.contains("not permitted"), "{stderr}");
     let (ok, stdout, stderr) = lit(&[
         "--network",
         network,
@@ -290,6 +305,8 @@ async fn actions(network: &str, p: &dyn Fn(&str) -> String, pkp: &Value) {
         &params,
         "--auth",
         "wallet",
+        "--grant-pkp",
+        pkp["tokenId"].as_str().unwrap(),
     ]);
     assert!(ok, "{stderr}");
     let v: Value = serde_json::from_str(&stdout).unwrap();

@@ -403,6 +403,81 @@ impl From<oidc::OidcError> for ApiError {
 mod tests {
     use super::*;
 
+    /// A session signature for `node` whose one capability is a contract wallet's
+    /// (EIP-1271) on chain 31337, which this node has no RPC for: asking the contract fails.
+    fn contract_session(node: &str) -> SessionSig {
+        let key = lit_client::SessionKey::random();
+        let grants = [ResourceAbilityRequest::new(
+            LitResource::Pkp(lit_api::session::ResourceId::Any),
+            LitAbility::PkpSigning,
+        )
+        .unwrap()];
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let mut message =
+            lit_api::session::capability_siwe_message(&lit_api::session::CapabilityMessage {
+                domain: "devnet.lit",
+                address: Address([9; 20]),
+                session_key: &key.public_hex(),
+                grants: &grants,
+                issued_at: now.try_into().unwrap(),
+                expiration: (now + time::Duration::minutes(10)).try_into().unwrap(),
+                nonce: "abcdef123456",
+            });
+        message.chain_id = 31337;
+        let capability = AuthSig {
+            sig: format!("0x{}", "11".repeat(65)),
+            derived_via: eip1271::DERIVED_VIA_EIP1271.into(),
+            signed_message: message.to_string(),
+            address: Address([9; 20]).to_checksum(),
+            algo: None,
+        };
+        lit_client::Session::from_network_capability(key, capability, grants.to_vec())
+            .unwrap()
+            .sign_for_node(node, std::time::SystemTime::now())
+            .unwrap()
+    }
+
+    /// A contract wallet's capability is put to its chain only once the session key's signature
+    /// for this node verifies: a forged or misdirected request costs the node no chain call.
+    #[tokio::test]
+    async fn contract_wallet_capabilities_reach_the_chain_only_behind_a_valid_session_signature() {
+        let auth = Authenticator::new(
+            "http://node".into(),
+            "devnet.lit".into(),
+            None,
+            BTreeMap::new(),
+        );
+        let network = lit_crypto::bls::SecretKey::random(&mut rand_core::OsRng).public_key();
+        let ask = |sig: SessionSig| {
+            let auth = &auth;
+            async move {
+                auth.session(
+                    &sig,
+                    LitResource::Pkp(lit_api::session::ResourceId::Id("ab".repeat(32))),
+                    LitAbility::PkpSigning,
+                    &network,
+                )
+                .await
+                .unwrap_err()
+            }
+        };
+        // valid: the node goes on to ask the contract's chain (which it has no RPC for)
+        let err = ask(contract_session("http://node")).await;
+        assert_eq!(err.code(), ErrorCode::ChainUnavailable, "{}", err.message());
+        // a forged session signature, or one made for another node: refused before any chain
+        let mut forged = contract_session("http://node");
+        forged.sig = "00".repeat(64);
+        let err = ask(forged).await;
+        assert_eq!(err.code(), ErrorCode::InvalidAuth, "{}", err.message());
+        let err = ask(contract_session("http://other")).await;
+        assert_eq!(err.code(), ErrorCode::InvalidAuth, "{}", err.message());
+        assert!(
+            err.message().contains("not for this node"),
+            "{}",
+            err.message()
+        );
+    }
+
     #[test]
     fn request_nonces_are_refused_on_replay_and_bounded_per_caller() {
         let auth = Authenticator::new(

@@ -237,6 +237,41 @@ async fn gated_decryption(client: &LitClient) {
         lit_api::session::LitAbility::AccessControlConditionDecryption,
     )
     .unwrap();
+    let bare = |code: &str| {
+        ExecuteJs::code(code)
+            .param("accessControlConditions", conditions.clone())
+            .param(
+                "ciphertext",
+                base64::engine::general_purpose::STANDARD.encode(&data.ciphertext.0),
+            )
+            .param(
+                "dataToEncryptHash",
+                hex::encode(data.data_to_encrypt_hash.0),
+            )
+    };
+    // Alice's session to run the action only: the action cannot decrypt her data
+    let err = client
+        .execute_js(bare(DECRYPT).wallet(&alice))
+        .await
+        .unwrap_err();
+    assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");
+    assert!(failure_text(&err).contains("does not grant"), "{err}");
+    // an authSig handed to the action (which every member would see) is refused
+    let with_auth_sig = DECRYPT.replace(
+        "authSig: null",
+        "authSig: { sig: \"0x00\", derivedVia: \"web3.eth.personal.sign\", signedMessage: \"x\", \
+         address: \"0x0000000000000000000000000000000000000000\" }",
+    );
+    let err = client
+        .execute_js(
+            bare(&with_auth_sig)
+                .wallet(&alice)
+                .grant(decrypt_grant.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");
+    assert!(failure_text(&err).contains("takes no authSig"), "{err}");
     let run = wallet_run(|who: &Wallet| {
         ExecuteJs::code(DECRYPT)
             .param("accessControlConditions", conditions.clone())

@@ -13,7 +13,7 @@ use rand_core::OsRng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::evm::{basic, deploy_condition_contracts, Anvil, ConditionContracts};
-use support::net::{auth_sig, code, post, testnet, TestNet};
+use support::net::{code, decrypt_auth, post, testnet, TestNet};
 
 /// Every node refuses `wallet` with `conditions_not_met`: no share leaves any node.
 async fn no_node_answers(net: &TestNet, conditions: &Value, seed: u8) {
@@ -24,7 +24,14 @@ async fn no_node_answers(net: &TestNet, conditions: &Value, seed: u8) {
             "epoch": 1,
             "accessControlConditions": conditions,
             "dataToEncryptHash": hex::encode(Sha256::digest(b"payload")),
-            "authSig": auth_sig(&key, 600),
+            "authSig": decrypt_auth(
+                &key,
+                &net.network().domain(),
+                &net.url(id),
+                conditions,
+                b"payload",
+                600,
+            ),
             "clientPublicKey": hex::encode(client_key),
         });
         let (status, resp) = post(&net.url(id), paths::ENCRYPTION_SIGN, &body).await;

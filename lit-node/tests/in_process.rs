@@ -599,6 +599,42 @@ async fn a_wallet_credential_is_good_only_at_its_node_for_its_network_resource_a
         )
         .await;
     refused(status, &body, "invalid_auth", "valid at every node");
+    let capability =
+        lit_api::session::capability_siwe_message(&lit_api::session::CapabilityMessage {
+            domain: InProcess::DOMAIN,
+            address: Address::parse(&pkp.eth_address).unwrap(),
+            session_key: &"cd".repeat(32),
+            grants: &[lit_api::session::ResourceAbilityRequest::new(
+                pkp_resource(&pkp),
+                LitAbility::PkpSigning,
+            )
+            .unwrap()],
+            issued_at: now.replace_nanosecond(0).unwrap().try_into().unwrap(),
+            expiration: (now.replace_nanosecond(0).unwrap() + time::Duration::hours(1))
+                .try_into()
+                .unwrap(),
+            nonce: "abcdef123456",
+        })
+        .to_string();
+    let (status, body) = net
+        .call(
+            1,
+            paths::SESSION_SIGN,
+            &json!({"epoch": 1, "tokenId": hex::encode(pkp.token_id.0), "auth": {"authSig": plain},
+                    "capability": capability, "clientPublicKey": fresh_client().1}),
+        )
+        .await;
+    refused(status, &body, "invalid_auth", "valid at every node");
+    let (status, body) = net
+        .call(
+            1,
+            paths::EXECUTE,
+            &json!({"epoch": 1, "code": "Lit.Actions.setResponse({response: \"hi\"});",
+                    "auth": {"authSig": plain}, "group": [1, 2], "requestId": "ef".repeat(32),
+                    "clientPublicKey": fresh_client().1}),
+        )
+        .await;
+    refused(status, &body, "invalid_auth", "valid at every node");
 
     // a session signature made for node 1, captured there: refused at nodes 2 and 3
     let for_node_1 = net.session(&alice_key, 1, secret.clone(), DECRYPTION);

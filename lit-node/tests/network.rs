@@ -161,10 +161,10 @@ async fn bad_requests_get_their_documented_codes_and_the_node_keeps_serving() {
     .await;
     assert_eq!((status, code(&body)), (403, "conditions_not_met"));
     // a chain the node does not know
-    let mut chain = good();
-    chain["accessControlConditions"] = json!([{"conditionType": "evmBasic", "contractAddress": "",
+    let nowhere = json!([{"conditionType": "evmBasic", "contractAddress": "",
         "standardContractType": "", "chain": "nowhere", "method": "eth_getBalance",
         "parameters": [":userAddress", "latest"], "returnValueTest": {"comparator": ">=", "value": "0"}}]);
+    let chain = share_request(&nowhere, b"data", &auth(&key, &nowhere, 600), &fresh());
     let (status, body) = post(&url, sign, &chain).await;
     assert_eq!((status, code(&body)), (502, "chain_unavailable"), "{body}");
     // a bad peer envelope

@@ -658,6 +658,13 @@ async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
         .await
         .unwrap();
     assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    // a PKP session cannot vouch for a new one (which would outlive its 24 hours)
+    let err = client
+        .pkp_session(&pkp, &pkp_session, Duration::from_secs(600))
+        .await
+        .unwrap_err();
+    assert!(refused_with(&err, ErrorCode::InvalidAuth), "{err:?}");
+    assert!(format!("{err:?}").contains("cannot vouch"), "{err:?}");
     // the stranger cannot get one
     let err = client
         .pkp_session(&pkp, auth(&client, &stranger), Duration::from_secs(600))

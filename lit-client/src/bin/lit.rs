@@ -91,10 +91,15 @@ enum ActionCommand {
         /// globals.
         #[arg(long)]
         params: Option<String>,
-        /// Who calls: `wallet` (an AuthSig of --wallet) or `none` (anonymous). Default: the
-        /// wallet if its file exists, else anonymous.
+        /// Who calls: `wallet` (a session of --wallet for this action) or `none` (anonymous).
+        /// Default: the wallet if its file exists, else anonymous.
         #[arg(long, value_enum)]
         auth: Option<ActionAuthMode>,
+        /// Let the action sign with this PKP of the wallet (its token id, hex; repeatable):
+        /// the wallet's session grants `pkp-signing` on it. Without it, the action signs only
+        /// with PKPs that permit the action itself.
+        #[arg(long = "grant-pkp", value_name = "TOKEN_ID")]
+        grant_pkp: Vec<String>,
     },
     /// Upload an action's code to every node's action store; prints its id (IPFS CIDv0).
     Upload {
@@ -106,7 +111,7 @@ enum ActionCommand {
 /// `lit action run --auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ActionAuthMode {
-    /// An `AuthSig` of the wallet (--wallet).
+    /// A session of the wallet (--wallet), signed for each node.
     Wallet,
     /// Anonymous.
     None,
@@ -560,6 +565,7 @@ async fn run_action(cli: &Cli, cmd: &ActionCommand) -> Result<(), ClientError> {
             ipfs_id,
             params,
             auth,
+            grant_pkp,
         } => {
             let mut run = match (file, ipfs_id) {
                 (Some(file), _) => lit_client::ExecuteJs::code(read_text(file)?),
@@ -581,6 +587,21 @@ async fn run_action(cli: &Cli, cmd: &ActionCommand) -> Result<(), ClientError> {
             } else {
                 None
             };
+            if !grant_pkp.is_empty() && wallet.is_none() {
+                return Err(ClientError::Config(
+                    "--grant-pkp needs a wallet caller (--auth wallet)".into(),
+                ));
+            }
+            for token in grant_pkp {
+                let grant = lit_api::session::ResourceAbilityRequest::new(
+                    lit_api::session::LitResource::Pkp(lit_api::session::ResourceId::Id(
+                        hex::encode(token_id(token)?),
+                    )),
+                    lit_api::session::LitAbility::PkpSigning,
+                )
+                .map_err(|e| ClientError::Config(e.to_string()))?;
+                run = run.grant(grant);
+            }
             if let Some(wallet) = &wallet {
                 run = run.wallet(wallet);
             }
@@ -790,11 +811,13 @@ mod tests {
                 ipfs_id,
                 params,
                 auth,
+                grant_pkp,
             }) => {
                 assert_eq!(file, Some(PathBuf::from("a.js")));
                 assert_eq!(ipfs_id, None);
                 assert_eq!(params.as_deref(), Some("{\"x\":1}"));
                 assert_eq!(auth, Some(ActionAuthMode::None));
+                assert!(grant_pkp.is_empty());
             }
             other => panic!("{other:?}"),
         }

@@ -273,6 +273,8 @@ struct Permitted {
     scopes: BTreeSet<PkpScope>,
     party: String,
     caller: CallerKey,
+    /// Whether the caller used a PKP session (which cannot vouch for a new one).
+    via_pkp_session: bool,
 }
 
 /// What the caller may sign with the PKP. A Lit Action that is the auth is shown what it
@@ -340,6 +342,7 @@ async fn permitted_scopes(
                     scopes,
                     party: grant.party,
                     caller: key,
+                    via_pkp_session: true,
                 });
             }
         },
@@ -374,6 +377,7 @@ async fn permitted_scopes(
         scopes,
         party,
         caller: key,
+        via_pkp_session: false,
     })
 }
 
@@ -433,12 +437,6 @@ pub async fn session_sign(
     req: lit_api::v1::SessionSignRequest,
 ) -> Result<lit_api::v1::SessionSignResponse, ApiError> {
     let keys = node.keys_for_epoch(req.epoch)?;
-    if matches!(req.auth, PkpAuth::SessionSig(_)) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidAuth,
-            "a session cannot vouch for a new session: use the wallet or auth method",
-        ));
-    }
     let registry = registry(node)?;
     let token = hex::encode(req.token_id.0);
     let record = {
@@ -490,8 +488,19 @@ pub async fn session_sign(
         pkp: &record,
         capability: &req.capability,
     };
-    let Permitted { scopes, party, .. } =
-        permitted_scopes(node, &keys, &record, &req.auth, authorising).await?;
+    let Permitted {
+        scopes,
+        party,
+        via_pkp_session,
+        ..
+    } = permitted_scopes(node, &keys, &record, &req.auth, authorising).await?;
+    if via_pkp_session {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAuth,
+            "a PKP session cannot vouch for a new session (it would outlive its 24 hours): \
+             use the wallet's session or an auth method",
+        ));
+    }
     if !scopes.contains(&PkpScope::SignAnything) {
         return Err(ApiError::new(
             ErrorCode::NotPermitted,
