@@ -58,6 +58,8 @@ pub struct Node {
     pub(crate) engine: Arc<dyn lit_actions::Engine>,
     /// One permit per action running here.
     pub(crate) action_permits: tokio::sync::Semaphore,
+    /// Quotas per caller (`[quotas]`).
+    pub(crate) quotas: quota::Quotas,
     pub(crate) max_body_bytes: usize,
     pub(crate) fault: Option<DevFault>,
 }

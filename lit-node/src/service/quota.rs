@@ -30,7 +30,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+
+use crate::config::QuotasConfig;
 
 /// How long one quota window lasts: an hour (the `…_per_hour` keys of `[quotas]`).
 pub const QUOTA_WINDOW: time::Duration = time::Duration::hours(1);
@@ -246,6 +249,31 @@ impl<K: Clone + Eq + Hash> WindowCounter<K> {
 /// A Unix-nanosecond instant (one the counter computed from an `OffsetDateTime`).
 fn at(ns: i128) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(ns).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `resets_at` for a message: RFC 3339 and the seconds left from `now`.
+pub(crate) fn when(resets_at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let text = resets_at
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| resets_at.unix_timestamp().to_string());
+    let secs = (resets_at - now).whole_seconds().max(0);
+    format!("{text} (in {secs} s)")
+}
+
+/// The node's quotas (`[quotas]`): the mint allowance it hands the registry.
+#[derive(Debug)]
+pub(crate) struct Quotas {
+    /// PKP mints per owner per hour, counted by the registry.
+    pub(crate) mints_per_hour: u32,
+}
+
+impl Quotas {
+    /// The quotas the configuration sets.
+    pub(crate) fn new(config: &QuotasConfig) -> Self {
+        Self {
+            mints_per_hour: config.mints_per_hour,
+        }
+    }
 }
 
 #[cfg(test)]
