@@ -29,11 +29,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+use std::sync::Mutex;
 
+use lit_api::ErrorCode;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::auth::CallerKey;
 use crate::config::QuotasConfig;
+use crate::error::ApiError;
 
 /// How long one quota window lasts: an hour (the `…_per_hour` keys of `[quotas]`).
 pub const QUOTA_WINDOW: time::Duration = time::Duration::hours(1);
@@ -260,9 +264,11 @@ pub(crate) fn when(resets_at: OffsetDateTime, now: OffsetDateTime) -> String {
     format!("{text} (in {secs} s)")
 }
 
-/// The node's quotas (`[quotas]`): the mint allowance it hands the registry.
+/// The node's quotas (`[quotas]`): the upload counter, and the mint allowance it hands the
+/// registry.
 #[derive(Debug)]
 pub(crate) struct Quotas {
+    uploads: Mutex<WindowCounter<CallerKey>>,
     /// PKP mints per owner per hour, counted by the registry.
     pub(crate) mints_per_hour: u32,
 }
@@ -271,8 +277,83 @@ impl Quotas {
     /// The quotas the configuration sets.
     pub(crate) fn new(config: &QuotasConfig) -> Self {
         Self {
+            uploads: Mutex::new(WindowCounter::new(
+                Allowance {
+                    requests: config.uploads_per_hour,
+                    amount: config.upload_bytes_per_hour,
+                },
+                QUOTA_WINDOW,
+                config.tracked_callers,
+            )),
             mints_per_hour: config.mints_per_hour,
         }
+    }
+
+    /// Counts an upload of `bytes` by `caller`: `rate_limited` naming the limit and when it
+    /// resets when it does not fit (nothing counted), `body_too_large` when it never would.
+    pub(crate) fn take_upload(&self, caller: &CallerKey, bytes: u64) -> Result<Taken, ApiError> {
+        let now = OffsetDateTime::now_utc();
+        let taken = self
+            .uploads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(caller, bytes, now);
+        let hint = if *caller == CallerKey::Anonymous {
+            " (uploads without `auth` share one quota: authenticate to be counted on your own)"
+        } else {
+            ""
+        };
+        taken.map_err(|refused| match refused {
+            QuotaRefused::Requests { limit, resets_at } => ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "{caller} uploaded {limit} Lit Actions to this node in the current hour, as \
+                     many as it allows per caller (quotas.uploads_per_hour){hint}; the quota \
+                     resets at {}",
+                    when(resets_at, now)
+                ),
+            ),
+            QuotaRefused::Amount {
+                limit,
+                used,
+                asked,
+                resets_at,
+            } => ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "{caller} uploaded {used} bytes of Lit Action code to this node in the \
+                     current hour: {asked} more would pass its quota of {limit} bytes per caller \
+                     (quotas.upload_bytes_per_hour){hint}; the quota resets at {}",
+                    when(resets_at, now)
+                ),
+            ),
+            QuotaRefused::TooLarge { limit, asked } => ApiError::new(
+                ErrorCode::BodyTooLarge,
+                format!(
+                    "the code is {asked} bytes, more than this node accepts from one caller in \
+                     an hour ({limit} bytes, quotas.upload_bytes_per_hour)"
+                ),
+            ),
+            QuotaRefused::Full {
+                capacity,
+                resets_at,
+            } => ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "this node counts the uploads of {capacity} callers this hour, as many as it \
+                     may (quotas.tracked_callers); it takes uploads from a new caller again at {}",
+                    when(resets_at, now)
+                ),
+            ),
+        })
+    }
+
+    /// Uncounts an upload that failed after it was counted.
+    pub(crate) fn give_back_upload(&self, caller: &CallerKey, taken: Taken) {
+        self.uploads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .give_back(caller, taken);
     }
 }
 
