@@ -123,15 +123,14 @@ Lit.Actions.setResponse({ response: `signed for ${Lit.Auth.authSigAddress}` });
 "#;
     let digest: [u8; 32] = sha3::Keccak256::digest(b"hello from a Lit Action").into();
     let t = Instant::now();
-    let auth = lit_api::v1::PkpAuth::AuthSig(
-        alice.auth_sig(std::time::SystemTime::now(), Duration::from_secs(600))?,
-    );
     let out = client
         .execute_js(
             lit_client::ExecuteJs::code(action)
                 .param("digest", serde_json::json!(digest.to_vec()))
                 .param("publicKey", hex::encode(&pkp.public_key.0))
-                .auth(auth),
+                // Alice's session lets the action run and sign with her PKP, nothing else
+                .wallet(&alice)
+                .grant(lit_client::pkp_grant(&pkp)?),
         )
         .await?;
     let sig = out

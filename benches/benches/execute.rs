@@ -7,9 +7,8 @@
 //! (`LIT_BENCH_SAMPLES`, default 100, sets the sample count per measurement.)
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use lit_api::v1::PkpAuth;
 use lit_client::{Bootstrap, ExecuteJs, LitClient, Wallet};
 use lit_node::devnet::LayoutOptions;
 use serde_json::json;
@@ -72,15 +71,11 @@ async fn bench_engine(engine: &str, deno: Option<&std::path::Path>) {
     for i in 0..n {
         let mut digest = [0u8; 32];
         digest[..8].copy_from_slice(&i.to_be_bytes());
-        let auth = PkpAuth::AuthSig(
-            owner
-                .auth_sig(SystemTime::now(), Duration::from_secs(600))
-                .unwrap(),
-        );
         let run = ExecuteJs::code(SIGN)
             .param("toSign", json!(digest.to_vec()))
             .param("publicKey", json!(hex::encode(&pkp.public_key.0)))
-            .auth(auth);
+            .wallet(&owner)
+            .grant(lit_client::pkp_grant(&pkp).unwrap());
         let t = Instant::now();
         let out = client.execute_js(run).await.unwrap();
         lat.push(t.elapsed());

@@ -175,16 +175,42 @@ fn main() {
     drop(net);
 }
 
+/// A decryption request for the node at `node_url` of `net`: Alice's session (granting the
+/// decryption of `encrypted`) signed for that node, and a fresh client key.
 fn share_request(
+    net: &TestNet,
+    node_url: &str,
     encrypted: &EncryptedData,
     alice: &Wallet,
     client_key: [u8; 32],
 ) -> serde_json::Value {
+    use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+    let identity = encrypted.identity().unwrap();
+    let grant = ResourceAbilityRequest::new(
+        LitResource::AccessControlCondition(ResourceId::Id(format!(
+            "{}/{}",
+            hex::encode(identity.conditions_hash()),
+            hex::encode(identity.data_hash())
+        ))),
+        LitAbility::AccessControlConditionDecryption,
+    )
+    .unwrap();
+    let session = lit_client::Session::from_wallet(
+        alice,
+        &net.network().domain(),
+        vec![grant],
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    let auth: lit_api::v1::AuthSig = session
+        .sign_for_node(node_url, SystemTime::now())
+        .unwrap()
+        .into();
     json!({
         "epoch": 1,
         "accessControlConditions": encrypted.access_control_conditions,
         "dataToEncryptHash": encrypted.data_to_encrypt_hash,
-        "authSig": alice.auth_sig(SystemTime::now(), Duration::from_secs(600)).unwrap(),
+        "authSig": auth,
         "clientPublicKey": hex::encode(client_key),
     })
 }
@@ -199,7 +225,7 @@ async fn collect_real_shares(
     let mut shares = Vec::new();
     for node in net.network().nodes.iter().take(4) {
         let (secret, public) = SealSecretKey::generate(&mut OsRng);
-        let body = share_request(encrypted, alice, public.to_bytes());
+        let body = share_request(net, &node.url, encrypted, alice, public.to_bytes());
         let resp = http
             .post(format!("{}{}", node.url, paths::ENCRYPTION_SIGN))
             .header("content-type", "application/json")
@@ -238,7 +264,7 @@ async fn server_timing(
         let resp = http
             .post(&url)
             .header("content-type", "application/json")
-            .body(share_request(encrypted, alice, public.to_bytes()).to_string())
+            .body(share_request(net, &net.url(1), encrypted, alice, public.to_bytes()).to_string())
             .send()
             .await
             .unwrap();

@@ -9,9 +9,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use lit_api::v1::{PkpAuth, PkpInfo, PresignatureSource, ToSign};
+use lit_api::v1::{PkpInfo, PresignatureSource, ToSign};
 use lit_api::Bytes32;
 use lit_client::{Bootstrap, LitClient, Wallet};
 use lit_node::devnet::LayoutOptions;
@@ -48,12 +48,9 @@ async fn start(pool: usize) -> Net {
     }
 }
 
-fn auth(owner: &Wallet) -> PkpAuth {
-    PkpAuth::AuthSig(
-        owner
-            .auth_sig(SystemTime::now(), Duration::from_secs(600))
-            .unwrap(),
-    )
+/// The owner signs: the client makes it a session granting pkp-signing on the PKP.
+fn auth(owner: &Wallet) -> lit_client::Signer<'_> {
+    lit_client::Signer::Wallet(owner)
 }
 
 async fn sign(net: &Net, i: u64) -> (Duration, PresignatureSource) {

@@ -61,6 +61,11 @@ pub struct NetworkFile {
     pub version: u32,
     /// A name for humans and for domain separation of the network's sessions.
     pub name: String,
+    /// The SIWE `domain` that wallets sign in to (an RFC 3986 authority, e.g. `lit.example.org`);
+    /// absent: `<name>.lit`. Nodes accept only capabilities for this domain, so a sign-in made
+    /// for another website or another network is worthless here. See [`NetworkFile::domain`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     /// Shares needed to combine (the epoch-1 DKG threshold).
     pub threshold: u32,
     /// How members attest.
@@ -97,6 +102,13 @@ impl NetworkFile {
         if self.version != NETWORK_FILE_VERSION {
             return invalid(format!("version {} is not supported", self.version));
         }
+        let domain = self.domain();
+        if !crate::siwe::is_authority(&domain) {
+            return invalid(format!(
+                "the SIWE domain {domain:?} is not a host name (name the network with letters, \
+                 digits and dashes, or set `domain`)"
+            ));
+        }
         let n = self.nodes.len();
         if n == 0 {
             return invalid("no nodes".into());
@@ -131,6 +143,14 @@ impl NetworkFile {
         Ok(())
     }
 
+    /// The SIWE `domain` of the network's sign-ins: `domain`, or `<name>.lit`.
+    pub fn domain(&self) -> String {
+        match &self.domain {
+            Some(d) => d.clone(),
+            None => format!("{}.lit", self.name),
+        }
+    }
+
     /// The node with this party id.
     pub fn node(&self, party_id: u32) -> Option<&NetworkNode> {
         self.nodes.iter().find(|n| n.party_id == party_id)
@@ -150,6 +170,7 @@ mod tests {
         NetworkFile {
             version: 1,
             name: "test".into(),
+            domain: None,
             threshold: t,
             attestation: AttestationMode::Simulated,
             nodes: (1..=n)

@@ -70,8 +70,6 @@ pub const RECAP_STATEMENT_PREFIX: &str =
     "I further authorize the stated URI to perform the following actions on my behalf:";
 /// The ReCap namespace of every Lit ability (as in Lit's SDK).
 pub const RECAP_NAMESPACE: &str = "Threshold";
-/// The SIWE `domain` of capability messages made by the client and the network.
-pub const CAPABILITY_DOMAIN: &str = "localhost";
 /// The length of a BLS signature (G2, compressed) in a network-signed capability.
 pub const NETWORK_SIGNATURE_LEN: usize = 96;
 
@@ -92,6 +90,20 @@ pub struct SessionSig {
     pub address: String,
     /// Always [`SESSION_SIG_ALGO`].
     pub algo: String,
+}
+
+/// A session signature travels in an `authSig` field (as Lit's SDK sends it to
+/// `/web/encryption/sign`): the same fields, with `algo`.
+impl From<SessionSig> for AuthSig {
+    fn from(s: SessionSig) -> Self {
+        AuthSig {
+            sig: s.sig,
+            derived_via: s.derived_via,
+            signed_message: s.signed_message,
+            address: s.address,
+            algo: Some(s.algo),
+        }
+    }
 }
 
 /// What a session key signs for one node and one request.
@@ -567,6 +579,9 @@ impl Recap {
 /// The fields of a capability's SIWE message (see [`capability_siwe_message`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CapabilityMessage<'a> {
+    /// The SIWE `domain`: the network's ([`crate::network::NetworkFile::domain`]); nodes refuse
+    /// a capability for another domain.
+    pub domain: &'a str,
     /// The granting address: the wallet, or the PKP for network-signed capabilities.
     pub address: Address,
     /// The session public key (hex) the capability is for.
@@ -581,7 +596,7 @@ pub struct CapabilityMessage<'a> {
     pub nonce: &'a str,
 }
 
-/// A capability: an EIP-4361 message from [`CAPABILITY_DOMAIN`] on chain 1 with the ReCap
+/// A capability: an EIP-4361 message from the network's domain on chain 1 with the ReCap
 /// statement, `URI: lit:session:<session key>`, an expiration, and the ReCap as its one
 /// resource. The client builds wallet capabilities with it; for PKP sessions both the client and
 /// the network build the message the network signs with it, so they agree byte for byte.
@@ -592,7 +607,7 @@ pub fn capability_siwe_message(m: &CapabilityMessage<'_>) -> SiweMessage {
         expiration_time: Some(m.expiration.clone()),
         resources: vec![recap.to_resource_uri()],
         ..SiweMessage::new(
-            CAPABILITY_DOMAIN,
+            m.domain,
             m.address,
             format!("{SESSION_URI_PREFIX}{}", m.session_key),
             1,
@@ -614,6 +629,7 @@ pub fn network_capability(
         derived_via: DERIVED_VIA_NETWORK_BLS.to_string(),
         signed_message: message,
         address: pkp_address,
+        algo: None,
     }
 }
 
@@ -880,6 +896,7 @@ mod tests {
     fn capability_message_has_the_session_uri_statement_and_recap() {
         let grants = [req("lit-pkp://*", LitAbility::PkpSigning)];
         let message = capability_siwe_message(&CapabilityMessage {
+            domain: "devnet.lit",
             address: Address::parse("0x5B38Da6a701c568545dCfcB03FcB875f56beddC4").unwrap(),
             session_key: &"cd".repeat(32),
             grants: &grants,
@@ -893,7 +910,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "localhost wants you to sign in with your Ethereum account:\n\
+                "devnet.lit wants you to sign in with your Ethereum account:\n\
                  0x5B38Da6a701c568545dCfcB03FcB875f56beddC4\n\n{}\n\n\
                  URI: lit:session:{}\nVersion: 1\nChain ID: 1\nNonce: abcdefgh1234\n\
                  Issued At: 2026-01-01T00:00:00Z\nExpiration Time: 2026-01-02T00:00:00Z\n\
@@ -906,7 +923,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "localhost wants you to sign in with your Ethereum account:"
+            "devnet.lit wants you to sign in with your Ethereum account:"
         );
         assert_eq!(lines[3], Recap::from_grants(&grants).statement());
         assert_eq!(lines[5], format!("URI: lit:session:{}", "cd".repeat(32)));

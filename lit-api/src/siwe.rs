@@ -535,7 +535,7 @@ fn pct_encoded_ok(s: &str) -> bool {
 
 /// RFC 3986 `authority = [ userinfo "@" ] host [ ":" port ]`, by its characters: non-empty,
 /// `unreserved`, `pct-encoded`, `sub-delims`, `:`, `@` and the brackets of an IP literal.
-fn is_authority(s: &str) -> bool {
+pub(crate) fn is_authority(s: &str) -> bool {
     !s.is_empty()
         && s.chars().all(|c| {
             is_unreserved(c) || is_sub_delim(c) || matches!(c, ':' | '@' | '%' | '[' | ']')

@@ -42,6 +42,10 @@ pub struct AuthSig {
     pub signed_message: String,
     /// The address that claims to have signed, `0x` + 40 hex digits.
     pub address: String,
+    /// Absent for wallet signatures; `"ed25519"` when this is a per-node session signature
+    /// ([`crate::session::SessionSig`]) sent where Lit's SDK sends one, in the `authSig` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algo: Option<String>,
 }
 
 /// The `derivedVia` of an EIP-191 wallet signature.
@@ -119,6 +123,9 @@ pub struct HandshakeResponse {
     pub node_count: u32,
     /// The network's public keys.
     pub network_keys: NetworkKeys,
+    /// The network's SIWE domain ([`crate::network::NetworkFile::domain`]): wallets' capabilities
+    /// must be sign-ins to it.
+    pub domain: String,
     /// The node's attestation bound to its identity key and the request's challenge.
     pub attestation: Attestation,
 }

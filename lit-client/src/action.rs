@@ -67,6 +67,9 @@ pub enum ActionAuth<'a> {
     /// A session: a fresh session signature is made for each node (the session should grant
     /// [`LitAbility::LitActionExecution`] on the action, see [`action_execution_grant`]).
     Session(&'a Session),
+    /// A wallet: the client makes a session granting the execution of this action and the
+    /// [`ExecuteJs::grant`]s (what the action may sign or decrypt for the wallet).
+    Wallet(&'a crate::Wallet),
 }
 
 impl ActionAuth<'_> {
@@ -74,11 +77,17 @@ impl ActionAuth<'_> {
     fn for_node(&self, url: &str) -> Result<Option<PkpAuth>, ClientError> {
         match self {
             ActionAuth::Anonymous => Ok(None),
-            ActionAuth::Fixed(auth) => Ok(Some(auth.clone())),
+            ActionAuth::Fixed(auth) => {
+                crate::pkp::same_for_every_node(auth)?;
+                Ok(Some(auth.clone()))
+            }
             ActionAuth::Session(session) => session
                 .sign_for_node(url, SystemTime::now())
                 .map(|s| Some(PkpAuth::SessionSig(s)))
                 .map_err(|e| ClientError::Config(format!("session: {e}"))),
+            ActionAuth::Wallet(_) => Err(ClientError::Config(
+                "a wallet caller needs its session first (LitClient::execute_js makes it)".into(),
+            )),
         }
     }
 }
@@ -97,6 +106,7 @@ impl std::fmt::Debug for ActionAuth<'_> {
                 write!(f, "Fixed({kind}, <redacted>)")
             }
             ActionAuth::Session(s) => write!(f, "Session({})", s.authorized_address()),
+            ActionAuth::Wallet(w) => write!(f, "Wallet({})", w.address()),
         }
     }
 }
@@ -123,6 +133,7 @@ pub struct ExecuteJs<'a> {
     ipfs_id: Option<String>,
     params: Map<String, Value>,
     auth: ActionAuth<'a>,
+    grants: Vec<ResourceAbilityRequest>,
     timeout: Option<Duration>,
 }
 
@@ -144,6 +155,7 @@ impl<'a> ExecuteJs<'a> {
             ipfs_id,
             params: Map::new(),
             auth: ActionAuth::Anonymous,
+            grants: Vec::new(),
             timeout: None,
         }
     }
@@ -170,6 +182,21 @@ impl<'a> ExecuteJs<'a> {
     /// Runs under this session (a session signature made for each node).
     pub fn session(mut self, session: &'a Session) -> Self {
         self.auth = ActionAuth::Session(session);
+        self
+    }
+
+    /// Runs for this wallet: the client makes a session (one wallet signature) granting the
+    /// execution of this action and the [`ExecuteJs::grant`]s, and signs it for each node.
+    pub fn wallet(mut self, wallet: &'a crate::Wallet) -> Self {
+        self.auth = ActionAuth::Wallet(wallet);
+        self
+    }
+
+    /// What the action may do for the wallet besides running (with [`ExecuteJs::wallet`]):
+    /// e.g. [`crate::pkp_grant`] to sign with one of its PKPs, or decryption of one piece of
+    /// data. Without a grant, the action signs only with PKPs that permit the action itself.
+    pub fn grant(mut self, grant: ResourceAbilityRequest) -> Self {
+        self.grants.push(grant);
         self
     }
 
@@ -682,6 +709,19 @@ impl LitClient {
     /// group is tried.
     pub async fn execute_js(&self, run: ExecuteJs<'_>) -> Result<ExecuteJsResult, ClientError> {
         let ipfs_id = run.action_id()?;
+        let session;
+        let run = match run.auth {
+            ActionAuth::Wallet(wallet) => {
+                let mut grants = vec![action_execution_grant(Some(&ipfs_id))?];
+                grants.extend(run.grants.iter().cloned());
+                session = self.session(wallet, grants, self.options.auth_ttl)?;
+                ExecuteJs {
+                    auth: ActionAuth::Session(&session),
+                    ..run
+                }
+            }
+            _ => run,
+        };
         let root = self.root_key()?;
         let timeout = run
             .timeout
@@ -773,6 +813,15 @@ impl LitClient {
     ) -> Result<ActionUpload, ClientError> {
         let ipfs_id = ActionId::of(code.as_bytes()).to_string();
         let size = code.len() as u64;
+        let session;
+        let auth = match auth {
+            ActionAuth::Wallet(wallet) => {
+                let grant = action_execution_grant(Some(&ipfs_id))?;
+                session = self.session(wallet, vec![grant], self.options.auth_ttl)?;
+                ActionAuth::Session(&session)
+            }
+            other => other,
+        };
         let mut bodies = Vec::with_capacity(self.nodes.len());
         for node in &self.nodes {
             bodies.push(ActionUploadRequest {
@@ -1526,19 +1575,31 @@ mod tests {
     #[test]
     fn auth_is_fixed_per_node_or_a_fresh_session_signature_for_each_node() {
         let wallet = crate::Wallet::random();
-        let auth = PkpAuth::AuthSig(
+        // an auth method is the same for every node; a wallet's AuthSig is refused
+        let method = PkpAuth::AuthMethod(lit_api::v1::AuthMethod {
+            auth_method_type: lit_api::v1::AUTH_METHOD_TYPE_OIDC,
+            access_token: "a.b.c".into(),
+        });
+        let run = ExecuteJs::code("1").auth(method.clone());
+        assert_eq!(run.auth_for("http://a").unwrap(), Some(method.clone()));
+        assert_eq!(run.auth_for("http://b").unwrap(), Some(method));
+        assert_eq!(run.clone().anonymous().auth_for("http://a").unwrap(), None);
+        let plain = PkpAuth::AuthSig(
             wallet
                 .auth_sig(SystemTime::now(), Duration::from_secs(60))
                 .unwrap(),
         );
-        let run = ExecuteJs::code("1").auth(auth.clone());
-        assert_eq!(run.auth_for("http://a").unwrap(), Some(auth.clone()));
-        assert_eq!(run.auth_for("http://b").unwrap(), Some(auth));
-        assert_eq!(run.anonymous().auth_for("http://a").unwrap(), None);
+        let err = ExecuteJs::code("1")
+            .auth(plain)
+            .auth_for("http://a")
+            .unwrap_err();
+        assert!(err.to_string().contains("same at every node"), "{err}");
 
         let grant = action_execution_grant(None).unwrap();
         assert_eq!(grant.resource().to_string(), "lit-litaction://*");
-        let session = Session::from_wallet(&wallet, vec![grant], Duration::from_secs(60)).unwrap();
+        let session =
+            Session::from_wallet(&wallet, "devnet.lit", vec![grant], Duration::from_secs(60))
+                .unwrap();
         let run = ExecuteJs::code("1").session(&session);
         let sig = |url: &str| match run.auth_for(url).unwrap() {
             Some(PkpAuth::SessionSig(s)) => s,

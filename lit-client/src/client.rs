@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lit_api::network::{AttestationMode, NetworkFile, NetworkNode};
+use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
 use lit_api::v1::{
     paths, AttestationKind, AuthSig, EncryptionSignRequest, EncryptionSignResponse,
     HandshakeRequest, HandshakeResponse, NetworkKeys,
@@ -121,6 +122,7 @@ pub struct LitClient {
     pub(crate) threshold: usize,
     node_count: u32,
     pub(crate) network_keys: NetworkKeys,
+    domain: String,
     key_set: Arc<PublicKeySet>,
     pub(crate) options: ConnectOptions,
     /// Nodes that recently failed for themselves (unreachable, bad answers), with when: signing
@@ -145,7 +147,7 @@ impl LitClient {
         bootstrap: Bootstrap,
         options: ConnectOptions,
     ) -> Result<Self, ClientError> {
-        let (targets, file_policy, file_threshold) = match &bootstrap {
+        let (targets, file_policy, file_threshold, file_domain) = match &bootstrap {
             Bootstrap::NetworkFile(path) => {
                 let file = read_network_file(path)?;
                 let policy = match file.attestation {
@@ -157,11 +159,17 @@ impl LitClient {
                     .iter()
                     .map(|n| (n.url.clone(), Some(n.clone())))
                     .collect();
-                (targets, policy, Some(file.threshold as usize))
+                (
+                    targets,
+                    policy,
+                    Some(file.threshold as usize),
+                    Some(file.domain()),
+                )
             }
             Bootstrap::Urls(urls) => (
                 urls.iter().map(|u| (u.clone(), None)).collect(),
                 Policy::default(),
+                None,
                 None,
             ),
         };
@@ -222,8 +230,19 @@ impl LitClient {
                 failures,
             });
         }
+        if let Some(domain) = file_domain.filter(|d| *d != first.domain) {
+            return Err(ClientError::Disagreement {
+                what: "domain",
+                detail: format!(
+                    "the network file names {domain:?}, the nodes {:?}",
+                    first.domain
+                ),
+            });
+        }
+        let domain = first.domain.clone();
         let key_set = Arc::new(first_set.clone());
         Ok(Self {
+            domain,
             bootstrap,
             http,
             epoch: first.epoch,
@@ -249,6 +268,24 @@ impl LitClient {
     /// The current epoch all healthy nodes agree on.
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// The network's SIWE domain: wallets sign capabilities for it (see [`LitClient::session`]).
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// A session for `wallet` on this network: a fresh session key and the wallet's capability
+    /// (a sign-in to [`LitClient::domain`]) granting `requests` for `ttl` (the nodes accept at
+    /// most 24 hours). Each request is then signed for each node afresh.
+    pub fn session(
+        &self,
+        wallet: &Wallet,
+        requests: Vec<lit_api::session::ResourceAbilityRequest>,
+        ttl: Duration,
+    ) -> Result<crate::Session, ClientError> {
+        crate::Session::from_wallet(wallet, &self.domain, requests, ttl)
+            .map_err(|e| ClientError::Config(format!("session: {e}")))
     }
 
     /// The number of shares needed to decrypt.
@@ -312,7 +349,27 @@ impl LitClient {
     ) -> Result<Vec<u8>, ClientError> {
         let identity = data.identity()?;
         let ciphertext = data.ciphertext(Some(&self.key_set.public_key()))?;
-        let auth = wallet.auth_sig(SystemTime::now(), self.options.auth_ttl)?;
+        // a session for exactly this data; each node gets its own signature
+        let resource = LitResource::AccessControlCondition(ResourceId::Id(format!(
+            "{}/{}",
+            hex::encode(identity.conditions_hash()),
+            hex::encode(identity.data_hash())
+        )));
+        let grant =
+            ResourceAbilityRequest::new(resource, LitAbility::AccessControlConditionDecryption)
+                .map_err(|e| ClientError::Config(format!("session: {e}")))?;
+        let session = self.session(wallet, vec![grant], self.options.auth_ttl)?;
+        let now = SystemTime::now();
+        let auth = self
+            .nodes
+            .iter()
+            .map(|n| {
+                session
+                    .sign_for_node(&n.url, now)
+                    .map(|sig| (n.url.clone(), AuthSig::from(sig)))
+                    .map_err(|e| ClientError::Config(format!("session: {e}")))
+            })
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
         let mut order: Vec<NodeRef> = self
             .nodes
             .iter()
@@ -397,7 +454,8 @@ struct ShareRequest {
     epoch: u64,
     conditions: serde_json::Value,
     data_hash: Bytes32,
-    auth: AuthSig,
+    /// The session's signature for each node (by URL), in the `authSig` shape.
+    auth: BTreeMap<String, AuthSig>,
     identity: AccessControlIdentity,
     key_set: Arc<PublicKeySet>,
 }
@@ -410,11 +468,14 @@ impl ShareRequest {
     ) -> Result<SignatureShare, NodeFailureReason> {
         // A fresh key per request per node: it is also the request's replay nonce.
         let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
+        let auth_sig = self.auth.get(&node.url).cloned().ok_or_else(|| {
+            NodeFailureReason::Inconsistent(format!("no session signature for {}", node.url))
+        })?;
         let body = EncryptionSignRequest {
             epoch: self.epoch,
             access_control_conditions: self.conditions.clone(),
             data_to_encrypt_hash: self.data_hash,
-            auth_sig: self.auth.clone(),
+            auth_sig,
             client_public_key: Bytes32(seal_public.to_bytes()),
         };
         let response: EncryptionSignResponse =
@@ -574,6 +635,7 @@ fn check_agreement(
         Err(ClientError::Disagreement { what, detail })
     }
     differ("epoch", answers, |r| r.epoch)?;
+    differ("domain", answers, |r| r.domain.clone())?;
     differ("threshold", answers, |r| r.threshold)?;
     differ("node count", answers, |r| r.node_count)?;
     differ("network keys", answers, |r| {

@@ -19,7 +19,7 @@ pub use client::{collect_shares, Bootstrap, ConnectOptions, LitClient, NodeInfo}
 pub use encrypted::{encrypt_to, identity_of, EncryptedData, ENCRYPTED_DATA_VERSION};
 pub use error::{ClientError, NodeFailure, NodeFailureReason};
 pub use eth_tx::{Eip1559Transaction, EthTransaction, LegacyTransaction};
-pub use pkp::{PkpSignature, SIGN_ATTEMPTS};
+pub use pkp::{pkp_grant, PkpSignature, Signer, SIGN_ATTEMPTS};
 pub use session::{Session, SessionKey, DEFAULT_SESSION_TTL};
 pub use shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};
 pub use wallet::{Wallet, DEFAULT_AUTH_TTL};

@@ -197,13 +197,26 @@ impl LitClient {
     /// may. Asks a random group of `T` nodes; if a node fails, retries with another group
     /// without it (up to [`SIGN_ATTEMPTS`] groups). The combined signature is verified to
     /// recover to the PKP's key before it is returned.
-    pub async fn pkp_sign(
+    ///
+    /// `auth` is a [`Signer`]: a wallet (the client makes a session granting `pkp-signing` on
+    /// this PKP and signs it for each node), a session, or an auth method or Lit Action.
+    pub async fn pkp_sign<'a>(
         &self,
         pkp: &PkpInfo,
         to_sign: ToSign,
-        auth: PkpAuth,
+        auth: impl Into<Signer<'a>>,
     ) -> Result<PkpSignature, ClientError> {
-        self.sign_with(pkp, to_sign, &|_| Ok(auth.clone())).await
+        match auth.into() {
+            Signer::Fixed(auth) => {
+                same_for_every_node(&auth)?;
+                self.sign_with(pkp, to_sign, &|_| Ok(auth.clone())).await
+            }
+            Signer::Session(session) => self.pkp_sign_with_session(pkp, to_sign, session).await,
+            Signer::Wallet(wallet) => {
+                let session = self.session(wallet, vec![pkp_grant(pkp)?], self.options.auth_ttl)?;
+                self.pkp_sign_with_session(pkp, to_sign, &session).await
+            }
+        }
     }
 
     /// Signs with a PKP under a session: each node gets a session signature made for it.
@@ -225,10 +238,50 @@ impl LitClient {
     /// A session that acts as the PKP: a fresh session key, a capability granting
     /// `pkp-signing` on this PKP for `ttl`, signed by the network (BLS, threshold) after each
     /// node checked that `auth` may sign anything with the PKP.
-    pub async fn pkp_session(
+    pub async fn pkp_session<'a>(
         &self,
         pkp: &PkpInfo,
-        auth: PkpAuth,
+        auth: impl Into<Signer<'a>>,
+        ttl: Duration,
+    ) -> Result<crate::Session, ClientError> {
+        match auth.into() {
+            Signer::Fixed(auth) => {
+                same_for_every_node(&auth)?;
+                self.pkp_session_by(pkp, &|_| Ok(auth.clone()), ttl).await
+            }
+            Signer::Session(session) => self.pkp_session_from(pkp, session, ttl).await,
+            Signer::Wallet(wallet) => {
+                let session = self.session(wallet, vec![pkp_grant(pkp)?], self.options.auth_ttl)?;
+                self.pkp_session_from(pkp, &session, ttl).await
+            }
+        }
+    }
+
+    /// Like [`LitClient::pkp_session`] with a wallet's session (one that grants `pkp-signing`
+    /// on this PKP) as the auth: each node gets its own session signature.
+    pub async fn pkp_session_from(
+        &self,
+        pkp: &PkpInfo,
+        session: &crate::Session,
+        ttl: Duration,
+    ) -> Result<crate::Session, ClientError> {
+        self.pkp_session_by(
+            pkp,
+            &|url| {
+                session
+                    .sign_for_node(url, SystemTime::now())
+                    .map(PkpAuth::SessionSig)
+                    .map_err(|e| ClientError::Config(format!("session: {e}")))
+            },
+            ttl,
+        )
+        .await
+    }
+
+    async fn pkp_session_by(
+        &self,
+        pkp: &PkpInfo,
+        auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
         ttl: Duration,
     ) -> Result<crate::Session, ClientError> {
         use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
@@ -242,6 +295,7 @@ impl LitClient {
         let address =
             lit_crypto::eth::Address::parse(&pkp.eth_address).map_err(|e| config(e.to_string()))?;
         let message = crate::session::pkp_capability_message(
+            self.domain(),
             &address,
             &key.public_key(),
             std::slice::from_ref(&request),
@@ -263,7 +317,7 @@ impl LitClient {
             let body = lit_api::v1::SessionSignRequest {
                 epoch: self.epoch,
                 token_id: pkp.token_id,
-                auth: auth.clone(),
+                auth: auth_for(&node.url)?,
                 capability: message.clone(),
                 client_public_key: Bytes32(seal_public.to_bytes()),
             };
@@ -504,15 +558,70 @@ impl LitClient {
 
     /// Signs an Ethereum transaction with a PKP; returns the raw signed transaction for
     /// `eth_sendRawTransaction`, and the signature.
-    pub async fn pkp_sign_transaction(
+    pub async fn pkp_sign_transaction<'a>(
         &self,
         pkp: &PkpInfo,
         tx: &EthTransaction,
-        auth: PkpAuth,
+        auth: impl Into<Signer<'a>>,
     ) -> Result<(Vec<u8>, PkpSignature), ClientError> {
         let sig = self
             .pkp_sign(pkp, ToSign::Digest(Bytes32(tx.signing_hash())), auth)
             .await?;
         Ok((tx.encode_signed(&sig.signature)?, sig))
     }
+}
+
+/// Who signs with a PKP (or runs an action): how each node gets its own credential.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Signer<'a> {
+    /// A wallet: the client makes a session granting exactly what the request needs (one
+    /// wallet signature) and signs it for each node.
+    Wallet(&'a crate::Wallet),
+    /// A session that grants what the request needs: signed for each node.
+    Session(&'a crate::Session),
+    /// The same credential at every node: an auth method (an OpenID Connect ID token) or a
+    /// Lit Action. A wallet's `AuthSig` is refused (see [`same_for_every_node`]).
+    Fixed(PkpAuth),
+}
+
+impl<'a> From<&'a crate::Wallet> for Signer<'a> {
+    fn from(w: &'a crate::Wallet) -> Self {
+        Signer::Wallet(w)
+    }
+}
+
+impl<'a> From<&'a crate::Session> for Signer<'a> {
+    fn from(s: &'a crate::Session) -> Self {
+        Signer::Session(s)
+    }
+}
+
+impl From<PkpAuth> for Signer<'_> {
+    fn from(a: PkpAuth) -> Self {
+        Signer::Fixed(a)
+    }
+}
+
+/// The session grant to sign with this PKP: `pkp-signing` on `lit-pkp://<token id>`.
+pub fn pkp_grant(pkp: &PkpInfo) -> Result<lit_api::session::ResourceAbilityRequest, ClientError> {
+    use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+    ResourceAbilityRequest::new(
+        LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0))),
+        LitAbility::PkpSigning,
+    )
+    .map_err(|e| ClientError::Config(format!("session: {e}")))
+}
+
+/// Refuses a wallet's `AuthSig` where the same auth would go to every node: nodes refuse it
+/// (any of them could replay it at the others), so the client says so before asking.
+pub(crate) fn same_for_every_node(auth: &PkpAuth) -> Result<(), ClientError> {
+    if let PkpAuth::AuthSig(_) = auth {
+        return Err(ClientError::Config(
+            "a wallet's AuthSig would be the same at every node, which nodes refuse: use a \
+             session (LitClient::session) so that each node gets its own signature"
+                .into(),
+        ));
+    }
+    Ok(())
 }

@@ -13,7 +13,10 @@
 //!     LitResource::Pkp(ResourceId::Any),
 //!     LitAbility::PkpSigning,
 //! ).unwrap();
-//! let session = Session::from_wallet(&wallet, vec![request], Duration::from_secs(3600)).unwrap();
+//! //! // the capability is a sign-in to the network's domain (`LitClient::domain`)
+//! let session =
+//!     Session::from_wallet(&wallet, "devnet.lit", vec![request], Duration::from_secs(3600))
+//!         .unwrap();
 //! assert_eq!(session.authorized_address(), wallet.address());
 //! let a = session.sign_for_node("http://127.0.0.1:7470", SystemTime::now()).unwrap();
 //! let b = session.sign_for_node("http://127.0.0.1:7470", SystemTime::now()).unwrap();
@@ -150,6 +153,7 @@ fn random_hex(bytes: usize) -> String {
 /// `pkp_address`, from `now` for `ttl`, with a fresh nonce. Built by
 /// [`lit_api::session::capability_siwe_message`], which the node uses too.
 pub fn pkp_capability_message(
+    domain: &str,
     pkp_address: &Address,
     session_key: &VerifyingKey,
     grants: &[ResourceAbilityRequest],
@@ -161,6 +165,7 @@ pub fn pkp_capability_message(
     }
     let issued = whole_seconds(now)?;
     Ok(capability_siwe_message(&CapabilityMessage {
+        domain,
         address: *pkp_address,
         session_key: &hex::encode(session_key.to_bytes()),
         grants,
@@ -200,16 +205,18 @@ fn read_capability(cap: &AuthSig) -> Result<(Address, String, OffsetDateTime), S
 }
 
 impl Session {
-    /// A new session key with a capability signed by `wallet` granting `requests`, valid from
-    /// now for `ttl`.
+    /// A new session key with a capability signed by `wallet`, a sign-in to the network's
+    /// `domain` granting `requests`, valid from now for `ttl` (nodes accept at most 24 hours).
     pub fn from_wallet(
         wallet: &Wallet,
+        domain: &str,
         requests: Vec<ResourceAbilityRequest>,
         ttl: Duration,
     ) -> Result<Self, SessionError> {
         Self::from_wallet_at(
             SessionKey::random(),
             wallet,
+            domain,
             requests,
             SystemTime::now(),
             ttl,
@@ -220,6 +227,7 @@ impl Session {
     pub fn from_wallet_at(
         key: SessionKey,
         wallet: &Wallet,
+        domain: &str,
         requests: Vec<ResourceAbilityRequest>,
         now: SystemTime,
         ttl: Duration,
@@ -230,6 +238,7 @@ impl Session {
         let issued = whole_seconds(now)?;
         let expires_at = issued + ttl;
         let message = capability_siwe_message(&CapabilityMessage {
+            domain,
             address: wallet.address(),
             session_key: &key.public_hex(),
             grants: &requests,
@@ -245,6 +254,7 @@ impl Session {
             derived_via: DERIVED_VIA_PERSONAL_SIGN.to_string(),
             signed_message: message,
             address: wallet.address().to_checksum(),
+            algo: None,
         };
         Ok(Self {
             key,
@@ -366,6 +376,7 @@ mod tests {
         let s = Session::from_wallet_at(
             key,
             &wallet,
+            "devnet.lit",
             vec![pkp_any()],
             at(1_790_000_000),
             Duration::from_secs(600),
@@ -389,7 +400,8 @@ mod tests {
     #[test]
     fn sign_for_node_signs_the_message_with_the_session_key_and_a_fresh_nonce() {
         let wallet = Wallet::random();
-        let s = Session::from_wallet(&wallet, vec![pkp_any()], DEFAULT_SESSION_TTL).unwrap();
+        let s = Session::from_wallet(&wallet, "devnet.lit", vec![pkp_any()], DEFAULT_SESSION_TTL)
+            .unwrap();
         let now = SystemTime::now();
         let sigs = s.sign_for_nodes(["http://a:1", "http://b:2"], now).unwrap();
         let mut nonces = Vec::new();
@@ -423,6 +435,7 @@ mod tests {
         let pkp = Wallet::random().address();
         let key = SessionKey::random();
         let msg = pkp_capability_message(
+            "devnet.lit",
             &pkp,
             &key.public_key(),
             &[pkp_any()],

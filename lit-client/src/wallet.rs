@@ -188,6 +188,7 @@ impl Wallet {
             derived_via: DERIVED_VIA_PERSONAL_SIGN.to_string(),
             signed_message: message,
             address: self.address.to_checksum(),
+            algo: None,
         })
     }
 }

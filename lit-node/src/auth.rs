@@ -3,11 +3,14 @@
 //!
 //! | credential | module | verified caller |
 //! |---|---|---|
-//! | wallet `AuthSig` (EIP-191 over SIWE) | [`siwe`] | [`Caller::Wallet`] |
-//! | contract-wallet `AuthSig` (EIP-1271) | [`eip1271`] | [`Caller::Wallet`] |
-//! | session signature (per node, one resource and ability) | [`session`] | [`Caller::Session`] |
+//! | session signature (per node, one resource and ability) whose capability a wallet signed (EIP-191 over SIWE, [`siwe`]; or EIP-1271, [`eip1271`]) or the network signed (a PKP session) | [`session`] | [`Caller::Session`] |
 //! | OpenID Connect ID token | [`oidc`] | [`Caller::AuthMethod`] |
 //! | Lit Action (decides by running) | [`action`] | [`Caller::LitAction`] (not yet run) |
+//!
+//! A wallet's `AuthSig` on its own is refused: it is the same at every node, so any node that
+//! saw it could replay it at the others. It is accepted only as a session's capability: a
+//! sign-in to this network's domain that grants a session key exactly the resources and
+//! abilities it names (a ReCap), for at most [`MAX_AUTH_LIFETIME`].
 //!
 //! Request nonces (`clientPublicKey`, `requestId`) are remembered by [`Authenticator::fresh_nonce`]
 //! in a bounded cache ([`nonces`]) with a cap per verified caller ([`CallerKey`]).
@@ -32,6 +35,7 @@ use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, SessionS
 use lit_api::v1::{AuthMethod, AuthSig, PkpAuth};
 use lit_api::ErrorCode;
 use lit_crypto::bls::PublicKey as BlsPublicKey;
+use sha2::Digest as _;
 use time::OffsetDateTime;
 
 use crate::conditions::rpc::ChainRpc;
@@ -45,8 +49,6 @@ pub use siwe::{
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Caller {
-    /// A wallet (an EOA by EIP-191, or a contract wallet by EIP-1271).
-    Wallet(Address),
     /// A session key acting for a wallet or a PKP, for the resource and ability asked.
     Session(session::VerifiedSession),
     /// A user of an identity provider.
@@ -67,7 +69,6 @@ impl Caller {
     /// The key its request nonces are counted under.
     pub fn key(&self) -> CallerKey {
         match self {
-            Caller::Wallet(address) => CallerKey::Address(*address),
             Caller::Session(session) => CallerKey::Address(session.authorized_address),
             Caller::AuthMethod {
                 method_type, id, ..
@@ -113,6 +114,8 @@ pub const NONCE_PER_CALLER: usize = 20_000;
 pub struct Authenticator {
     /// This node's URL (session signatures name the node they were made for).
     node_url: String,
+    /// The network's SIWE domain (capabilities are sign-ins to it).
+    domain: String,
     oidc: Option<oidc::OidcVerifier>,
     /// Chains with a known chain id (for EIP-1271 contract-wallet auth).
     chains_by_id: BTreeMap<u64, ChainRpc>,
@@ -130,15 +133,17 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Verifiers for the node at `node_url`, with OpenID Connect issuers (if any) and the chains
-    /// that contract wallets may live on.
+    /// Verifiers for the node at `node_url` of the network whose SIWE domain is `domain`, with
+    /// OpenID Connect issuers (if any) and the chains that contract wallets may live on.
     pub fn new(
         node_url: String,
+        domain: String,
         oidc: Option<oidc::OidcVerifier>,
         chains_by_id: BTreeMap<u64, ChainRpc>,
     ) -> Self {
         Self {
             node_url,
+            domain,
             oidc,
             chains_by_id,
             sessions: session::ReplayGuard::default(),
@@ -147,8 +152,16 @@ impl Authenticator {
         }
     }
 
-    /// The entry point: verifies `auth` for `resource` and `ability` (a session signature must
-    /// grant exactly those; the other credentials name no resource yet) and says who called.
+    /// The network's SIWE domain, which capabilities must name.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The entry point: verifies `auth` for `resource` and `ability` and says who called.
+    ///
+    /// A wallet speaks only through a session signature made for this node that grants exactly
+    /// those ([`Authenticator::session`]): a wallet's `AuthSig` sent as such is the same at
+    /// every node, so any node that saw it could replay it at the others, and is refused.
     pub async fn verify(
         &self,
         auth: &PkpAuth,
@@ -157,9 +170,10 @@ impl Authenticator {
         network_key: &BlsPublicKey,
     ) -> Result<Caller, ApiError> {
         match auth {
-            PkpAuth::AuthSig(sig) => self.wallet(sig).await.map(Caller::Wallet),
+            PkpAuth::AuthSig(sig) => Err(bearer_auth_sig(sig)),
             PkpAuth::SessionSig(sig) => self
                 .session(sig, resource, ability, network_key)
+                .await
                 .map(Caller::Session),
             PkpAuth::AuthMethod(method) => {
                 let (identity, id) = self.auth_method(method).await?;
@@ -175,39 +189,34 @@ impl Authenticator {
         }
     }
 
-    /// A wallet's `AuthSig`: EIP-191 for an EOA, EIP-1271 (`derivedVia: "EIP1271"`) for a
-    /// contract wallet on a configured chain.
-    pub async fn wallet(&self, sig: &AuthSig) -> Result<Address, ApiError> {
-        let now = OffsetDateTime::now_utc();
-        if sig.derived_via == eip1271::DERIVED_VIA_EIP1271 {
-            let message: SiweMessage = sig.signed_message.parse().map_err(AuthError::from)?;
-            let rpc = self.chains_by_id.get(&message.chain_id).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ChainUnavailable,
-                    format!(
-                        "no chain with id {} is configured for contract wallets",
-                        message.chain_id
-                    ),
-                )
-            })?;
-            let (address, message) = eip1271::verify_contract_auth_sig(sig, now, rpc).await?;
-            bounded_life(&message)?;
-            return Ok(address);
+    /// A wallet credential in an `authSig` field (Lit's SDK sends each node its session
+    /// signature there): a session signature for this node granting `ability` on `resource`.
+    pub async fn session_in_auth_sig(
+        &self,
+        sig: &AuthSig,
+        resource: LitResource,
+        ability: LitAbility,
+        network_key: &BlsPublicKey,
+    ) -> Result<session::VerifiedSession, ApiError> {
+        if sig.derived_via != lit_api::session::DERIVED_VIA_SESSION_SIG {
+            return Err(bearer_auth_sig(sig));
         }
-        let (address, message) = verify_auth_sig(sig, now)?;
-        bounded_life(&message)?;
-        Ok(address)
+        let session_sig = SessionSig {
+            sig: sig.sig.clone(),
+            derived_via: sig.derived_via.clone(),
+            signed_message: sig.signed_message.clone(),
+            address: sig.address.clone(),
+            algo: sig.algo.clone().unwrap_or_default(),
+        };
+        self.session(&session_sig, resource, ability, network_key)
+            .await
     }
 
-    /// An EOA's `AuthSig` (EIP-191 only), with its parsed message.
-    pub fn eoa(&self, sig: &AuthSig) -> Result<(Address, SiweMessage), ApiError> {
-        let (address, message) = verify_auth_sig(sig, OffsetDateTime::now_utc())?;
-        bounded_life(&message)?;
-        Ok((address, message))
-    }
-
-    /// A session signature made for this node that grants `ability` on `resource`.
-    pub fn session(
+    /// A session signature made for this node that grants `ability` on `resource`, whose
+    /// capabilities are sign-ins to this network. Contract wallets' (EIP-1271) capabilities
+    /// are put to their contract first, and only when the session key's signature for this
+    /// node verifies, so that a forged request costs the node no chain call.
+    pub async fn session(
         &self,
         sig: &SessionSig,
         resource: LitResource,
@@ -217,12 +226,33 @@ impl Authenticator {
         let request = ResourceAbilityRequest::new(resource, ability).map_err(|e| {
             ApiError::internal(ErrorCode::Internal, "the resource cannot be named", e)
         })?;
+        let now = OffsetDateTime::now_utc();
+        let mut contract_verified = Vec::new();
+        for cap in session::contract_capabilities(sig, &self.node_url) {
+            let message: SiweMessage = cap.signed_message.parse().map_err(AuthError::from)?;
+            let rpc = self.chains_by_id.get(&message.chain_id).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ChainUnavailable,
+                    format!(
+                        "no chain with id {} is configured for contract wallets",
+                        message.chain_id
+                    ),
+                )
+            })?;
+            eip1271::verify_contract_auth_sig(&cap, now, rpc).await?;
+            contract_verified.push(sha2::Sha256::digest(cap.signed_message.as_bytes()).into());
+        }
+        let ctx = session::SessionContext {
+            node_address: &self.node_url,
+            domain: &self.domain,
+            network_key,
+            contract_verified: &contract_verified,
+        };
         Ok(session::verify_session_sig(
             sig,
-            &self.node_url,
+            &ctx,
             &request,
-            OffsetDateTime::now_utc(),
-            network_key,
+            now,
             &self.sessions,
         )?)
     }
@@ -294,31 +324,21 @@ impl Authenticator {
     }
 }
 
-/// The longest life of a wallet's sign-in (`Issued At` to `Expiration Time`) a node accepts:
-/// 24 hours, Lit's default.
+/// The longest life of a wallet's sign-in (a capability's `Issued At` to `Expiration Time`) a
+/// node accepts: 24 hours, Lit's default.
 pub const MAX_AUTH_LIFETIME: time::Duration = time::Duration::hours(24);
 
-/// A sign-in must expire, and within [`MAX_AUTH_LIFETIME`] of its issue: a captured one is
-/// worth little for long.
-fn bounded_life(message: &SiweMessage) -> Result<(), ApiError> {
-    let expires = message.expiration_time.as_ref().ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidAuth,
-            "the auth message must have an Expiration Time",
-        )
-    })?;
-    if expires.datetime() - message.issued_at.datetime() > MAX_AUTH_LIFETIME {
-        return Err(ApiError::new(
-            ErrorCode::InvalidAuth,
-            format!(
-                "the auth message lives from {} to {}: at most {} hours is accepted",
-                message.issued_at,
-                expires,
-                MAX_AUTH_LIFETIME.whole_hours()
-            ),
-        ));
-    }
-    Ok(())
+/// The refusal of a wallet's `AuthSig` sent where a per-node credential is needed.
+fn bearer_auth_sig(sig: &AuthSig) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidAuth,
+        format!(
+            "a wallet's AuthSig (derivedVia {:?}) is valid at every node, so any node could \
+             replay it: send each node its own session signature (a session key with the \
+             wallet's capability for this resource, as lit-client does)",
+            sig.derived_via
+        ),
+    )
 }
 
 impl From<AuthError> for ApiError {
@@ -385,7 +405,12 @@ mod tests {
 
     #[test]
     fn request_nonces_are_refused_on_replay_and_bounded_per_caller() {
-        let auth = Authenticator::new("http://node".into(), None, BTreeMap::new());
+        let auth = Authenticator::new(
+            "http://node".into(),
+            "devnet.lit".into(),
+            None,
+            BTreeMap::new(),
+        );
         *auth.nonces.lock().unwrap() = nonces::NonceSet::new(10, 2);
         let until = OffsetDateTime::now_utc() + time::Duration::minutes(5);
         let alice = CallerKey::Address(Address([1; 20]));

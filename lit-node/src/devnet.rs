@@ -221,6 +221,7 @@ fn network_file(threshold: u32, nodes: Vec<NetworkNode>) -> NetworkFile {
     NetworkFile {
         version: NETWORK_FILE_VERSION,
         name,
+        domain: None,
         threshold,
         attestation: AttestationMode::Simulated,
         nodes,

@@ -226,6 +226,7 @@ impl Node {
             .map(|(name, c)| (name.clone(), c.rpc_url.clone()))
             .collect();
         let url = config.public_url();
+        let domain = network.domain();
         Ok(Node {
             me,
             url: url.clone(),
@@ -236,7 +237,7 @@ impl Node {
             evaluator,
             attester,
             attestation_kind,
-            auth: Authenticator::new(url, oidc, chains_by_id),
+            auth: Authenticator::new(url, domain, oidc, chains_by_id),
             net,
             store,
             registry,

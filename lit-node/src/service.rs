@@ -137,6 +137,7 @@ impl Node {
             epoch: keys.epoch,
             threshold: keys.bls_set.threshold() as u32,
             node_count: self.network.nodes.len() as u32,
+            domain: self.auth.domain().to_string(),
             network_keys: NetworkKeys {
                 bls: Bytes(keys.bls_set.public_key().to_bytes().to_vec()),
                 ecdsa: Bytes(

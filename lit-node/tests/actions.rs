@@ -10,10 +10,10 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
-use lit_api::v1::{PermissionChange, PkpAuth, PkpInfo};
+use lit_api::v1::{PermissionChange, PkpInfo};
 use lit_api::ErrorCode;
 use lit_client::{Bootstrap, ClientError, ExecuteJs, LitClient, Wallet};
 use lit_crypto::eth::Address;
@@ -48,14 +48,6 @@ async fn server() -> Server {
     Server { port, hits }
 }
 
-fn auth(wallet: &Wallet) -> PkpAuth {
-    PkpAuth::AuthSig(
-        wallet
-            .auth_sig(SystemTime::now(), Duration::from_secs(600))
-            .unwrap(),
-    )
-}
-
 /// Recovers the signer of `digest` with libsecp256k1 (independent of our code).
 fn libsecp_signer(rsv: &[u8], digest: &[u8; 32]) -> Address {
     let secp = secp256k1::Secp256k1::new();
@@ -71,6 +63,16 @@ fn libsecp_signer(rsv: &[u8], digest: &[u8; 32]) -> Address {
     Address::from_public_key(
         &k256::ecdsa::VerifyingKey::from_sec1_bytes(&key.serialize_uncompressed()).unwrap(),
     )
+}
+
+/// Names the lifetime a closure's `ExecuteJs` borrows its caller for.
+fn caller_run<F: for<'a> Fn(Option<&'a Wallet>, bool) -> ExecuteJs<'a>>(f: F) -> F {
+    f
+}
+
+/// Names the lifetime a closure's `ExecuteJs` borrows its wallet for.
+fn wallet_run<F: for<'a> Fn(&'a Wallet) -> ExecuteJs<'a>>(f: F) -> F {
+    f
 }
 
 fn failure_text(err: &ClientError) -> String {
@@ -93,19 +95,30 @@ Lit.Actions.setResponse({ response: inside });
 
 async fn signing(client: &LitClient, pkp: &PkpInfo, owner: &Wallet) {
     let digest: [u8; 32] = sha3::Keccak256::digest(b"an action signs this").into();
-    let run = |caller: Option<&Wallet>| {
+    // a wallet caller's session grants the execution, and pkp-signing on the PKP if asked
+    let with_grant = caller_run(|caller: Option<&Wallet>, grant: bool| {
         let run = ExecuteJs::code(SIGN)
             .param("toSign", json!(digest.to_vec()))
             .param("publicKey", json!(hex::encode(&pkp.public_key.0)));
         match caller {
-            Some(w) => run.auth(auth(w)),
+            Some(w) if grant => run.wallet(w).grant(lit_client::pkp_grant(pkp).unwrap()),
+            Some(w) => run.wallet(w),
             None => run.anonymous(),
         }
-    };
+    });
+    let run = caller_run(move |caller: Option<&Wallet>, _| with_grant(caller, true));
     let pkp_address = Address::parse(&pkp.eth_address).unwrap();
 
-    // the owner: permitted by address
-    let out = client.execute_js(run(Some(owner))).await.unwrap();
+    // the owner's session to run this action only: it does not bring the owner's PKPs along
+    let err = client
+        .execute_js(with_grant(Some(owner), false))
+        .await
+        .unwrap_err();
+    assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");
+    assert!(failure_text(&err).contains("not permitted"), "{err}");
+
+    // the owner, whose session also grants pkp-signing on the PKP: permitted by address
+    let out = client.execute_js(run(Some(owner), true)).await.unwrap();
     let sig = &out.signatures["client-combined"];
     assert_eq!(sig.digest, digest);
     assert_eq!(sig.eth_address, pkp_address);
@@ -131,7 +144,7 @@ async fn signing(client: &LitClient, pkp: &PkpInfo, owner: &Wallet) {
     // a stranger, and an anonymous caller: refused by every node, nothing signed
     let stranger = Wallet::random();
     for caller in [Some(&stranger), None] {
-        let err = client.execute_js(run(caller)).await.unwrap_err();
+        let err = client.execute_js(run(caller, true)).await.unwrap_err();
         assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");
         assert!(failure_text(&err).contains("not permitted"), "{err}");
     }
@@ -142,7 +155,7 @@ async fn signing(client: &LitClient, pkp: &PkpInfo, owner: &Wallet) {
         .pkp_permit(owner, pkp.token_id.0, PermissionChange::AddAction { cid })
         .await
         .unwrap();
-    let out = client.execute_js(run(None)).await.unwrap();
+    let out = client.execute_js(run(None, true)).await.unwrap();
     let sig = &out.signatures["client-combined"];
     assert_eq!(
         libsecp_signer(&sig.signature.to_ethereum_bytes(), &digest),
@@ -156,8 +169,13 @@ async fn signing(client: &LitClient, pkp: &PkpInfo, owner: &Wallet) {
 async fn session_auth(client: &LitClient, owner: &Wallet) {
     let code = "Lit.Actions.setResponse({ response: Lit.Auth.authSigAddress })";
     let grant = lit_client::action_execution_grant(None).unwrap();
-    let session =
-        lit_client::Session::from_wallet(owner, vec![grant], Duration::from_secs(600)).unwrap();
+    let session = lit_client::Session::from_wallet(
+        owner,
+        client.domain(),
+        vec![grant],
+        Duration::from_secs(600),
+    )
+    .unwrap();
     let out = client
         .execute_js(ExecuteJs::code(code).session(&session))
         .await
@@ -170,8 +188,13 @@ async fn session_auth(client: &LitClient, owner: &Wallet) {
         &ExecuteJs::code("another action").action_id().unwrap(),
     ))
     .unwrap();
-    let narrow =
-        lit_client::Session::from_wallet(owner, vec![other], Duration::from_secs(600)).unwrap();
+    let narrow = lit_client::Session::from_wallet(
+        owner,
+        client.domain(),
+        vec![other],
+        Duration::from_secs(600),
+    )
+    .unwrap();
     let err = client
         .execute_js(ExecuteJs::code(code).session(&narrow))
         .await
@@ -202,7 +225,19 @@ async fn gated_decryption(client: &LitClient) {
     let data = client
         .encrypt(&conditions, b"the secret only Alice's action opens")
         .unwrap();
-    let run = |who: &Wallet| {
+    let identity = data.identity().unwrap();
+    let decrypt_grant = lit_api::session::ResourceAbilityRequest::new(
+        lit_api::session::LitResource::AccessControlCondition(lit_api::session::ResourceId::Id(
+            format!(
+                "{}/{}",
+                hex::encode(identity.conditions_hash()),
+                hex::encode(identity.data_hash())
+            ),
+        )),
+        lit_api::session::LitAbility::AccessControlConditionDecryption,
+    )
+    .unwrap();
+    let run = wallet_run(|who: &Wallet| {
         ExecuteJs::code(DECRYPT)
             .param("accessControlConditions", conditions.clone())
             .param(
@@ -213,8 +248,9 @@ async fn gated_decryption(client: &LitClient) {
                 "dataToEncryptHash",
                 hex::encode(data.data_to_encrypt_hash.0),
             )
-            .auth(auth(who))
-    };
+            .wallet(who)
+            .grant(decrypt_grant.clone())
+    });
     let out = client.execute_js(run(&alice)).await.unwrap();
     assert_eq!(
         out.agreed_response().unwrap(),
@@ -331,7 +367,7 @@ Lit.Actions.setResponse({ response: answer });
 
     // a wallet's caller gets it, a chain the node does not know is an error naming it
     let out = client
-        .execute_js(ExecuteJs::code(caught).auth(auth(owner)))
+        .execute_js(ExecuteJs::code(caught).wallet(owner))
         .await
         .unwrap();
     assert_eq!(
@@ -340,7 +376,7 @@ Lit.Actions.setResponse({ response: answer });
     );
     let unknown = r#"Lit.Actions.setResponse({ response: await Lit.Actions.getRpcUrl({ chain: "nowhere" }) });"#;
     let err = client
-        .execute_js(ExecuteJs::code(unknown).auth(auth(owner)))
+        .execute_js(ExecuteJs::code(unknown).wallet(owner))
         .await
         .unwrap_err();
     assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");

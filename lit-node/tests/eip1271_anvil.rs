@@ -86,6 +86,7 @@ fn auth_sig(wallet: &Address, signer: &SigningKey, message: String) -> AuthSig {
         derived_via: DERIVED_VIA_EIP1271.into(),
         signed_message: message,
         address: wallet.to_checksum(),
+        algo: None,
     }
 }
 

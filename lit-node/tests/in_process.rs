@@ -15,6 +15,7 @@ use axum::http::{Request, StatusCode};
 use k256::ecdsa::SigningKey;
 use lit_api::network::{AttestationMode, NetworkFile, NETWORK_FILE_VERSION};
 use lit_api::owner::OwnerAction;
+use lit_api::session::{LitAbility, LitResource, ResourceId};
 use lit_api::siwe::SiweMessage;
 use lit_api::v1::{
     paths, pkp_share_aad, EncryptionSignResponse, HandshakeResponse, PermissionChange, PkpInfo,
@@ -30,12 +31,14 @@ use lit_node::config::Config;
 use lit_node::node::{self, Node};
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
-use support::net::{auth_sig, user_is, wallet};
+use support::net::{auth_sig, session_auth, session_auth_with, user_is, wallet};
 use tower::ServiceExt;
 
 struct InProcess {
     _dir: tempfile::TempDir,
     nodes: BTreeMap<u32, Arc<Node>>,
+    /// Each node's URL (session signatures name it).
+    urls: BTreeMap<u32, String>,
     epoch: u64,
     /// What owner approvals name (from the network's BLS key).
     network_id: String,
@@ -56,6 +59,7 @@ impl InProcess {
         let dir = tempfile::tempdir().unwrap();
         let mut listeners = BTreeMap::new();
         let mut configs = BTreeMap::new();
+        let mut urls = BTreeMap::new();
         let mut entries = Vec::new();
         for id in 1..=n {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -63,6 +67,7 @@ impl InProcess {
             let node_dir = dir.path().join(format!("node-{id}"));
             std::fs::create_dir_all(&node_dir).unwrap();
             let config = config(&node_dir, port, extra);
+            urls.insert(id, config.public_url());
             let mut entry = node::init(&config).unwrap();
             entry.party_id = id;
             entries.push(entry);
@@ -72,6 +77,7 @@ impl InProcess {
         let network = NetworkFile {
             version: NETWORK_FILE_VERSION,
             name: "in-process".into(),
+            domain: None,
             threshold: t,
             attestation: AttestationMode::Simulated,
             nodes: entries,
@@ -108,9 +114,33 @@ impl InProcess {
         InProcess {
             _dir: dir,
             nodes,
+            urls,
             epoch,
             network_id: lit_api::owner::network_id(&hs.network_keys.bls.0),
         }
+    }
+
+    /// The network's SIWE domain (its name is "in-process").
+    const DOMAIN: &'static str = "in-process.lit";
+
+    /// A session signature of `key`'s wallet for node `id`, granting `ability` on `resource`
+    /// (see [`support::net::session_auth`]), as JSON.
+    fn session(
+        &self,
+        key: &SigningKey,
+        id: u32,
+        resource: LitResource,
+        ability: LitAbility,
+    ) -> Value {
+        serde_json::to_value(session_auth(
+            key,
+            Self::DOMAIN,
+            &self.urls[&id],
+            resource,
+            ability,
+            600,
+        ))
+        .unwrap()
     }
 
     /// POSTs `body` to node `id`'s router in process.
@@ -236,9 +266,11 @@ async fn handshake_encryption_and_pkp_sign_handlers_in_process() {
     let (bob_key, _) = wallet(2);
     let conditions = user_is(&alice);
     let data_hash = [7u8; 32];
+    let resource = acc_resource(&conditions, data_hash);
     let request = |key: &SigningKey, client: &str| {
         json!({"epoch": 1, "accessControlConditions": conditions,
-               "dataToEncryptHash": hex::encode(data_hash), "authSig": auth_sig(key, 600),
+               "dataToEncryptHash": hex::encode(data_hash),
+               "authSig": net.session(key, 2, resource.clone(), DECRYPTION),
                "clientPublicKey": client})
     };
     let (secret, client) = fresh_client();
@@ -273,15 +305,15 @@ async fn handshake_encryption_and_pkp_sign_handlers_in_process() {
     let digest = [0x42u8; 32];
     let mut request_id = [0u8; 32];
     OsRng.fill_bytes(&mut request_id);
-    let sign = |key: &SigningKey, client: &str| {
+    let sign = |key: &SigningKey, id: u32, client: &str| {
         json!({"epoch": 1, "tokenId": hex::encode(pkp.token_id.0),
                "toSign": {"digest": hex::encode(digest)},
-               "auth": {"authSig": auth_sig(key, 600)}, "group": [1, 2],
-               "requestId": hex::encode(request_id), "clientPublicKey": client})
+               "auth": {"sessionSig": net.session(key, id, pkp_resource(&pkp), LitAbility::PkpSigning)},
+               "group": [1, 2], "requestId": hex::encode(request_id), "clientPublicKey": client})
     };
     let (_, stranger_client) = fresh_client();
     let (status, body) = net
-        .call(1, paths::PKP_SIGN, &sign(&bob_key, &stranger_client))
+        .call(1, paths::PKP_SIGN, &sign(&bob_key, 1, &stranger_client))
         .await;
     assert_eq!(
         (status.as_u16(), code(&body)),
@@ -290,7 +322,7 @@ async fn handshake_encryption_and_pkp_sign_handlers_in_process() {
     );
     let (s1, c1) = fresh_client();
     let (s2, c2) = fresh_client();
-    let (b1, b2) = (sign(&alice_key, &c1), sign(&alice_key, &c2));
+    let (b1, b2) = (sign(&alice_key, 1, &c1), sign(&alice_key, 2, &c2));
     let ((st1, r1), (st2, r2)) = tokio::join!(
         net.call(1, paths::PKP_SIGN, &b1),
         net.call(2, paths::PKP_SIGN, &b2)
@@ -342,7 +374,8 @@ async fn an_rpc_failure_reaches_the_client_as_chain_unavailable_without_the_url(
             paths::ENCRYPTION_SIGN,
             &json!({"epoch": 1, "accessControlConditions": balance,
                     "dataToEncryptHash": hex::encode([1u8; 32]),
-                    "authSig": auth_sig(&alice_key, 600), "clientPublicKey": client}),
+                    "authSig": net.session(&alice_key, 1, acc_resource(&balance, [1u8; 32]), DECRYPTION),
+                    "clientPublicKey": client}),
         )
         .await;
     assert_eq!(
@@ -500,78 +533,188 @@ async fn an_owner_approval_takes_effect_once_for_its_network_pkp_and_change() {
     assert!(record.permissions.addresses.is_empty(), "{record:?}");
 }
 
+/// The decryption resource of data with hash `data_hash` under `conditions`.
+fn acc_resource(conditions: &Value, data_hash: [u8; 32]) -> LitResource {
+    let identity = AccessControlIdentity::for_conditions(conditions, data_hash).unwrap();
+    LitResource::AccessControlCondition(ResourceId::Id(format!(
+        "{}/{}",
+        hex::encode(identity.conditions_hash()),
+        hex::encode(identity.data_hash())
+    )))
+}
+
+/// `lit-pkp://<token id>`.
+fn pkp_resource(pkp: &PkpInfo) -> LitResource {
+    LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0)))
+}
+
+/// An edit of a capability's SIWE message before the wallet signs it.
+type Edit<'a> = dyn Fn(&mut SiweMessage) + 'a;
+
+const DECRYPTION: LitAbility = LitAbility::AccessControlConditionDecryption;
+
+/// What a malicious node operator (or a website the user signed in to) can do with a wallet
+/// credential it saw: nothing anywhere else. A plain AuthSig is refused everywhere; a session
+/// signature captured at node 1 is refused at nodes 2 and 3 (and replayed at node 1); a
+/// capability that is a sign-in to another domain, has no expiry, lives 30 days, or grants
+/// something else (one action, other data, another PKP) decrypts and signs nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sign_in_without_expiry_or_living_longer_than_a_day_is_refused_everywhere() {
+async fn a_wallet_credential_is_good_only_at_its_node_for_its_network_resource_and_a_day() {
     let net = InProcess::start(3, 2, "").await;
     let (alice_key, alice) = wallet(1);
     let now = time::OffsetDateTime::now_utc();
-    let signed = |message: SiweMessage| {
-        let text = message.to_string();
-        let sig = lit_crypto::eth::personal_sign(&alice_key, text.as_bytes()).unwrap();
-        json!({"sig": format!("0x{}", hex::encode(sig)), "derivedVia": "web3.eth.personal.sign",
-               "signedMessage": text, "address": alice.to_checksum()})
-    };
-    let base = || {
-        SiweMessage::new(
-            "localhost",
-            alice,
-            "lit:session:test",
-            1,
-            "abcdef123456",
-            (now - time::Duration::minutes(1)).try_into().unwrap(),
-        )
-    };
-    let forever = signed(base());
-    let month = signed(SiweMessage {
-        expiration_time: Some((now + time::Duration::days(30)).try_into().unwrap()),
-        ..base()
-    });
-    let day = signed(SiweMessage {
-        expiration_time: Some((now + time::Duration::hours(23)).try_into().unwrap()),
-        ..base()
-    });
-    // a PKP to sign with: Alice owns it
     let (_, body) = net
         .call(1, paths::PKP_MINT, &mint_body(&net, &alice_key))
         .await;
     let pkp: PkpInfo = serde_json::from_value(body).unwrap();
+    let data_hash = [1u8; 32];
+    let secret = acc_resource(&user_is(&alice), data_hash);
     let decrypt = |auth: &Value| {
         json!({"epoch": 1, "accessControlConditions": user_is(&alice),
-               "dataToEncryptHash": hex::encode([1u8; 32]), "authSig": auth,
+               "dataToEncryptHash": hex::encode(data_hash), "authSig": auth,
                "clientPublicKey": fresh_client().1})
     };
     let sign = |auth: &Value| {
         json!({"epoch": 1, "tokenId": hex::encode(pkp.token_id.0),
-               "toSign": {"digest": "11".repeat(32)}, "auth": {"authSig": auth},
+               "toSign": {"digest": "11".repeat(32)}, "auth": {"sessionSig": auth},
                "group": [1, 2], "requestId": "cd".repeat(32), "clientPublicKey": fresh_client().1})
     };
-    for (auth, expected) in [
-        (&forever, "must have an Expiration Time"),
-        (&month, "at most 24 hours"),
-    ] {
-        for (id, path, body) in [
-            (2, paths::ENCRYPTION_SIGN, decrypt(auth)),
-            (1, paths::PKP_SIGN, sign(auth)),
-        ] {
-            let (status, body) = net.call(id, path, &body).await;
-            assert_eq!(
-                (status.as_u16(), code(&body)),
-                (401, "invalid_auth"),
-                "{body}"
-            );
-            assert!(body.to_string().contains(expected), "{body}");
-        }
+    let refused = |status: StatusCode, body: &Value, code_: &str, text: &str| {
+        assert_eq!((status.as_u16(), code(body)), (401, code_), "{body}");
+        assert!(body.to_string().contains(text), "{body}");
+    };
+
+    // Alice's own valid sign-in as a plain AuthSig: the same at every node, so refused
+    let plain = serde_json::to_value(auth_sig(&alice_key, 600)).unwrap();
+    let (status, body) = net.call(2, paths::ENCRYPTION_SIGN, &decrypt(&plain)).await;
+    refused(status, &body, "invalid_auth", "valid at every node");
+    let (status, body) = net
+        .call(
+            1,
+            paths::PKP_SIGN,
+            &json!({"epoch": 1, "tokenId": hex::encode(pkp.token_id.0),
+                    "toSign": {"digest": "11".repeat(32)}, "auth": {"authSig": plain},
+                    "group": [1, 2], "requestId": "cd".repeat(32),
+                    "clientPublicKey": fresh_client().1}),
+        )
+        .await;
+    refused(status, &body, "invalid_auth", "valid at every node");
+
+    // a session signature made for node 1, captured there: refused at nodes 2 and 3
+    let for_node_1 = net.session(&alice_key, 1, secret.clone(), DECRYPTION);
+    for id in [2, 3] {
+        let (status, body) = net
+            .call(id, paths::ENCRYPTION_SIGN, &decrypt(&for_node_1))
+            .await;
+        refused(status, &body, "invalid_auth", "not for this node");
     }
-    // a day's sign-in is still good for a decryption share
+    let (status, body) = net
+        .call(1, paths::ENCRYPTION_SIGN, &decrypt(&for_node_1))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = net
+        .call(1, paths::ENCRYPTION_SIGN, &decrypt(&for_node_1))
+        .await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (409, "nonce_replayed"),
+        "{body}"
+    );
+    let pkp_for_node_1 = net.session(&alice_key, 1, pkp_resource(&pkp), LitAbility::PkpSigning);
+    let (status, body) = net.call(2, paths::PKP_SIGN, &sign(&pkp_for_node_1)).await;
+    refused(status, &body, "invalid_auth", "not for this node");
+
+    // capabilities that are not a day's sign-in to this network
+    let edited = |id: u32, resource: LitResource, ability, edit: &dyn Fn(&mut SiweMessage)| {
+        serde_json::to_value(session_auth_with(
+            &alice_key,
+            InProcess::DOMAIN,
+            &net.urls[&id],
+            resource,
+            ability,
+            600,
+            |m| edit(m),
+        ))
+        .unwrap()
+    };
+    let month = now + time::Duration::days(30);
+    let cases: [(&str, &Edit<'_>); 3] = [
+        ("not to this network", &|m| {
+            m.domain = "app.example.com".into()
+        }),
+        ("must have an Expiration Time", &|m| {
+            m.expiration_time = None
+        }),
+        ("at most 24 hours", &move |m| {
+            m.expiration_time = Some(month.try_into().unwrap())
+        }),
+    ];
+    for (expected, edit) in cases {
+        let (status, body) = net
+            .call(
+                2,
+                paths::ENCRYPTION_SIGN,
+                &decrypt(&edited(2, secret.clone(), DECRYPTION, edit)),
+            )
+            .await;
+        refused(status, &body, "invalid_auth", expected);
+        let (status, body) = net
+            .call(
+                1,
+                paths::PKP_SIGN,
+                &sign(&edited(1, pkp_resource(&pkp), LitAbility::PkpSigning, edit)),
+            )
+            .await;
+        refused(status, &body, "invalid_auth", expected);
+    }
+
+    // a capability made for one action (or other data, another PKP) grants nothing else
+    let action: LitResource = "lit-litaction://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
+        .parse()
+        .unwrap();
+    let for_action = |id| {
+        net.session(
+            &alice_key,
+            id,
+            action.clone(),
+            LitAbility::LitActionExecution,
+        )
+    };
+    let other_data = acc_resource(&user_is(&alice), [2u8; 32]);
+    let other_pkp = LitResource::Pkp(ResourceId::Id("ab".repeat(32)));
+    for auth in [
+        for_action(2),
+        net.session(&alice_key, 2, other_data, DECRYPTION),
+    ] {
+        let (status, body) = net.call(2, paths::ENCRYPTION_SIGN, &decrypt(&auth)).await;
+        refused(status, &body, "invalid_auth", "does not request");
+    }
+    for auth in [
+        for_action(1),
+        net.session(&alice_key, 1, other_pkp, LitAbility::PkpSigning),
+    ] {
+        let (status, body) = net.call(1, paths::PKP_SIGN, &sign(&auth)).await;
+        refused(status, &body, "invalid_auth", "does not request");
+    }
+
+    // a day's sign-in to this network for exactly this data is good
+    let day = edited(3, secret, DECRYPTION, &|m| {
+        m.expiration_time = Some((now + time::Duration::hours(23)).try_into().unwrap())
+    });
     let (status, body) = net.call(3, paths::ENCRYPTION_SIGN, &decrypt(&day)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-/// An upload of `code`, signed in as `key`'s wallet or anonymous.
-fn upload_body(code: &str, key: Option<&SigningKey>) -> Value {
+/// An upload of `code` to node `id`, by `key`'s wallet (a session for that node granting the
+/// action) or anonymous.
+fn upload_body(net: &InProcess, id: u32, code: &str, key: Option<&SigningKey>) -> Value {
     let mut body = json!({"code": code});
     if let Some(key) = key {
-        body["auth"] = json!({"authSig": auth_sig(key, 600)});
+        let action = LitResource::LitAction(ResourceId::Id(
+            lit_api::ActionId::of(code.as_bytes()).to_string(),
+        ));
+        body["auth"] =
+            json!({"sessionSig": net.session(key, id, action, LitAbility::LitActionExecution)});
     }
     body
 }
@@ -603,38 +746,26 @@ async fn uploads_and_mints_beyond_their_quota_are_refused_for_that_caller_alone(
     // uploads: Alice's two are stored, her third is refused and stores nothing
     for n in 1..=2 {
         let (status, body) = net
-            .call(
-                1,
-                paths::ACTION_UPLOAD,
-                &upload_body(&action(n), Some(&alice_key)),
+            .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(n), Some(&alice_key)),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (status, body) = net
-        .call(
-            1,
-            paths::ACTION_UPLOAD,
-            &upload_body(&action(3), Some(&alice_key)),
+        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(3), Some(&alice_key)),
         )
         .await;
     assert_rate_limited(status, &body, "quotas.uploads_per_hour");
     // Bob, at the same node, still uploads; the code Alice was refused was not stored
     let (status, body) = net
-        .call(
-            1,
-            paths::ACTION_UPLOAD,
-            &upload_body(&action(3), Some(&bob_key)),
+        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(3), Some(&bob_key)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["created"], true, "{body}");
     // every node counts its own uploads
     let (status, body) = net
-        .call(
-            2,
-            paths::ACTION_UPLOAD,
-            &upload_body(&action(1), Some(&alice_key)),
+        .call(2, paths::ACTION_UPLOAD, &upload_body(&net, 2, &action(1), Some(&alice_key)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -642,20 +773,17 @@ async fn uploads_and_mints_beyond_their_quota_are_refused_for_that_caller_alone(
     // anonymous uploads share one quota; a caller who signs is not held back by them
     for n in 4..=5 {
         let (status, body) = net
-            .call(1, paths::ACTION_UPLOAD, &upload_body(&action(n), None))
+            .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(n), None))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (status, body) = net
-        .call(1, paths::ACTION_UPLOAD, &upload_body(&action(6), None))
+        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(6), None))
         .await;
     assert_rate_limited(status, &body, "quotas.uploads_per_hour");
     assert!(body.to_string().contains("anonymous"), "{body}");
     let (status, body) = net
-        .call(
-            1,
-            paths::ACTION_UPLOAD,
-            &upload_body(&action(6), Some(&carol_key)),
+        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(6), Some(&carol_key)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -667,26 +795,17 @@ async fn uploads_and_mints_beyond_their_quota_are_refused_for_that_caller_alone(
         format!("{head}{}", " ".repeat(len - head.len()))
     };
     let (status, body) = net
-        .call(
-            3,
-            paths::ACTION_UPLOAD,
-            &upload_body(&big(1, 3000), Some(&dave_key)),
+        .call(3, paths::ACTION_UPLOAD, &upload_body(&net, 3, &big(1, 3000), Some(&dave_key)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = net
-        .call(
-            3,
-            paths::ACTION_UPLOAD,
-            &upload_body(&big(2, 2000), Some(&dave_key)),
+        .call(3, paths::ACTION_UPLOAD, &upload_body(&net, 3, &big(2, 2000), Some(&dave_key)),
         )
         .await;
     assert_rate_limited(status, &body, "quotas.upload_bytes_per_hour");
     let (status, body) = net
-        .call(
-            3,
-            paths::ACTION_UPLOAD,
-            &upload_body(&big(3, 5000), Some(&carol_key)),
+        .call(3, paths::ACTION_UPLOAD, &upload_body(&net, 3, &big(3, 5000), Some(&carol_key)),
         )
         .await;
     assert_eq!(
@@ -695,8 +814,8 @@ async fn uploads_and_mints_beyond_their_quota_are_refused_for_that_caller_alone(
         "{body}"
     );
     // a bad credential is refused as one, not counted
-    let mut forged = upload_body(&action(7), Some(&carol_key));
-    forged["auth"]["authSig"]["address"] = json!(Address([7; 20]).to_checksum());
+    let mut forged = upload_body(&net, 3, &action(7), Some(&carol_key));
+    forged["auth"]["sessionSig"]["sig"] = json!("00".repeat(64));
     let (status, body) = net.call(3, paths::ACTION_UPLOAD, &forged).await;
     assert_eq!(
         (status.as_u16(), code(&body)),

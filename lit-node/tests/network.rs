@@ -13,7 +13,7 @@ use lit_node::devnet::LayoutOptions;
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::net::{auth_sig, code, post, post_raw, testnet, user_is, wallet};
+use support::net::{auth_sig, code, decrypt_auth, post, post_raw, testnet, user_is, wallet};
 
 async fn handshake(url: &str) -> HandshakeResponse {
     let (status, body) = post(
@@ -54,7 +54,17 @@ async fn bad_requests_get_their_documented_codes_and_the_node_keeps_serving() {
     let (key, address) = wallet(1);
     let conditions = user_is(&address);
     let fresh = || SealSecretKey::generate(&mut OsRng).1.to_bytes();
-    let good = || share_request(&conditions, b"data", &auth_sig(&key, 600), &fresh());
+    let domain = net.network().domain();
+    let auth =
+        |key, conditions: &Value, ttl| decrypt_auth(key, &domain, &url, conditions, b"data", ttl);
+    let good = || {
+        share_request(
+            &conditions,
+            b"data",
+            &auth(&key, &conditions, 600),
+            &fresh(),
+        )
+    };
     let sign = paths::ENCRYPTION_SIGN;
 
     let (status, body) = post(&url, sign, &good()).await;
@@ -75,26 +85,32 @@ async fn bad_requests_get_their_documented_codes_and_the_node_keeps_serving() {
     let (status, body) = post(&url, sign, &wrong).await;
     assert_eq!((status, code(&body)), (409, "wrong_epoch"));
     // expired auth
-    let expired = share_request(&conditions, b"data", &auth_sig(&key, -60), &fresh());
+    let expired = share_request(
+        &conditions,
+        b"data",
+        &auth(&key, &conditions, -60),
+        &fresh(),
+    );
     let (status, body) = post(&url, sign, &expired).await;
     assert_eq!((status, code(&body)), (401, "auth_expired"), "{body}");
-    // forged auth: signed by another wallet but claiming this address
+    // a wallet's plain AuthSig, valid as a signature, is refused: any node could replay it
     let (other, _) = wallet(2);
-    let mut forged_auth = auth_sig(&key, 600);
-    forged_auth.sig = auth_sig(&other, 600).sig;
-    let forged = share_request(&conditions, b"data", &forged_auth, &fresh());
-    let (status, body) = post(&url, sign, &forged).await;
+    let plain = share_request(&conditions, b"data", &auth_sig(&key, 600), &fresh());
+    let (status, body) = post(&url, sign, &plain).await;
     assert_eq!((status, code(&body)), (401, "invalid_auth"), "{body}");
-    // altered message under a valid signature
-    let mut altered = auth_sig(&key, 600);
-    altered.signed_message = altered.signed_message.replace("Decrypt", "Drain");
+    // altered session signature (another nonce under the same signature)
+    let mut altered = auth(&key, &conditions, 600);
+    let nonce_at = altered.signed_message.find("\"nonce\":\"").unwrap() + 9;
+    altered
+        .signed_message
+        .replace_range(nonce_at..nonce_at + 2, "ff");
     let (status, body) = post(
         &url,
         sign,
         &share_request(&conditions, b"data", &altered, &fresh()),
     )
     .await;
-    assert_eq!((status, code(&body)), (401, "invalid_auth"));
+    assert_eq!((status, code(&body)), (401, "invalid_auth"), "{body}");
     // replayed nonce (the client key of a request already answered)
     let once = good();
     assert_eq!(post(&url, sign, &once).await.0, 200);
@@ -122,7 +138,12 @@ async fn bad_requests_get_their_documented_codes_and_the_node_keeps_serving() {
     let (status, body) = post(
         &url,
         sign,
-        &share_request(&json!(many), b"data", &auth_sig(&key, 600), &fresh()),
+        &share_request(
+            &json!(many),
+            b"data",
+            &auth(&key, &conditions, 600),
+            &fresh(),
+        ),
     )
     .await;
     assert_eq!((status, code(&body)), (400, "invalid_conditions"), "{body}");
@@ -130,7 +151,12 @@ async fn bad_requests_get_their_documented_codes_and_the_node_keeps_serving() {
     let (status, body) = post(
         &url,
         sign,
-        &share_request(&conditions, b"data", &auth_sig(&other, 600), &fresh()),
+        &share_request(
+            &conditions,
+            b"data",
+            &auth(&other, &conditions, 600),
+            &fresh(),
+        ),
     )
     .await;
     assert_eq!((status, code(&body)), (403, "conditions_not_met"));
@@ -173,7 +199,15 @@ async fn shares_on_the_wire_are_sealed_to_the_client_key() {
     let mut captured = Vec::new();
     for id in 1..=4 {
         let (secret, public) = SealSecretKey::generate(&mut OsRng);
-        let req = share_request(&conditions, data, &auth_sig(&key, 600), &public.to_bytes());
+        let auth = decrypt_auth(
+            &key,
+            &net.network().domain(),
+            &net.url(id),
+            &conditions,
+            data,
+            600,
+        );
+        let req = share_request(&conditions, data, &auth, &public.to_bytes());
         let (status, body) = post(&net.url(id), paths::ENCRYPTION_SIGN, &req).await;
         assert_eq!(status, 200, "{body}");
         let resp: EncryptionSignResponse = serde_json::from_value(body).unwrap();
@@ -264,7 +298,19 @@ async fn a_node_sending_corrupted_dkg_shares_is_named_and_excluded() {
         let (status, body) = post(
             &net.url(id),
             paths::ENCRYPTION_SIGN,
-            &share_request(&conditions, b"x", &auth_sig(&key, 600), &public.to_bytes()),
+            &share_request(
+                &conditions,
+                b"x",
+                &decrypt_auth(
+                    &key,
+                    &net.network().domain(),
+                    &net.url(id),
+                    &conditions,
+                    b"x",
+                    600,
+                ),
+                &public.to_bytes(),
+            ),
         )
         .await;
         assert_eq!(status, 200, "{body}");

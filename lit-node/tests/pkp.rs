@@ -11,7 +11,7 @@ use lit_api::v1::{PermissionChange, PkpAuth, PkpInfo, PresignatureSource, ToSign
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_client::{
     Bootstrap, ClientError, Eip1559Transaction, EthTransaction, LegacyTransaction, LitClient,
-    PkpSignature, Wallet,
+    PkpSignature, Signer, Wallet,
 };
 use lit_crypto::eth::{eip191_hash, recover_address, Address};
 use lit_node::devnet::LayoutOptions;
@@ -20,13 +20,10 @@ use sha3::Digest as _;
 use support::evm::Anvil;
 use support::net::{testnet, TestNet};
 
-fn auth(client: &LitClient, wallet: &Wallet) -> PkpAuth {
+/// A wallet as the signer: the client makes it a session for each request.
+fn auth<'a>(client: &LitClient, wallet: &'a Wallet) -> Signer<'a> {
     let _ = client;
-    PkpAuth::AuthSig(
-        wallet
-            .auth_sig(std::time::SystemTime::now(), Duration::from_secs(600))
-            .unwrap(),
-    )
+    Signer::Wallet(wallet)
 }
 
 /// `n` node processes, a connected client, and a PKP minted by a fresh owner.
@@ -312,10 +309,12 @@ fn pool_entries_made(net: &TestNet) -> usize {
         .sum()
 }
 
-/// A well-formed `/v1/pkp/sign` body for node `party` of `group` (its own sealing key).
+/// A well-formed `/v1/pkp/sign` body for the node at `url` in `group` (its own sealing key and
+/// session signature).
 fn raw_sign_request(
     pkp: &PkpInfo,
-    owner: &Wallet,
+    session: &lit_client::Session,
+    url: &str,
     digest: [u8; 32],
     group: &[u32],
     request_id: [u8; 32],
@@ -325,9 +324,9 @@ fn raw_sign_request(
         epoch: 1,
         token_id: pkp.token_id,
         to_sign: ToSign::Digest(Bytes32(digest)),
-        auth: PkpAuth::AuthSig(
-            owner
-                .auth_sig(std::time::SystemTime::now(), Duration::from_secs(600))
+        auth: PkpAuth::SessionSig(
+            session
+                .sign_for_node(url, std::time::SystemTime::now())
                 .unwrap(),
         ),
         group: group.to_vec(),
@@ -385,7 +384,15 @@ async fn presignature_pools_cannot_be_reserved_or_split_by_clients() {
         );
     }
     // an old client's `poolCounter` is refused too, not silently ignored
-    let mut old_style = raw_sign_request(&pkp, &owner, [1; 32], &groups[0], [0x5a; 32]);
+    let session = client
+        .session(
+            &owner,
+            vec![lit_client::pkp_grant(&pkp).unwrap()],
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    let mut old_style =
+        raw_sign_request(&pkp, &session, &net.url(1), [1; 32], &groups[0], [0x5a; 32]);
     old_style["poolCounter"] = json!(0);
     let (status, body) =
         support::net::post(&net.url(1), lit_api::v1::paths::PKP_SIGN, &old_style).await;
@@ -401,8 +408,8 @@ async fn presignature_pools_cannot_be_reserved_or_split_by_clients() {
     let group = [1u32, 2, 3, 4];
     let request_id = [0x77; 32];
     let to = |id: u32, digest: [u8; 32]| {
-        let body = raw_sign_request(&pkp, &owner, digest, &group, request_id);
         let url = net.url(id);
+        let body = raw_sign_request(&pkp, &session, &url, digest, &group, request_id);
         async move {
             let t = Instant::now();
             let r = support::net::post(&url, lit_api::v1::paths::PKP_SIGN, &body).await;
@@ -562,8 +569,13 @@ async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
     let digest = ToSign::Digest(Bytes32([9; 32]));
 
     // a wallet-backed session of the owner signs on every node of the group
-    let session =
-        Session::from_wallet(&owner, vec![grant.clone()], Duration::from_secs(600)).unwrap();
+    let session = Session::from_wallet(
+        &owner,
+        client.domain(),
+        vec![grant.clone()],
+        Duration::from_secs(600),
+    )
+    .unwrap();
     let sig = client
         .pkp_sign_with_session(&pkp, digest.clone(), &session)
         .await
@@ -602,6 +614,7 @@ async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
     let expired = Session::from_wallet_at(
         SessionKey::random(),
         &owner,
+        client.domain(),
         vec![grant.clone()],
         old,
         Duration::from_secs(3600),
@@ -622,8 +635,13 @@ async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
         "{body}"
     );
     // a stranger's own session is refused by the PKP's permissions
-    let theirs =
-        Session::from_wallet(&stranger, vec![grant.clone()], Duration::from_secs(600)).unwrap();
+    let theirs = Session::from_wallet(
+        &stranger,
+        client.domain(),
+        vec![grant.clone()],
+        Duration::from_secs(600),
+    )
+    .unwrap();
     let err = client
         .pkp_sign_with_session(&pkp, digest.clone(), &theirs)
         .await
@@ -808,39 +826,46 @@ async fn a_contract_wallet_signs_in_with_eip1271_through_the_network() {
         )
         .await
         .unwrap();
-    let contract_auth = |signer: &k256::ecdsa::SigningKey| {
-        let now = time::OffsetDateTime::now_utc();
-        let message = lit_api::siwe::SiweMessage {
-            statement: Some("Sign with my PKP.".into()),
-            expiration_time: Some((now + time::Duration::minutes(10)).try_into().unwrap()),
-            ..lit_api::siwe::SiweMessage::new(
-                "localhost",
-                contract,
-                "lit:session:abc",
-                u64::try_from(chain_id).unwrap(),
-                "abcdef123456",
-                (now - time::Duration::minutes(1)).try_into().unwrap(),
-            )
-        }
-        .to_string();
+    // the contract's capability for a session key: a sign-in to the network's domain on the
+    // contract's chain, granting pkp-signing on this PKP, signed by a key the contract trusts
+    let contract_session = |signer: &k256::ecdsa::SigningKey| {
+        let key = lit_client::SessionKey::random();
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap();
+        let grants = [lit_client::pkp_grant(&pkp).unwrap()];
+        let mut message =
+            lit_api::session::capability_siwe_message(&lit_api::session::CapabilityMessage {
+                domain: client.domain(),
+                address: contract,
+                session_key: &key.public_hex(),
+                grants: &grants,
+                issued_at: (now - time::Duration::minutes(1)).try_into().unwrap(),
+                expiration: (now + time::Duration::minutes(10)).try_into().unwrap(),
+                nonce: "abcdef123456",
+            });
+        message.chain_id = u64::try_from(chain_id).unwrap();
+        let message = message.to_string();
         let sig = lit_crypto::eth::personal_sign(signer, message.as_bytes()).unwrap();
-        PkpAuth::AuthSig(lit_api::v1::AuthSig {
+        let capability = lit_api::v1::AuthSig {
             sig: format!("0x{}", hex::encode(sig)),
             derived_via: lit_node::auth::eip1271::DERIVED_VIA_EIP1271.into(),
             signed_message: message,
             address: contract.to_checksum(),
-        })
+            algo: None,
+        };
+        lit_client::Session::from_network_capability(key, capability, grants.to_vec()).unwrap()
     };
     let digest = ToSign::Digest(Bytes32([5; 32]));
     // the contract's owner signs for the contract: every node asks the contract (EIP-1271)
     let sig = client
-        .pkp_sign(&pkp, digest.clone(), contract_auth(&owner_key))
+        .pkp_sign(&pkp, digest.clone(), &contract_session(&owner_key))
         .await
         .unwrap();
     assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
     // someone else's signature: the contract says no
     let err = client
-        .pkp_sign(&pkp, digest, contract_auth(&other_key))
+        .pkp_sign(&pkp, digest, &contract_session(&other_key))
         .await
         .unwrap_err();
     assert!(

@@ -7,12 +7,11 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use lit_api::v1::PkpAuth;
 use lit_api::ErrorCode;
 use lit_client::{
-    action_execution_grant, ActionAuth, Bootstrap, ClientError, ExecuteJs, LitClient, Session,
+    action_execution_grant, ActionAuth, Bootstrap, ClientError, ExecuteJs, LitClient,
     Wallet,
 };
 use lit_node::devnet::LayoutOptions;
@@ -55,24 +54,21 @@ async fn mints_and_uploads_beyond_the_quota_are_refused_by_every_node() {
     let err = client.upload_action(code).await.unwrap_err();
     assert!(all_rate_limited(&err, "quotas.uploads_per_hour"), "{err:?}");
     // a signed-in caller has a quota of its own
-    let auth = PkpAuth::AuthSig(
-        alice
-            .auth_sig(SystemTime::now(), Duration::from_secs(600))
-            .unwrap(),
-    );
     let stored = client
-        .upload_action_as(code, ActionAuth::Fixed(auth.clone()))
+        .upload_action_as(code, ActionAuth::Wallet(&alice))
         .await
         .unwrap();
     assert_eq!(stored.stored, vec![1, 2, 3]);
     let err = client
-        .upload_action_as("/* three */", ActionAuth::Fixed(auth))
+        .upload_action_as("/* three */", ActionAuth::Wallet(&alice))
         .await
         .unwrap_err();
     assert!(all_rate_limited(&err, "quotas.uploads_per_hour"), "{err:?}");
     // so does a session's wallet (a session signature made for each node, granting the action)
     let grant = action_execution_grant(Some(&stored.ipfs_id)).unwrap();
-    let session = Session::from_wallet(&bob, vec![grant], Duration::from_secs(600)).unwrap();
+    let session = client
+        .session(&bob, vec![grant], Duration::from_secs(600))
+        .unwrap();
     let again = client
         .upload_action_as(code, ActionAuth::Session(&session))
         .await

@@ -15,7 +15,8 @@ use lit_client::Wallet;
 use lit_crypto::bls;
 use lit_crypto::protocol::PartyId;
 use lit_node::auth::session::{
-    verify_session_sig, CapabilityError, CapabilitySigner, ReplayGuard, SessionError,
+    verify_session_sig, CapabilityError, CapabilitySigner, ReplayGuard, SessionContext,
+    SessionError,
 };
 use rand_core::OsRng;
 use time::OffsetDateTime;
@@ -52,12 +53,26 @@ fn wallet_session(grants: Vec<ResourceAbilityRequest>, ttl: u64) -> (Wallet, Ses
     let s = Session::from_wallet_at(
         SessionKey::random(),
         &wallet,
+        DOMAIN,
         grants,
         at(T0),
         Duration::from_secs(ttl),
     )
     .unwrap();
     (wallet, s)
+}
+
+/// The network's SIWE domain in these tests.
+const DOMAIN: &str = "devnet.lit";
+
+/// What the node at `node` of a network with key `network` checks against.
+fn context<'a>(node: &'a str, network: &'a bls::PublicKey) -> SessionContext<'a> {
+    SessionContext {
+        node_address: node,
+        domain: DOMAIN,
+        network_key: network,
+        contract_verified: &[],
+    }
 }
 
 fn verify(
@@ -68,10 +83,9 @@ fn verify(
 ) -> Result<lit_node::auth::session::VerifiedSession, SessionError> {
     verify_session_sig(
         sig,
-        NODE,
+        &context(NODE, network),
         request,
         odt(now),
-        network,
         &ReplayGuard::default(),
     )
 }
@@ -99,10 +113,9 @@ fn valid_wallet_session_verifies_and_names_the_wallet() {
     // a trailing slash in the node's own address is not a difference
     verify_session_sig(
         &sig,
-        "http://127.0.0.1:7470/",
+        &context("http://127.0.0.1:7470/", &some_network_key()),
         &pkp(TOKEN_A),
         odt(T0 + 20),
-        &some_network_key(),
         &ReplayGuard::default(),
     )
     .unwrap();
@@ -314,8 +327,15 @@ fn a_replayed_nonce_is_refused() {
     let guard = ReplayGuard::default();
     let net = some_network_key();
     let sig = s.sign_for_node(NODE, at(T0)).unwrap();
-    let check =
-        |sig: &SessionSig| verify_session_sig(sig, NODE, &pkp(TOKEN_A), odt(T0 + 1), &net, &guard);
+    let check = |sig: &SessionSig| {
+        verify_session_sig(
+            sig,
+            &context(NODE, &net),
+            &pkp(TOKEN_A),
+            odt(T0 + 1),
+            &guard,
+        )
+    };
     check(&sig).unwrap();
     let err = check(&sig).unwrap_err();
     assert_eq!(err, SessionError::Replayed);
@@ -341,6 +361,7 @@ fn network_signed_pkp_capability_verifies_under_the_network_key_only() {
     let key = SessionKey::random();
     let grants = vec![pkp(TOKEN_A)];
     let message = pkp_capability_message(
+        DOMAIN,
         &pkp_address,
         &key.public_key(),
         &grants,
@@ -421,6 +442,7 @@ fn unknown_resources_and_abilities_in_a_signed_message_are_refused() {
     let s = Session::from_wallet_at(
         SessionKey::from_bytes(&seed),
         &wallet,
+        DOMAIN,
         vec![pkp("*")],
         at(T0),
         Duration::from_secs(600),
@@ -458,6 +480,7 @@ fn several_capabilities_must_speak_for_one_address_and_their_grants_add_up() {
         Session::from_wallet_at(
             SessionKey::from_bytes(&seed),
             w,
+            DOMAIN,
             grants,
             at(T0),
             Duration::from_secs(600),
@@ -493,6 +516,7 @@ fn capability_messages_of_the_wrong_shape_are_refused_before_signing() {
     let pkp_address = Wallet::random().address();
     let key = SessionKey::random();
     let good = pkp_capability_message(
+        DOMAIN,
         &pkp_address,
         &key.public_key(),
         &[pkp(TOKEN_A)],

@@ -576,12 +576,13 @@ async fn run_action(cli: &Cli, cmd: &ActionCommand) -> Result<(), ClientError> {
                 Some(mode) => *mode == ActionAuthMode::Wallet,
                 None => cli.wallet.exists(),
             };
-            if use_wallet {
-                let wallet = Wallet::load(&cli.wallet)?;
-                run = run.auth(lit_api::v1::PkpAuth::AuthSig(wallet.auth_sig(
-                    std::time::SystemTime::now(),
-                    lit_client::DEFAULT_AUTH_TTL,
-                )?));
+            let wallet = if use_wallet {
+                Some(Wallet::load(&cli.wallet)?)
+            } else {
+                None
+            };
+            if let Some(wallet) = &wallet {
+                run = run.wallet(wallet);
             }
             let client = connect(cli).await?;
             let result = client.execute_js(run).await?;
@@ -598,7 +599,7 @@ async fn run_action(cli: &Cli, cmd: &ActionCommand) -> Result<(), ClientError> {
 }
 
 async fn run_pkp(cli: &Cli, cmd: &PkpCommand) -> Result<(), ClientError> {
-    use lit_api::v1::{PermissionChange, PkpAuth, ToSign};
+    use lit_api::v1::{PermissionChange, ToSign};
     let client = connect(cli).await?;
     match cmd {
         PkpCommand::Mint => {
@@ -659,9 +660,7 @@ async fn run_pkp(cli: &Cli, cmd: &PkpCommand) -> Result<(), ClientError> {
         } => {
             let wallet = Wallet::load(&cli.wallet)?;
             let info = client.pkp(token_id(pkp)?).await?;
-            let auth = PkpAuth::AuthSig(
-                wallet.auth_sig(std::time::SystemTime::now(), lit_client::DEFAULT_AUTH_TTL)?,
-            );
+            let auth = &wallet;
             if let Some(path) = tx {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ClientError::io(format!("reading {}", path.display()), e))?;

@@ -242,7 +242,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_auth_action_sees_to_sign_and_needs_a_permit() {
-        let auth = Authenticator::new("http://node".into(), None, BTreeMap::new());
+        let auth = Authenticator::new(
+            "http://node".into(),
+            "devnet.lit".into(),
+            None,
+            BTreeMap::new(),
+        );
         let code = r#"Lit.Actions.setResponse({ response: JSON.stringify(
             toSign.length === 32 && toSign[0] === 9 && jsParams.toSign[31] === 9
                 && message === null && tokenId === "ab".repeat(32)) });"#;

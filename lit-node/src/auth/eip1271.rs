@@ -260,6 +260,7 @@ mod tests {
             derived_via: String::new(),
             signed_message: String::new(),
             address: String::new(),
+            algo: None,
         };
         send(&verify_contract_auth_sig(
             &auth,

@@ -11,9 +11,11 @@
 //! 5. the requested resource and ability are among the signed `resourceAbilityRequests` and
 //!    granted by a capability (wildcards `*` allowed);
 //! 6. every capability verifies (a wallet's EIP-191 signature through
-//!    [`crate::auth::verify_auth_sig`], or the network's BLS signature for PKP sessions), binds
-//!    this session key in its `URI`, carries one ReCap whose statement matches it, and all name
-//!    the same address; the session signature expires no later than any capability;
+//!    [`crate::auth::verify_auth_sig`], a contract wallet's EIP-1271 signature as its contract
+//!    answered, or the network's BLS signature for PKP sessions), is a sign-in to this network's
+//!    domain, binds this session key in its `URI`, carries one ReCap whose statement matches it,
+//!    lives at most [`crate::auth::MAX_AUTH_LIFETIME`] if a wallet signed it, and all name the
+//!    same address; the session signature expires no later than any capability;
 //! 7. its nonce was not seen before ([`ReplayGuard`], which also bounds the live nonces of each
 //!    authorized address). Only fully valid signatures consume a nonce.
 //!
@@ -64,6 +66,9 @@ pub struct VerifiedSession {
     pub expires_at: OffsetDateTime,
     /// Everything the signature requests (the checked request is among them).
     pub requests: Vec<ResourceAbilityRequest>,
+    /// Everything its capabilities grant: what else the session may do in the same request
+    /// (a Lit Action's caller signs or decrypts inside the action only with such a grant).
+    pub grants: Vec<ResourceAbilityRequest>,
     /// The SHA-256 of each capability message (for network-signed ones, the key under which
     /// the registry remembers who obtained the session).
     pub capability_hashes: Vec<[u8; 32]>,
@@ -177,6 +182,27 @@ pub enum CapabilityError {
     /// The wallet or network signature does not verify.
     #[error("signature is invalid")]
     BadSignature,
+    /// The capability is for another SIWE domain than this network's.
+    #[error("it is a sign-in to {got:?}, not to this network ({expected:?})")]
+    WrongDomain {
+        /// The network's domain.
+        expected: String,
+        /// The capability's domain.
+        got: String,
+    },
+    /// A wallet capability that lives longer than [`crate::auth::MAX_AUTH_LIFETIME`].
+    #[error("it lives from {issued} to {expires}: at most {max_hours} hours is accepted")]
+    TooLong {
+        /// `Issued At`.
+        issued: String,
+        /// `Expiration Time`.
+        expires: String,
+        /// The most accepted.
+        max_hours: i64,
+    },
+    /// An EIP-1271 capability that its contract was not asked about (or refused).
+    #[error("the contract wallet's signature was not verified")]
+    ContractUnverified,
     /// The capability is for another session key.
     #[error("it is for session {got:?}, not for this session key {expected:?}")]
     WrongSessionKey {
@@ -219,6 +245,8 @@ impl SessionError {
 /// A capability's SIWE message, parsed and checked (not its signature).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedCapability {
+    /// The SIWE `domain` (the network's, for a capability a node accepts).
+    pub domain: String,
     /// The granting address (wallet or PKP).
     pub address: Address,
     /// The session key (hex) from `URI: lit:session:<key>`.
@@ -276,6 +304,7 @@ fn capability_of(siwe: SiweMessage) -> Result<ParsedCapability, CapabilityError>
         ));
     }
     Ok(ParsedCapability {
+        domain: siwe.domain,
         address: siwe.address,
         session_key,
         grants,
@@ -289,13 +318,33 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
-/// Verifies one capability for `session_key_hex` (lowercase hex) at `now`.
+/// What a node checks session signatures against: itself and its network.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionContext<'a> {
+    /// This node's URL: a session signature names the one node it is for.
+    pub node_address: &'a str,
+    /// The network's SIWE domain ([`lit_api::network::NetworkFile::domain`]): every capability
+    /// must be a sign-in to it.
+    pub domain: &'a str,
+    /// The network's BLS key, which signs PKP sessions' capabilities.
+    pub network_key: &'a lit_crypto::bls::PublicKey,
+    /// The SHA-256 of the signed messages of EIP-1271 capabilities whose contract wallet
+    /// accepted them (asked on chain by the caller beforehand, see
+    /// [`crate::auth::Authenticator::session`]); any other EIP-1271 capability is refused.
+    pub contract_verified: &'a [[u8; 32]],
+}
+
+/// Verifies one capability for `session_key_hex` (lowercase hex) at `now`: its signature (a
+/// wallet's, a contract wallet's as `ctx` says, or the network's), its session key, its domain
+/// and its life (a wallet's at most [`crate::auth::MAX_AUTH_LIFETIME`]; PKP sessions are
+/// bounded where the network signs them).
 pub fn verify_capability(
     cap: &AuthSig,
     session_key_hex: &str,
     now: OffsetDateTime,
-    network_bls_key: &lit_crypto::bls::PublicKey,
+    ctx: &SessionContext<'_>,
 ) -> Result<(CapabilitySigner, ParsedCapability), CapabilityError> {
+    let network_bls_key = ctx.network_key;
     let (signer, parsed) = match cap.derived_via.as_str() {
         DERIVED_VIA_PERSONAL_SIGN => {
             let (_, siwe) = verify_auth_sig(cap, now).map_err(|e| match e {
@@ -337,8 +386,34 @@ pub fn verify_capability(
             }
             (CapabilitySigner::Network, parsed)
         }
+        crate::auth::eip1271::DERIVED_VIA_EIP1271 => {
+            let hash: [u8; 32] = Sha256::digest(cap.signed_message.as_bytes()).into();
+            if !ctx.contract_verified.contains(&hash) {
+                return Err(CapabilityError::ContractUnverified);
+            }
+            let siwe: SiweMessage = cap
+                .signed_message
+                .parse()
+                .map_err(|e: SiweError| CapabilityError::Malformed(e.to_string()))?;
+            (CapabilitySigner::Wallet, capability_of(siwe)?)
+        }
         other => return Err(CapabilityError::Unsupported(other.to_string())),
     };
+    if parsed.domain != ctx.domain {
+        return Err(CapabilityError::WrongDomain {
+            expected: ctx.domain.to_string(),
+            got: parsed.domain,
+        });
+    }
+    if signer == CapabilitySigner::Wallet
+        && parsed.expires_at - parsed.issued_at > crate::auth::MAX_AUTH_LIFETIME
+    {
+        return Err(CapabilityError::TooLong {
+            issued: rfc3339(parsed.issued_at),
+            expires: rfc3339(parsed.expires_at),
+            max_hours: crate::auth::MAX_AUTH_LIFETIME.whole_hours(),
+        });
+    }
     if parsed.issued_at > now + CLOCK_SKEW {
         return Err(CapabilityError::NotYetValid(rfc3339(parsed.issued_at)));
     }
@@ -351,6 +426,33 @@ pub fn verify_capability(
     Ok((signer, parsed))
 }
 
+/// The EIP-1271 capabilities of `sig`, if its session key's signature verifies and names this
+/// node (`node_address`); none otherwise. Their contracts are asked before
+/// [`verify_session_sig`] (which refuses any not asked).
+pub fn contract_capabilities(sig: &SessionSig, node_address: &str) -> Vec<AuthSig> {
+    let verified = || -> Option<SessionSignedMessage> {
+        let key: [u8; 32] = hex::decode(&sig.address).ok()?.try_into().ok()?;
+        let signature: [u8; 64] = hex::decode(&sig.sig).ok()?.try_into().ok()?;
+        VerifyingKey::from_bytes(&key)
+            .ok()?
+            .verify_strict(
+                sig.signed_message.as_bytes(),
+                &Signature::from_bytes(&signature),
+            )
+            .ok()?;
+        serde_json::from_str(&sig.signed_message).ok()
+    };
+    match verified() {
+        Some(m) if node_eq(&m.node_address, node_address) => m
+            .capabilities
+            .into_iter()
+            .filter(|c| c.derived_via == crate::auth::eip1271::DERIVED_VIA_EIP1271)
+            .take(MAX_CAPABILITIES)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn node_eq(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
@@ -360,17 +462,17 @@ fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime, SessionError> 
         .map_err(|e| SessionError::Malformed(format!("{field} {value:?} is not RFC 3339: {e}")))
 }
 
-/// Verifies a session signature for `request` at this node (`expected_node_address`, compared
-/// ignoring a trailing `/`) at time `now`, and records its nonce in `replay`. See the module
-/// documentation for the checks.
+/// Verifies a session signature for `request` at this node (`ctx.node_address`, compared
+/// ignoring a trailing `/`) of this network at time `now`, and records its nonce in `replay`.
+/// See the module documentation for the checks.
 pub fn verify_session_sig(
     sig: &SessionSig,
-    expected_node_address: &str,
+    ctx: &SessionContext<'_>,
     request: &ResourceAbilityRequest,
     now: OffsetDateTime,
-    network_bls_key: &lit_crypto::bls::PublicKey,
     replay: &ReplayGuard,
 ) -> Result<VerifiedSession, SessionError> {
+    let expected_node_address = ctx.node_address;
     if sig.algo != SESSION_SIG_ALGO {
         return Err(SessionError::Unsupported {
             field: "algo",
@@ -465,8 +567,9 @@ pub fn verify_session_sig(
     let mut granted = false;
     let mut earliest: Option<OffsetDateTime> = None;
     let mut capability_hashes = Vec::with_capacity(message.capabilities.len());
+    let mut grants = Vec::new();
     for (index, cap) in message.capabilities.iter().enumerate() {
-        let (signer, parsed) = verify_capability(cap, &key_hex, now, network_bls_key)
+        let (signer, parsed) = verify_capability(cap, &key_hex, now, ctx)
             .map_err(|reason| SessionError::Capability { index, reason })?;
         match authorized {
             None => authorized = Some((parsed.address, signer)),
@@ -481,6 +584,7 @@ pub fn verify_session_sig(
             }
         }
         granted |= parsed.grants.iter().any(|g| g.covers(request));
+        grants.extend(parsed.grants);
         capability_hashes.push(Sha256::digest(cap.signed_message.as_bytes()).into());
         earliest = Some(earliest.map_or(parsed.expires_at, |e| e.min(parsed.expires_at)));
     }
@@ -516,6 +620,7 @@ pub fn verify_session_sig(
         authorized_by,
         expires_at,
         requests: message.resource_ability_requests,
+        grants,
         capability_hashes,
     })
 }

@@ -136,6 +136,7 @@ mod tests {
             derived_via: DERIVED_VIA_PERSONAL_SIGN.into(),
             signed_message: msg,
             address: address.to_checksum(),
+            algo: None,
         };
         let (who, parsed) = verify_auth_sig(&auth, at("2026-01-01T12:00:00Z")).unwrap();
         assert_eq!(who, address);
@@ -159,6 +160,7 @@ mod tests {
             derived_via: DERIVED_VIA_PERSONAL_SIGN.into(),
             signed_message: msg.clone(),
             address: address.to_checksum(),
+            algo: None,
         };
         assert_eq!(verify_auth_sig(&forged, now), Err(AuthError::BadSignature));
         // message altered after signing

@@ -32,6 +32,7 @@ use lit_actions::host::{
 use lit_actions::{
     Action, ActionError, ActionHost, AuthContext, Engine, EngineConfig, HostError, NetPolicy,
 };
+use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
 use lit_api::v1::{
     action_share_aad, ActionSignatureShare, ActionUploadRequest, ActionUploadResponse, ActionUsage,
     AuthSig, ExecuteRequest, ExecuteResponse, PkpAuth, PkpInfo, PkpScope, ACTION_SHARE_SEAL_INFO,
@@ -201,11 +202,21 @@ fn load_action(node: &Node, req: &ExecuteRequest) -> Result<Action, ApiError> {
 struct Caller {
     /// The wallet (or PKP, for a PKP session) address, EIP-55.
     address: Option<String>,
+    /// What the session's capabilities grant that address: inside the action it signs with a
+    /// PKP or decrypts only what these cover (a session to run one action does not bring
+    /// every PKP and every secret of the wallet along).
+    grants: Vec<ResourceAbilityRequest>,
     /// Verified auth methods: (type, id as lowercase hex).
     auth_methods: Vec<(u32, String)>,
 }
 
 impl Caller {
+    /// Whether the session grants `ability` on `resource`.
+    fn granted(&self, resource: LitResource, ability: LitAbility) -> bool {
+        ResourceAbilityRequest::new(resource, ability)
+            .is_ok_and(|wanted| self.grants.iter().any(|g| g.covers(&wanted)))
+    }
+
     /// Whether the caller authenticated (wallet, session or auth method).
     fn authenticated(&self) -> bool {
         self.address.is_some() || !self.auth_methods.is_empty()
@@ -243,15 +254,11 @@ async fn verify_caller(
         .await?;
     let key = verified.key();
     match verified {
-        Verified::Wallet(address) => {
-            let address = address.to_checksum();
-            ctx.auth_sig_address = Some(address.clone());
-            caller.address = Some(address);
-        }
         Verified::Session(session) => {
             let address = session.authorized_address.to_checksum();
             ctx.auth_sig_address = Some(address.clone());
             caller.address = Some(address);
+            caller.grants = session.grants;
         }
         Verified::AuthMethod {
             identity,
@@ -585,7 +592,11 @@ impl NodeHost {
             .caller
             .address
             .as_ref()
-            .is_some_and(|a| *a == record.owner || p.addresses.contains(a));
+            .is_some_and(|a| *a == record.owner || p.addresses.contains(a))
+            && self.caller.granted(
+                LitResource::Pkp(ResourceId::Id(hex::encode(record.token_id.0))),
+                LitAbility::PkpSigning,
+            );
         let by_method = self.caller.auth_methods.iter().any(|(t, id)| {
             p.auth_methods.iter().any(|m| {
                 m.method_type == *t
@@ -597,7 +608,10 @@ impl NodeHost {
             return Ok(());
         }
         let who = match &self.caller.address {
-            Some(a) => format!("Lit Action {cid} nor its caller {a}"),
+            Some(a) => format!(
+                "Lit Action {cid} nor its caller {a} (whose session must grant pkp-signing on \
+                 the PKP)"
+            ),
             None => format!("Lit Action {cid} (called without auth)"),
         };
         Err(HostError::Rejected(format!(
@@ -694,17 +708,21 @@ impl NodeHost {
         Ok((met, user))
     }
 
-    /// This node's decryption share for `req`, if the conditions hold.
+    /// This node's decryption share for `req`, if the caller's session grants decryption of
+    /// exactly this data and the conditions hold for the caller. An `authSig` passed to the
+    /// action is refused: it would travel to every node of the group, and any of them could
+    /// replay it.
     async fn decryption_share(
         &self,
         req: &DecryptAndCombine,
     ) -> Result<(Vec<u8>, AccessControlIdentity, lit_crypto::ibe::Ciphertext), String> {
-        let (met, user) = self
-            .conditions_met(&req.access_control_conditions, req.auth_sig.as_ref())
-            .await
-            .map_err(|e| e.to_string())?;
-        if !met {
-            return Err(format!("access control conditions are not met for {user}"));
+        if req.auth_sig.is_some() {
+            return Err(
+                "decryptAndCombine takes no authSig (any node that saw it could replay \
+                        it): the action decrypts for its caller, whose session must grant \
+                        access-control-condition-decryption on this data"
+                    .into(),
+            );
         }
         let data_hash: [u8; 32] = parse_hex("dataToEncryptHash", &req.data_to_encrypt_hash)
             .map_err(|e| e.to_string())?
@@ -713,6 +731,27 @@ impl NodeHost {
         let identity =
             AccessControlIdentity::for_conditions(&req.access_control_conditions, data_hash)
                 .map_err(|e| e.to_string())?;
+        let resource = LitResource::AccessControlCondition(ResourceId::Id(format!(
+            "{}/{}",
+            hex::encode(identity.conditions_hash()),
+            hex::encode(identity.data_hash())
+        )));
+        if !self.caller.granted(
+            resource.clone(),
+            LitAbility::AccessControlConditionDecryption,
+        ) {
+            return Err(format!(
+                "the caller's session does not grant access-control-condition-decryption on \
+                 {resource}"
+            ));
+        }
+        let (met, user) = self
+            .conditions_met(&req.access_control_conditions, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !met {
+            return Err(format!("access control conditions are not met for {user}"));
+        }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(req.ciphertext.trim())
             .map_err(|_| "ciphertext is not base64".to_owned())?;

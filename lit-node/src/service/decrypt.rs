@@ -1,5 +1,6 @@
 //! Decryption shares (`/v1/encryption/sign`): the node checks the epoch, parses the conditions,
-//! verifies the wallet's auth (which must expire), refuses a reused `clientPublicKey` (the
+//! verifies the caller's session signature for this node (sent in `authSig`, as Lit's SDK does)
+//! granting decryption of exactly this identity, refuses a reused `clientPublicKey` (the
 //! request nonce, counted against the wallet's bound), evaluates the conditions with
 //! `:userAddress` = the wallet, and only then signs the identity
 //! `lit-accesscontrolcondition://…` with its BLS share, sealed (HPKE) to the client's key.
@@ -7,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use lit_api::conditions::ConditionsError;
+use lit_api::session::{LitAbility, LitResource, ResourceId};
 use lit_api::v1::{
     encryption_share_aad, EncryptionSignRequest, EncryptionSignResponse, ENCRYPTION_SHARE_SEAL_INFO,
 };
@@ -14,6 +16,7 @@ use lit_api::ErrorCode;
 use lit_crypto::identity::AccessControlIdentity;
 
 use super::{client_key, seal_reply, Node};
+use crate::auth::session::CapabilitySigner;
 use crate::auth::CallerKey;
 use crate::config::DevFault;
 use crate::error::ApiError;
@@ -47,19 +50,39 @@ impl Node {
     ) -> Result<(EncryptionSignResponse, ShareTimings), ApiError> {
         let keys = self.keys_for_epoch(req.epoch)?;
         let items = lit_api::conditions::parse(&req.access_control_conditions)?;
-        let (user, message) = self.auth.eoa(&req.auth_sig)?;
-        let expires = message.expiration_time.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidAuth,
-                "the auth message must have an Expiration Time",
+        let identity = AccessControlIdentity::for_conditions(
+            &req.access_control_conditions,
+            req.data_to_encrypt_hash.0,
+        )
+        .map_err(|e| ApiError::new(ErrorCode::InvalidConditions, e.to_string()))?;
+        let resource = LitResource::AccessControlCondition(ResourceId::Id(format!(
+            "{}/{}",
+            hex::encode(identity.conditions_hash()),
+            hex::encode(identity.data_hash())
+        )));
+        let session = self
+            .auth
+            .session_in_auth_sig(
+                &req.auth_sig,
+                resource,
+                LitAbility::AccessControlConditionDecryption,
+                &keys.bls_set.public_key(),
             )
-        })?;
+            .await?;
+        if session.authorized_by != CapabilitySigner::Wallet {
+            return Err(ApiError::new(
+                ErrorCode::NotPermitted,
+                "a PKP session does not decrypt: sign in with the wallet",
+            ));
+        }
+        let user = session.authorized_address;
         self.auth.fresh_nonce(
             &CallerKey::Address(user),
             req.client_public_key.0,
-            expires.datetime(),
+            session.expires_at,
             "clientPublicKey",
         )?;
+        let identity = identity.to_bytes();
         let client_key = client_key(&req.client_public_key)?;
 
         let t0 = Instant::now();
@@ -71,12 +94,6 @@ impl Node {
                 format!("access control conditions are not met for {user}"),
             ));
         }
-        let identity = AccessControlIdentity::for_conditions(
-            &req.access_control_conditions,
-            req.data_to_encrypt_hash.0,
-        )
-        .map_err(|e| ApiError::new(ErrorCode::InvalidConditions, e.to_string()))?
-        .to_bytes();
 
         let t1 = Instant::now();
         let share = if self.fault == Some(DevFault::WrongDecryptionShare) {

@@ -364,7 +364,6 @@ async fn permitted_scopes(
                 });
             }
         },
-        Caller::Wallet(address) => format!("address:{}", address.to_checksum()),
         Caller::LitAction(action) => {
             let party = format!("action:{}", action.id());
             if scopes_of(record, &party).is_none() {
@@ -475,6 +474,16 @@ pub async fn session_sign(
         return Err(ApiError::new(
             ErrorCode::MalformedRequest,
             "the capability must be issued by the PKP's address",
+        ));
+    }
+    if cap.domain != node.auth.domain() {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            format!(
+                "the capability is a sign-in to {:?}, not to this network ({:?})",
+                cap.domain,
+                node.auth.domain()
+            ),
         ));
     }
     let only_this_pkp = cap.grants.iter().all(|g| {

@@ -3,6 +3,10 @@
 //! built by hand, so tests can send exactly the bad input they mean to.
 
 use k256::ecdsa::SigningKey;
+use lit_api::session::{
+    capability_siwe_message, CapabilityMessage, LitAbility, LitResource, ResourceAbilityRequest,
+    ResourceId, SessionSignedMessage,
+};
 use lit_api::siwe::SiweMessage;
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
 use lit_crypto::eth::{personal_sign, Address};
@@ -56,7 +60,113 @@ pub fn auth_sig(key: &SigningKey, ttl: i64) -> AuthSig {
         derived_via: DERIVED_VIA_PERSONAL_SIGN.into(),
         signed_message: message,
         address: address.to_checksum(),
+        algo: None,
     }
+}
+
+/// A wallet's session signature for the node at `url`, in the `authSig` shape (as decryption
+/// requests carry it): a fresh session key whose capability `key` signed, a sign-in to
+/// `domain` issued ten minutes ago that expires `ttl` seconds from now (negative: already
+/// expired) and grants `ability` on `resource`.
+pub fn session_auth(
+    key: &SigningKey,
+    domain: &str,
+    url: &str,
+    resource: LitResource,
+    ability: LitAbility,
+    ttl: i64,
+) -> AuthSig {
+    session_auth_with(key, domain, url, resource, ability, ttl, |_| {})
+}
+
+/// Like [`session_auth`], with `edit` applied to the capability's SIWE message before the
+/// wallet signs it (a stretched life, no expiry, another domain).
+pub fn session_auth_with(
+    key: &SigningKey,
+    domain: &str,
+    url: &str,
+    resource: LitResource,
+    ability: LitAbility,
+    ttl: i64,
+    edit: impl FnOnce(&mut SiweMessage),
+) -> AuthSig {
+    let address = Address::from_public_key(key.verifying_key());
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let expires = now + time::Duration::seconds(ttl);
+    let session = lit_client::SessionKey::random();
+    let grants = [ResourceAbilityRequest::new(resource, ability).unwrap()];
+    let mut message = capability_siwe_message(&CapabilityMessage {
+        domain,
+        address,
+        session_key: &session.public_hex(),
+        grants: &grants,
+        issued_at: (now - time::Duration::minutes(10)).try_into().unwrap(),
+        expiration: expires.try_into().unwrap(),
+        nonce: "abcdef123456",
+    });
+    edit(&mut message);
+    let message = message.to_string();
+    let sig = personal_sign(key, message.as_bytes()).unwrap();
+    let capability = AuthSig {
+        sig: format!("0x{}", hex::encode(sig)),
+        derived_via: DERIVED_VIA_PERSONAL_SIGN.into(),
+        signed_message: message,
+        address: address.to_checksum(),
+        algo: None,
+    };
+    let issued = now.min(expires - time::Duration::seconds(1));
+    let rfc = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let mut nonce = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    session
+        .sign_message(&SessionSignedMessage {
+            session_key: session.public_hex(),
+            resource_ability_requests: grants.to_vec(),
+            capabilities: vec![capability],
+            issued_at: rfc(issued),
+            expiration: rfc(expires.min(now + time::Duration::minutes(5))),
+            node_address: url.to_string(),
+            nonce: hex::encode(nonce),
+        })
+        .into()
+}
+
+/// The resource of the data `data` encrypted under `conditions`.
+pub fn decryption_resource(conditions: &Value, data: &[u8]) -> LitResource {
+    use sha2::Digest as _;
+    let identity = lit_crypto::identity::AccessControlIdentity::for_conditions(
+        conditions,
+        sha2::Sha256::digest(data).into(),
+    )
+    .unwrap();
+    LitResource::AccessControlCondition(ResourceId::Id(format!(
+        "{}/{}",
+        hex::encode(identity.conditions_hash()),
+        hex::encode(identity.data_hash())
+    )))
+}
+
+/// A session signature for node `url` of a network with SIWE domain `domain` that lets `key`'s
+/// wallet decrypt `data` encrypted under `conditions` (see [`session_auth`]).
+pub fn decrypt_auth(
+    key: &SigningKey,
+    domain: &str,
+    url: &str,
+    conditions: &Value,
+    data: &[u8],
+    ttl: i64,
+) -> AuthSig {
+    session_auth(
+        key,
+        domain,
+        url,
+        decryption_resource(conditions, data),
+        LitAbility::AccessControlConditionDecryption,
+        ttl,
+    )
 }
 
 /// `[:userAddress == address]`, a condition that needs no chain call.
