@@ -490,7 +490,8 @@ pub fn pkp_share_aad(
 }
 
 /// `POST /v1/actions/upload`: stores Lit Action code in the node's action store under its
-/// content id (IPFS CIDv0), so that `/v1/execute` can run it by id.
+/// content id (IPFS CIDv0), so that `/v1/execute` can run it by id. Uploads count against the
+/// uploader's hourly quota at each node (`rate_limited` beyond it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActionUploadRequest {
@@ -499,6 +500,11 @@ pub struct ActionUploadRequest {
     /// The id the uploader expects; the node refuses the upload if the code has another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipfs_id: Option<String>,
+    /// Who uploads, verified as for running the action (a session must grant
+    /// `lit-action-execution` on it): the upload counts against that caller's quota. Absent:
+    /// it counts against the one quota all anonymous uploads share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<PkpAuth>,
 }
 
 /// `POST /v1/actions/upload` answer.

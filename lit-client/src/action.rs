@@ -72,6 +72,26 @@ pub enum ActionAuth<'a> {
     Wallet(&'a crate::Wallet),
 }
 
+impl ActionAuth<'_> {
+    /// The auth to send to the node at `url` (a session signs for each node).
+    fn for_node(&self, url: &str) -> Result<Option<PkpAuth>, ClientError> {
+        match self {
+            ActionAuth::Anonymous => Ok(None),
+            ActionAuth::Fixed(auth) => {
+                crate::pkp::same_for_every_node(auth)?;
+                Ok(Some(auth.clone()))
+            }
+            ActionAuth::Session(session) => session
+                .sign_for_node(url, SystemTime::now())
+                .map(|s| Some(PkpAuth::SessionSig(s)))
+                .map_err(|e| ClientError::Config(format!("session: {e}"))),
+            ActionAuth::Wallet(_) => Err(ClientError::Config(
+                "a wallet caller needs its session first (LitClient::execute_js makes it)".into(),
+            )),
+        }
+    }
+}
+
 impl std::fmt::Debug for ActionAuth<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -217,20 +237,7 @@ impl<'a> ExecuteJs<'a> {
 
     /// The auth to send to the node at `url`.
     fn auth_for(&self, url: &str) -> Result<Option<PkpAuth>, ClientError> {
-        match &self.auth {
-            ActionAuth::Anonymous => Ok(None),
-            ActionAuth::Fixed(auth) => {
-                crate::pkp::same_for_every_node(auth)?;
-                Ok(Some(auth.clone()))
-            }
-            ActionAuth::Session(session) => session
-                .sign_for_node(url, SystemTime::now())
-                .map(|s| Some(PkpAuth::SessionSig(s)))
-                .map_err(|e| ClientError::Config(format!("session: {e}"))),
-            ActionAuth::Wallet(_) => Err(ClientError::Config(
-                "a wallet caller needs its session first (LitClient::execute_js makes it)".into(),
-            )),
-        }
+        self.auth.for_node(url)
     }
 
     /// The request for one node of `group`.
@@ -789,19 +796,47 @@ impl LitClient {
     /// checking it against the CIDv0 computed here. Succeeds when at least `T` nodes stored it
     /// (or had it); the others are listed in [`ActionUpload::failures`]. Otherwise fails with
     /// [`ClientError::NodesFailed`] naming every node that did not store it.
+    ///
+    /// The upload is anonymous: nodes count it against the hourly quota all anonymous uploads
+    /// share (`rate_limited` beyond it). [`Self::upload_action_as`] is counted as its caller.
     pub async fn upload_action(&self, code: &str) -> Result<ActionUpload, ClientError> {
+        self.upload_action_as(code, ActionAuth::Anonymous).await
+    }
+
+    /// [`Self::upload_action`] as the caller `auth` proves, so that nodes count the upload
+    /// against that caller's own quota. A session should grant
+    /// [`LitAbility::LitActionExecution`] on the action (see [`action_execution_grant`]).
+    pub async fn upload_action_as(
+        &self,
+        code: &str,
+        auth: ActionAuth<'_>,
+    ) -> Result<ActionUpload, ClientError> {
         let ipfs_id = ActionId::of(code.as_bytes()).to_string();
         let size = code.len() as u64;
-        let body = ActionUploadRequest {
-            code: code.to_string(),
-            ipfs_id: Some(ipfs_id.clone()),
+        let session;
+        let auth = match auth {
+            ActionAuth::Wallet(wallet) => {
+                let grant = action_execution_grant(Some(&ipfs_id))?;
+                session = self.session(wallet, vec![grant], self.options.auth_ttl)?;
+                ActionAuth::Session(&session)
+            }
+            other => other,
         };
+        let mut bodies = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            bodies.push(ActionUploadRequest {
+                code: code.to_string(),
+                ipfs_id: Some(ipfs_id.clone()),
+                auth: auth.for_node(&node.url)?,
+            });
+        }
         let pending: FuturesUnordered<_> = self
             .nodes
             .iter()
-            .map(|node| {
+            .zip(&bodies)
+            .map(|(node, body)| {
                 let url = endpoint(&node.url, paths::ACTION_UPLOAD);
-                let (http, body, ipfs_id) = (&self.http, &body, &ipfs_id);
+                let (http, ipfs_id) = (&self.http, &ipfs_id);
                 async move {
                     let answer: Result<ActionUploadResponse, _> = post_json(http, &url, body).await;
                     let checked = answer.and_then(|r| {

@@ -1,4 +1,6 @@
-//! Where the network's shared state lives: PKP ownership and permissions.
+//! Where the network's shared state lives: PKP ownership and permissions (and, with them, the
+//! approvals used, the PKP sessions granted, and each owner's mints of the last hour for the
+//! mint quota, see `service::quota`).
 //!
 //! Every node must read the same records, so they cannot live in a node's own store. The
 //! [`PkpRegistry`] trait hides the backend: development networks use [`SqliteRegistry`], one
@@ -39,7 +41,20 @@ pub enum ChainError {
     /// The owner approval's nonce was used before: an approval takes effect once.
     #[error("this approval was already used")]
     ApprovalUsed,
+    /// The owner minted as many PKPs in the last hour as the quota allows.
+    #[error("{owner} minted {limit} PKPs in the last hour")]
+    MintQuota {
+        /// The owner (EIP-55).
+        owner: String,
+        /// Mints per owner and hour.
+        limit: u32,
+        /// When the oldest of those mints leaves the hour (Unix seconds): the next is possible.
+        resets_at: i64,
+    },
 }
+
+/// How long mints count against their owner's quota: an hour (`quotas.mints_per_hour`).
+pub const MINT_QUOTA_WINDOW_SECS: i64 = 3600;
 
 /// An owner's approval the registry records with the action it approves, so that it takes
 /// effect once across every node.
@@ -55,8 +70,15 @@ pub struct Approval {
 
 /// PKP ownership and permissions, shared by all nodes.
 pub trait PkpRegistry: Send + Sync {
-    /// Records a new PKP and the owner's approval of the mint, atomically.
-    fn insert(&self, record: &PkpRecord, approval: &Approval) -> Result<(), ChainError>;
+    /// Records a new PKP and the owner's approval of the mint, atomically, unless the owner
+    /// minted `mints_per_hour` PKPs in the last [`MINT_QUOTA_WINDOW_SECS`] across the network
+    /// ([`ChainError::MintQuota`]: nothing is recorded, the approval stays unused).
+    fn insert(
+        &self,
+        record: &PkpRecord,
+        approval: &Approval,
+        mints_per_hour: u32,
+    ) -> Result<(), ChainError>;
     /// The PKP with `token_id` (hex), if any.
     fn get(&self, token_id: &str) -> Result<Option<PkpRecord>, ChainError>;
     /// Replaces the permissions of `token_id` with `f(current)` and records the approval,
@@ -127,7 +149,13 @@ impl SqliteRegistry {
                 party TEXT NOT NULL,
                 expires INTEGER NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS pkp_sessions_expires ON pkp_sessions(expires);",
+            CREATE INDEX IF NOT EXISTS pkp_sessions_expires ON pkp_sessions(expires);
+            CREATE TABLE IF NOT EXISTS mints (
+                owner TEXT NOT NULL,
+                at INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS mints_owner_at ON mints(owner, at);
+            CREATE INDEX IF NOT EXISTS mints_at ON mints(at);",
         )
         .map_err(backend)?;
         Ok(Self {
@@ -138,6 +166,69 @@ impl SqliteRegistry {
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// [`PkpRegistry::insert`] at time `now` (Unix seconds).
+    fn insert_at(
+        &self,
+        record: &PkpRecord,
+        approval: &Approval,
+        mints_per_hour: u32,
+        now: i64,
+    ) -> Result<(), ChainError> {
+        let text = serde_json::to_string(record).map_err(|e| ChainError::Backend(e.to_string()))?;
+        let mut conn = self.conn();
+        // IMMEDIATE: the count and the insert see no other node's mint in between
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        record_approval(&tx, approval)?;
+        count_mint(&tx, &record.owner, mints_per_hour, now)?;
+        let changed = tx
+            .execute(
+                "INSERT OR IGNORE INTO pkps (token_id, owner, record) VALUES (?1, ?2, ?3)",
+                params![hex::encode(record.token_id.0), record.owner, text],
+            )
+            .map_err(backend)?;
+        if changed == 0 {
+            return Err(ChainError::Exists(hex::encode(record.token_id.0)));
+        }
+        tx.commit().map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// Counts a mint by `owner` at `now` inside `tx`, refusing it when the owner has `limit` mints
+/// in the window ending at `now`; forgets the mints that left every window. The table holds one
+/// row per mint of the last hour (the `pkps` table keeps every PKP anyway).
+fn count_mint(
+    tx: &rusqlite::Transaction<'_>,
+    owner: &str,
+    limit: u32,
+    now: i64,
+) -> Result<(), ChainError> {
+    let since = now - MINT_QUOTA_WINDOW_SECS;
+    tx.execute("DELETE FROM mints WHERE at <= ?1", params![since])
+        .map_err(backend)?;
+    let (count, oldest): (i64, Option<i64>) = tx
+        .query_row(
+            "SELECT COUNT(*), MIN(at) FROM mints WHERE owner = ?1 AND at > ?2",
+            params![owner, since],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(backend)?;
+    if count >= i64::from(limit) {
+        return Err(ChainError::MintQuota {
+            owner: owner.to_string(),
+            limit,
+            resets_at: oldest.unwrap_or(now) + MINT_QUOTA_WINDOW_SECS,
+        });
+    }
+    tx.execute(
+        "INSERT INTO mints (owner, at) VALUES (?1, ?2)",
+        params![owner, now],
+    )
+    .map_err(backend)?;
+    Ok(())
 }
 
 /// Records `approval` inside `tx`; refuses one recorded before, and forgets expired ones.
@@ -177,24 +268,13 @@ fn decode(token_id: &str, text: &str) -> Result<PkpRecord, ChainError> {
 }
 
 impl PkpRegistry for SqliteRegistry {
-    fn insert(&self, record: &PkpRecord, approval: &Approval) -> Result<(), ChainError> {
-        let text = serde_json::to_string(record).map_err(|e| ChainError::Backend(e.to_string()))?;
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        record_approval(&tx, approval)?;
-        let changed = tx
-            .execute(
-                "INSERT OR IGNORE INTO pkps (token_id, owner, record) VALUES (?1, ?2, ?3)",
-                params![hex::encode(record.token_id.0), record.owner, text],
-            )
-            .map_err(backend)?;
-        if changed == 0 {
-            return Err(ChainError::Exists(hex::encode(record.token_id.0)));
-        }
-        tx.commit().map_err(backend)?;
-        Ok(())
+    fn insert(
+        &self,
+        record: &PkpRecord,
+        approval: &Approval,
+        mints_per_hour: u32,
+    ) -> Result<(), ChainError> {
+        self.insert_at(record, approval, mints_per_hour, now_unix())
     }
 
     fn get(&self, token_id: &str) -> Result<Option<PkpRecord>, ChainError> {
@@ -335,10 +415,10 @@ mod tests {
             SqliteRegistry::open(&path).unwrap(),
         );
         let owner = Address([9; 20]);
-        a.insert(&record(1, owner), &approval(1)).unwrap();
+        a.insert(&record(1, owner), &approval(1), 100).unwrap();
         // the mint's approval again (another token): refused, and nothing was inserted
         assert!(matches!(
-            b.insert(&record(2, owner), &approval(1)),
+            b.insert(&record(2, owner), &approval(1), 100),
             Err(ChainError::ApprovalUsed)
         ));
         assert!(a.get(&hex::encode([2u8; 32])).unwrap().is_none());
@@ -379,15 +459,70 @@ mod tests {
     }
 
     #[test]
+    fn mints_per_owner_are_capped_across_handles_in_a_sliding_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.sqlite");
+        let (a, b) = (
+            SqliteRegistry::open(&path).unwrap(),
+            SqliteRegistry::open(&path).unwrap(),
+        );
+        let (alice, bob) = (Address([9; 20]), Address([8; 20]));
+        let t0 = now_unix();
+        // two mints at two nodes (handles) fill alice's quota of two
+        a.insert_at(&record(1, alice), &approval(1), 2, t0).unwrap();
+        b.insert_at(&record(2, alice), &approval(2), 2, t0 + 10)
+            .unwrap();
+        let refused = a.insert_at(&record(3, alice), &approval(3), 2, t0 + 20);
+        match refused {
+            Err(ChainError::MintQuota {
+                owner,
+                limit,
+                resets_at,
+            }) => {
+                assert_eq!(owner, alice.to_checksum());
+                assert_eq!((limit, resets_at), (2, t0 + MINT_QUOTA_WINDOW_SECS));
+            }
+            other => panic!("{other:?}"),
+        }
+        // nothing of the refused mint was recorded: no PKP, and its approval is still unused
+        assert!(a.get(&hex::encode([3u8; 32])).unwrap().is_none());
+        // bob is counted on his own
+        b.insert_at(&record(4, bob), &approval(4), 2, t0 + 20)
+            .unwrap();
+        // the first mint leaves the hour at t0 + 3600: one more, then refused until t0 + 3610
+        assert!(b
+            .insert_at(&record(3, alice), &approval(3), 2, t0 + 3599)
+            .is_err());
+        b.insert_at(&record(3, alice), &approval(3), 2, t0 + 3600)
+            .unwrap();
+        assert!(matches!(
+            a.insert_at(&record(5, alice), &approval(5), 2, t0 + 3601),
+            Err(ChainError::MintQuota { resets_at, .. }) if resets_at == t0 + 3610
+        ));
+        // a node with a larger quota counts the same mints
+        a.insert_at(&record(5, alice), &approval(5), 3, t0 + 3601)
+            .unwrap();
+        // rows that left the hour are forgotten by the next mint
+        a.insert_at(&record(6, bob), &approval(6), 2, t0 + 10_000)
+            .unwrap();
+        let rows: i64 = a
+            .conn()
+            .query_row("SELECT COUNT(*) FROM mints", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+        assert_eq!(a.by_owner(&alice).unwrap().len(), 4);
+    }
+
+    #[test]
     fn two_handles_on_one_file_see_each_other_and_updates_serialise() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.sqlite");
         let a = SqliteRegistry::open(&path).unwrap();
         let b = SqliteRegistry::open(&path).unwrap();
         let owner = Address([9; 20]);
-        a.insert(&record(1, owner), &approval(1)).unwrap();
+        a.insert(&record(1, owner), &approval(1), 100).unwrap();
         assert!(matches!(
-            a.insert(&record(1, owner), &approval(2)),
+            a.insert(&record(1, owner), &approval(2), 100),
             Err(ChainError::Exists(_))
         ));
         assert_eq!(
@@ -415,7 +550,7 @@ mod tests {
             a.update_permissions("nope", &approval(5), &mut |_| {}),
             Err(ChainError::NotFound(_))
         ));
-        a.insert(&record(3, owner), &approval(6)).unwrap();
+        a.insert(&record(3, owner), &approval(6), 100).unwrap();
         assert_eq!(b.by_owner(&owner).unwrap().len(), 2);
         assert!(b.by_owner(&Address([8; 20])).unwrap().is_empty());
     }

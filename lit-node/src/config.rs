@@ -36,6 +36,13 @@
 //! host_calls_per_kind = 1000
 //! max_concurrent = 16                # actions running at once; more are refused (rate_limited)
 //! allow_net = ["api.example.com", "127.0.0.1:8080"]   # hosts `fetch` may reach (none by default)
+//!
+//! [quotas]                           # per caller and hour; beyond them: rate_limited (every key
+//!                                    # is optional; see `service::quota`)
+//! mints_per_hour = 100               # PKP mints per owner, counted by the registry for the network
+//! uploads_per_hour = 100             # Lit Action uploads per caller (the anonymous ones together)
+//! upload_bytes_per_hour = 67108864   # bytes of code uploaded per caller (64 MiB)
+//! tracked_callers = 100000           # uploaders counted at once; a new one beyond waits
 //! ```
 //!
 //! Unknown keys are refused, so a typo is an error at start-up rather than a silently ignored
@@ -118,6 +125,9 @@ pub struct Config {
     /// How Lit Actions run.
     #[serde(default)]
     pub actions: ActionsConfig,
+    /// What one caller may do per hour.
+    #[serde(default)]
+    pub quotas: QuotasConfig,
 }
 
 /// Which JavaScript engine runs Lit Actions.
@@ -206,6 +216,56 @@ impl ActionsConfig {
     }
 }
 
+/// The `[quotas]` section: what one caller may do per hour, until requests are charged (see
+/// `service::quota` for who the caller is and how each is counted).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasConfig {
+    /// PKP mints per owner (the approving address) in any hour, counted by the shared registry
+    /// across the network (default 100).
+    #[serde(default = "default_mints_per_hour")]
+    pub mints_per_hour: u32,
+    /// Lit Action uploads per caller and hour at this node; uploads without `auth` share one
+    /// quota (default 100).
+    #[serde(default = "default_uploads_per_hour")]
+    pub uploads_per_hour: u32,
+    /// Bytes of Lit Action code per caller and hour at this node (default 64 MiB: four uploads
+    /// of the largest code `[actions]` accepts by default).
+    #[serde(default = "default_upload_bytes_per_hour")]
+    pub upload_bytes_per_hour: u64,
+    /// Uploaders this node counts at once (default 100 000); while that many have an hour
+    /// running, a new one is refused until the soonest ends.
+    #[serde(default = "default_tracked_callers")]
+    pub tracked_callers: usize,
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        Self {
+            mints_per_hour: default_mints_per_hour(),
+            uploads_per_hour: default_uploads_per_hour(),
+            upload_bytes_per_hour: default_upload_bytes_per_hour(),
+            tracked_callers: default_tracked_callers(),
+        }
+    }
+}
+
+fn default_mints_per_hour() -> u32 {
+    100
+}
+
+fn default_uploads_per_hour() -> u32 {
+    100
+}
+
+fn default_upload_bytes_per_hour() -> u64 {
+    64 << 20
+}
+
+fn default_tracked_callers() -> usize {
+    100_000
+}
+
 fn default_presignature_pool() -> usize {
     4
 }
@@ -276,6 +336,16 @@ impl Config {
                 "actions.time_ms, actions.memory_mb and actions.max_concurrent must be positive"
                     .into(),
             );
+        }
+        let q = &config.quotas;
+        if q.mints_per_hour == 0
+            || q.uploads_per_hour == 0
+            || q.upload_bytes_per_hour == 0
+            || q.tracked_callers == 0
+        {
+            return Err("quotas.mints_per_hour, quotas.uploads_per_hour, \
+                 quotas.upload_bytes_per_hour and quotas.tracked_callers must be positive"
+                .into());
         }
         config.actions.deno = config.actions.deno.map(|d| base.join(d));
         config.data_dir = base.join(&config.data_dir);
@@ -429,6 +499,32 @@ rpc_url = "http://127.0.0.1:8545"
         let zero = text.replace("time_ms = 2000", "time_ms = 0");
         assert!(Config::parse(&zero, Path::new(".")).is_err());
         let typo = text.replace("engine = \"quickjs\"", "engine = \"v8\"");
+        assert!(Config::parse(&typo, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn quotas_have_defaults_and_come_from_the_quotas_section() {
+        let c = Config::parse(EXAMPLE, Path::new(".")).unwrap();
+        assert_eq!(c.quotas, QuotasConfig::default());
+        assert_eq!(
+            (
+                c.quotas.mints_per_hour,
+                c.quotas.uploads_per_hour,
+                c.quotas.upload_bytes_per_hour,
+                c.quotas.tracked_callers
+            ),
+            (100, 100, 64 << 20, 100_000)
+        );
+        let text =
+            format!("{EXAMPLE}\n[quotas]\nmints_per_hour = 2\nupload_bytes_per_hour = 500\n");
+        let c = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(c.quotas.mints_per_hour, 2);
+        assert_eq!(c.quotas.upload_bytes_per_hour, 500);
+        assert_eq!(c.quotas.uploads_per_hour, 100);
+        let zero = text.replace("mints_per_hour = 2", "mints_per_hour = 0");
+        let err = Config::parse(&zero, Path::new(".")).unwrap_err();
+        assert!(err.contains("quotas.mints_per_hour"), "{err}");
+        let typo = text.replace("mints_per_hour", "mint_per_hour");
         assert!(Config::parse(&typo, Path::new(".")).is_err());
     }
 

@@ -245,6 +245,7 @@ impl Node {
             chain_urls,
             engine,
             action_permits: tokio::sync::Semaphore::new(config.actions.max_concurrent()),
+            quotas: crate::service::quota::Quotas::new(&config.quotas),
             max_body_bytes: config.max_body_bytes,
             fault: DevFault::from_env(config.attestation),
         })

@@ -1,5 +1,6 @@
 //! The node's services, callable without HTTP: decryption shares ([`decrypt`]), PKPs ([`pkp`]:
-//! mint, permissions, signing), presignature pools ([`presign`]) and Lit Actions ([`actions`]).
+//! mint, permissions, signing), presignature pools ([`presign`]), Lit Actions ([`actions`]) and
+//! the quotas per caller on uploads and mints ([`quota`]).
 //! [`Node`] is the state they share; `crate::api` puts them on HTTP and `crate::node` builds and
 //! runs a node.
 
@@ -7,6 +8,7 @@ pub mod actions;
 pub mod decrypt;
 pub mod pkp;
 pub mod presign;
+pub mod quota;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,6 +58,8 @@ pub struct Node {
     pub(crate) engine: Arc<dyn lit_actions::Engine>,
     /// One permit per action running here.
     pub(crate) action_permits: tokio::sync::Semaphore,
+    /// Quotas per caller (`[quotas]`).
+    pub(crate) quotas: quota::Quotas,
     pub(crate) max_body_bytes: usize,
     pub(crate) fault: Option<DevFault>,
 }

@@ -106,6 +106,7 @@ async fn store_and_bad_requests(engine: &str) {
         serde_json::to_value(ActionUploadRequest {
             code: code.to_owned(),
             ipfs_id: id.map(str::to_owned),
+            auth: None,
         })
         .unwrap()
     };

@@ -740,3 +740,147 @@ async fn a_wallet_credential_is_good_only_at_its_node_for_its_network_resource_a
     let (status, body) = net.call(3, paths::ENCRYPTION_SIGN, &decrypt(&day)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// An upload of `code` to node `id`, by `key`'s wallet (a session for that node granting the
+/// action) or anonymous.
+fn upload_body(net: &InProcess, id: u32, code: &str, key: Option<&SigningKey>) -> Value {
+    let mut body = json!({"code": code});
+    if let Some(key) = key {
+        let action = LitResource::LitAction(ResourceId::Id(
+            lit_api::ActionId::of(code.as_bytes()).to_string(),
+        ));
+        body["auth"] =
+            json!({"sessionSig": net.session(key, id, action, LitAbility::LitActionExecution)});
+    }
+    body
+}
+
+/// Asserts a `rate_limited` answer whose message names `limit` and when it resets.
+fn assert_rate_limited(status: StatusCode, body: &Value, limit: &str) {
+    assert_eq!(
+        (status.as_u16(), code(body)),
+        (429, "rate_limited"),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(limit) && message.contains(" s)"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_mints_beyond_their_quota_are_refused_for_that_caller_alone() {
+    let quotas =
+        "[quotas]\nmints_per_hour = 2\nuploads_per_hour = 2\nupload_bytes_per_hour = 4096\n";
+    let net = InProcess::start(3, 2, quotas).await;
+    let (alice_key, _) = wallet(1);
+    let (bob_key, _) = wallet(2);
+    let (carol_key, _) = wallet(3);
+    let action = |n: u32| format!("Lit.Actions.setResponse({{response: \"{n}\"}});");
+
+    // uploads: Alice's two are stored, her third is refused and stores nothing
+    for n in 1..=2 {
+        let (status, body) = net
+            .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(n), Some(&alice_key)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = net
+        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(3), Some(&alice_key)),
+        )
+        .await;
+    assert_rate_limited(status, &body, "quotas.uploads_per_hour");
+    // Bob, at the same node, still uploads; the code Alice was refused was not stored
+    let (status, body) = net
+        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(3), Some(&bob_key)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["created"], true, "{body}");
+    // every node counts its own uploads
+    let (status, body) = net
+        .call(2, paths::ACTION_UPLOAD, &upload_body(&net, 2, &action(1), Some(&alice_key)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // anonymous uploads share one quota; a caller who signs is not held back by them
+    for n in 4..=5 {
+        let (status, body) = net
+            .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(n), None))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = net
+        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(6), None))
+        .await;
+    assert_rate_limited(status, &body, "quotas.uploads_per_hour");
+    assert!(body.to_string().contains("anonymous"), "{body}");
+    let (status, body) = net
+        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(6), Some(&carol_key)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // bytes: Dave's 3000 bytes fit in 4096, 2000 more do not; 5000 at once never would
+    let (dave_key, _) = wallet(4);
+    let big = |n: usize, len: usize| {
+        let head = format!("// {n}\n");
+        format!("{head}{}", " ".repeat(len - head.len()))
+    };
+    let (status, body) = net
+        .call(3, paths::ACTION_UPLOAD, &upload_body(&net, 3, &big(1, 3000), Some(&dave_key)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = net
+        .call(3, paths::ACTION_UPLOAD, &upload_body(&net, 3, &big(2, 2000), Some(&dave_key)),
+        )
+        .await;
+    assert_rate_limited(status, &body, "quotas.upload_bytes_per_hour");
+    let (status, body) = net
+        .call(3, paths::ACTION_UPLOAD, &upload_body(&net, 3, &big(3, 5000), Some(&carol_key)),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (413, "body_too_large"),
+        "{body}"
+    );
+    // a bad credential is refused as one, not counted
+    let mut forged = upload_body(&net, 3, &action(7), Some(&carol_key));
+    forged["auth"]["sessionSig"]["sig"] = json!("00".repeat(64));
+    let (status, body) = net.call(3, paths::ACTION_UPLOAD, &forged).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (401, "invalid_auth"),
+        "{body}"
+    );
+
+    // mints: Alice's two at two nodes fill her quota for the network; a third is refused at
+    // every node, and its approval is not used up (replayed, it is refused for the quota again,
+    // not as a replay)
+    for id in [1, 2] {
+        let (status, body) = net
+            .call(id, paths::PKP_MINT, &mint_body(&net, &alice_key))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let third = mint_body(&net, &alice_key);
+    for id in [3, 1, 2] {
+        let (status, body) = net.call(id, paths::PKP_MINT, &third).await;
+        assert_rate_limited(status, &body, "quotas.mints_per_hour");
+    }
+    // Bob still mints
+    let (status, body) = net
+        .call(3, paths::PKP_MINT, &mint_body(&net, &bob_key))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pkp: PkpInfo = serde_json::from_value(body).unwrap();
+    assert_eq!(
+        pkp.owner,
+        Address::from_public_key(bob_key.verifying_key()).to_checksum()
+    );
+}

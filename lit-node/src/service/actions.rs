@@ -107,7 +107,16 @@ pub fn build_engine(config: &ActionsConfig) -> Result<Arc<dyn Engine>, ActionErr
 }
 
 /// Stores action code in this node's action store under its IPFS CIDv0 (an `ipfsId` given
-/// with it must match).
+/// with it must match), counted against the uploader's quota (`[quotas]`, see
+/// [`super::quota`]).
+///
+/// The uploader is the caller its `auth` proves (verified as for running the action: a session
+/// must grant `lit-action-execution` on it), or, without `auth`, the anonymous callers
+/// together: uploads needed no credential before quotas and still need none, but a flood of
+/// them only exhausts the quota they share. Every accepted upload counts, with its code's bytes,
+/// whether or not the node had the code already: the quota bounds the work of receiving,
+/// hashing and storing. An upload refused for its quota stores nothing; one that fails after
+/// it was counted (the store) is given back.
 pub async fn upload(
     node: &Arc<Node>,
     req: ActionUploadRequest,
@@ -128,12 +137,23 @@ pub async fn upload(
     }
     .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
     let id = action.id().to_string();
+    let uploader = match &req.auth {
+        None => CallerKey::Anonymous,
+        Some(auth) => {
+            let keys = node.keys()?;
+            verify_caller(node, &keys, Some(auth), &action).await?.2
+        }
+    };
+    let taken = node.quotas.take_upload(&uploader, req.code.len() as u64)?;
     let created = node
         .store
         .insert_new(Table::Actions, &id, req.code.as_bytes())
-        .map_err(|e| ApiError::internal(ErrorCode::Internal, "the action store failed", e))?;
+        .map_err(|e| {
+            node.quotas.give_back_upload(&uploader, taken);
+            ApiError::internal(ErrorCode::Internal, "the action store failed", e)
+        })?;
     if created {
-        info!(cid = %id, bytes = req.code.len(), "stored a Lit Action");
+        info!(cid = %id, bytes = req.code.len(), %uploader, "stored a Lit Action");
     }
     Ok(ActionUploadResponse {
         ipfs_id: id,

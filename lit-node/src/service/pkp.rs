@@ -50,6 +50,23 @@ impl From<ChainError> for ApiError {
                 ErrorCode::NonceReplayed,
                 "this approval was already used: approve every change anew",
             ),
+            ChainError::MintQuota {
+                owner,
+                limit,
+                resets_at,
+            } => {
+                let resets_at = OffsetDateTime::from_unix_timestamp(resets_at)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "{owner} minted {limit} PKPs on this network in the last hour, as many as \
+                         this node allows per owner (quotas.mints_per_hour); the approval was not \
+                         used, and the next mint is possible at {}",
+                        super::quota::when(resets_at, OffsetDateTime::now_utc())
+                    ),
+                )
+            }
             other => ApiError::internal(ErrorCode::Internal, "the PKP registry failed", other),
         }
     }
@@ -85,7 +102,10 @@ fn network_id(keys: &NodeKeys) -> String {
 }
 
 /// Mints a PKP for the owner who approved it: a key derived from the root key with a random
-/// key id, recorded in the registry with the approval (which takes effect once).
+/// key id, recorded in the registry with the approval (which takes effect once). The approving
+/// owner is the caller whose quota the mint counts against (`quotas.mints_per_hour`, counted by
+/// the registry for the whole network, see `super::quota`); a mint over it is refused
+/// `rate_limited` and leaves the approval unused.
 pub async fn mint(node: &Node, req: PkpMintRequest) -> Result<PkpInfo, ApiError> {
     let keys = node.keys()?;
     let registry = registry(node)?;
@@ -116,7 +136,8 @@ pub async fn mint(node: &Node, req: PkpMintRequest) -> Result<PkpInfo, ApiError>
         permissions: Default::default(),
     };
     let stored = record.clone();
-    blocking(move || registry.insert(&stored, &approval)).await?;
+    let quota = node.quotas.mints_per_hour;
+    blocking(move || registry.insert(&stored, &approval, quota)).await?;
     info!(owner = %owner, token = %hex::encode(record.token_id.0), "minted a PKP");
     Ok(record)
 }
