@@ -209,14 +209,15 @@ fn quantile(v: &[Duration], q: f64) -> Duration {
     v[(((v.len() - 1) as f64) * q).round() as usize]
 }
 
-/// A session of `wallet` granted `pkp-signing` on `pkp` for an hour.
-fn session_of(wallet: &Wallet, pkp: &PkpInfo) -> Session {
+/// A session of `wallet` on the network with SIWE domain `domain`, granted `pkp-signing` on
+/// `pkp` for an hour.
+fn session_of(domain: &str, wallet: &Wallet, pkp: &PkpInfo) -> Session {
     let grant = ResourceAbilityRequest::new(
         LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0))),
         LitAbility::PkpSigning,
     )
     .unwrap();
-    Session::from_wallet(wallet, vec![grant], Duration::from_secs(3600)).unwrap()
+    Session::from_wallet(wallet, domain, vec![grant], Duration::from_secs(3600)).unwrap()
 }
 
 fn main() {
@@ -227,6 +228,7 @@ fn main() {
         let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
             .await
             .unwrap();
+        let domain = client.domain().to_string();
         let owner = Wallet::random();
         let pkp = client.mint_pkp(&owner).await.unwrap();
         let throwaway = Wallet::random();
@@ -248,7 +250,7 @@ fn main() {
             pkp,
             samples: Mutex::new(BTreeMap::new()),
         });
-        let session = Arc::new(session_of(&throwaway, &flood.pkp));
+        let session = Arc::new(session_of(&domain, &throwaway, &flood.pkp));
 
         let rss_start = proc_kib(pid, "VmRSS");
         println!(
@@ -327,7 +329,7 @@ fn main() {
         );
         // another wallet at the same node: its nonce is accepted (refused only by the PKP)
         let other = Wallet::random();
-        let (latency, other_code) = flood.send(&session_of(&other, &flood.pkp), 0).await;
+        let (latency, other_code) = flood.send(&session_of(&domain, &other, &flood.pkp), 0).await;
         println!(
             "another wallet ({}) at node {TARGET}: {other_code} in {} ms \
              (not_permitted: its session nonce was accepted, the PKP refused it)",
@@ -335,7 +337,7 @@ fn main() {
             ms(latency)
         );
         // the PKP's owner signs through a group with the flooded node in it
-        let owners = session_of(&owner, &flood.pkp);
+        let owners = session_of(&domain, &owner, &flood.pkp);
         let mut signed = None;
         for _ in 0..8 {
             let t = Instant::now();
