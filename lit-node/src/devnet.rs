@@ -289,6 +289,12 @@ impl NodeProcess {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
+    /// Its operating-system process id, while it has not been killed (benchmarks read its
+    /// memory in `/proc/<pid>/status`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the process (as a crash would: no clean shutdown) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -426,6 +432,11 @@ impl Devnet {
     /// Node `party_id`'s log so far (empty if it has none).
     pub fn log(&self, party_id: u32) -> String {
         std::fs::read_to_string(self.layout.log_file(party_id)).unwrap_or_default()
+    }
+
+    /// The process id of node `party_id`, if this devnet started it and has not killed it.
+    pub fn pid(&self, party_id: u32) -> Option<u32> {
+        self.nodes.get(&party_id).and_then(NodeProcess::pid)
     }
 
     /// The nodes whose processes run, in party-id order.

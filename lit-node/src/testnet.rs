@@ -144,6 +144,14 @@ impl TestNet {
         }
     }
 
+    /// Node `party_id`'s process id (to read its memory in `/proc/<pid>/status`).
+    pub fn pid(&self, party_id: u32) -> u32 {
+        match self.devnet.pid(party_id) {
+            Some(pid) => pid,
+            None => panic!("node {party_id} of the test network is not running"),
+        }
+    }
+
     /// The network file.
     pub fn network_file(&self) -> PathBuf {
         self.devnet.network_file()
