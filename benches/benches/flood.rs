@@ -329,7 +329,9 @@ fn main() {
         );
         // another wallet at the same node: its nonce is accepted (refused only by the PKP)
         let other = Wallet::random();
-        let (latency, other_code) = flood.send(&session_of(&domain, &other, &flood.pkp), 0).await;
+        let (latency, other_code) = flood
+            .send(&session_of(&domain, &other, &flood.pkp), 0)
+            .await;
         println!(
             "another wallet ({}) at node {TARGET}: {other_code} in {} ms \
              (not_permitted: its session nonce was accepted, the PKP refused it)",

@@ -782,26 +782,38 @@ async fn uploads_and_mints_beyond_their_quota_are_refused_for_that_caller_alone(
     // uploads: Alice's two are stored, her third is refused and stores nothing
     for n in 1..=2 {
         let (status, body) = net
-            .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(n), Some(&alice_key)),
+            .call(
+                1,
+                paths::ACTION_UPLOAD,
+                &upload_body(&net, 1, &action(n), Some(&alice_key)),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (status, body) = net
-        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(3), Some(&alice_key)),
+        .call(
+            1,
+            paths::ACTION_UPLOAD,
+            &upload_body(&net, 1, &action(3), Some(&alice_key)),
         )
         .await;
     assert_rate_limited(status, &body, "quotas.uploads_per_hour");
     // Bob, at the same node, still uploads; the code Alice was refused was not stored
     let (status, body) = net
-        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(3), Some(&bob_key)),
+        .call(
+            1,
+            paths::ACTION_UPLOAD,
+            &upload_body(&net, 1, &action(3), Some(&bob_key)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["created"], true, "{body}");
     // every node counts its own uploads
     let (status, body) = net
-        .call(2, paths::ACTION_UPLOAD, &upload_body(&net, 2, &action(1), Some(&alice_key)),
+        .call(
+            2,
+            paths::ACTION_UPLOAD,
+            &upload_body(&net, 2, &action(1), Some(&alice_key)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -809,17 +821,28 @@ async fn uploads_and_mints_beyond_their_quota_are_refused_for_that_caller_alone(
     // anonymous uploads share one quota; a caller who signs is not held back by them
     for n in 4..=5 {
         let (status, body) = net
-            .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(n), None))
+            .call(
+                1,
+                paths::ACTION_UPLOAD,
+                &upload_body(&net, 1, &action(n), None),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (status, body) = net
-        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(6), None))
+        .call(
+            1,
+            paths::ACTION_UPLOAD,
+            &upload_body(&net, 1, &action(6), None),
+        )
         .await;
     assert_rate_limited(status, &body, "quotas.uploads_per_hour");
     assert!(body.to_string().contains("anonymous"), "{body}");
     let (status, body) = net
-        .call(1, paths::ACTION_UPLOAD, &upload_body(&net, 1, &action(6), Some(&carol_key)),
+        .call(
+            1,
+            paths::ACTION_UPLOAD,
+            &upload_body(&net, 1, &action(6), Some(&carol_key)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -831,17 +854,26 @@ async fn uploads_and_mints_beyond_their_quota_are_refused_for_that_caller_alone(
         format!("{head}{}", " ".repeat(len - head.len()))
     };
     let (status, body) = net
-        .call(3, paths::ACTION_UPLOAD, &upload_body(&net, 3, &big(1, 3000), Some(&dave_key)),
+        .call(
+            3,
+            paths::ACTION_UPLOAD,
+            &upload_body(&net, 3, &big(1, 3000), Some(&dave_key)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = net
-        .call(3, paths::ACTION_UPLOAD, &upload_body(&net, 3, &big(2, 2000), Some(&dave_key)),
+        .call(
+            3,
+            paths::ACTION_UPLOAD,
+            &upload_body(&net, 3, &big(2, 2000), Some(&dave_key)),
         )
         .await;
     assert_rate_limited(status, &body, "quotas.upload_bytes_per_hour");
     let (status, body) = net
-        .call(3, paths::ACTION_UPLOAD, &upload_body(&net, 3, &big(3, 5000), Some(&carol_key)),
+        .call(
+            3,
+            paths::ACTION_UPLOAD,
+            &upload_body(&net, 3, &big(3, 5000), Some(&carol_key)),
         )
         .await;
     assert_eq!(

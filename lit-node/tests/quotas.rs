@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use lit_api::ErrorCode;
 use lit_client::{
-    action_execution_grant, ActionAuth, Bootstrap, ClientError, ExecuteJs, LitClient,
-    Wallet,
+    action_execution_grant, ActionAuth, Bootstrap, ClientError, ExecuteJs, LitClient, Wallet,
 };
 use lit_node::devnet::LayoutOptions;
 use support::net::testnet;
