@@ -277,37 +277,29 @@ async fn actions(network: &str, p: &dyn Fn(&str) -> String, pkp: &Value) {
     std::fs::write(p("sign.js"), sign).unwrap();
     let digest = lit_crypto::eth::eip191_hash(b"an action signed this on the command line");
     let params = json!({"toSign": digest.to_vec(), "publicKey": pkp["publicKey"]}).to_string();
+    let (alice_wallet, sign_js) = (p("alice.json"), p("sign.js"));
+    let run_sign = |json: bool, auth: &str, grant: Option<&str>| {
+        let mut args = vec!["--network", network, "--wallet", alice_wallet.as_str()];
+        if json {
+            args.push("--json");
+        }
+        args.extend([
+            "action",
+            "run",
+            sign_js.as_str(),
+            "--params",
+            params.as_str(),
+        ]);
+        args.extend(["--auth", auth]);
+        if let Some(token) = grant {
+            args.extend(["--grant-pkp", token]);
+        }
+        lit(&args)
+    };
     // a wallet session to run the action only: it does not bring Alice's PKP along
-    let (ok, _, stderr) = lit(&[
-        "--network",
-        network,
-        "--wallet",
-        &p("alice.json"),
-        "action",
-        "run",
-        &p("sign.js"),
-        "--params",
-        &params,
-        "--auth",
-        "wallet",
-    ]);
+    let (ok, _, stderr) = run_sign(false, "wallet", None);
     assert!(!ok && stderr.contains("not permitted"), "{stderr}");
-    let (ok, stdout, stderr) = lit(&[
-        "--network",
-        network,
-        "--wallet",
-        &p("alice.json"),
-        "--json",
-        "action",
-        "run",
-        &p("sign.js"),
-        "--params",
-        &params,
-        "--auth",
-        "wallet",
-        "--grant-pkp",
-        pkp["tokenId"].as_str().unwrap(),
-    ]);
+    let (ok, stdout, stderr) = run_sign(true, "wallet", pkp["tokenId"].as_str());
     assert!(ok, "{stderr}");
     let v: Value = serde_json::from_str(&stdout).unwrap();
     let sig = &v["signatures"]["sig"];
@@ -318,19 +310,7 @@ async fn actions(network: &str, p: &dyn Fn(&str) -> String, pkp: &Value) {
     let signer = lit_crypto::eth::recover_address(&digest, &bytes).unwrap();
     assert_eq!(signer.to_checksum(), pkp["ethAddress"].as_str().unwrap());
     // anonymous, the same action is refused: the PKP permits neither the caller nor the action
-    let (ok, _, stderr) = lit(&[
-        "--network",
-        network,
-        "--wallet",
-        &p("alice.json"),
-        "action",
-        "run",
-        &p("sign.js"),
-        "--params",
-        &params,
-        "--auth",
-        "none",
-    ]);
+    let (ok, _, stderr) = run_sign(false, "none", None);
     assert!(!ok && stderr.contains("action_failed"), "{stderr}");
 
     // an action that throws: every node's message, verbatim

@@ -65,6 +65,24 @@ fn libsecp_signer(rsv: &[u8], digest: &[u8; 32]) -> Address {
     )
 }
 
+/// `code` with the parameters to decrypt `data` (encrypted under `conditions`).
+fn decrypting<'a>(
+    code: &str,
+    conditions: &Value,
+    data: &lit_client::EncryptedData,
+) -> ExecuteJs<'a> {
+    ExecuteJs::code(code)
+        .param("accessControlConditions", conditions.clone())
+        .param(
+            "ciphertext",
+            base64::engine::general_purpose::STANDARD.encode(&data.ciphertext.0),
+        )
+        .param(
+            "dataToEncryptHash",
+            hex::encode(data.data_to_encrypt_hash.0),
+        )
+}
+
 /// Names the lifetime a closure's `ExecuteJs` borrows its caller for.
 fn caller_run<F: for<'a> Fn(Option<&'a Wallet>, bool) -> ExecuteJs<'a>>(f: F) -> F {
     f
@@ -237,18 +255,7 @@ async fn gated_decryption(client: &LitClient) {
         lit_api::session::LitAbility::AccessControlConditionDecryption,
     )
     .unwrap();
-    let bare = |code: &str| {
-        ExecuteJs::code(code)
-            .param("accessControlConditions", conditions.clone())
-            .param(
-                "ciphertext",
-                base64::engine::general_purpose::STANDARD.encode(&data.ciphertext.0),
-            )
-            .param(
-                "dataToEncryptHash",
-                hex::encode(data.data_to_encrypt_hash.0),
-            )
-    };
+    let bare = |code: &str| decrypting(code, &conditions, &data);
     // Alice's session to run the action only: the action cannot decrypt her data
     let err = client
         .execute_js(bare(DECRYPT).wallet(&alice))
@@ -273,16 +280,7 @@ async fn gated_decryption(client: &LitClient) {
     assert!(has_code(&err, ErrorCode::ActionFailed), "{err:?}");
     assert!(failure_text(&err).contains("takes no authSig"), "{err}");
     let run = wallet_run(|who: &Wallet| {
-        ExecuteJs::code(DECRYPT)
-            .param("accessControlConditions", conditions.clone())
-            .param(
-                "ciphertext",
-                base64::engine::general_purpose::STANDARD.encode(&data.ciphertext.0),
-            )
-            .param(
-                "dataToEncryptHash",
-                hex::encode(data.data_to_encrypt_hash.0),
-            )
+        decrypting(DECRYPT, &conditions, &data)
             .wallet(who)
             .grant(decrypt_grant.clone())
     });
