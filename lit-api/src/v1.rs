@@ -212,6 +212,71 @@ pub struct PermittedAuthMethod {
 /// 6 Google JWT, 8 Apple JWT, … in its JS SDK) and has no generic OIDC type, so this one is ours.
 pub const AUTH_METHOD_TYPE_OIDC: u32 = 0x4f49_4443;
 
+/// What an ID token (an auth method's credential) is accepted for. An ID token is the same at
+/// every node until it expires, so a node that saw it could replay it at the others: a node
+/// accepts one only if its `nonce` claim is [`IdTokenPurpose::nonce`] of the request it comes
+/// with, so that a replay can only ask for what the user asked for. The client asks its
+/// identity provider for a token with that nonce (the OpenID Connect `nonce` parameter).
+///
+/// ```
+/// use lit_api::v1::{IdTokenPurpose, ToSign};
+/// use lit_api::Bytes32;
+/// let to_sign = ToSign::Digest(Bytes32([7; 32]));
+/// let nonce = IdTokenPurpose::PkpSign(&to_sign).nonce();
+/// assert_eq!(nonce.len(), 64);
+/// assert_ne!(nonce, IdTokenPurpose::PkpSession("a capability").nonce());
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum IdTokenPurpose<'a> {
+    /// `/v1/pkp/sign`: signing exactly this.
+    PkpSign(&'a ToSign),
+    /// `/v1/session/sign`: the network's signature over exactly this capability (which binds
+    /// the session key).
+    PkpSession(&'a str),
+    /// `/v1/execute`: running this action (its CIDv0) with exactly these parameters.
+    Execute {
+        /// The action's IPFS CIDv0.
+        ipfs_id: &'a str,
+        /// Its `jsParams`.
+        js_params: &'a serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+impl IdTokenPurpose<'_> {
+    /// The `nonce` claim for this purpose: the lowercase hex SHA-256 of a domain-separated
+    /// encoding (`lit/id-token/…`) of what the request does.
+    pub fn nonce(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut h = Sha256::new();
+        match self {
+            IdTokenPurpose::PkpSign(ToSign::Digest(d)) => {
+                h.update(b"lit/id-token/pkp-sign/digest\n");
+                h.update(d.0);
+            }
+            IdTokenPurpose::PkpSign(ToSign::Message(m)) => {
+                h.update(b"lit/id-token/pkp-sign/message\n");
+                h.update(&m.0);
+            }
+            IdTokenPurpose::PkpSession(capability) => {
+                h.update(b"lit/id-token/session-sign\n");
+                h.update(capability.as_bytes());
+            }
+            IdTokenPurpose::Execute { ipfs_id, js_params } => {
+                h.update(b"lit/id-token/execute\n");
+                h.update(ipfs_id.as_bytes());
+                h.update(b"\n");
+                // a `Map` serializes its keys in order: the same text at every node
+                h.update(
+                    serde_json::Value::Object((*js_params).clone())
+                        .to_string()
+                        .as_bytes(),
+                );
+            }
+        }
+        hex::encode(h.finalize())
+    }
+}
+
 /// Who may use a PKP besides its owner.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

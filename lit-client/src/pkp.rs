@@ -278,31 +278,67 @@ impl LitClient {
         .await
     }
 
-    async fn pkp_session_by(
+    /// The first half of a PKP session for an auth method: a fresh session key and the
+    /// capability the network will sign, from now for `ttl`. Ask the identity provider for an ID
+    /// token whose `nonce` is `lit_api::v1::IdTokenPurpose::PkpSession(&capability).nonce()`, then
+    /// call [`LitClient::pkp_session_with_capability`] with it.
+    pub fn pkp_session_capability(
         &self,
         pkp: &PkpInfo,
-        auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
         ttl: Duration,
-    ) -> Result<crate::Session, ClientError> {
-        use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+    ) -> Result<(crate::SessionKey, String), ClientError> {
         let config = |e: String| ClientError::Config(format!("session: {e}"));
         let key = crate::SessionKey::random();
-        let request = ResourceAbilityRequest::new(
-            LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0))),
-            LitAbility::PkpSigning,
-        )
-        .map_err(|e| config(e.to_string()))?;
         let address =
             lit_crypto::eth::Address::parse(&pkp.eth_address).map_err(|e| config(e.to_string()))?;
         let message = crate::session::pkp_capability_message(
             self.domain(),
             &address,
             &key.public_key(),
-            std::slice::from_ref(&request),
+            &[pkp_grant(pkp)?],
             SystemTime::now(),
             ttl,
         )
         .map_err(|e| config(e.to_string()))?;
+        Ok((key, message))
+    }
+
+    /// The second half (see [`LitClient::pkp_session_capability`]): the network signs
+    /// `capability` for `key` after checking `auth` (the same at every node: an ID token bound
+    /// to this capability by its nonce, or a Lit Action).
+    pub async fn pkp_session_with_capability(
+        &self,
+        pkp: &PkpInfo,
+        key: crate::SessionKey,
+        capability: String,
+        auth: PkpAuth,
+    ) -> Result<crate::Session, ClientError> {
+        same_for_every_node(&auth)?;
+        self.pkp_session_signed(pkp, key, capability, &|_| Ok(auth.clone()))
+            .await
+    }
+
+    async fn pkp_session_by(
+        &self,
+        pkp: &PkpInfo,
+        auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
+        ttl: Duration,
+    ) -> Result<crate::Session, ClientError> {
+        let (key, message) = self.pkp_session_capability(pkp, ttl)?;
+        self.pkp_session_signed(pkp, key, message, auth_for).await
+    }
+
+    async fn pkp_session_signed(
+        &self,
+        pkp: &PkpInfo,
+        key: crate::SessionKey,
+        message: String,
+        auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
+    ) -> Result<crate::Session, ClientError> {
+        let config = |e: String| ClientError::Config(format!("session: {e}"));
+        let request = pkp_grant(pkp)?;
+        let address =
+            lit_crypto::eth::Address::parse(&pkp.eth_address).map_err(|e| config(e.to_string()))?;
         // T verified BLS shares over the capability
         let mut order: Vec<_> = self.nodes.iter().collect();
         shuffle(&mut order);

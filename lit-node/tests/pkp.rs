@@ -461,6 +461,7 @@ async fn presignature_pools_cannot_be_reserved_or_split_by_clients() {
 
 #[tokio::test]
 async fn openid_connect_auth_methods_with_scopes_through_the_network() {
+    use lit_api::v1::IdTokenPurpose;
     use support::oidc::{Issuer, TestKey};
     let key = TestKey::p256("k1");
     let issuer = Issuer::start(&[&key]).await;
@@ -477,8 +478,12 @@ async fn openid_connect_auth_methods_with_scopes_through_the_network() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let token = |iss: &str, aud: &str, exp: u64, k: &TestKey| {
-        k.token(&json!({"iss": iss, "sub": "user-7", "aud": aud, "iat": now - 10, "exp": exp}))
+    // an ID token for one request: its nonce names what the request does
+    let token = |iss: &str, aud: &str, exp: u64, k: &TestKey, purpose: IdTokenPurpose<'_>| {
+        k.token(
+            &json!({"iss": iss, "sub": "user-7", "aud": aud, "iat": now - 10, "exp": exp,
+                        "nonce": purpose.nonce()}),
+        )
     };
     let jwt = |t: String| {
         PkpAuth::AuthMethod(lit_api::v1::AuthMethod {
@@ -486,8 +491,9 @@ async fn openid_connect_auth_methods_with_scopes_through_the_network() {
             access_token: t,
         })
     };
-    let good = token("https://issuer.test", "app", now + 600, &key);
     let message = ToSign::Message(Bytes(b"signed by a Google-style login".to_vec()));
+    let for_message = IdTokenPurpose::PkpSign(&message);
+    let good = token("https://issuer.test", "app", now + 600, &key, for_message);
 
     // not yet permitted
     let code_of = |e: &ClientError| e.failures().iter().find_map(|f| f.reason.code());
@@ -498,17 +504,18 @@ async fn openid_connect_auth_methods_with_scopes_through_the_network() {
     assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
     // the owner permits this user (keccak256("sub:aud")) to sign personal messages only
     let id = hex::encode(sha3::Keccak256::digest(b"user-7:app"));
+    let permit = |scope: lit_api::v1::PkpScope| PermissionChange::AddAuthMethod {
+        method: lit_api::v1::PermittedAuthMethod {
+            method_type: lit_api::v1::AUTH_METHOD_TYPE_OIDC,
+            id: id.clone(),
+            scopes: [scope].into(),
+        },
+    };
     client
         .pkp_permit(
             &owner,
             pkp.token_id.0,
-            PermissionChange::AddAuthMethod {
-                method: lit_api::v1::PermittedAuthMethod {
-                    method_type: lit_api::v1::AUTH_METHOD_TYPE_OIDC,
-                    id,
-                    scopes: [lit_api::v1::PkpScope::PersonalSign].into(),
-                },
-            },
+            permit(lit_api::v1::PkpScope::PersonalSign),
         )
         .await
         .unwrap();
@@ -523,27 +530,133 @@ async fn openid_connect_auth_methods_with_scopes_through_the_network() {
     .unwrap();
     assert_eq!(signer.to_checksum(), pkp.eth_address);
     // the scope allows personal messages, not raw digests
+    let digest = ToSign::Digest(Bytes32([1; 32]));
+    let for_digest = token(
+        "https://issuer.test",
+        "app",
+        now + 600,
+        &key,
+        IdTokenPurpose::PkpSign(&digest),
+    );
     let err = client
-        .pkp_sign(&pkp, ToSign::Digest(Bytes32([1; 32])), jwt(good))
+        .pkp_sign(&pkp, digest.clone(), jwt(for_digest))
         .await
         .unwrap_err();
     assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{err}");
+    // the token captured by a node signs nothing else: another message, a digest, a session;
+    // a token without a nonce signs nothing at all
+    let other = ToSign::Message(Bytes(b"send everything to the operator".to_vec()));
+    let no_nonce = key.token(&json!({"iss": "https://issuer.test", "sub": "user-7",
+                                     "aud": "app", "iat": now - 10, "exp": now + 600}));
+    for (to_sign, t) in [
+        (other.clone(), good.clone()),
+        (digest.clone(), good.clone()),
+        (message.clone(), no_nonce),
+    ] {
+        let err = client.pkp_sign(&pkp, to_sign, jwt(t)).await.unwrap_err();
+        assert_eq!(code_of(&err), Some(ErrorCode::InvalidAuth), "{err}");
+        assert!(
+            format!("{err:?}").contains("not bound to this request"),
+            "{err:?}"
+        );
+    }
+    let (session_key, capability) = client
+        .pkp_session_capability(&pkp, Duration::from_secs(600))
+        .unwrap();
+    let err = client
+        .pkp_session_with_capability(&pkp, session_key, capability.clone(), jwt(good.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), Some(ErrorCode::InvalidAuth), "{err}");
+    // a PKP session for this user: the token names the capability; the user may then sign
+    // anything with the session once permitted to
+    client
+        .pkp_permit(
+            &owner,
+            pkp.token_id.0,
+            permit(lit_api::v1::PkpScope::SignAnything),
+        )
+        .await
+        .unwrap();
+    let (session_key, capability) = client
+        .pkp_session_capability(&pkp, Duration::from_secs(600))
+        .unwrap();
+    let for_session = token(
+        "https://issuer.test",
+        "app",
+        now + 600,
+        &key,
+        IdTokenPurpose::PkpSession(&capability),
+    );
+    let session = client
+        .pkp_session_with_capability(&pkp, session_key, capability, jwt(for_session))
+        .await
+        .unwrap();
+    let sig = client
+        .pkp_sign_with_session(&pkp, digest.clone(), &session)
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    // a Lit Action run by this user: the token names the action and its parameters
+    let run = lit_client::ExecuteJs::code(
+        "Lit.Actions.setResponse({ response: Lit.Auth.authMethodContexts[0].userId + ':' + n });",
+    )
+    .param("n", 1);
+    let params = run.js_params().clone();
+    let cid = run.action_id().unwrap();
+    let for_run = |params| {
+        token(
+            "https://issuer.test",
+            "app",
+            now + 600,
+            &key,
+            IdTokenPurpose::Execute {
+                ipfs_id: &cid,
+                js_params: params,
+            },
+        )
+    };
+    let out = client
+        .execute_js(run.clone().auth(jwt(for_run(&params))))
+        .await
+        .unwrap();
+    assert_eq!(out.agreed_response().unwrap(), Some("user-7:1"));
+    // the same token with other parameters, or a token for signing, runs nothing
+    for auth in [jwt(for_run(&params)), jwt(good.clone())] {
+        let err = client
+            .execute_js(run.clone().param("n", 2).auth(auth))
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&err), Some(ErrorCode::InvalidAuth), "{err}");
+    }
     // unknown issuer, wrong audience, expired, signed by a key the issuer does not publish
     for (t, expected) in [
         (
-            token("https://evil.test", "app", now + 600, &key),
+            token("https://evil.test", "app", now + 600, &key, for_message),
             ErrorCode::InvalidAuth,
         ),
         (
-            token("https://issuer.test", "other-app", now + 600, &key),
+            token(
+                "https://issuer.test",
+                "other-app",
+                now + 600,
+                &key,
+                for_message,
+            ),
             ErrorCode::InvalidAuth,
         ),
         (
-            token("https://issuer.test", "app", now - 3600, &key),
+            token("https://issuer.test", "app", now - 3600, &key, for_message),
             ErrorCode::AuthExpired,
         ),
         (
-            token("https://issuer.test", "app", now + 600, &other_issuer_key),
+            token(
+                "https://issuer.test",
+                "app",
+                now + 600,
+                &other_issuer_key,
+                for_message,
+            ),
             ErrorCode::InvalidAuth,
         ),
     ] {

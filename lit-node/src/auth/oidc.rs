@@ -183,6 +183,9 @@ pub struct OidcIdentity {
     pub email: Option<String>,
     /// When the token expires (`exp`).
     pub expires_at: SystemTime,
+    /// The `nonce` claim, if any: what the token was issued for (see
+    /// [`lit_api::v1::IdTokenPurpose`]).
+    pub nonce: Option<String>,
 }
 
 impl OidcIdentity {
@@ -194,6 +197,28 @@ impl OidcIdentity {
     /// [`OidcVerifier::new`] refuses configurations in which two issuers share an audience.
     pub fn auth_method_id(&self) -> [u8; 32] {
         Keccak256::digest(format!("{}:{}", self.subject, self.audience).as_bytes()).into()
+    }
+
+    /// Refuses a token that was not issued for `purpose` (its `nonce` claim is another, or
+    /// absent): an ID token is the same at every node, so it is accepted only for the one
+    /// request it names.
+    pub fn check_purpose(
+        &self,
+        purpose: lit_api::v1::IdTokenPurpose<'_>,
+    ) -> Result<(), crate::error::ApiError> {
+        let expected = purpose.nonce();
+        if self.nonce.as_deref() == Some(expected.as_str()) {
+            return Ok(());
+        }
+        Err(crate::error::ApiError::new(
+            lit_api::ErrorCode::InvalidAuth,
+            format!(
+                "the ID token is not bound to this request: an ID token is valid at every node, \
+                 so its nonce claim must be {expected} (lit_api::v1::IdTokenPurpose::nonce of \
+                 this request); it is {:?}",
+                self.nonce
+            ),
+        ))
     }
 
     /// The auth method type, [`AUTH_METHOD_TYPE_OIDC`].
@@ -751,6 +776,10 @@ fn check_claims(
         audience,
         email,
         expires_at: UNIX_EPOCH + Duration::from_secs(clamp_u64(exp)),
+        nonce: claims
+            .get("nonce")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -932,6 +961,7 @@ mod tests {
             audience: "client".into(),
             email: None,
             expires_at: UNIX_EPOCH,
+            nonce: None,
         };
         // keccak256("12345:client") computed independently with js-sha3 (node):
         // require('js-sha3').keccak256('12345:client')

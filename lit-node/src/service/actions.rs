@@ -141,7 +141,10 @@ pub async fn upload(
         None => CallerKey::Anonymous,
         Some(auth) => {
             let keys = node.keys()?;
-            verify_caller(node, &keys, Some(auth), &action).await?.2
+            // an ID token for an upload names the action with no parameters
+            verify_caller(node, &keys, Some(auth), &action, &serde_json::Map::new())
+                .await?
+                .2
         }
     };
     let taken = node.quotas.take_upload(&uploader, req.code.len() as u64)?;
@@ -228,6 +231,7 @@ async fn verify_caller(
     keys: &NodeKeys,
     auth: Option<&PkpAuth>,
     action: &Action,
+    js_params: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(Caller, AuthContext, CallerKey), ApiError> {
     let mut ctx = AuthContext::default();
     let mut caller = Caller::default();
@@ -265,6 +269,10 @@ async fn verify_caller(
             method_type,
             id,
         } => {
+            identity.check_purpose(lit_api::v1::IdTokenPurpose::Execute {
+                ipfs_id: &action.id().to_string(),
+                js_params,
+            })?;
             ctx.auth_method_contexts.push(json!({
                 "authMethodType": method_type,
                 "authMethodId": format!("0x{id}"),
@@ -320,7 +328,8 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
     let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
     let client = client_key(&req.client_public_key)?;
     let action = load_action(node, &req)?;
-    let (caller, auth, key) = verify_caller(node, &keys, req.auth.as_ref(), &action).await?;
+    let (caller, auth, key) =
+        verify_caller(node, &keys, req.auth.as_ref(), &action, &req.js_params).await?;
     let _permit = action_permit(&node.action_permits)?;
     let until = OffsetDateTime::now_utc() + time::Duration::hours(1);
     node.auth

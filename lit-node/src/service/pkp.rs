@@ -31,6 +31,7 @@ use tracing::info;
 
 use lit_api::owner::OwnerAction;
 use lit_api::session::{LitAbility, LitResource, ResourceId};
+use lit_api::v1::IdTokenPurpose;
 
 use super::{client_key, seal_reply, Node};
 use crate::auth::action::Authorising;
@@ -382,6 +383,12 @@ async fn permitted_scopes(
             method_type,
             id,
         } => {
+            identity.check_purpose(match authorising {
+                Authorising::PkpSign { to_sign, .. } => IdTokenPurpose::PkpSign(to_sign),
+                Authorising::PkpSession { capability, .. } => {
+                    IdTokenPurpose::PkpSession(capability)
+                }
+            })?;
             let party = format!("auth-method:{method_type}:{id}");
             if scopes_of(record, &party).is_none() {
                 return Err(not_permitted(&format!(
