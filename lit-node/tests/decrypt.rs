@@ -97,6 +97,19 @@ async fn the_client_refuses_a_network_whose_nodes_disagree() {
     LitClient::connect(Bootstrap::NetworkFile(b.network_file()))
         .await
         .unwrap();
+    // a network file naming another SIWE domain than its nodes report: the client would make
+    // capabilities every node refuses, so it refuses the network up front
+    let mut file = a.network().clone();
+    file.domain = Some("elsewhere.lit".into());
+    let path = a.dir().join("elsewhere.json");
+    std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+    let err = LitClient::connect(Bootstrap::NetworkFile(path))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Disagreement { what: "domain", .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
