@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use lit_api::error::ErrorEnvelope;
-use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest};
 use lit_api::v1::{paths, PkpAuth, PkpInfo, PkpSignRequest, ToSign};
 use lit_api::Bytes32;
 use lit_client::{Bootstrap, LitClient, Session, Wallet};
@@ -212,11 +212,9 @@ fn quantile(v: &[Duration], q: f64) -> Duration {
 /// A session of `wallet` on the network with SIWE domain `domain`, granted `pkp-signing` on
 /// `pkp` for an hour.
 fn session_of(domain: &str, wallet: &Wallet, pkp: &PkpInfo) -> Session {
-    let grant = ResourceAbilityRequest::new(
-        LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0))),
-        LitAbility::PkpSigning,
-    )
-    .unwrap();
+    let grant =
+        ResourceAbilityRequest::new(LitResource::pkp(&pkp.token_id.0), LitAbility::PkpSigning)
+            .unwrap();
     Session::from_wallet(wallet, domain, vec![grant], Duration::from_secs(3600)).unwrap()
 }
 

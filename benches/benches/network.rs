@@ -184,14 +184,10 @@ fn share_request(
     alice: &Wallet,
     client_key: [u8; 32],
 ) -> serde_json::Value {
-    use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+    use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest};
     let identity = encrypted.identity().unwrap();
     let grant = ResourceAbilityRequest::new(
-        LitResource::AccessControlCondition(ResourceId::Id(format!(
-            "{}/{}",
-            hex::encode(identity.conditions_hash()),
-            hex::encode(identity.data_hash())
-        ))),
+        LitResource::decryption_of(&identity),
         LitAbility::AccessControlConditionDecryption,
     )
     .unwrap();

@@ -208,6 +208,21 @@ fn is_hash(s: &str) -> bool {
 }
 
 impl LitResource {
+    /// `lit-pkp://<token id>`: the PKP with this token id.
+    pub fn pkp(token_id: &[u8; 32]) -> Self {
+        LitResource::Pkp(ResourceId::Id(hex::encode(token_id)))
+    }
+
+    /// `lit-accesscontrolcondition://<conditions hash>/<data hash>`: the data encrypted under
+    /// `identity` (the identity's own URI).
+    pub fn decryption_of(identity: &lit_crypto::identity::AccessControlIdentity) -> Self {
+        LitResource::AccessControlCondition(ResourceId::Id(format!(
+            "{}/{}",
+            hex::encode(identity.conditions_hash()),
+            hex::encode(identity.data_hash())
+        )))
+    }
+
     /// The scheme prefix, e.g. `lit-pkp://`.
     pub fn prefix(&self) -> &'static str {
         match self {

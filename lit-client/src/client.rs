@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lit_api::network::{AttestationMode, NetworkFile, NetworkNode};
-use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest};
 use lit_api::v1::{
     paths, AttestationKind, AuthSig, EncryptionSignRequest, EncryptionSignResponse,
     HandshakeRequest, HandshakeResponse, NetworkKeys,
@@ -350,11 +350,7 @@ impl LitClient {
         let identity = data.identity()?;
         let ciphertext = data.ciphertext(Some(&self.key_set.public_key()))?;
         // a session for exactly this data; each node gets its own signature
-        let resource = LitResource::AccessControlCondition(ResourceId::Id(format!(
-            "{}/{}",
-            hex::encode(identity.conditions_hash()),
-            hex::encode(identity.data_hash())
-        )));
+        let resource = LitResource::decryption_of(&identity);
         let grant =
             ResourceAbilityRequest::new(resource, LitAbility::AccessControlConditionDecryption)
                 .map_err(|e| ClientError::Config(format!("session: {e}")))?;

@@ -641,12 +641,9 @@ impl From<PkpAuth> for Signer<'_> {
 
 /// The session grant to sign with this PKP: `pkp-signing` on `lit-pkp://<token id>`.
 pub fn pkp_grant(pkp: &PkpInfo) -> Result<lit_api::session::ResourceAbilityRequest, ClientError> {
-    use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
-    ResourceAbilityRequest::new(
-        LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0))),
-        LitAbility::PkpSigning,
-    )
-    .map_err(|e| ClientError::Config(format!("session: {e}")))
+    use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest};
+    ResourceAbilityRequest::new(LitResource::pkp(&pkp.token_id.0), LitAbility::PkpSigning)
+        .map_err(|e| ClientError::Config(format!("session: {e}")))
 }
 
 /// Refuses a wallet's `AuthSig` where the same auth would go to every node: nodes refuse it

@@ -167,6 +167,20 @@ impl TestNet {
         self.dir.path()
     }
 
+    /// Presignatures the network's nodes have generated into their pools so far (each lead logs
+    /// one line per pool entry).
+    pub fn presignatures_refilled(&self) -> usize {
+        self.network()
+            .nodes
+            .iter()
+            .map(|n| {
+                self.log(n.party_id)
+                    .matches("presignature pool refilled")
+                    .count()
+            })
+            .sum()
+    }
+
     /// Node `party_id`'s log so far.
     pub fn log(&self, party_id: u32) -> String {
         self.devnet.log(party_id)

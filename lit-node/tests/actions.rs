@@ -245,13 +245,7 @@ async fn gated_decryption(client: &LitClient) {
         .unwrap();
     let identity = data.identity().unwrap();
     let decrypt_grant = lit_api::session::ResourceAbilityRequest::new(
-        lit_api::session::LitResource::AccessControlCondition(lit_api::session::ResourceId::Id(
-            format!(
-                "{}/{}",
-                hex::encode(identity.conditions_hash()),
-                hex::encode(identity.data_hash())
-            ),
-        )),
+        lit_api::session::LitResource::decryption_of(&identity),
         lit_api::session::LitAbility::AccessControlConditionDecryption,
     )
     .unwrap();

@@ -536,16 +536,12 @@ async fn an_owner_approval_takes_effect_once_for_its_network_pkp_and_change() {
 /// The decryption resource of data with hash `data_hash` under `conditions`.
 fn acc_resource(conditions: &Value, data_hash: [u8; 32]) -> LitResource {
     let identity = AccessControlIdentity::for_conditions(conditions, data_hash).unwrap();
-    LitResource::AccessControlCondition(ResourceId::Id(format!(
-        "{}/{}",
-        hex::encode(identity.conditions_hash()),
-        hex::encode(identity.data_hash())
-    )))
+    LitResource::decryption_of(&identity)
 }
 
 /// `lit-pkp://<token id>`.
 fn pkp_resource(pkp: &PkpInfo) -> LitResource {
-    LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0)))
+    LitResource::pkp(&pkp.token_id.0)
 }
 
 /// An edit of a capability's SIWE message before the wallet signs it.

@@ -296,19 +296,6 @@ async fn pooled_presignatures_are_used_once_even_across_a_crash() {
     assert!(net.log(1).contains("presignature pool refilled"));
 }
 
-/// Pool entries the leads of `net` have made so far (each lead logs one line per entry).
-fn pool_entries_made(net: &TestNet) -> usize {
-    net.network()
-        .nodes
-        .iter()
-        .map(|n| {
-            net.log(n.party_id)
-                .matches("presignature pool refilled")
-                .count()
-        })
-        .sum()
-}
-
 /// A well-formed `/v1/pkp/sign` body for the node at `url` in `group` (its own sealing key and
 /// session signature).
 fn raw_sign_request(
@@ -353,11 +340,11 @@ async fn presignature_pools_cannot_be_reserved_or_split_by_clients() {
     assert_eq!(groups.len(), 5);
     let full = groups.len() * POOL;
     let started = Instant::now();
-    while pool_entries_made(&net) < full {
+    while net.presignatures_refilled() < full {
         assert!(
             started.elapsed() < Duration::from_secs(300),
             "pools not full after 300 s: {} of {full} entries",
-            pool_entries_made(&net)
+            net.presignatures_refilled()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -670,15 +657,13 @@ async fn openid_connect_auth_methods_with_scopes_through_the_network() {
 
 #[tokio::test]
 async fn session_signatures_wallet_backed_and_network_signed_pkp_sessions() {
-    use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+    use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest};
     use lit_client::{Session, SessionKey};
     let (net, client, owner, pkp) = with_pkp(5, LayoutOptions::default()).await;
     let stranger = Wallet::random();
-    let grant = ResourceAbilityRequest::new(
-        LitResource::Pkp(ResourceId::Id(hex::encode(pkp.token_id.0))),
-        LitAbility::PkpSigning,
-    )
-    .unwrap();
+    let grant =
+        ResourceAbilityRequest::new(LitResource::pkp(&pkp.token_id.0), LitAbility::PkpSigning)
+            .unwrap();
     let digest = ToSign::Digest(Bytes32([9; 32]));
 
     // a wallet-backed session of the owner signs on every node of the group

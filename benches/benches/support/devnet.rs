@@ -37,15 +37,7 @@ pub async fn start(n: usize, options: &LayoutOptions, log_level: &str) -> TestNe
 
 /// Presignatures the network's nodes have generated into their pools so far (from their logs).
 pub fn refilled(net: &TestNet) -> usize {
-    net.network()
-        .nodes
-        .iter()
-        .map(|n| {
-            net.log(n.party_id)
-                .matches("presignature pool refilled")
-                .count()
-        })
-        .sum()
+    net.presignatures_refilled()
 }
 
 /// A numeric environment variable, or `default`.

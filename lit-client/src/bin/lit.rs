@@ -594,9 +594,7 @@ async fn run_action(cli: &Cli, cmd: &ActionCommand) -> Result<(), ClientError> {
             }
             for token in grant_pkp {
                 let grant = lit_api::session::ResourceAbilityRequest::new(
-                    lit_api::session::LitResource::Pkp(lit_api::session::ResourceId::Id(
-                        hex::encode(token_id(token)?),
-                    )),
+                    lit_api::session::LitResource::pkp(&token_id(token)?),
                     lit_api::session::LitAbility::PkpSigning,
                 )
                 .map_err(|e| ClientError::Config(e.to_string()))?;

@@ -32,7 +32,7 @@ use lit_actions::host::{
 use lit_actions::{
     Action, ActionError, ActionHost, AuthContext, Engine, EngineConfig, HostError, NetPolicy,
 };
-use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest, ResourceId};
+use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest};
 use lit_api::v1::{
     action_share_aad, ActionSignatureShare, ActionUploadRequest, ActionUploadResponse, ActionUsage,
     AuthSig, ExecuteRequest, ExecuteResponse, PkpAuth, PkpInfo, PkpScope, ACTION_SHARE_SEAL_INFO,
@@ -602,10 +602,9 @@ impl NodeHost {
             .address
             .as_ref()
             .is_some_and(|a| *a == record.owner || p.addresses.contains(a))
-            && self.caller.granted(
-                LitResource::Pkp(ResourceId::Id(hex::encode(record.token_id.0))),
-                LitAbility::PkpSigning,
-            );
+            && self
+                .caller
+                .granted(LitResource::pkp(&record.token_id.0), LitAbility::PkpSigning);
         let by_method = self.caller.auth_methods.iter().any(|(t, id)| {
             p.auth_methods.iter().any(|m| {
                 m.method_type == *t
@@ -740,11 +739,7 @@ impl NodeHost {
         let identity =
             AccessControlIdentity::for_conditions(&req.access_control_conditions, data_hash)
                 .map_err(|e| e.to_string())?;
-        let resource = LitResource::AccessControlCondition(ResourceId::Id(format!(
-            "{}/{}",
-            hex::encode(identity.conditions_hash()),
-            hex::encode(identity.data_hash())
-        )));
+        let resource = LitResource::decryption_of(&identity);
         if !self.caller.granted(
             resource.clone(),
             LitAbility::AccessControlConditionDecryption,

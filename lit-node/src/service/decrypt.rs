@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use lit_api::conditions::ConditionsError;
-use lit_api::session::{LitAbility, LitResource, ResourceId};
+use lit_api::session::{LitAbility, LitResource};
 use lit_api::v1::{
     encryption_share_aad, EncryptionSignRequest, EncryptionSignResponse, ENCRYPTION_SHARE_SEAL_INFO,
 };
@@ -55,11 +55,7 @@ impl Node {
             req.data_to_encrypt_hash.0,
         )
         .map_err(|e| ApiError::new(ErrorCode::InvalidConditions, e.to_string()))?;
-        let resource = LitResource::AccessControlCondition(ResourceId::Id(format!(
-            "{}/{}",
-            hex::encode(identity.conditions_hash()),
-            hex::encode(identity.data_hash())
-        )));
+        let resource = LitResource::decryption_of(&identity);
         let session = self
             .auth
             .session_in_auth_sig(

@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use tracing::info;
 
 use lit_api::owner::OwnerAction;
-use lit_api::session::{LitAbility, LitResource, ResourceId};
+use lit_api::session::{LitAbility, LitResource};
 use lit_api::v1::IdTokenPurpose;
 
 use super::{client_key, seal_reply, Node};
@@ -308,7 +308,7 @@ async fn permitted_scopes(
     auth: &PkpAuth,
     authorising: Authorising<'_>,
 ) -> Result<Permitted, ApiError> {
-    let resource = LitResource::Pkp(ResourceId::Id(hex::encode(record.token_id.0)));
+    let resource = LitResource::pkp(&record.token_id.0);
     let caller = node
         .auth
         .verify(

@@ -5,7 +5,7 @@
 use k256::ecdsa::SigningKey;
 use lit_api::session::{
     capability_siwe_message, CapabilityMessage, LitAbility, LitResource, ResourceAbilityRequest,
-    ResourceId, SessionSignedMessage,
+    SessionSignedMessage,
 };
 use lit_api::siwe::SiweMessage;
 use lit_api::v1::{AuthSig, DERIVED_VIA_PERSONAL_SIGN};
@@ -142,11 +142,7 @@ pub fn decryption_resource(conditions: &Value, data: &[u8]) -> LitResource {
         sha2::Sha256::digest(data).into(),
     )
     .unwrap();
-    LitResource::AccessControlCondition(ResourceId::Id(format!(
-        "{}/{}",
-        hex::encode(identity.conditions_hash()),
-        hex::encode(identity.data_hash())
-    )))
+    LitResource::decryption_of(&identity)
 }
 
 /// A session signature for node `url` of a network with SIWE domain `domain` that lets `key`'s
