@@ -153,6 +153,7 @@ impl Node {
                 kind: self.attestation_kind,
                 evidence: Bytes(evidence.to_json().into_bytes()),
             },
+            members: Vec::new(),
         })
     }
 }
