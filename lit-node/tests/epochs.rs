@@ -1,0 +1,126 @@
+//! Epochs on a staking contract, with real node processes on the embedded chain: operators
+//! join (5 → 7), leave (7 → 6) and a crashed node is voted out (6 → 5); at every epoch the
+//! shares are reshared among the new set while the BLS public key and every PKP address stay
+//! the same, so data encrypted at epoch 1 decrypts and a PKP minted at epoch 1 signs at
+//! epoch 4.
+
+mod support;
+
+use std::time::Duration;
+
+use lit_api::v1::ToSign;
+use lit_api::Bytes32;
+use lit_client::{Bootstrap, LitClient, Signer, Wallet};
+use lit_node::chain::staking::{EpochState, Staking};
+use lit_node::devnet::{DevnetStaking, LayoutOptions};
+use lit_node::testnet::TestNet;
+use support::net::{libsecp_recover, testnet, user_is};
+
+const EPOCH_TIMEOUT: Duration = Duration::from_secs(180);
+
+async fn client(net: &TestNet) -> LitClient {
+    LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap_or_else(|e| panic!("{}", net.logs(&format!("connect: {e}"))))
+}
+
+async fn next_epoch(net: &mut TestNet, epoch: u64) -> Vec<u32> {
+    if let Err(e) = net.devnet().lock_next_epoch().await {
+        panic!("{}", net.logs(&format!("lock: {e}")));
+    }
+    match net.devnet().wait_epoch(epoch, EPOCH_TIMEOUT).await {
+        Ok(members) => members,
+        Err(e) => panic!("{}", net.logs(&format!("epoch {epoch}: {e}"))),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking::default()),
+        dkg_round_timeout_ms: Some(3000),
+        ..LayoutOptions::default()
+    };
+    let mut net = testnet(5).options(options).start().await;
+    assert_eq!(
+        net.devnet()
+            .wait_epoch(1, EPOCH_TIMEOUT)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+
+    // epoch 1: data encrypted, a PKP minted and used
+    let c1 = client(&net).await;
+    assert_eq!((c1.epoch(), c1.threshold(), c1.nodes().len()), (1, 4, 5));
+    let bls_key = c1.network_public_key();
+    let alice = Wallet::random();
+    let secret = b"written at epoch 1";
+    let encrypted = c1.encrypt(&user_is(&alice.address()), secret).unwrap();
+    assert_eq!(c1.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    let owner = Wallet::random();
+    let pkp = c1.mint_pkp(&owner).await.unwrap();
+    let digest = [0x11u8; 32];
+    let sig = c1
+        .pkp_sign(
+            &pkp,
+            ToSign::Digest(Bytes32(digest)),
+            Signer::Wallet(&owner),
+        )
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+
+    // epoch 2: two operators stake and join (5 → 7)
+    let six = net.devnet().add_node().await.unwrap();
+    let seven = net.devnet().add_node().await.unwrap();
+    assert_eq!((six, seven), (6, 7));
+    let members = next_epoch(&mut net, 2).await;
+    assert_eq!(members, [1, 2, 3, 4, 5, 6, 7]);
+
+    // epoch 3: node 1 leaves (7 → 6)
+    net.devnet().leave(1).await.unwrap();
+    let members = next_epoch(&mut net, 3).await;
+    assert_eq!(members, [2, 3, 4, 5, 6, 7]);
+    let log = net.log(1);
+    assert!(log.contains("left the network"), "{log}");
+
+    // epoch 4: node 6 crashes; four members (T of 6) vote it out, and it loses 10% of its stake
+    net.kill(6);
+    let admin = net.devnet().staking_admin().unwrap();
+    let staker6 = net.devnet().layout().stakers[&6];
+    let stake = admin.stake_of(staker6).await.unwrap();
+    for voter in [2, 3, 4, 5] {
+        net.devnet()
+            .staking_as(voter)
+            .unwrap()
+            .vote_to_kick(staker6)
+            .await
+            .unwrap();
+    }
+    assert_eq!(admin.stake_of(staker6).await.unwrap(), stake * 9 / 10);
+    let members = next_epoch(&mut net, 4).await;
+    assert_eq!(members, [2, 3, 4, 5, 7]);
+    let state = admin.network().await.unwrap();
+    assert_eq!(
+        (state.epoch, state.state, state.threshold),
+        (4, EpochState::Active, 4)
+    );
+
+    // the same keys: what epoch 1 encrypted decrypts, the PKP signs for the same address
+    let c4 = client(&net).await;
+    assert_eq!((c4.epoch(), c4.threshold(), c4.node_count()), (4, 4, 5));
+    assert_eq!(c4.network_public_key(), bls_key);
+    assert_eq!(c4.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    let digest = [0x44u8; 32];
+    let sig = c4
+        .pkp_sign(
+            &pkp,
+            ToSign::Digest(Bytes32(digest)),
+            Signer::Wallet(&owner),
+        )
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+}
