@@ -13,6 +13,7 @@ use lit_api::Bytes32;
 use lit_client::{Bootstrap, LitClient, Signer, Wallet};
 use lit_node::chain::staking::{EpochState, Staking};
 use lit_node::devnet::{DevnetStaking, LayoutOptions};
+use lit_node::epoch::NodeKeys;
 use lit_node::testnet::TestNet;
 use support::net::{libsecp_recover, testnet, user_is};
 
@@ -85,6 +86,12 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
     assert_eq!(members, [2, 3, 4, 5, 6, 7]);
     let log = net.log(1);
     assert!(log.contains("left the network"), "{log}");
+    // the node that left erased every share it held
+    net.kill(1);
+    let data_dir = net.devnet().layout().data_dir(1);
+    let (store, _) = lit_node::node::open_data_dir(&data_dir).unwrap();
+    assert_eq!(NodeKeys::stored_epochs(&store).unwrap(), Vec::<u64>::new());
+    drop(store);
 
     // epoch 4: node 6 crashes; four members (T of 6) vote it out, and it loses 10% of its stake
     net.kill(6);

@@ -292,6 +292,13 @@ impl Watcher {
             self.node.set_membership(membership_of(net));
             self.node.switch_keys(keys.clone());
             self.grace_until = serving.map(|_| Instant::now() + self.options.grace);
+            // shares this process did not make: stored before a restart
+            if !self.finished.iter().any(|(e, _)| *e == net.epoch) {
+                info!(
+                    epoch = net.epoch,
+                    "loaded key shares; serving without a new DKG"
+                );
+            }
             info!(
                 epoch = net.epoch,
                 members = net.current.len(),
