@@ -44,7 +44,7 @@ use lit_crypto::seal::SealSecretKey;
 use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value};
 
-use crate::client::{endpoint, post_json, post_json_timeout, LitClient};
+use crate::client::{endpoint, post_json, post_json_timeout, EpochView, LitClient};
 use crate::error::{ClientError, NodeFailure, NodeFailureReason};
 use crate::pkp::SIGN_ATTEMPTS;
 use crate::session::Session;
@@ -726,10 +726,24 @@ impl LitClient {
         let timeout = run
             .timeout
             .unwrap_or_else(|| self.options.request_timeout.max(DEFAULT_EXECUTE_TIMEOUT));
+        self.with_epoch_retry("execute", |view| {
+            self.execute_in(view, &run, &ipfs_id, root, timeout)
+        })
+        .await
+    }
+
+    async fn execute_in(
+        &self,
+        view: std::sync::Arc<EpochView>,
+        run: &ExecuteJs<'_>,
+        ipfs_id: &str,
+        root: k256::AffinePoint,
+        timeout: Duration,
+    ) -> Result<ExecuteJsResult, ClientError> {
         let mut excluded: BTreeSet<u32> = BTreeSet::new();
         let mut failures: Vec<NodeFailure> = Vec::new();
         for _ in 0..SIGN_ATTEMPTS {
-            let Some(group) = self.signing_group(&excluded) else {
+            let Some(group) = self.signing_group(&view, &excluded) else {
                 break;
             };
             let ids: Vec<u32> = group.iter().map(|n| n.party_id).collect();
@@ -737,9 +751,9 @@ impl LitClient {
             OsRng.fill_bytes(&mut request_id);
             let exec = Execution {
                 root,
-                epoch: self.epoch,
+                epoch: view.epoch(),
                 request_id: Bytes32(request_id),
-                ipfs_id: ipfs_id.clone(),
+                ipfs_id: ipfs_id.to_string(),
                 group: ids.clone(),
             };
             let mut auths = Vec::with_capacity(group.len());
@@ -752,7 +766,7 @@ impl LitClient {
                 .map(|(node, auth)| {
                     let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
                     let body = run.request(
-                        self.epoch,
+                        view.epoch(),
                         &ids,
                         exec.request_id,
                         auth,
@@ -812,7 +826,6 @@ impl LitClient {
         auth: ActionAuth<'_>,
     ) -> Result<ActionUpload, ClientError> {
         let ipfs_id = ActionId::of(code.as_bytes()).to_string();
-        let size = code.len() as u64;
         let session;
         let auth = match auth {
             ActionAuth::Wallet(wallet) => {
@@ -822,25 +835,39 @@ impl LitClient {
             }
             other => other,
         };
-        let mut bodies = Vec::with_capacity(self.nodes.len());
-        for node in &self.nodes {
+        self.with_epoch_retry("action upload", |view| {
+            self.upload_in(view, code, &ipfs_id, &auth)
+        })
+        .await
+    }
+
+    async fn upload_in(
+        &self,
+        view: std::sync::Arc<EpochView>,
+        code: &str,
+        ipfs_id: &str,
+        auth: &ActionAuth<'_>,
+    ) -> Result<ActionUpload, ClientError> {
+        let size = code.len() as u64;
+        let nodes = view.nodes();
+        let mut bodies = Vec::with_capacity(nodes.len());
+        for node in nodes {
             bodies.push(ActionUploadRequest {
                 code: code.to_string(),
-                ipfs_id: Some(ipfs_id.clone()),
+                ipfs_id: Some(ipfs_id.to_string()),
                 auth: auth.for_node(&node.url)?,
             });
         }
-        let pending: FuturesUnordered<_> = self
-            .nodes
+        let pending: FuturesUnordered<_> = nodes
             .iter()
             .zip(&bodies)
             .map(|(node, body)| {
                 let url = endpoint(&node.url, paths::ACTION_UPLOAD);
-                let (http, ipfs_id) = (&self.http, &ipfs_id);
+                let http = &self.http;
                 async move {
                     let answer: Result<ActionUploadResponse, _> = post_json(http, &url, body).await;
                     let checked = answer.and_then(|r| {
-                        if &r.ipfs_id != ipfs_id || r.size != size {
+                        if r.ipfs_id != ipfs_id || r.size != size {
                             Err(NodeFailureReason::BadResponse(format!(
                                 "stored {} ({} bytes) instead of {ipfs_id} ({size} bytes)",
                                 r.ipfs_id, r.size
@@ -868,11 +895,11 @@ impl LitClient {
         }
         stored.sort_unstable();
         failures.sort_by_key(|f| f.party_id);
-        if stored.len() < self.threshold {
+        if stored.len() < view.threshold() {
             return Err(ClientError::NodesFailed { failures });
         }
         Ok(ActionUpload {
-            ipfs_id,
+            ipfs_id: ipfs_id.to_string(),
             size,
             stored,
             failures,
