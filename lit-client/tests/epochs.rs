@@ -3,7 +3,8 @@
 //! epoch) and whose epoch, members and key shares the test changes at will: requests follow
 //! the network into its next epoch (one handshake and one retry), members that joined are
 //! found, members that left are dropped, nodes switching one after the other are waited for,
-//! and a "next epoch" under other keys is refused.
+//! and a "next epoch" under other keys is refused. Then `GET /v1/network` through
+//! `LitClient::network_status` and `lit network`.
 //!
 //! The same scenarios against real `lit-node` processes whose membership changes through the
 //! staking contract belong with the node's tests.
@@ -18,13 +19,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use lit_api::network::NetworkNode;
 use lit_api::v1::{
     encryption_share_aad, paths, Attestation, AttestationKind, EncryptionSignRequest,
-    EncryptionSignResponse, HandshakeRequest, HandshakeResponse, NetworkKeys, NodeIdentity,
-    SealedBox, ENCRYPTION_SHARE_SEAL_INFO,
+    EncryptionSignResponse, HandshakeRequest, HandshakeResponse, MemberStatus, NetworkKeys,
+    NetworkStatus, NodeIdentity, SealedBox, ENCRYPTION_SHARE_SEAL_INFO,
 };
 use lit_api::{ApiError, Bytes, Bytes32, ErrorCode, ErrorEnvelope, API_VERSION};
 use lit_attest::{Attester, Binding, Nonce, SimulatedAttester};
@@ -65,6 +66,8 @@ struct FakeNode {
     attester: SimulatedAttester,
     serving: Mutex<Option<Arc<Epoch>>>,
     handshakes: AtomicU64,
+    /// What it answers to `GET /v1/network` (none: `not_found`).
+    status: Mutex<Option<NetworkStatus>>,
 }
 
 impl FakeNode {
@@ -74,7 +77,7 @@ impl FakeNode {
             url: self.url.clone(),
             identity_key: Bytes32(self.identity),
             seal_key: Bytes32(self.seal),
-            dkg_key: Bytes(vec![2; 33]),
+            dkg_key: Bytes(vec![self.party as u8; 33]),
         }
     }
 
@@ -129,6 +132,13 @@ async fn handshake(
         },
     })
     .into_response()
+}
+
+async fn network_status(State(node): State<Arc<FakeNode>>) -> Response {
+    match node.status.lock().unwrap().clone() {
+        Some(status) => Json(status).into_response(),
+        None => refuse(ErrorCode::NotFound, "no chain"),
+    }
 }
 
 async fn encryption_sign(
@@ -199,10 +209,12 @@ impl FakeNet {
                 attester: SimulatedAttester::new([7; 48]),
                 serving: Mutex::new(None),
                 handshakes: AtomicU64::new(0),
+                status: Mutex::new(None),
             });
             let router = Router::new()
                 .route(paths::HANDSHAKE, post(handshake))
                 .route(paths::ENCRYPTION_SIGN, post(encryption_sign))
+                .route(paths::NETWORK_STATUS, get(network_status))
                 .with_state(node.clone());
             tokio::spawn(async move { axum::serve(listener, router).await });
             nodes.insert(party, node);
@@ -247,6 +259,27 @@ impl FakeNet {
     /// Node `party` serves `epoch` from now on (`None`: it answers `not_ready`).
     fn serve(&self, party: u32, epoch: Option<&Arc<Epoch>>) {
         *self.nodes[&party].serving.lock().unwrap() = epoch.cloned();
+    }
+
+    /// Node `party` answers `status` to `GET /v1/network`.
+    fn report(&self, party: u32, status: &NetworkStatus) {
+        *self.nodes[&party].status.lock().unwrap() = Some(status.clone());
+    }
+
+    /// A network file naming `parties` (`"name": "fake"`: the domain `fake.lit` the nodes
+    /// report).
+    fn network_file(&self, dir: &std::path::Path, parties: &[u32], t: u32) -> std::path::PathBuf {
+        let file = lit_api::network::NetworkFile {
+            version: 1,
+            name: "fake".into(),
+            domain: None,
+            threshold: t,
+            attestation: lit_api::network::AttestationMode::Simulated,
+            nodes: parties.iter().map(|p| self.nodes[p].entry()).collect(),
+        };
+        let path = dir.join("network.json");
+        std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+        path
     }
 
     fn url(&self, party: u32) -> String {
@@ -461,4 +494,129 @@ async fn a_next_epoch_under_other_keys_is_refused_not_followed() {
     assert_eq!((client.epoch(), client.network_public_key()), (1, key));
     assert!(client.refresh().await.is_err());
     assert_eq!(client.epoch(), 1);
+}
+
+/// Runs `lit ARGS` (without blocking the fake nodes' runtime); returns success, stdout, stderr.
+async fn lit(args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lit"))
+        .args(args)
+        .env_remove("LIT_NETWORK")
+        .env_remove("LIT_WALLET")
+        .env_remove("LIT_POLICY")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_network_status_is_what_the_nodes_agree_on() {
+    let net = FakeNet::start(4).await;
+    let first = net.epoch(1, 2, &[1, 2, 3], true);
+    for p in [1, 2, 3] {
+        net.serve(p, Some(&first));
+    }
+    let member = |p: u32, tokens: u64| MemberStatus {
+        party_id: p,
+        url: net.url(p),
+        staker: format!("0x{p:040x}"),
+        stake: format!("{tokens}000000000000000000"),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let status = NetworkStatus {
+        epoch: 1,
+        serving_epoch: 1,
+        state: "active".into(),
+        threshold: 2,
+        next_threshold: 3,
+        epoch_start: now - 600,
+        epoch_length: 3600,
+        current: vec![member(1, 1000), member(2, 1500), member(3, 1000)],
+        next: vec![
+            member(1, 1000),
+            member(2, 1500),
+            member(3, 1000),
+            member(4, 32),
+        ],
+    };
+    net.report(1, &status);
+    net.report(2, &status);
+    // node 3 has not switched to the chain's epoch yet
+    net.report(
+        3,
+        &NetworkStatus {
+            serving_epoch: 0,
+            ..status.clone()
+        },
+    );
+    let client = net.connect(&[1, 2, 3]).await.unwrap();
+    let report = client.network_status().await.unwrap();
+    assert_eq!(report.status.current, status.current);
+    assert_eq!(report.status.next, status.next);
+    assert_eq!(report.serving_other_epoch(), [(3, 0)]);
+    assert_eq!(report.epoch_end(), now + 3000);
+
+    // the command line
+    let dir = tempfile::tempdir().unwrap();
+    let file = net.network_file(dir.path(), &[1, 2, 3], 2);
+    let file = file.to_str().unwrap();
+    let (ok, stdout, stderr) = lit(&["--network", file, "--json", "network"]).await;
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (v["epoch"].as_u64(), v["threshold"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(v["current"][1]["stakeTokens"], "1500.0");
+    assert_eq!(v["next"][3]["stakeTokens"], "32.0");
+    assert_eq!(v["next"][3]["stake"], "32000000000000000000");
+    assert_eq!(v["nextThreshold"], 3);
+    assert_eq!(v["servingOtherEpoch"], json!([{"partyId": 3, "epoch": 0}]));
+    assert_eq!(v["epochEnd"], now + 3000);
+    let (ok, stdout, stderr) = lit(&["--network", file, "network"]).await;
+    assert!(ok, "{stderr}");
+    for expected in [
+        "epoch 1 (active), threshold 2 of 3",
+        "node 3 serves no epoch yet",
+        "1500.0",
+        "next set: threshold 3 of 4",
+        &net.url(4),
+        "ends",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in\n{stdout}");
+    }
+
+    // node 2 reads another stake for the newcomer: a disagreement naming it
+    let mut other = status.clone();
+    other.next[3].stake = "1".into();
+    net.report(2, &other);
+    match client.network_status().await.unwrap_err() {
+        ClientError::Disagreement { what, detail } => {
+            assert_eq!(what, "next set");
+            assert!(
+                detail.contains(&format!("from nodes 2 ({})", net.url(2))),
+                "{detail}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    let (ok, _, stderr) = lit(&["--network", file, "network"]).await;
+    assert!(
+        !ok && stderr.contains("nodes disagree about the next set") && stderr.contains(&net.url(2)),
+        "{stderr}"
+    );
+    // fewer than T nodes know the chain (a static network's nodes do not serve it)
+    *net.nodes[&1].status.lock().unwrap() = None;
+    *net.nodes[&2].status.lock().unwrap() = None;
+    match client.network_status().await.unwrap_err() {
+        ClientError::NodesFailed { failures } => assert_eq!(failures.len(), 2),
+        other => panic!("{other}"),
+    }
 }

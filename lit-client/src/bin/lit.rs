@@ -502,14 +502,14 @@ fn network_json(report: &lit_client::NetworkReport) -> serde_json::Value {
 
 fn print_members(set: &[lit_api::v1::MemberStatus]) {
     println!(
-        "  {:>5}  {:<28}  {:<42}  {:>24}",
+        "  {:>5}  {:<28}  {:<42}  {:>14}",
         "party", "url", "staker", "stake"
     );
     let mut set = set.to_vec();
     set.sort_by_key(|m| m.party_id);
     for m in &set {
         println!(
-            "  {:>5}  {:<28}  {:<42}  {:>24}",
+            "  {:>5}  {:<28}  {:<42}  {:>14}",
             m.party_id,
             m.url,
             m.staker,
@@ -528,7 +528,10 @@ fn print_network(report: &lit_client::NetworkReport, now: std::time::SystemTime)
         s.current.len()
     );
     for (party, epoch) in report.serving_other_epoch() {
-        println!("node {party} serves epoch {epoch}");
+        match epoch {
+            0 => println!("node {party} serves no epoch yet"),
+            _ => println!("node {party} serves epoch {epoch}"),
+        }
     }
     println!("current members:");
     print_members(&s.current);
