@@ -21,9 +21,11 @@
 //! ran on some nodes but failed on others, [`ClientError::ActionIncomplete`]. Another group is
 //! tried (up to [`SIGN_ATTEMPTS`] groups, without the nodes that failed for themselves) only
 //! when no node of the group got to run the action: every node was unreachable or answered
-//! `not_ready` or `rate_limited`. An action that threw (`action_failed`), hit a limit
-//! (`action_limit`), was refused (`not_permitted`, `invalid_auth`, …) or may have run (a timed
-//! out node) is never run again.
+//! `not_ready` or `rate_limited`. When nodes answered `wrong_epoch` and none ran it, the network
+//! moved to another epoch: the client handshakes again and runs the action once more, in the new
+//! epoch. An action that threw (`action_failed`), hit a limit (`action_limit`), was refused
+//! (`not_permitted`, `invalid_auth`, …) or may have run (a timed out node, or some nodes of the
+//! group) is never run again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
@@ -615,7 +617,8 @@ fn assemble(
 }
 
 /// Failed before the action could run at that node: it could not be reached, or refused with
-/// `not_ready` or `rate_limited`.
+/// `not_ready` or `rate_limited`. (Not `wrong_epoch`: another group of the same epoch would be
+/// refused alike; [`LitClient::execute_js`] handshakes again instead.)
 fn failed_before_running(reason: &NodeFailureReason) -> bool {
     match reason {
         NodeFailureReason::Unreachable(_) => true,
@@ -1554,6 +1557,37 @@ mod tests {
         );
         let parties: Vec<_> = err.failures().iter().map(|f| f.party_id).collect();
         assert_eq!(parties, vec![Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn a_group_in_another_epoch_goes_back_to_the_caller() {
+        let net = net();
+        let exec = exec(&net, &[1, 2]);
+        let elsewhere = || api(ErrorCode::WrongEpoch, "the current epoch is 8");
+        // no node ran it: the error says the epoch changed, so execute_js handshakes again and
+        // runs it once more (no other group of this epoch is tried: it would be refused alike)
+        for other in [elsewhere(), api(ErrorCode::NotReady, "peer")] {
+            let err = done(finish_round(
+                &exec,
+                vec![failed(1, other), failed(2, elsewhere())],
+            ))
+            .unwrap_err();
+            assert!(matches!(err, ClientError::NodesFailed { .. }), "{err}");
+            assert!(err.epoch_changed());
+        }
+        // it ran at node 1 while node 2 was in another epoch: not run again (execute_js only
+        // renews its view of the network)
+        let shares = sign(&net, &[1, 2], [1; 32], |_| [2; 32]);
+        let err = done(finish_round(
+            &exec,
+            vec![
+                answer(&exec, 1, Some("ok"), &[("sig", &shares[&1])]),
+                failed(2, elsewhere()),
+            ],
+        ))
+        .unwrap_err();
+        assert!(matches!(&err, ClientError::ActionIncomplete { ran, .. } if ran == &vec![1]));
+        assert!(err.epoch_changed());
     }
 
     // ---------------------------------------------------------------------------------------

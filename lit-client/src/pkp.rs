@@ -410,9 +410,7 @@ impl LitClient {
             match share {
                 Ok(s) => shares.push(s),
                 Err(reason) => {
-                    // a node of another epoch: the others are likely there too
-                    let fatal = matches!(reason.code(), Some(c) if !c.is_retryable())
-                        || reason.code() == Some(ErrorCode::WrongEpoch);
+                    let fatal = matches!(reason.code(), Some(c) if !c.is_retryable());
                     failures.push(NodeFailure {
                         party_id: Some(node.party_id),
                         url: node.url.clone(),
@@ -548,7 +546,7 @@ impl LitClient {
                 });
             }
             // a refusal every node gives alike ends the attempts, and so does another epoch
-            // (another group would be of the old epoch too: the caller handshakes again)
+            // (another group of this epoch would be refused alike: the caller handshakes again)
             if round_failures.iter().any(|f| {
                 matches!(f.reason.code(), Some(c) if (!c.is_retryable() && c != ErrorCode::NonceReplayed) || c == ErrorCode::WrongEpoch)
             }) {
