@@ -750,6 +750,21 @@ impl LitClient {
                 break;
             };
             let ids: Vec<u32> = group.iter().map(|n| n.party_id).collect();
+            let members: Vec<(u32, String)> =
+                group.iter().map(|n| (n.party_id, n.url.clone())).collect();
+            let down = self.unreachable_among(&members).await;
+            if !down.is_empty() {
+                for (party, url, reason) in down {
+                    self.suspect(party);
+                    excluded.insert(party);
+                    failures.push(NodeFailure {
+                        party_id: Some(party),
+                        url,
+                        reason,
+                    });
+                }
+                continue;
+            }
             let mut request_id = [0u8; 32];
             OsRng.fill_bytes(&mut request_id);
             let exec = Execution {

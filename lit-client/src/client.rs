@@ -59,6 +59,14 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// agree again (see [`ConnectOptions::with_epoch_settle`]).
 pub const DEFAULT_EPOCH_SETTLE: Duration = Duration::from_secs(5);
 
+/// How often, by default, a client that makes requests asks one node for its epoch, to move to
+/// a new epoch while the nodes still serve the previous one (see
+/// [`ConnectOptions::epoch_check`]).
+pub const DEFAULT_EPOCH_CHECK: Duration = Duration::from_secs(1);
+
+/// How long a node that answered a liveness check is taken to be up.
+const LIVENESS_MEMORY: Duration = Duration::from_secs(1);
+
 /// How often such a handshake is repeated while the nodes still disagree about the epoch.
 const EPOCH_SETTLE_POLL: Duration = Duration::from_millis(250);
 
@@ -88,6 +96,12 @@ pub struct ConnectOptions {
     /// [`LitClient::refresh`]) keeps trying while the nodes still disagree about the epoch or
     /// its members (they switch epochs one after the other). Zero: one try.
     pub epoch_settle: Duration,
+    /// At most this often, before a request, the client asks one node of its view for the
+    /// epoch it serves (`/v1/health`) and handshakes again when it is newer. Nodes serve the
+    /// previous epoch for a grace period after a change, so a client that keeps making
+    /// requests moves on within that period and never meets `wrong_epoch`; a Lit Action that
+    /// met it on some nodes of its group could not be run again. `None`: never.
+    pub epoch_check: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
@@ -97,6 +111,7 @@ impl Default for ConnectOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             auth_ttl: DEFAULT_AUTH_TTL,
             epoch_settle: DEFAULT_EPOCH_SETTLE,
+            epoch_check: Some(DEFAULT_EPOCH_CHECK),
         }
     }
 }
@@ -124,6 +139,13 @@ impl ConnectOptions {
     /// change ([`ConnectOptions::epoch_settle`]).
     pub fn with_epoch_settle(mut self, settle: Duration) -> Self {
         self.epoch_settle = settle;
+        self
+    }
+
+    /// Ask a node for its epoch at most this often before requests (`None`: never; see
+    /// [`ConnectOptions::epoch_check`]).
+    pub fn with_epoch_check(mut self, every: Option<Duration>) -> Self {
+        self.epoch_check = every;
         self
     }
 }
@@ -251,6 +273,10 @@ pub struct LitClient {
     view: RwLock<Arc<EpochView>>,
     /// Held while handshaking again, so that requests failing together handshake once.
     rehandshake: tokio::sync::Mutex<()>,
+    /// When a node was last asked for its epoch ([`ConnectOptions::epoch_check`]).
+    epoch_checked: std::sync::Mutex<Instant>,
+    /// When each node (by URL) last answered a liveness check before a Lit Action.
+    alive: std::sync::Mutex<BTreeMap<String, Instant>>,
     epoch_retries: AtomicU64,
     pub(crate) options: ConnectOptions,
     /// Nodes that recently failed for themselves (unreachable, bad answers), with when: signing
@@ -303,6 +329,8 @@ impl LitClient {
             verifier,
             view: RwLock::new(Arc::new(view)),
             rehandshake: tokio::sync::Mutex::new(()),
+            epoch_checked: std::sync::Mutex::new(Instant::now()),
+            alive: Default::default(),
             epoch_retries: AtomicU64::new(0),
             options,
             suspects: Default::default(),
@@ -485,6 +513,7 @@ impl LitClient {
         F: Fn(Arc<EpochView>) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
+        self.catch_up().await;
         let view = self.view();
         let error = match request(view.clone()).await {
             Err(e) if e.epoch_changed() => e,
@@ -508,6 +537,94 @@ impl LitClient {
             "the network moved to another epoch: retrying the request once"
         );
         request(fresh).await
+    }
+
+    /// The members of `group` (party id, URL) that do not answer `/v1/health` as ready, with
+    /// why; nodes that answered within the last [`LIVENESS_MEMORY`] are not asked again. A Lit
+    /// Action that ran on part of its group cannot be run again, so its group is checked before
+    /// it is sent: a node that is down is left out of the group instead.
+    pub(crate) async fn unreachable_among(
+        &self,
+        group: &[(u32, String)],
+    ) -> Vec<(u32, String, NodeFailureReason)> {
+        let fresh = |url: &str| {
+            self.alive
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(url)
+                .is_some_and(|t| t.elapsed() < LIVENESS_MEMORY)
+        };
+        let asks = group
+            .iter()
+            .filter(|(_, url)| !fresh(url))
+            .map(|(party, url)| {
+                let health = format!("{}{}", url.trim_end_matches('/'), paths::HEALTH);
+                async move {
+                    let answer = get_json::<lit_api::v1::Health>(&self.http, &health).await;
+                    (*party, url.clone(), answer)
+                }
+            });
+        let mut down = Vec::new();
+        for (party, url, answer) in futures_util::future::join_all(asks).await {
+            match answer {
+                Ok(h) if h.ready => {
+                    self.alive
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(url, Instant::now());
+                }
+                Ok(_) => down.push((
+                    party,
+                    url,
+                    NodeFailureReason::Api {
+                        code: lit_api::ErrorCode::NotReady,
+                        message: "the node does not serve (health: not ready)".into(),
+                    },
+                )),
+                Err(reason) => down.push((party, url, reason)),
+            }
+        }
+        down
+    }
+
+    /// Moves to a newer epoch before a request if a node of the view serves one (at most once
+    /// per [`ConnectOptions::epoch_check`]). A failure here changes nothing: the request runs
+    /// on the view it has and [`LitClient::with_epoch_retry`] handles what it meets.
+    async fn catch_up(&self) {
+        let Some(every) = self.options.epoch_check else {
+            return;
+        };
+        {
+            let mut last = self.epoch_checked.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() < every {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let view = self.view();
+        let mut nodes = view.node_refs();
+        shuffle(&mut nodes);
+        let Some(node) = nodes.first() else {
+            return;
+        };
+        let url = format!("{}{}", node.url.trim_end_matches('/'), paths::HEALTH);
+        let Ok(health) = get_json::<lit_api::v1::Health>(&self.http, &url).await else {
+            return;
+        };
+        if health.ready && health.epoch > view.epoch {
+            tracing::info!(
+                from = view.epoch,
+                to = health.epoch,
+                node = node.party_id,
+                "a node serves a newer epoch: handshaking again"
+            );
+            if let Err(e) = self.rehandshake_after(&view).await {
+                tracing::info!(
+                    "handshaking again failed, keeping epoch {}: {e}",
+                    view.epoch
+                );
+            }
+        }
     }
 
     /// Handshakes again because a request on `stale` met another epoch, unless another request

@@ -6,6 +6,8 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lit_api::v1::ToSign;
@@ -23,6 +25,75 @@ async fn client(net: &TestNet) -> LitClient {
     LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
         .await
         .unwrap_or_else(|e| panic!("{}", net.logs(&format!("connect: {e}"))))
+}
+
+/// What the client under load saw.
+#[derive(Debug, Default)]
+struct LoadReport {
+    decrypted: u64,
+    signed: u64,
+    executed: u64,
+    failures: Vec<String>,
+    epoch_retries: u64,
+    epochs_seen: std::collections::BTreeSet<u64>,
+}
+
+/// One client that decrypts, signs with a PKP and runs an action in a loop until `stop`,
+/// through every epoch change; a request that fails even after the SDK's one retry is a failure.
+async fn load(
+    network_file: std::path::PathBuf,
+    alice: Wallet,
+    encrypted: lit_client::EncryptedData,
+    secret: Vec<u8>,
+    owner: Wallet,
+    pkp: lit_api::v1::PkpInfo,
+    stop: Arc<AtomicBool>,
+) -> LoadReport {
+    let client = LitClient::connect(Bootstrap::NetworkFile(network_file))
+        .await
+        .unwrap();
+    let mut report = LoadReport::default();
+    let mut round = 0u8;
+    while !stop.load(Ordering::SeqCst) {
+        round = round.wrapping_add(1);
+        match client.decrypt(&encrypted, &alice).await {
+            Ok(plain) if plain == secret => report.decrypted += 1,
+            Ok(_) => report.failures.push("decrypt: wrong plaintext".into()),
+            Err(e) => report.failures.push(format!("decrypt: {e}")),
+        }
+        let digest = [round; 32];
+        match client
+            .pkp_sign(
+                &pkp,
+                ToSign::Digest(Bytes32(digest)),
+                Signer::Wallet(&owner),
+            )
+            .await
+        {
+            Ok(sig) if libsecp_recover(&sig) == pkp.public_key.0 => report.signed += 1,
+            Ok(_) => report.failures.push("sign: wrong key".into()),
+            Err(e) => report.failures.push(format!("sign: {e}")),
+        }
+        let action = "Lit.Actions.setResponse({response: `round ${round}`})";
+        let want = format!("round {round}");
+        match client
+            .execute_js(
+                lit_client::ExecuteJs::code(action).param("round", serde_json::json!(round)),
+            )
+            .await
+        {
+            Ok(out) if out.agreed_response().ok().flatten() == Some(want.as_str()) => {
+                report.executed += 1
+            }
+            Ok(out) => report
+                .failures
+                .push(format!("execute: {:?}", out.agreed_response())),
+            Err(e) => report.failures.push(format!("execute: {e}")),
+        }
+        report.epochs_seen.insert(client.epoch());
+    }
+    report.epoch_retries = client.epoch_retries();
+    report
 }
 
 async fn next_epoch(net: &mut TestNet, epoch: u64) -> Vec<u32> {
@@ -73,6 +144,19 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
         .unwrap();
     assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
 
+    // from here on a client decrypts, signs and runs actions without pause
+    let stop = Arc::new(AtomicBool::new(false));
+    let loaded = tokio::spawn(load(
+        net.network_file(),
+        alice.clone(),
+        encrypted.clone(),
+        secret.to_vec(),
+        owner.clone(),
+        pkp.clone(),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
     // epoch 2: two operators stake and join (5 → 7)
     let six = net.devnet().add_node().await.unwrap();
     let seven = net.devnet().add_node().await.unwrap();
@@ -114,6 +198,16 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
         (state.epoch, state.state, state.threshold),
         (4, EpochState::Active, 4)
     );
+
+    // the client under load went through every epoch; no request failed (the SDK retried
+    // those that met a new epoch once, transparently)
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    let report = loaded.await.unwrap();
+    eprintln!("under load: {report:?}");
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert!(report.epochs_seen.contains(&4), "{report:?}");
+    assert!(report.decrypted > 0 && report.signed > 0 && report.executed > 0);
 
     // the same keys: what epoch 1 encrypted decrypts, the PKP signs for the same address
     let c4 = client(&net).await;
