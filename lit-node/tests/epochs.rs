@@ -214,6 +214,30 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
     let c4 = client(&net).await;
     assert_eq!((c4.epoch(), c4.threshold(), c4.node_count()), (4, 4, 5));
     assert_eq!(c4.network_public_key(), bls_key);
+    // what `lit network` shows: the chain's view, as every member reports it
+    let report = c4.network_status().await.unwrap();
+    let parties =
+        |m: &[lit_api::v1::MemberStatus]| m.iter().map(|v| v.party_id).collect::<Vec<_>>();
+    assert_eq!((report.status.epoch, report.status.threshold), (4, 4));
+    assert_eq!(parties(&report.status.current), [2, 3, 4, 5, 7]);
+    assert_eq!(report.status.state, "active");
+    assert!(
+        report.serving.values().all(|e| *e == 4),
+        "{:?}",
+        report.serving
+    );
+    let stake = |p: u32| {
+        report
+            .status
+            .current
+            .iter()
+            .find(|v| v.party_id == p)
+            .map(|v| v.stake.clone())
+    };
+    assert_eq!(
+        stake(2).unwrap(),
+        admin.min_stake().await.unwrap().to_string()
+    );
     assert_eq!(c4.decrypt(&encrypted, &alice).await.unwrap(), secret);
     let digest = [0x44u8; 32];
     let sig = c4
