@@ -128,14 +128,21 @@ fn backend(e: rusqlite::Error) -> ChainError {
     ChainError::Backend(e.to_string())
 }
 
+/// Opens an SQLite file that the processes of a devnet share: writers wait for each other (up
+/// to 10 s), and readers proceed while one writes (WAL).
+pub(crate) fn open_shared(path: &Path) -> Result<Connection, ChainError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(backend)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(backend)?;
+    Ok(conn)
+}
+
 impl SqliteRegistry {
     /// Opens (creating if needed) the registry file.
     pub fn open(path: &Path) -> Result<Self, ChainError> {
-        let conn = Connection::open(path).map_err(backend)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
+        let conn = open_shared(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS pkps (
                 token_id TEXT PRIMARY KEY,

@@ -97,6 +97,20 @@ async fn load(
     report
 }
 
+/// The PKP signs `digest` for its owner, and libsecp256k1 recovers the PKP's key from it.
+async fn signs_for_its_key(
+    client: &LitClient,
+    pkp: &lit_api::v1::PkpInfo,
+    owner: &Wallet,
+    digest: [u8; 32],
+) {
+    let sig = client
+        .pkp_sign(pkp, ToSign::Digest(Bytes32(digest)), Signer::Wallet(owner))
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+}
+
 async fn next_epoch(net: &mut TestNet, epoch: u64) -> Vec<u32> {
     if let Err(e) = net.devnet().lock_next_epoch().await {
         panic!("{}", net.logs(&format!("lock: {e}")));
@@ -134,16 +148,7 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
     assert_eq!(c1.decrypt(&encrypted, &alice).await.unwrap(), secret);
     let owner = Wallet::random();
     let pkp = c1.mint_pkp(&owner).await.unwrap();
-    let digest = [0x11u8; 32];
-    let sig = c1
-        .pkp_sign(
-            &pkp,
-            ToSign::Digest(Bytes32(digest)),
-            Signer::Wallet(&owner),
-        )
-        .await
-        .unwrap();
-    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    signs_for_its_key(&c1, &pkp, &owner, [0x11; 32]).await;
 
     // from here on a client decrypts, signs and runs actions without pause
     let stop = Arc::new(AtomicBool::new(false));
@@ -239,14 +244,5 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
         admin.min_stake().await.unwrap().to_string()
     );
     assert_eq!(c4.decrypt(&encrypted, &alice).await.unwrap(), secret);
-    let digest = [0x44u8; 32];
-    let sig = c4
-        .pkp_sign(
-            &pkp,
-            ToSign::Digest(Bytes32(digest)),
-            Signer::Wallet(&owner),
-        )
-        .await
-        .unwrap();
-    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    signs_for_its_key(&c4, &pkp, &owner, [0x44; 32]).await;
 }

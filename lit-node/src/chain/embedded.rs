@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use lit_crypto::eth::Address;
@@ -419,11 +419,7 @@ fn now_secs() -> u64 {
 
 impl Db {
     fn open(path: &Path) -> Result<Self, ChainError> {
-        let conn = Connection::open(path).map_err(backend)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
+        let conn = super::open_shared(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS staking (
                 id INTEGER PRIMARY KEY CHECK (id = 1),
