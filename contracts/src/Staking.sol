@@ -73,16 +73,12 @@ contract Staking {
     uint256 public slashed;
     /// @notice Each account's stake.
     mapping(address => uint256) public stakeOf;
-    /// @notice How many members of the locked set signalled readiness for `nextEpoch` with
-    ///         a root keys hash.
-    mapping(uint64 => mapping(bytes32 => uint32)) public readyCount;
-    /// @notice Whether a member signalled readiness for `nextEpoch`.
-    mapping(uint64 => mapping(address => bool)) public hasSignalled;
     /// @notice Votes to kick a target in an epoch.
     mapping(uint64 => mapping(address => uint32)) public kickVotes;
 
     mapping(address => Validator) private records;
     uint32 private lastPartyId;
+    /// the last staker that registered an identity key (it holds the key while its record has it)
     mapping(bytes32 => address) private identityKeyHolder;
 
     address[] private current;
@@ -94,7 +90,11 @@ contract Staking {
     address[] private locked;
     mapping(address => bool) private inLocked;
     uint32 private lockedThreshold;
-    bytes32[] private signalledHashes;
+    /// Counts the locks: the readiness signals of one handover are kept under its lock's number,
+    /// so an abandoned handover's signals never count for the next one.
+    uint64 private handover;
+    mapping(uint64 => mapping(bytes32 => uint32)) private readyVotes;
+    mapping(uint64 => mapping(address => bool)) private signalled;
     mapping(uint64 => mapping(address => mapping(address => bool))) private kickVoted;
 
     /// @notice `staker` added `amount` to its stake.
@@ -171,7 +171,7 @@ contract Staking {
     ///         member that asked to leave, cancels the leave. The first request assigns the
     ///         caller's party id; later ones keep it and update the details.
     /// @param url Where the node listens.
-    /// @param identityKey The node's identity key (unique across stakers, forever).
+    /// @param identityKey The node's identity key (no other staker's record may have it).
     /// @param sealKey The node's sealing key.
     /// @param dkgKey The node's 33-byte compressed secp256k1 DKG key.
     function requestToJoin(string calldata url, bytes32 identityKey, bytes32 sealKey, bytes calldata dkgKey)
@@ -181,7 +181,10 @@ contract Staking {
         bool member = isCurrent[msg.sender];
         require(!(member && !leaving[msg.sender]) && !isPending[msg.sender], "already a validator");
         address holder = identityKeyHolder[identityKey];
-        require(holder == address(0) || holder == msg.sender, "identity key in use");
+        require(
+            holder == address(0) || holder == msg.sender || records[holder].identityKey != identityKey,
+            "identity key in use"
+        );
         require(dkgKey.length == 33, "bad dkg key");
         require(state == State.Active, "locked");
 
@@ -256,6 +259,7 @@ contract Staking {
             inLocked[next[i]] = true;
         }
         lockedThreshold = _threshold(next.length);
+        handover += 1;
         lockedAt = uint64(block.timestamp);
         state = State.Locked;
         emit ValidatorsLocked(epoch + 1, uint32(next.length));
@@ -267,13 +271,10 @@ contract Staking {
         require(state == State.Locked, "not locked");
         require(nextEpoch == epoch + 1, "wrong epoch");
         require(inLocked[msg.sender], "not in next set");
-        require(!hasSignalled[nextEpoch][msg.sender], "already signalled");
+        require(!signalled[handover][msg.sender], "already signalled");
         require(epoch == 0 || rootKeysHash_ == rootKeysHash, "wrong key set");
-        hasSignalled[nextEpoch][msg.sender] = true;
-        if (readyCount[nextEpoch][rootKeysHash_] == 0) {
-            signalledHashes.push(rootKeysHash_);
-        }
-        readyCount[nextEpoch][rootKeysHash_] += 1;
+        signalled[handover][msg.sender] = true;
+        readyVotes[handover][rootKeysHash_] += 1;
         emit ReadySignalled(nextEpoch, msg.sender, rootKeysHash_);
     }
 
@@ -282,7 +283,7 @@ contract Staking {
     function advanceEpoch(bytes32 rootKeysHash_) external {
         require(state == State.Locked, "not locked");
         uint64 next = epoch + 1;
-        require(readyCount[next][rootKeysHash_] >= lockedThreshold, "not enough ready");
+        require(readyVotes[handover][rootKeysHash_] >= lockedThreshold, "not enough ready");
 
         for (uint256 i = 0; i < current.length; i++) {
             address a = current[i];
@@ -302,7 +303,6 @@ contract Staking {
         }
         current = locked;
         delete locked;
-        delete signalledHashes;
         threshold = lockedThreshold;
         lockedThreshold = 0;
         if (epoch == 0) {
@@ -316,7 +316,7 @@ contract Staking {
 
     /// @notice Abandons a reshare that did not finish: the current epoch goes on (and lasts a
     ///         full epoch length again); joiners and leavers stay pending; readiness signalled for
-    ///         the abandoned attempt is forgotten. Anyone may call it after the timeout, the admin
+    ///         the abandoned handover never counts for the next one. Anyone may call it after the timeout, the admin
     ///         at any time.
     function abandonReshare() external {
         require(state == State.Locked, "not locked");
@@ -324,20 +324,14 @@ contract Staking {
             msg.sender == admin || block.timestamp >= uint256(lockedAt) + reshareTimeout,
             "reshare not timed out"
         );
-        uint64 next = epoch + 1;
         for (uint256 i = 0; i < locked.length; i++) {
             inLocked[locked[i]] = false;
-            hasSignalled[next][locked[i]] = false;
-        }
-        for (uint256 i = 0; i < signalledHashes.length; i++) {
-            readyCount[next][signalledHashes[i]] = 0;
         }
         delete locked;
-        delete signalledHashes;
         lockedThreshold = 0;
         state = State.Active;
         epochStart = uint64(block.timestamp);
-        emit ReshareAbandoned(next);
+        emit ReshareAbandoned(epoch + 1);
     }
 
     /// @notice Sets the epoch length (admin only).
@@ -361,6 +355,21 @@ contract Staking {
             return _records(locked);
         }
         return _records(_nextSet());
+    }
+
+    /// @notice How many members of the locked set signalled readiness for `nextEpoch` with
+    ///         `hash` in the running handover (0 unless Locked and `nextEpoch` is `epoch + 1`).
+    function readyCount(uint64 nextEpoch, bytes32 hash) external view returns (uint32) {
+        if (state != State.Locked || nextEpoch != epoch + 1) {
+            return 0;
+        }
+        return readyVotes[handover][hash];
+    }
+
+    /// @notice Whether `staker` signalled readiness for `nextEpoch` in the running handover
+    ///         (false unless Locked and `nextEpoch` is `epoch + 1`).
+    function hasSignalled(uint64 nextEpoch, address staker) external view returns (bool) {
+        return state == State.Locked && nextEpoch == epoch + 1 && signalled[handover][staker];
     }
 
     /// @notice The threshold of the next set: of the locked set while Locked, else of
