@@ -1,7 +1,8 @@
 //! Quickstart: a five-node Lit network on this machine, doing the main flow end to end.
 //!
-//! 1. Start five node processes on loopback. They run a distributed key generation (no machine
-//!    ever holds the network key) and serve.
+//! 1. Start five node processes on loopback. Each stakes and joins on a staking contract (the
+//!    embedded one: an SQLite file, nothing to install); they run a distributed key generation
+//!    (no machine ever holds the network key) and serve epoch 1.
 //! 2. Connect a client: it handshakes with every node, checks each node's attestation (simulated
 //!    on a development network) and that all nodes agree on the epoch and the keys.
 //! 3. Alice encrypts a secret under a condition that needs no chain: "the caller is Alice"
@@ -13,7 +14,9 @@
 //! 6. Alice mints a Programmable Key Pair (a key derived from the network's threshold ECDSA key)
 //!    and runs a Lit Action on four nodes that signs with it; the client combines their shares
 //!    into a signature that recovers to the PKP's Ethereum address.
-//! 7. One node is stopped; Alice still decrypts with the other four.
+//! 7. A sixth operator stakes and joins; at the next epoch the six nodes reshare the keys (the
+//!    public keys stay the same) and Alice's old ciphertext still decrypts.
+//! 8. One node is stopped; Alice still decrypts with the other five.
 //!
 //! `cargo run --release -p lit-examples --example quickstart`
 //!
@@ -25,7 +28,7 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use lit_client::{Bootstrap, LitClient, Wallet};
-use lit_node::devnet::{self, Devnet, LayoutOptions, NodeProgram};
+use lit_node::devnet::{self, Devnet, DevnetStaking, LayoutOptions, NodeProgram};
 use sha3::Digest as _;
 
 fn ms(d: Duration) -> String {
@@ -50,7 +53,11 @@ async fn quickstart() -> Result<(), Box<dyn Error>> {
         dir.path().display()
     );
     // each node binds a free port itself and reports it; the devnet writes the network file
-    let layout = devnet::layout(dir.path(), 5, &LayoutOptions::default())?;
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking::default()),
+        ..LayoutOptions::default()
+    };
+    let layout = devnet::layout(dir.path(), 5, &options)?;
     let node = NodeProgram::this_program()?;
     let started = Instant::now();
     let mut net = Devnet::start(layout, move |_| node.command(), &Default::default()).await?;
@@ -149,13 +156,38 @@ Lit.Actions.setResponse({ response: `signed for ${Lit.Auth.authSigAddress}` });
     );
     assert_eq!(signer.to_checksum(), pkp.eth_address);
 
-    println!("7. Stopping node 3; Alice decrypts again");
+    println!("7. A sixth node stakes and joins; the network reshares its keys to epoch 2");
+    let t = Instant::now();
+    let six = net.add_node().await?;
+    net.lock_next_epoch().await?;
+    let members = net.wait_epoch(2, Duration::from_secs(120)).await?;
+    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file())).await?;
+    println!(
+        "   node {six} joined; {} members serve epoch {} (threshold {}) with the same BLS key \
+         {}… ({})",
+        members.len(),
+        client.epoch(),
+        client.threshold(),
+        &hex::encode(client.network_public_key().to_bytes())[..16],
+        ms(t.elapsed())
+    );
+    let t = Instant::now();
+    let plain = client.decrypt(&encrypted, &alice).await?;
+    assert_eq!(plain, secret);
+    println!(
+        "   Alice's epoch-1 ciphertext decrypts at epoch 2 in {}",
+        ms(t.elapsed())
+    );
+
+    println!("8. Stopping node 3; Alice decrypts again");
     net.kill(3);
     let t = Instant::now();
     let plain = client.decrypt(&encrypted, &alice).await?;
     assert_eq!(plain, secret);
     println!(
-        "   decrypted again with 4 of 5 nodes in {}",
+        "   decrypted again with {} of {} nodes in {}",
+        members.len() - 1,
+        members.len(),
         ms(t.elapsed())
     );
 

@@ -104,7 +104,7 @@ fn main() {
             let shares = rt.block_on(collect_real_shares(&net, &encrypted, &alice));
             b.iter(|| {
                 lit_client::combine_and_decrypt(
-                    client.key_set(),
+                    &client.key_set(),
                     &encrypted.identity().unwrap(),
                     &ciphertext,
                     &shares,

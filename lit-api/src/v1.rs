@@ -28,6 +28,11 @@ pub mod paths {
     pub const EXECUTE: &str = "/v1/execute";
     /// `POST`: [`super::ActionUploadRequest`] → [`super::ActionUploadResponse`].
     pub const ACTION_UPLOAD: &str = "/v1/actions/upload";
+    /// `GET`: [`super::EpochKeys`] of the node's current epoch (public: the commitments that a
+    /// node joining at the next epoch needs to take part in the reshare).
+    pub const EPOCH_KEYS: &str = "/v1/epoch/keys";
+    /// `GET`: [`super::NetworkStatus`]: the network as the chain records it (`lit network`).
+    pub const NETWORK_STATUS: &str = "/v1/network";
 }
 
 /// An Ethereum wallet's signature over a SIWE (EIP-4361) message, in Lit's `AuthSig` shape.
@@ -128,6 +133,62 @@ pub struct HandshakeResponse {
     pub domain: String,
     /// The node's attestation bound to its identity key and the request's challenge.
     pub attestation: Attestation,
+    /// The members of the epoch (networks whose membership is on a chain: clients reach the
+    /// members that joined after their network file was written); empty for a static network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<crate::network::NetworkNode>,
+}
+
+/// `GET /v1/network`: the network as the node reads it from the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkStatus {
+    /// The chain's current epoch.
+    pub epoch: u64,
+    /// The epoch whose shares this node serves (0: none).
+    pub serving_epoch: u64,
+    /// `"active"` (operators may join and leave) or `"locked"` (the next set is reshared).
+    pub state: String,
+    /// The current set's threshold.
+    pub threshold: u32,
+    /// The next set's threshold.
+    pub next_threshold: u32,
+    /// When the epoch began (Unix seconds).
+    pub epoch_start: u64,
+    /// Epoch length (seconds).
+    pub epoch_length: u64,
+    /// The current members.
+    pub current: Vec<MemberStatus>,
+    /// The next set (locked or prospective).
+    pub next: Vec<MemberStatus>,
+}
+
+/// One validator in [`NetworkStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MemberStatus {
+    /// Its party id.
+    pub party_id: u32,
+    /// Its URL.
+    pub url: String,
+    /// Its staker address (EIP-55).
+    pub staker: String,
+    /// Its stake in token base units (decimal; 18 decimals).
+    pub stake: String,
+}
+
+/// `GET /v1/epoch/keys`: the public sharing of the node's current epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EpochKeys {
+    /// The epoch.
+    pub epoch: u64,
+    /// The holders of its shares (party ids, ascending).
+    pub holders: Vec<u32>,
+    /// The Feldman commitment of the BLS sharing (`lit_crypto::shamir::Commitment::to_bytes`).
+    pub bls_commitment: Bytes,
+    /// The Feldman commitment of the secp256k1 sharing.
+    pub ecdsa_commitment: Bytes,
 }
 
 /// A payload sealed to one recipient (HPKE `enc` and ciphertext; see `lit_crypto::seal`).

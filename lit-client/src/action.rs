@@ -21,9 +21,11 @@
 //! ran on some nodes but failed on others, [`ClientError::ActionIncomplete`]. Another group is
 //! tried (up to [`SIGN_ATTEMPTS`] groups, without the nodes that failed for themselves) only
 //! when no node of the group got to run the action: every node was unreachable or answered
-//! `not_ready` or `rate_limited`. An action that threw (`action_failed`), hit a limit
-//! (`action_limit`), was refused (`not_permitted`, `invalid_auth`, …) or may have run (a timed
-//! out node) is never run again.
+//! `not_ready` or `rate_limited`. When nodes answered `wrong_epoch` and none ran it, the network
+//! moved to another epoch: the client handshakes again and runs the action once more, in the new
+//! epoch. An action that threw (`action_failed`), hit a limit (`action_limit`), was refused
+//! (`not_permitted`, `invalid_auth`, …) or may have run (a timed out node, or some nodes of the
+//! group) is never run again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
@@ -44,7 +46,7 @@ use lit_crypto::seal::SealSecretKey;
 use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value};
 
-use crate::client::{endpoint, post_json, post_json_timeout, LitClient};
+use crate::client::{endpoint, post_json, post_json_timeout, EpochView, LitClient};
 use crate::error::{ClientError, NodeFailure, NodeFailureReason};
 use crate::pkp::SIGN_ATTEMPTS;
 use crate::session::Session;
@@ -615,7 +617,8 @@ fn assemble(
 }
 
 /// Failed before the action could run at that node: it could not be reached, or refused with
-/// `not_ready` or `rate_limited`.
+/// `not_ready` or `rate_limited`. (Not `wrong_epoch`: another group of the same epoch would be
+/// refused alike; [`LitClient::execute_js`] handshakes again instead.)
 fn failed_before_running(reason: &NodeFailureReason) -> bool {
     match reason {
         NodeFailureReason::Unreachable(_) => true,
@@ -726,20 +729,49 @@ impl LitClient {
         let timeout = run
             .timeout
             .unwrap_or_else(|| self.options.request_timeout.max(DEFAULT_EXECUTE_TIMEOUT));
+        self.with_epoch_retry("execute", |view| {
+            self.execute_in(view, &run, &ipfs_id, root, timeout)
+        })
+        .await
+    }
+
+    async fn execute_in(
+        &self,
+        view: std::sync::Arc<EpochView>,
+        run: &ExecuteJs<'_>,
+        ipfs_id: &str,
+        root: k256::AffinePoint,
+        timeout: Duration,
+    ) -> Result<ExecuteJsResult, ClientError> {
         let mut excluded: BTreeSet<u32> = BTreeSet::new();
         let mut failures: Vec<NodeFailure> = Vec::new();
         for _ in 0..SIGN_ATTEMPTS {
-            let Some(group) = self.signing_group(&excluded) else {
+            let Some(group) = self.signing_group(&view, &excluded) else {
                 break;
             };
             let ids: Vec<u32> = group.iter().map(|n| n.party_id).collect();
+            let members: Vec<(u32, String)> =
+                group.iter().map(|n| (n.party_id, n.url.clone())).collect();
+            let down = self.unreachable_among(&members).await;
+            if !down.is_empty() {
+                for (party, url, reason) in down {
+                    self.suspect(party);
+                    excluded.insert(party);
+                    failures.push(NodeFailure {
+                        party_id: Some(party),
+                        url,
+                        reason,
+                    });
+                }
+                continue;
+            }
             let mut request_id = [0u8; 32];
             OsRng.fill_bytes(&mut request_id);
             let exec = Execution {
                 root,
-                epoch: self.epoch,
+                epoch: view.epoch(),
                 request_id: Bytes32(request_id),
-                ipfs_id: ipfs_id.clone(),
+                ipfs_id: ipfs_id.to_string(),
                 group: ids.clone(),
             };
             let mut auths = Vec::with_capacity(group.len());
@@ -752,7 +784,7 @@ impl LitClient {
                 .map(|(node, auth)| {
                     let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
                     let body = run.request(
-                        self.epoch,
+                        view.epoch(),
                         &ids,
                         exec.request_id,
                         auth,
@@ -812,7 +844,6 @@ impl LitClient {
         auth: ActionAuth<'_>,
     ) -> Result<ActionUpload, ClientError> {
         let ipfs_id = ActionId::of(code.as_bytes()).to_string();
-        let size = code.len() as u64;
         let session;
         let auth = match auth {
             ActionAuth::Wallet(wallet) => {
@@ -822,25 +853,39 @@ impl LitClient {
             }
             other => other,
         };
-        let mut bodies = Vec::with_capacity(self.nodes.len());
-        for node in &self.nodes {
+        self.with_epoch_retry("action upload", |view| {
+            self.upload_in(view, code, &ipfs_id, &auth)
+        })
+        .await
+    }
+
+    async fn upload_in(
+        &self,
+        view: std::sync::Arc<EpochView>,
+        code: &str,
+        ipfs_id: &str,
+        auth: &ActionAuth<'_>,
+    ) -> Result<ActionUpload, ClientError> {
+        let size = code.len() as u64;
+        let nodes = view.nodes();
+        let mut bodies = Vec::with_capacity(nodes.len());
+        for node in nodes {
             bodies.push(ActionUploadRequest {
                 code: code.to_string(),
-                ipfs_id: Some(ipfs_id.clone()),
+                ipfs_id: Some(ipfs_id.to_string()),
                 auth: auth.for_node(&node.url)?,
             });
         }
-        let pending: FuturesUnordered<_> = self
-            .nodes
+        let pending: FuturesUnordered<_> = nodes
             .iter()
             .zip(&bodies)
             .map(|(node, body)| {
                 let url = endpoint(&node.url, paths::ACTION_UPLOAD);
-                let (http, ipfs_id) = (&self.http, &ipfs_id);
+                let http = &self.http;
                 async move {
                     let answer: Result<ActionUploadResponse, _> = post_json(http, &url, body).await;
                     let checked = answer.and_then(|r| {
-                        if &r.ipfs_id != ipfs_id || r.size != size {
+                        if r.ipfs_id != ipfs_id || r.size != size {
                             Err(NodeFailureReason::BadResponse(format!(
                                 "stored {} ({} bytes) instead of {ipfs_id} ({size} bytes)",
                                 r.ipfs_id, r.size
@@ -868,11 +913,11 @@ impl LitClient {
         }
         stored.sort_unstable();
         failures.sort_by_key(|f| f.party_id);
-        if stored.len() < self.threshold {
+        if stored.len() < view.threshold() {
             return Err(ClientError::NodesFailed { failures });
         }
         Ok(ActionUpload {
-            ipfs_id,
+            ipfs_id: ipfs_id.to_string(),
             size,
             stored,
             failures,
@@ -1527,6 +1572,37 @@ mod tests {
         );
         let parties: Vec<_> = err.failures().iter().map(|f| f.party_id).collect();
         assert_eq!(parties, vec![Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn a_group_in_another_epoch_goes_back_to_the_caller() {
+        let net = net();
+        let exec = exec(&net, &[1, 2]);
+        let elsewhere = || api(ErrorCode::WrongEpoch, "the current epoch is 8");
+        // no node ran it: the error says the epoch changed, so execute_js handshakes again and
+        // runs it once more (no other group of this epoch is tried: it would be refused alike)
+        for other in [elsewhere(), api(ErrorCode::NotReady, "peer")] {
+            let err = done(finish_round(
+                &exec,
+                vec![failed(1, other), failed(2, elsewhere())],
+            ))
+            .unwrap_err();
+            assert!(matches!(err, ClientError::NodesFailed { .. }), "{err}");
+            assert!(err.epoch_changed());
+        }
+        // it ran at node 1 while node 2 was in another epoch: not run again (execute_js only
+        // renews its view of the network)
+        let shares = sign(&net, &[1, 2], [1; 32], |_| [2; 32]);
+        let err = done(finish_round(
+            &exec,
+            vec![
+                answer(&exec, 1, Some("ok"), &[("sig", &shares[&1])]),
+                failed(2, elsewhere()),
+            ],
+        ))
+        .unwrap_err();
+        assert!(matches!(&err, ClientError::ActionIncomplete { ran, .. } if ran == &vec![1]));
+        assert!(err.epoch_changed());
     }
 
     // ---------------------------------------------------------------------------------------

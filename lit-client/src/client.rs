@@ -1,9 +1,28 @@
 //! The connected client: handshake with every node, verify their attestations and agreement,
 //! then encrypt locally and decrypt with shares from a threshold of nodes.
+//!
+//! # Epochs
+//!
+//! What a handshake establishes (the epoch, its threshold, members and key set, the nodes that
+//! answered) is an [`EpochView`]. The client holds the current one behind a lock and every
+//! request works on a snapshot of it, so a request in flight is never affected by another that
+//! handshakes again. When nodes refuse a request with `wrong_epoch` (the network moved to
+//! another epoch: its key shares were reshared, perhaps among other nodes), the client
+//! handshakes again once, checks that the network's public keys did not change, swaps the view
+//! and retries the request once ([`LitClient::epoch_retries`] counts these retries).
+//!
+//! On a network whose membership is on a chain, handshakes list the epoch's members
+//! ([`HandshakeResponse::members`]): the client also handshakes with the members its bootstrap
+//! did not name (pinning their keys from the list) and leaves out bootstrap nodes that are no
+//! longer members (see the `membership` module).
+
+mod membership;
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use lit_api::network::{AttestationMode, NetworkFile, NetworkNode};
@@ -28,11 +47,28 @@ use crate::error::{ClientError, NodeFailure, NodeFailureReason};
 use crate::shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};
 use crate::wallet::{Wallet, DEFAULT_AUTH_TTL};
 
+use membership::{Answer, Target};
+
 /// The largest response body the client reads from a node.
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The default timeout of one request to one node.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a handshake made because of an epoch change waits, by default, for the nodes to
+/// agree again (see [`ConnectOptions::with_epoch_settle`]).
+pub const DEFAULT_EPOCH_SETTLE: Duration = Duration::from_secs(5);
+
+/// How often, by default, a client that makes requests asks one node for its epoch, to move to
+/// a new epoch while the nodes still serve the previous one (see
+/// [`ConnectOptions::epoch_check`]).
+pub const DEFAULT_EPOCH_CHECK: Duration = Duration::from_secs(1);
+
+/// How long a node that answered a liveness check is taken to be up.
+const LIVENESS_MEMORY: Duration = Duration::from_secs(1);
+
+/// How often such a handshake is repeated while the nodes still disagree about the epoch.
+const EPOCH_SETTLE_POLL: Duration = Duration::from_millis(250);
 
 /// Where to find the nodes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +92,16 @@ pub struct ConnectOptions {
     pub request_timeout: Duration,
     /// How long the `AuthSig`s made for decryption are valid.
     pub auth_ttl: Duration,
+    /// How long a handshake made again because of an epoch change (or by
+    /// [`LitClient::refresh`]) keeps trying while the nodes still disagree about the epoch or
+    /// its members (they switch epochs one after the other). Zero: one try.
+    pub epoch_settle: Duration,
+    /// At most this often, before a request, the client asks one node of its view for the
+    /// epoch it serves (`/v1/health`) and handshakes again when it is newer. Nodes serve the
+    /// previous epoch for a grace period after a change, so a client that keeps making
+    /// requests moves on within that period and never meets `wrong_epoch`; a Lit Action that
+    /// met it on some nodes of its group could not be run again. `None`: never.
+    pub epoch_check: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
@@ -64,6 +110,8 @@ impl Default for ConnectOptions {
             policy: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             auth_ttl: DEFAULT_AUTH_TTL,
+            epoch_settle: DEFAULT_EPOCH_SETTLE,
+            epoch_check: Some(DEFAULT_EPOCH_CHECK),
         }
     }
 }
@@ -84,6 +132,20 @@ impl ConnectOptions {
     /// Make `AuthSig`s valid for this long.
     pub fn with_auth_ttl(mut self, ttl: Duration) -> Self {
         self.auth_ttl = ttl;
+        self
+    }
+
+    /// Wait this long at most for the nodes to agree when handshaking again after an epoch
+    /// change ([`ConnectOptions::epoch_settle`]).
+    pub fn with_epoch_settle(mut self, settle: Duration) -> Self {
+        self.epoch_settle = settle;
+        self
+    }
+
+    /// Ask a node for its epoch at most this often before requests (`None`: never; see
+    /// [`ConnectOptions::epoch_check`]).
+    pub fn with_epoch_check(mut self, every: Option<Duration>) -> Self {
+        self.epoch_check = every;
         self
     }
 }
@@ -111,22 +173,114 @@ pub struct NodeInfo {
     pub latency: Duration,
 }
 
+/// What one handshake with the network established: the epoch, its threshold, members and key
+/// set, and the nodes that answered. [`LitClient`] swaps it when the epoch changes; requests
+/// work on one snapshot ([`LitClient::view`]) from start to end.
+#[derive(Debug)]
+pub struct EpochView {
+    nodes: Vec<NodeInfo>,
+    failures: Vec<NodeFailure>,
+    epoch: u64,
+    threshold: usize,
+    node_count: u32,
+    network_keys: NetworkKeys,
+    key_set: Arc<PublicKeySet>,
+    members: Vec<NetworkNode>,
+    domain: String,
+}
+
+impl EpochView {
+    /// The epoch all healthy nodes agree on.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The number of shares needed (`T`).
+    pub fn threshold(&self) -> usize {
+        self.threshold
+    }
+
+    /// The number of nodes in the epoch.
+    pub fn node_count(&self) -> u32 {
+        self.node_count
+    }
+
+    /// The nodes that passed the handshake: the bootstrap's in its order, then members the
+    /// bootstrap did not name, by party id.
+    pub fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    /// The nodes that failed the handshake (or are no longer members), and why.
+    pub fn handshake_failures(&self) -> &[NodeFailure] {
+        &self.failures
+    }
+
+    /// The epoch's members as the nodes listed them, by party id (empty for a static network).
+    pub fn members(&self) -> &[NetworkNode] {
+        &self.members
+    }
+
+    /// The network's BLS public key set of this epoch (verifies each node's share).
+    pub fn key_set(&self) -> &Arc<PublicKeySet> {
+        &self.key_set
+    }
+
+    /// The network keys as the nodes reported them.
+    pub fn network_keys(&self) -> &NetworkKeys {
+        &self.network_keys
+    }
+
+    /// The party ids of every member, healthy or not: the listed members, or (static networks)
+    /// the nodes that answered and the bootstrap nodes that did not.
+    pub(crate) fn member_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = if self.members.is_empty() {
+            self.nodes
+                .iter()
+                .map(|n| n.party_id)
+                .chain(self.failures.iter().filter_map(|f| f.party_id))
+                .collect()
+        } else {
+            self.members.iter().map(|m| m.party_id).collect()
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The healthy nodes as [`NodeRef`]s.
+    pub(crate) fn node_refs(&self) -> Vec<NodeRef> {
+        self.nodes
+            .iter()
+            .map(|n| NodeRef {
+                party_id: n.party_id,
+                url: n.url.clone(),
+            })
+            .collect()
+    }
+}
+
 /// A client connected to a Lit network.
 #[derive(Debug)]
 pub struct LitClient {
     bootstrap: Bootstrap,
     pub(crate) http: reqwest::Client,
-    pub(crate) nodes: Vec<NodeInfo>,
-    failures: Vec<NodeFailure>,
-    pub(crate) epoch: u64,
-    pub(crate) threshold: usize,
-    node_count: u32,
-    pub(crate) network_keys: NetworkKeys,
+    verifier: Arc<Verifier>,
+    /// The network's SIWE domain: fixed for the client's life (a network that reports another
+    /// one is another network).
     domain: String,
-    key_set: Arc<PublicKeySet>,
+    /// The current epoch's view; swapped by a handshake made again.
+    view: RwLock<Arc<EpochView>>,
+    /// Held while handshaking again, so that requests failing together handshake once.
+    rehandshake: tokio::sync::Mutex<()>,
+    /// When a node was last asked for its epoch ([`ConnectOptions::epoch_check`]).
+    epoch_checked: std::sync::Mutex<Instant>,
+    /// When each node (by URL) last answered a liveness check before a Lit Action.
+    alive: std::sync::Mutex<BTreeMap<String, Instant>>,
+    epoch_retries: AtomicU64,
     pub(crate) options: ConnectOptions,
     /// Nodes that recently failed for themselves (unreachable, bad answers), with when: signing
-    /// groups avoid them for a while.
+    /// groups avoid them for a while. Cleared when the view changes (party ids are per epoch).
     pub(crate) suspects: std::sync::Mutex<std::collections::BTreeMap<u32, Instant>>,
 }
 
@@ -139,135 +293,74 @@ impl LitClient {
     /// Handshakes with every node concurrently, each with a fresh challenge; verifies each
     /// node's attestation (bound to its identity key, the challenge and the epoch) against the
     /// policy and its identity key against the pinned one; refuses nodes that answered but
-    /// disagree on the epoch, threshold, node count or network keys
+    /// disagree on the epoch, threshold, node count, members or network keys
     /// ([`ClientError::Disagreement`]); and requires at least `T` healthy nodes
     /// ([`ClientError::TooFewNodes`], naming every failed node). Nodes that failed are kept
     /// out and reported by [`LitClient::handshake_failures`].
+    ///
+    /// When the nodes list the epoch's members, the members the bootstrap did not name are
+    /// handshaken too (pinned to the listed keys), and bootstrap nodes that are no longer
+    /// members are left out (listed among the failures as [`NodeFailureReason::NotMember`]).
     pub async fn connect_with(
         bootstrap: Bootstrap,
         options: ConnectOptions,
     ) -> Result<Self, ClientError> {
-        let (targets, file_policy, file_threshold, file_domain) = match &bootstrap {
-            Bootstrap::NetworkFile(path) => {
-                let file = read_network_file(path)?;
-                let policy = match file.attestation {
-                    AttestationMode::Simulated => Policy::development(),
-                    AttestationMode::SevSnp => Policy::default(),
-                };
-                let targets: Vec<(String, Option<NetworkNode>)> = file
-                    .nodes
-                    .iter()
-                    .map(|n| (n.url.clone(), Some(n.clone())))
-                    .collect();
-                (
-                    targets,
-                    policy,
-                    Some(file.threshold as usize),
-                    Some(file.domain()),
-                )
-            }
-            Bootstrap::Urls(urls) => (
-                urls.iter().map(|u| (u.clone(), None)).collect(),
-                Policy::default(),
-                None,
-                None,
-            ),
-        };
-        if targets.is_empty() {
-            return Err(ClientError::Config("no nodes to connect to".into()));
-        }
-        let policy = options.policy.clone().unwrap_or(file_policy);
+        let plan = Plan::of(&bootstrap)?;
+        let policy = options
+            .policy
+            .clone()
+            .unwrap_or_else(|| plan.policy.clone());
         let http = http_client(options.request_timeout)?;
         let verifier = Arc::new(Verifier::new(policy));
-
-        let mut set = JoinSet::new();
-        for (index, (url, pinned)) in targets.iter().cloned().enumerate() {
-            let http = http.clone();
-            let verifier = verifier.clone();
-            set.spawn(async move {
-                let party_id = pinned.as_ref().map(|p| p.party_id);
-                let result = handshake(&http, &url, pinned.as_ref(), &verifier).await;
-                (index, url, party_id, result)
-            });
-        }
-        let mut answers = Vec::new();
-        let mut failures = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((index, _, _, Ok(ok))) => answers.push((index, ok)),
-                Ok((index, url, party_id, Err(reason))) => failures.push((
-                    index,
-                    NodeFailure {
-                        party_id,
-                        url,
-                        reason,
-                    },
-                )),
-                Err(e) => {
-                    return Err(ClientError::Config(format!("a handshake task failed: {e}")));
-                }
-            }
-        }
-        answers.sort_by_key(|(i, _)| *i);
-        failures.sort_by_key(|(i, _)| *i);
-        let answers: Vec<(NodeInfo, HandshakeResponse, PublicKeySet)> =
-            answers.into_iter().map(|(_, a)| a).collect();
-        let failures: Vec<NodeFailure> = failures.into_iter().map(|(_, f)| f).collect();
-
-        let Some((_, first, first_set)) = answers.first() else {
-            return Err(ClientError::TooFewNodes {
-                needed: file_threshold.unwrap_or(1),
-                healthy: 0,
-                failures,
-            });
-        };
-        check_agreement(&answers)?;
-        let threshold = first.threshold as usize;
-        if answers.len() < threshold {
-            return Err(ClientError::TooFewNodes {
-                needed: threshold,
-                healthy: answers.len(),
-                failures,
-            });
-        }
-        if let Some(domain) = file_domain.filter(|d| *d != first.domain) {
+        let view = establish(&http, &verifier, plan.targets, plan.threshold).await?;
+        if let Some(domain) = plan.domain.filter(|d| *d != view.domain) {
             return Err(ClientError::Disagreement {
                 what: "domain",
                 detail: format!(
                     "the network file names {domain:?}, the nodes {:?}",
-                    first.domain
+                    view.domain
                 ),
             });
         }
-        let domain = first.domain.clone();
-        let key_set = Arc::new(first_set.clone());
         Ok(Self {
-            domain,
+            domain: view.domain.clone(),
             bootstrap,
             http,
-            epoch: first.epoch,
-            threshold,
-            node_count: first.node_count,
-            network_keys: first.network_keys.clone(),
-            key_set,
-            nodes: answers.into_iter().map(|(info, _, _)| info).collect(),
-            failures,
+            verifier,
+            view: RwLock::new(Arc::new(view)),
+            rehandshake: tokio::sync::Mutex::new(()),
+            epoch_checked: std::sync::Mutex::new(Instant::now()),
+            alive: Default::default(),
+            epoch_retries: AtomicU64::new(0),
             options,
             suspects: Default::default(),
         })
     }
 
-    /// Handshakes again with the same bootstrap and options, e.g. after a decryption failed
-    /// because the network moved to a new epoch ([`ClientError::epoch_changed`]). On error the
-    /// client is left as it was.
-    pub async fn refresh(&mut self) -> Result<(), ClientError> {
-        *self = Self::connect_with(self.bootstrap.clone(), self.options.clone()).await?;
-        Ok(())
+    /// Handshakes again (with the bootstrap, and the members of the current epoch) and swaps
+    /// the view, e.g. after a request failed because the network moved to a new epoch
+    /// ([`ClientError::epoch_changed`]; requests do this by themselves once). Refuses a network
+    /// whose public keys or domain are not this one's ([`ClientError::Disagreement`]). On error
+    /// the client is left as it was.
+    pub async fn refresh(&self) -> Result<(), ClientError> {
+        let _one_at_a_time = self.rehandshake.lock().await;
+        let current = self.view();
+        self.handshake_again(&current).await.map(|_| ())
+    }
+
+    /// The current view of the network (a snapshot: a later handshake swaps in another one).
+    pub fn view(&self) -> Arc<EpochView> {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many requests were retried because the network had moved to another epoch.
+    pub fn epoch_retries(&self) -> u64 {
+        self.epoch_retries.load(Ordering::Relaxed)
     }
 
     /// The current epoch all healthy nodes agree on.
     pub fn epoch(&self) -> u64 {
-        self.epoch
+        self.view().epoch
     }
 
     /// The network's SIWE domain: wallets sign capabilities for it (see [`LitClient::session`]).
@@ -290,37 +383,42 @@ impl LitClient {
 
     /// The number of shares needed to decrypt.
     pub fn threshold(&self) -> usize {
-        self.threshold
+        self.view().threshold
     }
 
     /// The number of nodes in the epoch.
     pub fn node_count(&self) -> u32 {
-        self.node_count
+        self.view().node_count
     }
 
-    /// The nodes that passed the handshake, in bootstrap order.
-    pub fn nodes(&self) -> &[NodeInfo] {
-        &self.nodes
+    /// The nodes that passed the handshake (see [`EpochView::nodes`]).
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.view().nodes.clone()
     }
 
     /// The nodes that failed the handshake, and why.
-    pub fn handshake_failures(&self) -> &[NodeFailure] {
-        &self.failures
+    pub fn handshake_failures(&self) -> Vec<NodeFailure> {
+        self.view().failures.clone()
     }
 
-    /// The network's BLS public key (what data is encrypted to).
+    /// The current epoch's members as the nodes listed them (empty for a static network).
+    pub fn members(&self) -> Vec<NetworkNode> {
+        self.view().members.clone()
+    }
+
+    /// The network's BLS public key (what data is encrypted to; the same in every epoch).
     pub fn network_public_key(&self) -> PublicKey {
-        self.key_set.public_key()
+        self.view().key_set.public_key()
     }
 
-    /// The network's BLS public key set (verifies each node's share).
-    pub fn key_set(&self) -> &PublicKeySet {
-        &self.key_set
+    /// The network's BLS public key set of the current epoch (verifies each node's share).
+    pub fn key_set(&self) -> Arc<PublicKeySet> {
+        self.view().key_set.clone()
     }
 
     /// The network keys as the nodes reported them.
-    pub fn network_keys(&self) -> &NetworkKeys {
-        &self.network_keys
+    pub fn network_keys(&self) -> NetworkKeys {
+        self.view().network_keys.clone()
     }
 
     /// Encrypts `plaintext` under the access control conditions `conditions`, locally, to the
@@ -330,14 +428,15 @@ impl LitClient {
         conditions: &serde_json::Value,
         plaintext: &[u8],
     ) -> Result<EncryptedData, ClientError> {
-        encrypt_to(&self.key_set.public_key(), conditions, plaintext)
+        encrypt_to(&self.network_public_key(), conditions, plaintext)
     }
 
     /// Decrypts: asks `T` nodes (in random order, concurrently, each with a fresh ephemeral seal
     /// key) for their share of the decryption key, proving the wallet's address with a fresh
     /// `AuthSig`; opens and verifies each share against the key set; asks the next unused node
     /// whenever one fails; combines `T` verified shares and decrypts, checking the plaintext
-    /// against its hash.
+    /// against its hash. Handshakes again and retries once if the network moved to another
+    /// epoch.
     ///
     /// Fails with [`ClientError::ConditionsNotMet`] when so many nodes refused with
     /// `conditions_not_met` that `T` cannot be reached, [`ClientError::TooFewShares`] when too
@@ -348,15 +447,29 @@ impl LitClient {
         wallet: &Wallet,
     ) -> Result<Vec<u8>, ClientError> {
         let identity = data.identity()?;
-        let ciphertext = data.ciphertext(Some(&self.key_set.public_key()))?;
+        let ciphertext = data.ciphertext(Some(&self.network_public_key()))?;
         // a session for exactly this data; each node gets its own signature
         let resource = LitResource::decryption_of(&identity);
         let grant =
             ResourceAbilityRequest::new(resource, LitAbility::AccessControlConditionDecryption)
                 .map_err(|e| ClientError::Config(format!("session: {e}")))?;
         let session = self.session(wallet, vec![grant], self.options.auth_ttl)?;
+        self.with_epoch_retry("decrypt", |view| {
+            self.decrypt_in(view, data, &session, &identity, &ciphertext)
+        })
+        .await
+    }
+
+    async fn decrypt_in(
+        &self,
+        view: Arc<EpochView>,
+        data: &EncryptedData,
+        session: &crate::Session,
+        identity: &AccessControlIdentity,
+        ciphertext: &lit_crypto::ibe::Ciphertext,
+    ) -> Result<Vec<u8>, ClientError> {
         let now = SystemTime::now();
-        let auth = self
+        let auth = view
             .nodes
             .iter()
             .map(|n| {
@@ -366,31 +479,193 @@ impl LitClient {
                     .map_err(|e| ClientError::Config(format!("session: {e}")))
             })
             .collect::<Result<BTreeMap<_, _>, _>>()?;
-        let mut order: Vec<NodeRef> = self
-            .nodes
-            .iter()
-            .map(|n| NodeRef {
-                party_id: n.party_id,
-                url: n.url.clone(),
-            })
-            .collect();
+        let mut order = view.node_refs();
         shuffle(&mut order);
         let request = Arc::new(ShareRequest {
-            epoch: self.epoch,
+            epoch: view.epoch,
             conditions: data.access_control_conditions.clone(),
             data_hash: data.data_to_encrypt_hash,
             auth,
-            identity,
-            key_set: self.key_set.clone(),
+            identity: *identity,
+            key_set: view.key_set.clone(),
         });
-        let shares = collect_shares(ShareCollector::new(self.threshold, order), |node| {
+        let shares = collect_shares(ShareCollector::new(view.threshold, order), |node| {
             let http = self.http.clone();
             let request = request.clone();
             async move { request.ask(&http, &node).await }
         })
         .await?;
-        let plaintext = combine_and_decrypt(&self.key_set, &identity, &ciphertext, &shares)?;
+        let plaintext = combine_and_decrypt(&view.key_set, identity, ciphertext, &shares)?;
         Ok(plaintext.to_vec())
+    }
+
+    /// Runs `request` on the current view; if it failed because nodes answered `wrong_epoch`
+    /// ([`ClientError::epoch_changed`]), handshakes again (once, shared with requests that
+    /// failed alike at the same time) and runs it once more on the new view. A Lit Action that
+    /// ran on some nodes is not run again ([`ClientError::ActionIncomplete`]): the view is
+    /// renewed for the next request and the error returned.
+    pub(crate) async fn with_epoch_retry<T, F, Fut>(
+        &self,
+        what: &'static str,
+        request: F,
+    ) -> Result<T, ClientError>
+    where
+        F: Fn(Arc<EpochView>) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        self.catch_up().await;
+        let view = self.view();
+        let error = match request(view.clone()).await {
+            Err(e) if e.epoch_changed() => e,
+            other => return other,
+        };
+        tracing::info!(
+            request = what,
+            epoch = view.epoch,
+            error = %error,
+            "nodes answered wrong_epoch: handshaking again"
+        );
+        let fresh = self.rehandshake_after(&view).await?;
+        if matches!(error, ClientError::ActionIncomplete { .. }) {
+            return Err(error);
+        }
+        self.epoch_retries.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            request = what,
+            from = view.epoch,
+            to = fresh.epoch,
+            "the network moved to another epoch: retrying the request once"
+        );
+        request(fresh).await
+    }
+
+    /// The members of `group` (party id, URL) that do not answer `/v1/health` as ready, with
+    /// why; nodes that answered within the last [`LIVENESS_MEMORY`] are not asked again. A Lit
+    /// Action that ran on part of its group cannot be run again, so its group is checked before
+    /// it is sent: a node that is down is left out of the group instead.
+    pub(crate) async fn unreachable_among(
+        &self,
+        group: &[(u32, String)],
+    ) -> Vec<(u32, String, NodeFailureReason)> {
+        let fresh = |url: &str| {
+            self.alive
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(url)
+                .is_some_and(|t| t.elapsed() < LIVENESS_MEMORY)
+        };
+        let asks = group
+            .iter()
+            .filter(|(_, url)| !fresh(url))
+            .map(|(party, url)| {
+                let health = format!("{}{}", url.trim_end_matches('/'), paths::HEALTH);
+                async move {
+                    let answer = get_json::<lit_api::v1::Health>(&self.http, &health).await;
+                    (*party, url.clone(), answer)
+                }
+            });
+        let mut down = Vec::new();
+        for (party, url, answer) in futures_util::future::join_all(asks).await {
+            match answer {
+                Ok(h) if h.ready => {
+                    self.alive
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(url, Instant::now());
+                }
+                Ok(_) => down.push((
+                    party,
+                    url,
+                    NodeFailureReason::Api {
+                        code: lit_api::ErrorCode::NotReady,
+                        message: "the node does not serve (health: not ready)".into(),
+                    },
+                )),
+                Err(reason) => down.push((party, url, reason)),
+            }
+        }
+        down
+    }
+
+    /// Moves to a newer epoch before a request if a node of the view serves one (at most once
+    /// per [`ConnectOptions::epoch_check`]). A failure here changes nothing: the request runs
+    /// on the view it has and [`LitClient::with_epoch_retry`] handles what it meets.
+    async fn catch_up(&self) {
+        let Some(every) = self.options.epoch_check else {
+            return;
+        };
+        {
+            let mut last = self.epoch_checked.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() < every {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let view = self.view();
+        let mut nodes = view.node_refs();
+        shuffle(&mut nodes);
+        let Some(node) = nodes.first() else {
+            return;
+        };
+        let url = format!("{}{}", node.url.trim_end_matches('/'), paths::HEALTH);
+        let Ok(health) = get_json::<lit_api::v1::Health>(&self.http, &url).await else {
+            return;
+        };
+        if health.ready && health.epoch > view.epoch {
+            tracing::info!(
+                from = view.epoch,
+                to = health.epoch,
+                node = node.party_id,
+                "a node serves a newer epoch: handshaking again"
+            );
+            if let Err(e) = self.rehandshake_after(&view).await {
+                tracing::info!(
+                    "handshaking again failed, keeping epoch {}: {e}",
+                    view.epoch
+                );
+            }
+        }
+    }
+
+    /// Handshakes again because a request on `stale` met another epoch, unless another request
+    /// did already (then its view is used).
+    async fn rehandshake_after(
+        &self,
+        stale: &Arc<EpochView>,
+    ) -> Result<Arc<EpochView>, ClientError> {
+        let _one_at_a_time = self.rehandshake.lock().await;
+        let current = self.view();
+        if !Arc::ptr_eq(&current, stale) {
+            return Ok(current);
+        }
+        self.handshake_again(&current).await
+    }
+
+    /// Handshakes with the bootstrap and `current`'s members, waiting up to
+    /// [`ConnectOptions::epoch_settle`] while the nodes disagree about the epoch or members;
+    /// refuses other network keys or another domain; installs and returns the new view.
+    async fn handshake_again(&self, current: &EpochView) -> Result<Arc<EpochView>, ClientError> {
+        let plan = Plan::of(&self.bootstrap)?;
+        let targets = membership::rehandshake_targets(&current.members, plan.targets);
+        let deadline = Instant::now() + self.options.epoch_settle;
+        let view = loop {
+            match establish(&self.http, &self.verifier, targets.clone(), plan.threshold).await {
+                Err(ClientError::Disagreement { what, .. })
+                    if matches!(what, "epoch" | "members") && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(EPOCH_SETTLE_POLL).await;
+                }
+                other => break other?,
+            }
+        };
+        check_same_network(current, &view)?;
+        let view = Arc::new(view);
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = view.clone();
+        self.suspects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        Ok(view)
     }
 }
 
@@ -487,6 +762,191 @@ impl ShareRequest {
     }
 }
 
+/// Where a handshake starts: the bootstrap's targets, its attestation policy, and what the
+/// network file says of the threshold and domain.
+struct Plan {
+    targets: Vec<Target>,
+    policy: Policy,
+    threshold: Option<usize>,
+    domain: Option<String>,
+}
+
+impl Plan {
+    fn of(bootstrap: &Bootstrap) -> Result<Self, ClientError> {
+        let plan = match bootstrap {
+            Bootstrap::NetworkFile(path) => {
+                let file = read_network_file(path)?;
+                let policy = match file.attestation {
+                    AttestationMode::Simulated => Policy::development(),
+                    AttestationMode::SevSnp => Policy::default(),
+                };
+                Plan {
+                    targets: file
+                        .nodes
+                        .iter()
+                        .map(|n| Target {
+                            url: n.url.clone(),
+                            pin: Some(n.clone()),
+                        })
+                        .collect(),
+                    policy,
+                    threshold: Some(file.threshold as usize),
+                    domain: Some(file.domain()),
+                }
+            }
+            Bootstrap::Urls(urls) => Plan {
+                targets: urls
+                    .iter()
+                    .map(|u| Target {
+                        url: u.clone(),
+                        pin: None,
+                    })
+                    .collect(),
+                policy: Policy::default(),
+                threshold: None,
+                domain: None,
+            },
+        };
+        if plan.targets.is_empty() {
+            return Err(ClientError::Config("no nodes to connect to".into()));
+        }
+        Ok(plan)
+    }
+}
+
+/// Handshakes with `targets`, then (networks that list their members) with the members the
+/// targets did not reach, and checks the answers: the nodes' agreement, that they are members,
+/// and that `T` of them answered.
+async fn establish(
+    http: &reqwest::Client,
+    verifier: &Arc<Verifier>,
+    targets: Vec<Target>,
+    file_threshold: Option<usize>,
+) -> Result<EpochView, ClientError> {
+    let (answers, mut failures) = handshake_round(http, verifier, &targets).await?;
+    // bootstrap nodes that left the network answer for an older epoch
+    let (mut answers, departed) = membership::split_departed(answers);
+    failures.extend(departed);
+    check_agreement(&answers)?;
+    let members = answers
+        .first()
+        .map(|a| membership::sorted(&a.response.members))
+        .unwrap_or_default();
+    if !members.is_empty() {
+        let missing = membership::missing_members(&members, &answers, &failures);
+        if !missing.is_empty() {
+            let (more, more_failures) = handshake_round(http, verifier, &missing).await?;
+            answers.extend(more);
+            failures.extend(more_failures);
+            check_agreement(&answers)?;
+        }
+        let (kept, not_members) = membership::keep_members(answers, &members);
+        answers = kept;
+        failures.extend(not_members);
+    }
+
+    let Some(first) = answers.first() else {
+        return Err(ClientError::TooFewNodes {
+            needed: file_threshold.unwrap_or(1),
+            healthy: 0,
+            failures,
+        });
+    };
+    let threshold = first.response.threshold as usize;
+    if answers.len() < threshold {
+        return Err(ClientError::TooFewNodes {
+            needed: threshold,
+            healthy: answers.len(),
+            failures,
+        });
+    }
+    Ok(EpochView {
+        epoch: first.response.epoch,
+        threshold,
+        node_count: first.response.node_count,
+        network_keys: first.response.network_keys.clone(),
+        key_set: Arc::new(first.key_set.clone()),
+        domain: first.response.domain.clone(),
+        members,
+        nodes: answers.into_iter().map(|a| a.info).collect(),
+        failures,
+    })
+}
+
+/// Handshakes with every target concurrently; answers and failures in the targets' order.
+async fn handshake_round(
+    http: &reqwest::Client,
+    verifier: &Arc<Verifier>,
+    targets: &[Target],
+) -> Result<(Vec<Answer>, Vec<NodeFailure>), ClientError> {
+    let mut set = JoinSet::new();
+    for (index, target) in targets.iter().cloned().enumerate() {
+        let http = http.clone();
+        let verifier = verifier.clone();
+        set.spawn(async move {
+            let result = handshake(&http, &target.url, target.pin.as_ref(), &verifier).await;
+            (index, target, result)
+        });
+    }
+    let mut answers = Vec::new();
+    let mut failures = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((index, _, Ok(answer))) => answers.push((index, answer)),
+            Ok((index, target, Err(reason))) => failures.push((
+                index,
+                NodeFailure {
+                    party_id: target.pin.as_ref().map(|p| p.party_id),
+                    url: target.url,
+                    reason,
+                },
+            )),
+            Err(e) => {
+                return Err(ClientError::Config(format!("a handshake task failed: {e}")));
+            }
+        }
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    failures.sort_by_key(|(i, _)| *i);
+    Ok((
+        answers.into_iter().map(|(_, a)| a).collect(),
+        failures.into_iter().map(|(_, f)| f).collect(),
+    ))
+}
+
+/// Refuses a view of another network than `current`'s: other public keys (the BLS key data is
+/// encrypted to, the secp256k1 root key PKPs derive from) or another SIWE domain. An epoch
+/// change reshares the keys among the new members; it never changes them.
+fn check_same_network(current: &EpochView, new: &EpochView) -> Result<(), ClientError> {
+    let (old, now) = (&current.network_keys, &new.network_keys);
+    if old.bls != now.bls || old.ecdsa != now.ecdsa {
+        return Err(ClientError::Disagreement {
+            what: "network keys",
+            detail: format!(
+                "at epoch {} the network's BLS key was {} and its secp256k1 root key {}; at \
+                 epoch {} the nodes report {} and {}: that is another network, not an epoch \
+                 change (connect to it anew if it is meant)",
+                current.epoch,
+                hex::encode(old.bls.as_slice()),
+                hex::encode(old.ecdsa.as_slice()),
+                new.epoch,
+                hex::encode(now.bls.as_slice()),
+                hex::encode(now.ecdsa.as_slice()),
+            ),
+        });
+    }
+    if current.domain != new.domain {
+        return Err(ClientError::Disagreement {
+            what: "domain",
+            detail: format!(
+                "the network's domain was {:?} at epoch {}, the nodes now report {:?}",
+                current.domain, current.epoch, new.domain
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn read_network_file(path: &std::path::Path) -> Result<NetworkFile, ClientError> {
     let bad = |reason: String| ClientError::NetworkFile {
         path: path.display().to_string(),
@@ -509,13 +969,15 @@ pub(crate) fn endpoint(base: &str, path: &str) -> String {
 }
 
 /// One node's handshake, checked: API version, pinned identity key, attestation bound to the
-/// identity key, the challenge and the epoch, and a key set consistent with the rest.
+/// identity key, the challenge and the epoch, a key set consistent with the rest, and (when it
+/// lists the members) a member list that is well-formed, names the node as it presented itself
+/// and holds exactly the key set's parties.
 async fn handshake(
     http: &reqwest::Client,
     url: &str,
     pinned: Option<&NetworkNode>,
     verifier: &Verifier,
-) -> Result<(NodeInfo, HandshakeResponse, PublicKeySet), NodeFailureReason> {
+) -> Result<Answer, NodeFailureReason> {
     let nonce = verifier.issue_nonce();
     let started = Instant::now();
     let response: HandshakeResponse = post_json(
@@ -589,6 +1051,9 @@ async fn handshake(
     key_set
         .public_key_share(party)
         .map_err(|_| inconsistent(format!("party {party} is not in the key set")))?;
+    if !response.members.is_empty() {
+        membership::check_own_list(&response, &key_set).map_err(inconsistent)?;
+    }
     let seal_key = response.node.seal_key.0;
     let info = NodeInfo {
         party_id: response.node.party_id,
@@ -601,51 +1066,67 @@ async fn handshake(
         hardware: verified.is_hardware(),
         latency,
     };
-    Ok((info, response, key_set))
+    Ok(Answer {
+        info,
+        response,
+        key_set,
+    })
+}
+
+/// Values reported by nodes, grouped: `Err` naming each value and its nodes when they differ.
+pub(crate) fn agree<T: Ord + std::fmt::Display>(
+    what: &'static str,
+    reports: impl IntoIterator<Item = (String, T)>,
+) -> Result<(), ClientError> {
+    let mut groups: BTreeMap<T, Vec<String>> = BTreeMap::new();
+    for (node, value) in reports {
+        groups.entry(value).or_default().push(node);
+    }
+    if groups.len() <= 1 {
+        return Ok(());
+    }
+    let detail = groups
+        .iter()
+        .map(|(v, nodes)| format!("{v} from nodes {}", nodes.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(ClientError::Disagreement { what, detail })
 }
 
 /// Refuses answering nodes that disagree about the network, naming them.
-fn check_agreement(
-    answers: &[(NodeInfo, HandshakeResponse, PublicKeySet)],
-) -> Result<(), ClientError> {
-    fn differ<T: Ord + std::fmt::Display>(
-        what: &'static str,
-        answers: &[(NodeInfo, HandshakeResponse, PublicKeySet)],
-        value: impl Fn(&HandshakeResponse) -> T,
-    ) -> Result<(), ClientError> {
-        let mut groups: BTreeMap<T, Vec<String>> = BTreeMap::new();
-        for (info, response, _) in answers {
-            groups
-                .entry(value(response))
-                .or_default()
-                .push(format!("{} ({})", info.party_id, info.url));
-        }
-        if groups.len() <= 1 {
-            return Ok(());
-        }
-        let detail = groups
-            .iter()
-            .map(|(v, nodes)| format!("{v} from nodes {}", nodes.join(", ")))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Err(ClientError::Disagreement { what, detail })
-    }
-    differ("epoch", answers, |r| r.epoch)?;
-    differ("domain", answers, |r| r.domain.clone())?;
-    differ("threshold", answers, |r| r.threshold)?;
-    differ("node count", answers, |r| r.node_count)?;
-    differ("network keys", answers, |r| {
-        let k = &r.network_keys;
-        format!(
-            "BLS {} / ECDSA {} / key set {}",
-            short_hex(k.bls.as_slice()),
-            short_hex(k.ecdsa.as_slice()),
-            short_hex(k.bls_key_set.as_slice())
-        )
-    })?;
+fn check_agreement(answers: &[Answer]) -> Result<(), ClientError> {
+    let node = |a: &Answer| format!("{} ({})", a.info.party_id, a.info.url);
+    let each = |value: fn(&HandshakeResponse) -> String| {
+        answers.iter().map(move |a| (node(a), value(&a.response)))
+    };
+    agree("epoch", answers.iter().map(|a| (node(a), a.response.epoch)))?;
+    agree("domain", each(|r| format!("{:?}", r.domain)))?;
+    agree(
+        "threshold",
+        answers.iter().map(|a| (node(a), a.response.threshold)),
+    )?;
+    agree(
+        "node count",
+        answers.iter().map(|a| (node(a), a.response.node_count)),
+    )?;
+    agree("members", each(|r| membership::describe(&r.members)))?;
+    agree(
+        "network keys",
+        each(|r| {
+            let k = &r.network_keys;
+            format!(
+                "BLS {} / ECDSA {} / key set {}",
+                short_hex(k.bls.as_slice()),
+                short_hex(k.ecdsa.as_slice()),
+                short_hex(k.bls_key_set.as_slice())
+            )
+        }),
+    )?;
     let mut ids: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for (info, _, _) in answers {
-        ids.entry(info.party_id).or_default().push(info.url.clone());
+    for a in answers {
+        ids.entry(a.info.party_id)
+            .or_default()
+            .push(a.info.url.clone());
     }
     if let Some((id, urls)) = ids.iter().find(|(_, urls)| urls.len() > 1) {
         return Err(ClientError::Disagreement {
@@ -657,7 +1138,7 @@ fn check_agreement(
 }
 
 /// A short fingerprint of bytes for messages: the first 8 bytes of their SHA-256.
-fn short_hex(bytes: &[u8]) -> String {
+pub(crate) fn short_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(bytes);
     hex::encode(digest.get(..8).unwrap_or_default())
@@ -697,6 +1178,22 @@ pub(crate) async fn post_json_timeout<Req: Serialize, Resp: DeserializeOwned>(
     if let Some(timeout) = timeout {
         request = request.timeout(timeout);
     }
+    read_json(request).await
+}
+
+/// `GET`s a JSON answer or the error envelope.
+pub(crate) async fn get_json<Resp: DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<Resp, NodeFailureReason> {
+    read_json(http.get(url)).await
+}
+
+/// Sends `request` and reads a JSON answer (at most [`MAX_RESPONSE_BYTES`]) or the error
+/// envelope.
+async fn read_json<Resp: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<Resp, NodeFailureReason> {
     let mut response = request.send().await.map_err(transport_error)?;
     let status = response.status();
     let mut bytes = Vec::new();

@@ -36,6 +36,14 @@ pub enum NodeFailureReason {
     },
     /// The node's handshake is internally inconsistent (key set, party id, threshold).
     Inconsistent(String),
+    /// The node is not a member of the network's current epoch (it left; its answer was for
+    /// an older epoch).
+    NotMember {
+        /// The epoch whose members were listed.
+        epoch: u64,
+        /// The epoch the node answered for.
+        serving: u64,
+    },
 }
 
 impl NodeFailureReason {
@@ -61,6 +69,14 @@ impl fmt::Display for NodeFailureReason {
                 write!(f, "identity key {got} is not the pinned key {expected}")
             }
             NodeFailureReason::Inconsistent(e) => write!(f, "inconsistent handshake: {e}"),
+            NodeFailureReason::NotMember { epoch, serving } if epoch == serving => {
+                write!(f, "not a member of epoch {epoch}")
+            }
+            NodeFailureReason::NotMember { epoch, serving } => write!(
+                f,
+                "not a member of epoch {epoch} (it left the network; it answered for epoch \
+                 {serving})"
+            ),
         }
     }
 }
@@ -193,10 +209,13 @@ pub enum ClientError {
         /// What is wrong, naming the nodes concerned.
         reason: String,
     },
-    /// Healthy nodes disagree about the network (epoch, threshold, node count or keys).
+    /// Healthy nodes disagree about the network (epoch, threshold, node count, members or
+    /// keys), or the network a handshake made again reached is not the one connected to
+    /// (other network keys or domain).
     #[error("nodes disagree about the {what}: {detail}")]
     Disagreement {
-        /// What differs: `epoch`, `threshold`, `node count` or `network keys`.
+        /// What differs: `epoch`, `domain`, `threshold`, `node count`, `members`,
+        /// `network keys`, `party ids`, or (`LitClient::network_status`) a field of the status.
         what: &'static str,
         /// Each value and the nodes that reported it.
         detail: String,
@@ -257,7 +276,8 @@ impl ClientError {
     }
 
     /// Whether some node refused because the request named an epoch other than its current
-    /// one: the network has moved on, and [`crate::LitClient::refresh`] may help.
+    /// one: the network has moved on. Requests handshake again and retry once by themselves
+    /// ([`crate::LitClient::epoch_retries`]); [`crate::LitClient::refresh`] does it by hand.
     pub fn epoch_changed(&self) -> bool {
         self.failures()
             .iter()

@@ -9,19 +9,21 @@ pub mod owner;
 pub mod pkp;
 pub mod session;
 pub mod shares;
+pub mod status;
 pub mod wallet;
 
 pub use action::{
     action_execution_grant, ActionAuth, ActionResponse, ActionSignature, ActionUpload, ExecuteJs,
     ExecuteJsResult, DEFAULT_EXECUTE_TIMEOUT,
 };
-pub use client::{collect_shares, Bootstrap, ConnectOptions, LitClient, NodeInfo};
+pub use client::{collect_shares, Bootstrap, ConnectOptions, EpochView, LitClient, NodeInfo};
 pub use encrypted::{encrypt_to, identity_of, EncryptedData, ENCRYPTED_DATA_VERSION};
 pub use error::{ClientError, NodeFailure, NodeFailureReason};
 pub use eth_tx::{Eip1559Transaction, EthTransaction, LegacyTransaction};
 pub use pkp::{pkp_grant, PkpSignature, Signer, SIGN_ATTEMPTS};
 pub use session::{Session, SessionKey, DEFAULT_SESSION_TTL};
 pub use shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};
+pub use status::{format_tokens, NetworkReport};
 pub use wallet::{Wallet, DEFAULT_AUTH_TTL};
 
 pub use lit_attest::Policy;

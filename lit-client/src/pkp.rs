@@ -20,7 +20,7 @@ use lit_crypto::eth::eip191_hash;
 use lit_crypto::seal::SealSecretKey;
 use rand_core::{OsRng, RngCore};
 
-use crate::client::{endpoint, post_json, shuffle, LitClient};
+use crate::client::{endpoint, post_json, shuffle, EpochView, LitClient};
 use crate::eth_tx::EthTransaction;
 use crate::owner::APPROVAL_TTL;
 use crate::{ClientError, NodeFailure, NodeFailureReason, Wallet};
@@ -82,13 +82,25 @@ fn open_sign_share(
 
 impl LitClient {
     /// Asks the nodes one by one (in random order) until one answers; non-retryable refusals
-    /// (e.g. `not_permitted`) end the search.
+    /// (e.g. `not_permitted`) end the search. Handshakes again and asks once more if the
+    /// network moved to another epoch.
     async fn ask_any<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
         &self,
+        what: &'static str,
         path: &str,
         body: &Req,
     ) -> Result<Resp, ClientError> {
-        let mut order: Vec<_> = self.nodes.iter().collect();
+        self.with_epoch_retry(what, |view| self.ask_any_in(view, path, body))
+            .await
+    }
+
+    async fn ask_any_in<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        view: std::sync::Arc<EpochView>,
+        path: &str,
+        body: &Req,
+    ) -> Result<Resp, ClientError> {
+        let mut order: Vec<_> = view.nodes().iter().collect();
         shuffle(&mut order);
         let mut failures = Vec::new();
         for node in order {
@@ -120,7 +132,11 @@ impl LitClient {
             APPROVAL_TTL,
         )?;
         let info: PkpInfo = self
-            .ask_any(paths::PKP_MINT, &PkpMintRequest { owner, approval })
+            .ask_any(
+                "PKP mint",
+                paths::PKP_MINT,
+                &PkpMintRequest { owner, approval },
+            )
             .await?;
         self.check_pkp(&info)?;
         Ok(info)
@@ -130,6 +146,7 @@ impl LitClient {
     pub async fn pkp(&self, token_id: [u8; 32]) -> Result<PkpInfo, ClientError> {
         let info: PkpInfo = self
             .ask_any(
+                "PKP info",
                 paths::PKP_INFO,
                 &PkpInfoRequest {
                     token_id: Bytes32(token_id),
@@ -158,6 +175,7 @@ impl LitClient {
             APPROVAL_TTL,
         )?;
         self.ask_any(
+            "PKP permissions",
             paths::PKP_PERMISSIONS,
             &PkpPermissionsRequest {
                 token_id,
@@ -188,7 +206,7 @@ impl LitClient {
     }
 
     pub(crate) fn root_key(&self) -> Result<k256::AffinePoint, ClientError> {
-        k256::PublicKey::from_sec1_bytes(&self.network_keys.ecdsa.0)
+        k256::PublicKey::from_sec1_bytes(&self.view().network_keys().ecdsa.0)
             .map(|k| *k.as_affine())
             .map_err(|_| ClientError::Config("the network's secp256k1 key is invalid".into()))
     }
@@ -339,31 +357,50 @@ impl LitClient {
         let request = pkp_grant(pkp)?;
         let address =
             lit_crypto::eth::Address::parse(&pkp.eth_address).map_err(|e| config(e.to_string()))?;
-        // T verified BLS shares over the capability
-        let mut order: Vec<_> = self.nodes.iter().collect();
+        let signature = self
+            .with_epoch_retry("PKP session", |view| {
+                self.sign_capability(view, pkp, &message, auth_for)
+            })
+            .await?;
+        let capability = crate::session::network_capability(message, &signature, &address);
+        crate::Session::from_network_capability(key, capability, vec![request])
+            .map_err(|e| config(e.to_string()))
+    }
+
+    /// The network's BLS signature over a PKP session capability: `T` verified shares from
+    /// nodes asked one by one.
+    async fn sign_capability(
+        &self,
+        view: std::sync::Arc<EpochView>,
+        pkp: &PkpInfo,
+        message: &str,
+        auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
+    ) -> Result<lit_crypto::bls::Signature, ClientError> {
+        let mut order: Vec<_> = view.nodes().iter().collect();
         shuffle(&mut order);
-        let key_set = self.key_set().clone();
+        let key_set = view.key_set();
+        let threshold = view.threshold();
         let mut shares = Vec::new();
         let mut failures = Vec::new();
         for node in order {
-            if shares.len() == self.threshold {
+            if shares.len() == threshold {
                 break;
             }
             let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
             let body = lit_api::v1::SessionSignRequest {
-                epoch: self.epoch,
+                epoch: view.epoch(),
                 token_id: pkp.token_id,
                 auth: auth_for(&node.url)?,
-                capability: message.clone(),
+                capability: message.to_string(),
                 client_public_key: Bytes32(seal_public.to_bytes()),
             };
             let r: Result<lit_api::v1::SessionSignResponse, _> =
                 post_json(&self.http, &endpoint(&node.url, paths::SESSION_SIGN), &body).await;
             let share = r.and_then(|resp| {
                 crate::shares::open_bls_share(
-                    &key_set,
+                    key_set,
                     &seal_key,
-                    (node.party_id, self.epoch),
+                    (node.party_id, view.epoch()),
                     (resp.party_id, resp.epoch),
                     lit_api::v1::SESSION_SHARE_SEAL_INFO,
                     message.as_bytes(),
@@ -385,19 +422,16 @@ impl LitClient {
                 }
             }
         }
-        if shares.len() < self.threshold {
+        if shares.len() < threshold {
             return Err(ClientError::TooFewShares {
-                needed: self.threshold,
+                needed: threshold,
                 got: shares.len(),
                 failures,
             });
         }
-        let signature = key_set
+        key_set
             .combine(message.as_bytes(), &shares)
-            .map_err(|e| ClientError::Signature(e.to_string()))?;
-        let capability = crate::session::network_capability(message, &signature, &address);
-        crate::Session::from_network_capability(key, capability, vec![request])
-            .map_err(|e| config(e.to_string()))
+            .map_err(|e| ClientError::Signature(e.to_string()))
     }
 
     async fn sign_with(
@@ -407,6 +441,19 @@ impl LitClient {
         auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
     ) -> Result<PkpSignature, ClientError> {
         self.check_pkp(pkp)?;
+        self.with_epoch_retry("PKP signing", |view| {
+            self.sign_in(view, pkp, to_sign.clone(), auth_for)
+        })
+        .await
+    }
+
+    async fn sign_in(
+        &self,
+        view: std::sync::Arc<EpochView>,
+        pkp: &PkpInfo,
+        to_sign: ToSign,
+        auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
+    ) -> Result<PkpSignature, ClientError> {
         let digest = match &to_sign {
             ToSign::Digest(d) => d.0,
             ToSign::Message(m) => eip191_hash(&m.0),
@@ -420,7 +467,7 @@ impl LitClient {
         let mut failures: Vec<NodeFailure> = Vec::new();
         for _ in 0..SIGN_ATTEMPTS {
             // the group agrees on the presignature itself (its lead hands out a pooled one)
-            let Some(group) = self.signing_group(&excluded) else {
+            let Some(group) = self.signing_group(&view, &excluded) else {
                 break;
             };
             let ids: Vec<u32> = group.iter().map(|n| n.party_id).collect();
@@ -437,7 +484,7 @@ impl LitClient {
                 .map(|(node, auth)| {
                     let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
                     let body = PkpSignRequest {
-                        epoch: self.epoch,
+                        epoch: view.epoch(),
                         token_id: pkp.token_id,
                         to_sign: to_sign.clone(),
                         auth,
@@ -447,7 +494,7 @@ impl LitClient {
                     };
                     let url = endpoint(&node.url, paths::PKP_SIGN);
                     let http = &self.http;
-                    let epoch = self.epoch;
+                    let epoch = view.epoch();
                     let party = node.party_id;
                     async move {
                         let r: Result<PkpSignResponse, _> = post_json(http, &url, &body).await;
@@ -498,9 +545,10 @@ impl LitClient {
                     presignature_id,
                 });
             }
-            // a refusal every node gives alike ends the attempts
+            // a refusal every node gives alike ends the attempts, and so does another epoch
+            // (another group of this epoch would be refused alike: the caller handshakes again)
             if round_failures.iter().any(|f| {
-                matches!(f.reason.code(), Some(c) if !c.is_retryable() && c != ErrorCode::NonceReplayed)
+                matches!(f.reason.code(), Some(c) if (!c.is_retryable() && c != ErrorCode::NonceReplayed) || c == ErrorCode::WrongEpoch)
             }) {
                 failures.extend(round_failures);
                 return Err(ClientError::NodesFailed { failures });
@@ -531,21 +579,27 @@ impl LitClient {
     /// A signing group of `T` nodes without `excluded` (and, while possible, without recent
     /// suspects): a random rotation group (those have presignature pools) if one is available,
     /// else any `T` of the remaining nodes.
-    pub(crate) fn signing_group(&self, excluded: &BTreeSet<u32>) -> Option<Vec<&crate::NodeInfo>> {
+    pub(crate) fn signing_group<'v>(
+        &self,
+        view: &'v EpochView,
+        excluded: &BTreeSet<u32>,
+    ) -> Option<Vec<&'v crate::NodeInfo>> {
         let now = Instant::now();
         let suspects: BTreeSet<u32> = {
             let mut s = self.suspects.lock().unwrap_or_else(|e| e.into_inner());
             s.retain(|_, t| now.duration_since(*t) < SUSPECT_FOR);
             s.keys().copied().collect()
         };
-        let members: Vec<u32> = self.network_members();
+        let members: Vec<u32> = view.member_ids();
+        let nodes = view.nodes();
+        let threshold = view.threshold();
         let usable = |p: &u32, avoid_suspects: bool| {
             !excluded.contains(p)
                 && (!avoid_suspects || !suspects.contains(p))
-                && self.nodes.iter().any(|n| n.party_id == *p)
+                && nodes.iter().any(|n| n.party_id == *p)
         };
         for avoid_suspects in [true, false] {
-            let mut rotations: Vec<Vec<u32>> = rotation_groups(&members, self.threshold)
+            let mut rotations: Vec<Vec<u32>> = rotation_groups(&members, threshold)
                 .into_iter()
                 .filter(|g| g.iter().all(|p| usable(p, avoid_suspects)))
                 .collect();
@@ -553,36 +607,22 @@ impl LitClient {
             if let Some(g) = rotations.first() {
                 return Some(
                     g.iter()
-                        .filter_map(|p| self.nodes.iter().find(|n| n.party_id == *p))
+                        .filter_map(|p| nodes.iter().find(|n| n.party_id == *p))
                         .collect(),
                 );
             }
-            let mut pool: Vec<_> = self
-                .nodes
+            let mut pool: Vec<_> = nodes
                 .iter()
                 .filter(|n| usable(&n.party_id, avoid_suspects))
                 .collect();
-            if pool.len() >= self.threshold {
+            if pool.len() >= threshold {
                 shuffle(&mut pool);
-                let mut group: Vec<_> = pool.into_iter().take(self.threshold).collect();
+                let mut group: Vec<_> = pool.into_iter().take(threshold).collect();
                 group.sort_by_key(|n| n.party_id);
                 return Some(group);
             }
         }
         None
-    }
-
-    /// Every member's party id (healthy at connect or not).
-    fn network_members(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = self
-            .nodes
-            .iter()
-            .map(|n| n.party_id)
-            .chain(self.handshake_failures().iter().filter_map(|f| f.party_id))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
     }
 
     pub(crate) fn suspect(&self, party: u32) {

@@ -758,6 +758,12 @@ impl KeyShare {
         self.share.id
     }
 
+    /// The secret Shamir share, for resharing it to the next epoch's holders (the node's
+    /// reshare only: it never leaves the node).
+    pub fn secret_share(&self) -> &SecretShare<Scalar> {
+        &self.share
+    }
+
     /// The key set this share belongs to.
     pub fn key_set_id(&self) -> KeySetId {
         self.key_set

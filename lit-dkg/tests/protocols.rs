@@ -295,3 +295,49 @@ fn lossy_corrupting_network_never_splits_honest_parties() {
     }
     assert!(finished > 0);
 }
+
+/// A member removed at a reshare keeps its old share; with `T' - 1` shares of the new epoch it
+/// reconstructs nothing (neither the key nor a share consistent with the new sharing), and
+/// neither do old and new shares of members who stayed. Only `T'` new shares give the key.
+#[test]
+fn old_shares_mixed_with_new_ones_give_nothing_after_a_reshare() {
+    use lit_crypto::shamir::reconstruct;
+    let mut sim = Simulation::new(23).with_faults(Faults::benign());
+    let mut rng = sim.rng("ids");
+    let secrets = setup::identities(PartyId::range(9), &mut rng);
+    let a = ids(1..=5);
+    let first: BTreeMap<_, _> = secrets
+        .iter()
+        .filter(|(p, _)| a.contains(p))
+        .map(|(p, k)| (*p, k.clone()))
+        .collect();
+    let (s0, p0) = dkg::<Bls>(&mut sim, &first, 4);
+    // 1 and 2 leave, 6..=9 join: T' = 5
+    let b = ids(3..=9);
+    let (s1, p1) = reshare(&mut sim, &secrets, &a, &b, 5, &s0, &p0, 2);
+    let party = |i: u32| PartyId::new(i).unwrap();
+    let key = |shares: Vec<lit_crypto::shamir::SecretShare<_>>| {
+        <Bls as ::group::Group>::generator() * reconstruct(&shares, 5).unwrap()
+    };
+    let new = |i: u32| s1[&party(i)].secret.clone();
+    let old = |i: u32| s0[&party(i)].secret.clone();
+    assert_eq!(
+        key(vec![new(3), new(4), new(5), new(6), new(7)]),
+        p0.group_key
+    );
+    // the removed member 1's share with four new ones
+    assert_ne!(
+        key(vec![old(1), new(4), new(5), new(6), new(7)]),
+        p0.group_key
+    );
+    // members who stayed, mixing their old and new shares
+    assert_ne!(
+        key(vec![old(3), old(4), new(5), new(6), new(7)]),
+        p0.group_key
+    );
+    // and the old sharing no longer agrees with the new public shares
+    assert_ne!(
+        <Bls as ::group::Group>::generator() * old(3).value,
+        p1.shares[&party(3)]
+    );
+}

@@ -7,6 +7,7 @@
 //! An error's internal cause is logged once, when it becomes a response, and never sent.
 
 mod encryption;
+mod epoch;
 mod execute;
 mod handshake;
 mod peer;
@@ -76,6 +77,8 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .route(paths::SESSION_SIGN, post(session::sign))
         .route(paths::EXECUTE, post(execute::execute))
         .route(paths::ACTION_UPLOAD, post(execute::upload))
+        .route(paths::EPOCH_KEYS, get(epoch::keys))
+        .route(paths::NETWORK_STATUS, get(epoch::network))
         .with_state(node.clone());
     base(node.status().clone(), max_body_bytes, routes)
 }

@@ -11,6 +11,9 @@
 //! A node never trusts a record's public key: it re-derives it from the root key and the
 //! record's `key_id` before signing.
 
+pub mod embedded;
+pub mod staking;
+
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -29,6 +32,10 @@ pub enum ChainError {
     /// The backend failed.
     #[error("registry: {0}")]
     Backend(String),
+    /// The contract refused the call; the reason is the contract's revert string
+    /// (`contracts/SPEC.md`), the same on every backend.
+    #[error("refused by the chain: {0}")]
+    Refused(String),
     /// A record with this token id exists already.
     #[error("PKP {0} exists already")]
     Exists(String),

@@ -13,6 +13,15 @@
 //! dkg_round_timeout_ms = 15000       # a DKG round with no progress for this long goes on without
 //!                                    # the silent peers (they are named in the log)
 //!
+//! [staking]                         # membership from a staking contract (absent: the network
+//!                                    # file's members, epoch 1 forever)
+//! backend = "embedded"               # "embedded" (an SQLite file shared on one machine) or "evm"
+//! path = "chain.sqlite"              # embedded: the file (relative to the config file)
+//! rpc_url = "http://127.0.0.1:8545"  # evm: the chain's JSON-RPC endpoint
+//! contract = "0x…"                   # evm: the Staking contract
+//! poll_ms = 500                      # how often the node reads the chain
+//! grace_ms = 30000                   # how long the previous epoch's shares still serve
+//!
 //! [chains.anvil]
 //! rpc_url = "http://127.0.0.1:8545"
 //! timeout_ms = 5000
@@ -116,6 +125,9 @@ pub struct Config {
     /// A DKG round that accepts nothing for this long continues without the silent peers.
     #[serde(default = "default_dkg_round_timeout_ms")]
     pub dkg_round_timeout_ms: u64,
+    /// Where membership and epochs come from (absent: the network file, epoch 1 forever).
+    #[serde(default)]
+    pub staking: Option<StakingConfig>,
     /// Chains by name.
     #[serde(default)]
     pub chains: BTreeMap<String, ChainConfig>,
@@ -128,6 +140,47 @@ pub struct Config {
     /// What one caller may do per hour.
     #[serde(default)]
     pub quotas: QuotasConfig,
+}
+
+/// Which backend holds the staking contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StakingBackend {
+    /// An SQLite file shared by the nodes of a one-machine devnet (`chain::embedded`).
+    Embedded,
+    /// The Solidity contracts on an EVM chain.
+    Evm,
+}
+
+/// The `[staking]` section.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StakingConfig {
+    /// The backend.
+    pub backend: StakingBackend,
+    /// Embedded: the chain's file.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// EVM: the JSON-RPC endpoint.
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// EVM: the Staking contract's address.
+    #[serde(default)]
+    pub contract: Option<String>,
+    /// How often the node reads the chain (milliseconds).
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+    /// How long the previous epoch's shares serve after a switch (milliseconds).
+    #[serde(default = "default_grace_ms")]
+    pub grace_ms: u64,
+}
+
+fn default_poll_ms() -> u64 {
+    500
+}
+
+fn default_grace_ms() -> u64 {
+    30_000
 }
 
 /// Which JavaScript engine runs Lit Actions.
@@ -351,6 +404,21 @@ impl Config {
         config.data_dir = base.join(&config.data_dir);
         config.network_file = base.join(&config.network_file);
         config.registry = config.registry.map(|r| base.join(r));
+        if let Some(staking) = &mut config.staking {
+            match staking.backend {
+                StakingBackend::Embedded if staking.path.is_none() => {
+                    return Err("staking.path is needed for the embedded backend".into());
+                }
+                StakingBackend::Evm if staking.rpc_url.is_none() || staking.contract.is_none() => {
+                    return Err("staking.rpc_url and staking.contract are needed for evm".into());
+                }
+                _ => {}
+            }
+            if staking.poll_ms == 0 {
+                return Err("staking.poll_ms must be positive".into());
+            }
+            staking.path = staking.path.as_ref().map(|p| base.join(p));
+        }
         Ok(config)
     }
 

@@ -43,15 +43,26 @@ use lit_api::v1::{paths, Health};
 use lit_api::Bytes32;
 use tracing::info;
 
+use crate::chain::embedded::EmbeddedStaking;
+use crate::chain::staking::{Amount, JoinRequest, Staking, StakingParams, TOKEN};
+use crate::chain::ChainError;
 use crate::config::Config;
-use crate::identity::NodeIdentity;
+use crate::identity::{NodeIdentity, StakerKey};
 use crate::node::{init, read_network_file, NodeError};
+use lit_crypto::eth::Address;
 
 /// The network file's name inside a devnet folder.
 pub const NETWORK_FILE: &str = "network.json";
 
 /// The PKP registry's file name inside a devnet folder (shared by its nodes).
 pub const REGISTRY_FILE: &str = "registry.sqlite";
+
+/// The embedded chain's file inside a devnet folder (the staking contract its nodes follow).
+pub const CHAIN_FILE: &str = "chain.sqlite";
+
+/// The devnet admin's address inside a devnet folder (hex; the embedded chain's admin and
+/// faucet).
+pub const ADMIN_FILE: &str = "admin.address";
 
 /// The file in a node's data folder where a node that binds port 0 writes the URL it got.
 pub const URL_FILE: &str = "url";
@@ -77,6 +88,11 @@ pub struct Layout {
     pub network: Option<NetworkFile>,
     /// The nodes' entries for the network file (URLs empty until known).
     nodes: Vec<NetworkNode>,
+    /// Each node's staker address (networks on a chain).
+    pub stakers: BTreeMap<u32, Address>,
+    /// The staking setup (networks on a chain).
+    pub staking: Option<DevnetStaking>,
+    options: LayoutOptions,
 }
 
 impl Layout {
@@ -114,6 +130,126 @@ pub struct LayoutOptions {
     pub presignature_pool: Option<usize>,
     /// TOML appended to every node's configuration (e.g. `[oidc.<name>]` sections).
     pub extra_config: String,
+    /// Membership on an embedded staking contract (epochs, joins and leaves) instead of a
+    /// fixed network file.
+    pub staking: Option<DevnetStaking>,
+}
+
+/// A devnet whose membership follows a staking contract on the embedded chain.
+#[derive(Clone, Debug)]
+pub struct DevnetStaking {
+    /// The contract's parameters (the admin may lock the next set at any time: see
+    /// [`Devnet::lock_next_epoch`]).
+    pub params: StakingParams,
+    /// The nodes' `staking.poll_ms`.
+    pub poll_ms: u64,
+    /// The nodes' `staking.grace_ms`.
+    pub grace_ms: u64,
+}
+
+impl Default for DevnetStaking {
+    fn default() -> Self {
+        Self {
+            params: StakingParams {
+                reshare_timeout: 120,
+                ..StakingParams::default()
+            },
+            poll_ms: 200,
+            grace_ms: 10_000,
+        }
+    }
+}
+
+/// The token supply of a devnet's faucet (its admin).
+pub const DEVNET_SUPPLY: Amount = 1_000_000_000 * TOKEN;
+
+impl Layout {
+    /// The embedded chain's file.
+    pub fn chain_file(&self) -> PathBuf {
+        self.dir.join(CHAIN_FILE)
+    }
+
+    /// The devnet admin (the embedded chain's admin and faucet).
+    pub fn admin(&self) -> Result<Address, NodeError> {
+        let path = self.dir.join(ADMIN_FILE);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| NodeError::Io(format!("{}: {e}", path.display())))?;
+        Address::parse(text.trim()).map_err(|e| NodeError::Io(format!("{}: {e}", path.display())))
+    }
+
+    /// The staking contract as the devnet admin.
+    pub fn staking_admin(&self) -> Result<EmbeddedStaking, NodeError> {
+        EmbeddedStaking::open(&self.chain_file(), self.admin()?)
+            .map_err(|e| NodeError::Io(format!("staking: {e}")))
+    }
+
+    /// The staking contract as node `party_id`'s staker.
+    pub fn staking_as(&self, party_id: u32) -> Result<EmbeddedStaking, NodeError> {
+        let staker = self
+            .stakers
+            .get(&party_id)
+            .ok_or_else(|| NodeError::Network(format!("no node {party_id}")))?;
+        Ok(self.staking_admin()?.as_caller(*staker))
+    }
+
+    /// Writes node `i`'s folder and configuration and creates its identity; returns its entry
+    /// (no URL yet) and its staker address.
+    fn add_node_folder(&self, i: u32) -> Result<(NetworkNode, Address, PathBuf), NodeError> {
+        node_folder(&self.dir, i, &self.options)
+    }
+}
+
+fn node_folder(
+    dir: &Path,
+    i: u32,
+    options: &LayoutOptions,
+) -> Result<(NetworkNode, Address, PathBuf), NodeError> {
+    let io = |what: &str, e: std::io::Error| NodeError::Io(format!("{what}: {e}"));
+    let node_dir = dir.join(format!("node-{i}"));
+    std::fs::create_dir_all(&node_dir).map_err(|e| io("node folder", e))?;
+    let mut text = format!(
+        "# node {i} of the devnet in {dir}\n\
+         # port 0: the node binds a free port and reports it (see lit_node::devnet)\n\
+         listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
+         network_file = \"../{NETWORK_FILE}\"\nregistry = \"../{REGISTRY_FILE}\"\n\
+         attestation = \"simulated\"\n",
+        dir = dir.display()
+    );
+    if let Some(size) = options.presignature_pool {
+        text.push_str(&format!("presignature_pool = {size}\n"));
+    }
+    if let Some(ms) = options.dkg_round_timeout_ms {
+        text.push_str(&format!("dkg_round_timeout_ms = {ms}\n"));
+    }
+    if let Some(staking) = &options.staking {
+        text.push_str(&format!(
+            "\n[staking]\nbackend = \"embedded\"\npath = \"../{CHAIN_FILE}\"\n\
+             poll_ms = {}\ngrace_ms = {}\n",
+            staking.poll_ms, staking.grace_ms
+        ));
+    }
+    for (name, url) in &options.chains {
+        text.push_str(&format!("\n[chains.{name}]\nrpc_url = \"{url}\"\n"));
+    }
+    if !options.extra_config.is_empty() {
+        text.push('\n');
+        text.push_str(&options.extra_config);
+        text.push('\n');
+    }
+    let config_path = node_dir.join("config.toml");
+    std::fs::write(&config_path, text).map_err(|e| io("config", e))?;
+    let config = Config::load(&config_path).map_err(|e| NodeError::Io(e.to_string()))?;
+    let (mut entry, staker) = init_with_staker(&config)?;
+    entry.party_id = i;
+    entry.url = String::new();
+    Ok((entry, staker, config_path))
+}
+
+fn init_with_staker(config: &Config) -> Result<(NetworkNode, Address), NodeError> {
+    let entry = init(config)?;
+    let staker = StakerKey::load_or_create(&config.data_dir)
+        .map_err(|e| NodeError::Io(format!("staker key: {e}")))?;
+    Ok((entry, staker.address()))
 }
 
 /// Lays out an `n`-node devnet in `dir`, or reuses the one already there.
@@ -126,14 +262,16 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
     let network_path = dir.join(NETWORK_FILE);
     if network_path.exists() {
         let network = read_network_file(&network_path)?;
-        if network.nodes.len() != n {
+        // a devnet on a staking contract grows and shrinks: its folder says how many nodes
+        let on_chain = dir.join(CHAIN_FILE).exists();
+        if !on_chain && network.nodes.len() != n {
             return Err(NodeError::Network(format!(
                 "{} holds a {}-node network, not {n} nodes; use another folder",
                 dir.display(),
                 network.nodes.len()
             )));
         }
-        let configs = network
+        let configs: BTreeMap<u32, PathBuf> = network
             .nodes
             .iter()
             .map(|node| {
@@ -144,12 +282,26 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
                 )
             })
             .collect();
+        let staking = on_chain.then(|| options.staking.clone().unwrap_or_default());
+        let mut stakers = BTreeMap::new();
+        if staking.is_some() {
+            for (id, path) in &configs {
+                let config = Config::load(path).map_err(|e| NodeError::Io(e.to_string()))?;
+                stakers.insert(*id, init_with_staker(&config)?.1);
+            }
+        }
         return Ok(Layout {
             dir,
             threshold: network.threshold,
             configs,
             nodes: network.nodes.clone(),
             network: Some(network),
+            stakers,
+            options: LayoutOptions {
+                staking: staking.clone(),
+                ..options.clone()
+            },
+            staking,
         });
     }
     if n == 0 {
@@ -162,39 +314,19 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
         .unwrap_or_else(|| lit_crypto::protocol::default_threshold(n)) as u32;
     let mut nodes = Vec::with_capacity(n);
     let mut configs = BTreeMap::new();
+    let mut stakers = BTreeMap::new();
     for i in 1..=n as u32 {
-        let node_dir = dir.join(format!("node-{i}"));
-        std::fs::create_dir_all(&node_dir).map_err(|e| io("node folder", e))?;
-        let mut text = format!(
-            "# node {i} of the devnet in {dir}\n\
-             # port 0: the node binds a free port and reports it (see lit_node::devnet)\n\
-             listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
-             network_file = \"../{NETWORK_FILE}\"\nregistry = \"../{REGISTRY_FILE}\"\n\
-             attestation = \"simulated\"\n",
-            dir = dir.display()
-        );
-        if let Some(size) = options.presignature_pool {
-            text.push_str(&format!("presignature_pool = {size}\n"));
-        }
-        if let Some(ms) = options.dkg_round_timeout_ms {
-            text.push_str(&format!("dkg_round_timeout_ms = {ms}\n"));
-        }
-        for (name, url) in &options.chains {
-            text.push_str(&format!("\n[chains.{name}]\nrpc_url = \"{url}\"\n"));
-        }
-        if !options.extra_config.is_empty() {
-            text.push('\n');
-            text.push_str(&options.extra_config);
-            text.push('\n');
-        }
-        let config_path = node_dir.join("config.toml");
-        std::fs::write(&config_path, text).map_err(|e| io("config", e))?;
-        let config = Config::load(&config_path).map_err(|e| NodeError::Io(e.to_string()))?;
-        let mut entry = init(&config)?;
-        entry.party_id = i;
-        entry.url = String::new();
+        let (entry, staker, config_path) = node_folder(&dir, i, options)?;
         nodes.push(entry);
+        stakers.insert(i, staker);
         configs.insert(i, config_path);
+    }
+    if let Some(staking) = &options.staking {
+        let admin_key = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        let admin = Address::from_public_key(admin_key.verifying_key());
+        write_atomically(&dir.join(ADMIN_FILE), &admin.to_checksum())?;
+        EmbeddedStaking::create(&dir.join(CHAIN_FILE), admin, &staking.params, DEVNET_SUPPLY)
+            .map_err(|e| NodeError::Io(format!("staking: {e}")))?;
     }
     // check the file now (with stand-in URLs), so a bad threshold fails before any process runs
     let mut check = network_file(threshold, nodes.clone());
@@ -210,6 +342,9 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
         configs,
         network: None,
         nodes,
+        stakers,
+        staking: options.staking.clone(),
+        options: options.clone(),
     })
 }
 
@@ -226,6 +361,61 @@ fn network_file(threshold: u32, nodes: Vec<NetworkNode>) -> NetworkFile {
         attestation: AttestationMode::Simulated,
         nodes,
     }
+}
+
+/// Funds, stakes and joins every node of a new devnet on its staking contract, then locks the
+/// set: the nodes run the genesis DKG as the handover to epoch 1.
+async fn genesis_joins(layout: &Layout, entries: &[NetworkNode]) -> Result<(), NodeError> {
+    for entry in entries {
+        join(layout, entry).await?;
+    }
+    let admin = layout.staking_admin()?;
+    admin
+        .lock_next_epoch()
+        .await
+        .map_err(|e| NodeError::Io(format!("lock the genesis set: {e}")))?;
+    info!(
+        nodes = entries.len(),
+        "genesis set locked on the staking contract"
+    );
+    Ok(())
+}
+
+/// Funds node `entry`'s staker from the faucet, stakes the minimum and asks to join.
+async fn join(layout: &Layout, entry: &NetworkNode) -> Result<(), NodeError> {
+    let chain_err = |what: &str, e: ChainError| NodeError::Io(format!("{what}: {e}"));
+    let admin = layout.staking_admin()?;
+    let me = layout.staking_as(entry.party_id)?;
+    let min = admin
+        .min_stake()
+        .await
+        .map_err(|e| chain_err("min stake", e))?;
+    admin
+        .transfer_token(me.caller(), min)
+        .await
+        .map_err(|e| chain_err("faucet", e))?;
+    me.stake(min).await.map_err(|e| chain_err("stake", e))?;
+    me.request_to_join(&JoinRequest {
+        url: entry.url.clone(),
+        identity_key: entry.identity_key.0,
+        seal_key: entry.seal_key.0,
+        dkg_key: entry.dkg_key.0.clone(),
+    })
+    .await
+    .map_err(|e| chain_err("join", e))?;
+    let net = admin.network().await.map_err(|e| chain_err("read", e))?;
+    let got = net
+        .next
+        .iter()
+        .find(|v| v.staker == me.caller())
+        .map(|v| v.party_id);
+    if got != Some(entry.party_id) {
+        return Err(NodeError::Network(format!(
+            "node-{} joined as party {got:?}: the devnet's folders and the chain disagree",
+            entry.party_id
+        )));
+    }
+    Ok(())
 }
 
 /// Writes `text` to `path` through a temporary file and a rename, so a reader sees the old
@@ -385,6 +575,9 @@ impl Devnet {
                         entry.url = reported_url(&layout, p, deadline).await?;
                     }
                 }
+                if layout.staking.is_some() {
+                    genesis_joins(&layout, &entries).await?;
+                }
                 let network = network_file(layout.threshold, entries);
                 network
                     .check()
@@ -475,6 +668,118 @@ impl Devnet {
         self.reserved.remove(&party_id);
         let p = spawn(&self.layout, party_id, &self.command)?;
         self.nodes.insert(party_id, p);
+        Ok(())
+    }
+
+    /// Adds a node to a devnet on a staking contract: lays out `node-<k>`, starts it, funds its
+    /// staker, stakes and asks to join (it becomes a member at the next epoch; see
+    /// [`Devnet::lock_next_epoch`]), and lists it in the network file. Returns its party id.
+    pub async fn add_node(&mut self) -> Result<u32, NodeError> {
+        if self.layout.staking.is_none() {
+            return Err(NodeError::Network(
+                "only a devnet on a staking contract changes its members".into(),
+            ));
+        }
+        let id = self.layout.configs.keys().max().copied().unwrap_or(0) + 1;
+        let (mut entry, staker, config) = self.layout.add_node_folder(id)?;
+        self.layout.configs.insert(id, config);
+        self.layout.stakers.insert(id, staker);
+        let _ = std::fs::remove_file(url_file(&self.layout.data_dir(id)));
+        let mut p = spawn(&self.layout, id, &self.command)?;
+        entry.url = reported_url(&self.layout, &mut p, Instant::now() + NETWORK_FILE_WAIT).await?;
+        self.nodes.insert(id, p);
+        join(&self.layout, &entry).await?;
+        let mut network = self.network.clone();
+        network.nodes.push(entry);
+        self.write_network(network)?;
+        info!(party = id, "node joined the next set");
+        Ok(id)
+    }
+
+    /// Node `party_id` asks to leave at the next epoch (its process keeps running; it stops
+    /// serving once the epoch changes).
+    pub async fn leave(&mut self, party_id: u32) -> Result<(), NodeError> {
+        self.layout
+            .staking_as(party_id)?
+            .request_to_leave()
+            .await
+            .map_err(|e| NodeError::Io(format!("leave: {e}")))
+    }
+
+    /// The staking contract as node `party_id`'s staker (votes, signals, …).
+    pub fn staking_as(&self, party_id: u32) -> Result<EmbeddedStaking, NodeError> {
+        self.layout.staking_as(party_id)
+    }
+
+    /// The staking contract as the devnet admin.
+    pub fn staking_admin(&self) -> Result<EmbeddedStaking, NodeError> {
+        self.layout.staking_admin()
+    }
+
+    /// The admin locks the next set now (without waiting for the epoch to end); the nodes then
+    /// reshare and advance the epoch.
+    pub async fn lock_next_epoch(&self) -> Result<(), NodeError> {
+        self.staking_admin()?
+            .lock_next_epoch()
+            .await
+            .map_err(|e| NodeError::Io(format!("lock: {e}")))
+    }
+
+    /// Waits until the chain is at `epoch` and every member of it serves it; returns them.
+    pub async fn wait_epoch(
+        &mut self,
+        epoch: u64,
+        timeout: Duration,
+    ) -> Result<Vec<u32>, NodeError> {
+        let admin = self.staking_admin()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| NodeError::Io(e.to_string()))?;
+        let start = Instant::now();
+        loop {
+            let net = admin
+                .network()
+                .await
+                .map_err(|e| NodeError::Io(format!("staking: {e}")))?;
+            if net.epoch >= epoch {
+                let answers = futures_util::future::join_all(
+                    net.current.iter().map(|v| health(&http, &v.url)),
+                )
+                .await;
+                if answers
+                    .iter()
+                    .all(|h| matches!(h, Some(h) if h.ready && h.epoch == net.epoch))
+                {
+                    return Ok(net.current.iter().map(|v| v.party_id).collect());
+                }
+            }
+            if start.elapsed() > timeout {
+                return Err(NodeError::Io(format!(
+                    "epoch {epoch} not served by all its members after {timeout:?} (chain at \
+                     epoch {}, {:?})",
+                    net.epoch, net.state
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn write_network(&mut self, mut network: NetworkFile) -> Result<(), NodeError> {
+        // the bootstrap file lists every node that ever joined; its threshold must stay valid
+        let n = network.nodes.len();
+        if 2 * network.threshold as usize <= n {
+            network.threshold = (n / 2 + 1) as u32;
+        }
+        network
+            .check()
+            .map_err(|e| NodeError::Network(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&network).map_err(|e| NodeError::Io(e.to_string()))?;
+        write_atomically(&self.layout.network_file(), &text)?;
+        self.layout.nodes = network.nodes.clone();
+        self.layout.network = Some(network.clone());
+        self.network = network;
         Ok(())
     }
 

@@ -66,7 +66,7 @@ impl NodeIdentity {
             signing,
             seal,
             seal_public,
-            dkg: derive_dkg_key(seed),
+            dkg: derive_secp256k1(seed, DKG_INFO),
         }
     }
 
@@ -98,12 +98,68 @@ impl NodeIdentity {
 
 /// The DKG key: HKDF-SHA256(seed, info ‖ counter) read as a secp256k1 scalar, taking the first
 /// counter whose output is a valid non-zero scalar (all but a 2^-128 fraction of the first).
-fn derive_dkg_key(seed: &[u8; 32]) -> k256::ecdsa::SigningKey {
+/// The node's staker account: the secp256k1 key that stakes, joins, leaves, votes and signals
+/// on the chain. It lives in `staker.key` in the data directory (hex, owner-only permissions),
+/// outside the store, so that the operator's commands (`lit-node stake`, `join`, `leave`,
+/// `status`) work while the node runs; fund its [`StakerKey::address`] to run a node.
+pub struct StakerKey(k256::ecdsa::SigningKey);
+
+/// The staker key's file in the data directory.
+pub const STAKER_KEY_FILE: &str = "staker.key";
+
+impl StakerKey {
+    /// Loads the data directory's staker key, creating it on first use.
+    pub fn load_or_create(data_dir: &std::path::Path) -> Result<Self, std::io::Error> {
+        let path = data_dir.join(STAKER_KEY_FILE);
+        let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let bytes = Zeroizing::new(
+                    hex::decode(text.trim()).map_err(|_| bad("staker.key is not hex"))?,
+                );
+                let key = k256::ecdsa::SigningKey::from_slice(&bytes)
+                    .map_err(|_| bad("staker.key is not a secp256k1 key"))?;
+                Ok(Self(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir)?;
+                let key = k256::ecdsa::SigningKey::random(&mut OsRng);
+                let text = Zeroizing::new(hex::encode(key.to_bytes()));
+                let tmp = path.with_extension("tmp");
+                {
+                    use std::io::Write as _;
+                    let mut options = std::fs::OpenOptions::new();
+                    options.write(true).create(true).truncate(true);
+                    #[cfg(unix)]
+                    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                    let mut file = options.open(&tmp)?;
+                    file.write_all(text.as_bytes())?;
+                    file.sync_all()?;
+                }
+                std::fs::rename(&tmp, &path)?;
+                Ok(Self(key))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The key.
+    pub fn signing_key(&self) -> &k256::ecdsa::SigningKey {
+        &self.0
+    }
+
+    /// The staker's address.
+    pub fn address(&self) -> lit_crypto::eth::Address {
+        lit_crypto::eth::Address::from_public_key(self.0.verifying_key())
+    }
+}
+
+fn derive_secp256k1(seed: &[u8; 32], purpose: &[u8]) -> k256::ecdsa::SigningKey {
     let hk = Hkdf::<Sha256>::new(None, seed);
     let mut counter = 0u32;
     loop {
         let mut okm = Zeroizing::new([0u8; 32]);
-        let mut info = DKG_INFO.to_vec();
+        let mut info = purpose.to_vec();
         info.extend_from_slice(&counter.to_be_bytes());
         let _ = hk.expand(&info, okm.as_mut());
         if let Ok(key) = k256::ecdsa::SigningKey::from_slice(okm.as_ref()) {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod net;
 pub mod node;
+pub mod operator;
 pub mod service;
 pub mod store;
 #[cfg(feature = "test-util")]

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use lit_node::chain::staking::StakingParams;
 use lit_node::config::Config;
-use lit_node::devnet::{self, Devnet, LayoutOptions, NodeProgram};
-use lit_node::node;
+use lit_node::devnet::{self, Devnet, DevnetStaking, LayoutOptions, NodeProgram};
+use lit_node::{node, operator};
 
 #[derive(Parser, Debug)]
 #[command(name = "lit-node", version, about = "A node of the Lit network")]
@@ -34,8 +35,38 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Stake test tokens from the node's staker account (`status` shows its address).
+    Stake {
+        /// The node's configuration (TOML, with a `[staking]` section).
+        #[arg(long)]
+        config: PathBuf,
+        /// Tokens to stake (whole tokens; 18 decimals underneath).
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Ask to join the validator set at the next epoch (stake first).
+    Join {
+        /// The node's configuration (TOML, with a `[staking]` section and a fixed port).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Ask to leave the validator set at the next epoch.
+    Leave {
+        /// The node's configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show the node's staker, stake and membership, and the network's epoch.
+    Status {
+        /// The node's configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Run an N-node development network on loopback until Ctrl-C.
     Devnet {
+        /// What to do with the devnet in DIR (default: start it, or restart it).
+        #[command(subcommand)]
+        action: Option<DevnetAction>,
         /// Number of nodes.
         #[arg(long, default_value_t = 5)]
         nodes: usize,
@@ -51,7 +82,31 @@ enum Cmd {
         /// A chain the nodes may query, as NAME=RPC_URL (repeatable).
         #[arg(long = "chain", value_parser = parse_chain)]
         chains: Vec<(String, String)>,
+        /// Where membership and epochs live: `embedded` (a staking contract in DIR/chain.sqlite:
+        /// nodes join, leave and reshare at each epoch) or `none` (the network file's nodes,
+        /// epoch 1 forever).
+        #[arg(long, default_value = "embedded")]
+        chain_backend: ChainBackend,
+        /// Epoch length in seconds (with a chain backend; `next-epoch` ends one at once).
+        #[arg(long, default_value_t = 3600)]
+        epoch_length: u64,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ChainBackend {
+    Embedded,
+    None,
+}
+
+#[derive(Subcommand, Debug)]
+enum DevnetAction {
+    /// Lay out one more node in DIR, stake and join for it, and run it until Ctrl-C (it becomes
+    /// a member at the next epoch).
+    AddNode,
+    /// Lock the next validator set now (as the devnet's admin): the nodes reshare and the epoch
+    /// advances.
+    NextEpoch,
 }
 
 fn parse_chain(s: &str) -> Result<(String, String), String> {
@@ -86,25 +141,44 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Cmd::Stake { config, amount } => operator::stake(&config, amount).await,
+            Cmd::Join { config } => operator::join(&config).await,
+            Cmd::Leave { config } => operator::leave(&config).await,
+            Cmd::Status { config } => operator::status(&config).await,
             Cmd::Devnet {
+                action,
                 nodes,
                 dir,
                 threshold,
                 chains,
                 presignature_pool,
+                chain_backend,
+                epoch_length,
             } => {
-                run_devnet(
-                    nodes,
-                    dir,
-                    LayoutOptions {
-                        threshold,
-                        chains,
-                        dkg_round_timeout_ms: None,
-                        presignature_pool,
-                        extra_config: String::new(),
+                let staking = (chain_backend == ChainBackend::Embedded).then(|| DevnetStaking {
+                    params: StakingParams {
+                        epoch_length,
+                        ..DevnetStaking::default().params
                     },
-                )
-                .await
+                    ..DevnetStaking::default()
+                });
+                let options = LayoutOptions {
+                    threshold,
+                    chains,
+                    dkg_round_timeout_ms: None,
+                    presignature_pool,
+                    extra_config: String::new(),
+                    staking,
+                };
+                match action {
+                    None => run_devnet(nodes, dir, options).await,
+                    Some(DevnetAction::AddNode) => {
+                        operator::devnet_add_node(&dir, nodes, &options).await
+                    }
+                    Some(DevnetAction::NextEpoch) => {
+                        operator::devnet_next_epoch(&dir, nodes, &options).await
+                    }
+                }
             }
         }
     });

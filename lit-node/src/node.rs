@@ -25,13 +25,16 @@ use tracing::info;
 use crate::api;
 use crate::auth::oidc::OidcVerifier;
 use crate::auth::Authenticator;
+use crate::chain::embedded::EmbeddedStaking;
+use crate::chain::staking::{NetworkState, Staking};
 use crate::chain::{PkpRegistry, SqliteRegistry};
 use crate::conditions::rpc::ChainRpc;
 use crate::conditions::Evaluator;
-use crate::config::{AttestationMode, Config, DevFault};
+use crate::config::{AttestationMode, Config, DevFault, StakingBackend};
 use crate::epoch::dkg::{self, DkgContext, DkgError};
+use crate::epoch::handover::{self, EpochOptions};
 use crate::epoch::{KeysError, NodeKeys};
-use crate::identity::NodeIdentity;
+use crate::identity::{NodeIdentity, StakerKey};
 use crate::net::{DriveOptions, Peer, PeerKeys, PeerNet, TransportOptions};
 use crate::service::actions::build_engine;
 use crate::service::presign::run_pools;
@@ -40,7 +43,7 @@ use crate::store::{KeyFile, Store, StoreError};
 
 pub use crate::config::DEV_FAULT_ENV;
 pub use crate::epoch::FIRST_EPOCH;
-pub use crate::service::Node;
+pub use crate::service::{Membership, Node};
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
@@ -120,49 +123,93 @@ fn measurement_of_this_binary() -> [u8; 48] {
     out
 }
 
+/// Opens the staking contract of `config` as this node's staker (`staker.key` in its data
+/// directory).
+pub fn open_staking(config: &Config) -> Result<Option<Arc<dyn Staking>>, NodeError> {
+    let Some(staking) = &config.staking else {
+        return Ok(None);
+    };
+    let staker = StakerKey::load_or_create(&config.data_dir)
+        .map_err(|e| NodeError::Io(format!("staker key: {e}")))?;
+    match staking.backend {
+        StakingBackend::Embedded => {
+            let path = staking
+                .path
+                .as_ref()
+                .ok_or_else(|| NodeError::Io("staking.path is missing".into()))?;
+            let chain = EmbeddedStaking::open(path, staker.address())
+                .map_err(|e| NodeError::Io(format!("staking {}: {e}", path.display())))?;
+            Ok(Some(Arc::new(chain)))
+        }
+        StakingBackend::Evm => Err(NodeError::Io(
+            "the evm staking backend is not available in this build".into(),
+        )),
+    }
+}
+
 impl Node {
-    /// Builds a node from its configuration: data directory, network file, peers, attester,
-    /// verifiers, chains, registry, action engine. It serves no keys until [`Node::set_keys`]
-    /// (which [`run`] calls after loading them or running the DKG).
+    /// Builds a node of a static network (members from the network file) from its
+    /// configuration: data directory, network file, peers, attester, verifiers, chains,
+    /// registry, action engine. It serves no keys until [`Node::set_keys`] (which [`run`] calls
+    /// after loading them or running the DKG).
     pub fn build(config: &Config) -> Result<Node, NodeError> {
+        Self::assemble(config, None)
+    }
+
+    /// Builds a node whose membership follows `chain` (read as `net`): it must be a member of
+    /// the current or the next set.
+    pub fn build_on_chain(
+        config: &Config,
+        chain: Arc<dyn Staking>,
+        net: &NetworkState,
+    ) -> Result<Node, NodeError> {
+        Self::assemble(config, Some((chain, net)))
+    }
+
+    fn assemble(
+        config: &Config,
+        chain: Option<(Arc<dyn Staking>, &NetworkState)>,
+    ) -> Result<Node, NodeError> {
         let (store, identity) = open_data_dir(&config.data_dir)?;
         let store = Arc::new(store);
         let identity = Arc::new(identity);
         let network = read_network_file(&config.network_file)?;
         let my_key = Bytes32(identity.public_key().to_bytes());
-        let entry = network
-            .nodes
-            .iter()
-            .find(|n| n.identity_key == my_key)
-            .ok_or_else(|| {
-                NodeError::Network(format!(
-                    "this node's identity key {} is not listed in {}",
-                    hex::encode(my_key.0),
-                    config.network_file.display()
-                ))
-            })?;
-        let me =
-            PartyId::new(entry.party_id).ok_or_else(|| NodeError::Network("party id 0".into()))?;
-        let mut peers = BTreeMap::new();
-        for n in &network.nodes {
-            let id =
-                PartyId::new(n.party_id).ok_or_else(|| NodeError::Network("party id 0".into()))?;
-            let identity_key = VerifyingKey::from_bytes(&n.identity_key.0).map_err(|_| {
-                NodeError::Network(format!("node {}: bad identity key", n.party_id))
-            })?;
-            let seal = SealPublicKey::from_bytes(&n.seal_key.0)
-                .map_err(|_| NodeError::Network(format!("node {}: bad seal key", n.party_id)))?;
-            peers.insert(
-                id,
-                Peer {
-                    url: n.url.clone(),
-                    keys: PeerKeys {
-                        identity: identity_key,
-                        seal,
-                    },
-                },
-            );
-        }
+        let (me, peers, membership) = match &chain {
+            Some((_, net)) => {
+                let entry = net
+                    .current
+                    .iter()
+                    .chain(&net.next)
+                    .find(|v| v.identity_key == my_key.0)
+                    .ok_or_else(|| {
+                        NodeError::Network(format!(
+                            "this node (identity key {}, staker {}) is in neither the current \
+                             nor the next validator set: stake and join first (`lit-node join`)",
+                            hex::encode(my_key.0),
+                            chain
+                                .as_ref()
+                                .map(|(c, _)| c.caller().to_checksum())
+                                .unwrap_or_default()
+                        ))
+                    })?;
+                let me = PartyId::new(entry.party_id)
+                    .ok_or_else(|| NodeError::Network("party id 0".into()))?;
+                let peers = handover::peers_of(net.current.iter().chain(&net.next))
+                    .map_err(|e| NodeError::Network(e.to_string()))?;
+                (me, peers, handover::membership_of(net))
+            }
+            None => {
+                let (me, peers) = static_peers(&network, &my_key, config)?;
+                let membership = Membership {
+                    epoch: FIRST_EPOCH,
+                    threshold: network.threshold,
+                    nodes: network.nodes.clone(),
+                    from_chain: false,
+                };
+                (me, peers, membership)
+            }
+        };
         let net = PeerNet::new(me, identity.clone(), peers, TransportOptions::default())
             .map_err(|e| NodeError::Io(format!("http client: {e}")))?;
         let (attester, attestation_kind): (Box<dyn Attester>, _) = match config.attestation {
@@ -233,6 +280,9 @@ impl Node {
             network,
             identity,
             keys: RwLock::new(None),
+            previous_keys: RwLock::new(None),
+            membership: RwLock::new(Arc::new(membership)),
+            chain: chain.map(|(c, _)| c),
             status: Arc::new(Status::default()),
             evaluator,
             attester,
@@ -250,6 +300,45 @@ impl Node {
             fault: DevFault::from_env(config.attestation),
         })
     }
+}
+
+/// The node and its peers from a static network file.
+fn static_peers(
+    network: &NetworkFile,
+    my_key: &Bytes32,
+    config: &Config,
+) -> Result<(PartyId, BTreeMap<PartyId, Peer>), NodeError> {
+    let entry = network
+        .nodes
+        .iter()
+        .find(|n| &n.identity_key == my_key)
+        .ok_or_else(|| {
+            NodeError::Network(format!(
+                "this node's identity key {} is not listed in {}",
+                hex::encode(my_key.0),
+                config.network_file.display()
+            ))
+        })?;
+    let me = PartyId::new(entry.party_id).ok_or_else(|| NodeError::Network("party id 0".into()))?;
+    let mut peers = BTreeMap::new();
+    for n in &network.nodes {
+        let id = PartyId::new(n.party_id).ok_or_else(|| NodeError::Network("party id 0".into()))?;
+        let identity_key = VerifyingKey::from_bytes(&n.identity_key.0)
+            .map_err(|_| NodeError::Network(format!("node {}: bad identity key", n.party_id)))?;
+        let seal = SealPublicKey::from_bytes(&n.seal_key.0)
+            .map_err(|_| NodeError::Network(format!("node {}: bad seal key", n.party_id)))?;
+        peers.insert(
+            id,
+            Peer {
+                url: n.url.clone(),
+                keys: PeerKeys {
+                    identity: identity_key,
+                    seal,
+                },
+            },
+        );
+    }
+    Ok((me, peers))
 }
 
 /// The node's HTTP application (every endpoint), for [`serve`] or in-process tests.
@@ -280,11 +369,22 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     // bind first (a devnet node binds port 0 and reports the port it got, see `devnet`); the
     // store is closed again before `Node::build` opens it
-    let (listener, config) = {
+    let (listener, config, chain) = {
         let (_store, identity) = open_data_dir(&config.data_dir)?;
-        crate::devnet::listen(config, &identity).await?
+        let chain = open_staking(&config)?;
+        let (listener, config) = crate::devnet::listen(config, &identity).await?;
+        (listener, config, chain)
     };
-    let node = Arc::new(Node::build(&config)?);
+    let node = match chain {
+        Some(chain) => {
+            let net = chain
+                .network()
+                .await
+                .map_err(|e| NodeError::Io(format!("staking contract: {e}")))?;
+            Arc::new(Node::build_on_chain(&config, chain, &net)?)
+        }
+        None => Arc::new(Node::build(&config)?),
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(serve(node.clone(), listener, async move {
         let mut rx = stop_rx;
@@ -314,6 +414,22 @@ pub async fn run(
 /// epoch with the other nodes of its network (which must be reachable), then starts the
 /// presignature pools.
 pub async fn start(node: &Arc<Node>, config: &Config) -> Result<(), NodeError> {
+    if let (Some(chain), Some(staking)) = (node.chain.clone(), &config.staking) {
+        // the epoch loop loads the shares of the chain's epoch, or runs the genesis DKG or a
+        // handover when the chain says so
+        let options = EpochOptions {
+            poll: Duration::from_millis(staking.poll_ms),
+            grace: Duration::from_millis(staking.grace_ms),
+            round_timeout: Duration::from_millis(config.dkg_round_timeout_ms),
+            presignature_pool: config.presignature_pool,
+        };
+        info!(
+            staker = %chain.caller().to_checksum(),
+            "following the staking contract"
+        );
+        tokio::spawn(handover::run(node.clone(), chain, options));
+        return Ok(());
+    }
     let keys = match NodeKeys::load(&node.store)? {
         Some(keys) => {
             info!(

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use k256::elliptic_curve::sec1::ToEncodedPoint;
-use lit_api::network::NetworkFile;
+use lit_api::network::{NetworkFile, NetworkNode};
 use lit_api::v1::{
     Attestation, AttestationKind, HandshakeRequest, HandshakeResponse, Health, NetworkKeys,
     NodeIdentity as WireNodeIdentity, SealedBox,
@@ -43,6 +43,14 @@ pub struct Node {
     pub(crate) network: NetworkFile,
     pub(crate) identity: Arc<NodeIdentity>,
     pub(crate) keys: RwLock<Option<Arc<NodeKeys>>>,
+    /// The previous epoch's keys during their grace period: requests already under way when
+    /// the epoch changed still complete.
+    pub(crate) previous_keys: RwLock<Option<Arc<NodeKeys>>>,
+    /// Who the members of the current epoch are.
+    pub(crate) membership: RwLock<Arc<Membership>>,
+    /// The staking contract, seen by this node's staker (networks whose membership is on a
+    /// chain; `None` for a static network file).
+    pub(crate) chain: Option<Arc<dyn crate::chain::staking::Staking>>,
     pub(crate) status: Arc<Status>,
     pub(crate) evaluator: Evaluator,
     pub(crate) attester: Box<dyn Attester>,
@@ -73,7 +81,141 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// The members of an epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its threshold.
+    pub threshold: u32,
+    /// Its members, by party id.
+    pub nodes: Vec<NetworkNode>,
+    /// Whether the chain says so (then handshakes list the members for clients).
+    pub from_chain: bool,
+}
+
+impl Membership {
+    /// The member with this party id.
+    pub fn node(&self, party_id: u32) -> Option<&NetworkNode> {
+        self.nodes.iter().find(|n| n.party_id == party_id)
+    }
+}
+
 impl Node {
+    /// The members of the current epoch.
+    pub fn membership(&self) -> Arc<Membership> {
+        self.membership
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records the members of the current epoch.
+    pub(crate) fn set_membership(&self, membership: Membership) {
+        *self.membership.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(membership);
+    }
+
+    /// The epoch whose keys the node serves with, if any.
+    pub fn serving_epoch(&self) -> Option<u64> {
+        self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|k| k.epoch)
+    }
+
+    /// Serves with `keys` of a new epoch from now on; the keys it replaces serve requests for
+    /// their epoch until [`Node::end_grace`].
+    pub(crate) fn switch_keys(&self, keys: Arc<NodeKeys>) {
+        let epoch = keys.epoch;
+        let old = self
+            .keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(keys);
+        *self
+            .previous_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = old;
+        self.status.set_serving(epoch);
+    }
+
+    /// Ends the previous epoch's grace period; returns its epoch.
+    pub(crate) fn end_grace(&self) -> Option<u64> {
+        self.previous_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .map(|k| k.epoch)
+    }
+
+    /// Stops serving (the node left the network); returns the epochs it held keys of.
+    pub(crate) fn stop_serving(&self) -> Vec<u64> {
+        self.status.set_not_ready();
+        let current = self.keys.write().unwrap_or_else(|e| e.into_inner()).take();
+        let previous = self
+            .previous_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        current
+            .into_iter()
+            .chain(previous)
+            .map(|k| k.epoch)
+            .collect()
+    }
+}
+
+impl Node {
+    /// The network as this node reads it from the chain (`GET /v1/network`).
+    pub async fn network_status(&self) -> Result<lit_api::v1::NetworkStatus, ApiError> {
+        use crate::chain::staking::{EpochState, Validator};
+        let Some(chain) = &self.chain else {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "this network's membership is its network file, not a chain",
+            ));
+        };
+        let unavailable = |e: crate::chain::ChainError| {
+            ApiError::internal(ErrorCode::ChainUnavailable, "the chain is unavailable", e)
+        };
+        let net = chain.network().await.map_err(unavailable)?;
+        let mut current = Vec::new();
+        let mut next = Vec::new();
+        for (list, out) in [(&net.current, &mut current), (&net.next, &mut next)] {
+            for v in list.iter() {
+                let Validator {
+                    staker,
+                    party_id,
+                    url,
+                    ..
+                } = v;
+                let stake = chain.stake_of(*staker).await.map_err(unavailable)?;
+                out.push(lit_api::v1::MemberStatus {
+                    party_id: *party_id,
+                    url: url.clone(),
+                    staker: staker.to_checksum(),
+                    stake: stake.to_string(),
+                });
+            }
+        }
+        Ok(lit_api::v1::NetworkStatus {
+            epoch: net.epoch,
+            serving_epoch: self.serving_epoch().unwrap_or(0),
+            state: match net.state {
+                EpochState::Active => "active",
+                EpochState::Locked => "locked",
+            }
+            .to_string(),
+            threshold: net.threshold,
+            next_threshold: net.next_threshold,
+            epoch_start: net.epoch_start,
+            epoch_length: net.epoch_length,
+            current,
+            next,
+        })
+    }
+
     /// The node's readiness, as `/health` reports it.
     pub fn status(&self) -> &Arc<Status> {
         &self.status
@@ -86,10 +228,20 @@ impl Node {
         self.status.set_serving(epoch);
     }
 
-    /// The keys of the current epoch, if the request names it.
+    /// The keys of the epoch the request names: the current one, or the previous one during
+    /// its grace period.
     pub(crate) fn keys_for_epoch(&self, epoch: u64) -> Result<Arc<NodeKeys>, ApiError> {
         let keys = self.keys()?;
         if epoch != keys.epoch {
+            if let Some(previous) = self
+                .previous_keys
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .filter(|p| p.epoch == epoch)
+            {
+                return Ok(previous.clone());
+            }
             return Err(ApiError::new(
                 ErrorCode::WrongEpoch,
                 format!(
@@ -120,6 +272,7 @@ impl Node {
     /// The node's identity, epoch, keys and attestation bound to the client's challenge.
     pub fn handshake(&self, req: &HandshakeRequest) -> Result<HandshakeResponse, ApiError> {
         let keys = self.keys()?;
+        let membership = self.membership();
         let identity_key = self.identity.public_key().to_bytes();
         let binding = Binding::new(&identity_key, Nonce(req.challenge.0), keys.epoch);
         let evidence = self
@@ -136,7 +289,7 @@ impl Node {
             },
             epoch: keys.epoch,
             threshold: keys.bls_set.threshold() as u32,
-            node_count: self.network.nodes.len() as u32,
+            node_count: membership.nodes.len() as u32,
             domain: self.auth.domain().to_string(),
             network_keys: NetworkKeys {
                 bls: Bytes(keys.bls_set.public_key().to_bytes().to_vec()),
@@ -152,6 +305,11 @@ impl Node {
             attestation: Attestation {
                 kind: self.attestation_kind,
                 evidence: Bytes(evidence.to_json().into_bytes()),
+            },
+            members: if membership.from_chain {
+                membership.nodes.clone()
+            } else {
+                Vec::new()
             },
         })
     }

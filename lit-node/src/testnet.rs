@@ -181,6 +181,17 @@ impl TestNet {
             .sum()
     }
 
+    /// The devnet underneath (membership changes on a staking contract: add, leave, lock,
+    /// wait for an epoch).
+    pub fn devnet(&mut self) -> &mut Devnet {
+        &mut self.devnet
+    }
+
+    /// Every node's log, after `what` (for a failing test's message).
+    pub fn logs(&self, what: &str) -> String {
+        logs_of(self.dir.path(), self.devnet.layout().configs.len(), what)
+    }
+
     /// Node `party_id`'s log so far.
     pub fn log(&self, party_id: u32) -> String {
         self.devnet.log(party_id)
@@ -217,10 +228,6 @@ impl TestNet {
                 self.logs(&format!("the test network is not ready: {e}"))
             );
         }
-    }
-
-    fn logs(&self, what: &str) -> String {
-        logs_of(self.dir.path(), self.devnet.layout().configs.len(), what)
     }
 }
 

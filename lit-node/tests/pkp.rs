@@ -11,14 +11,14 @@ use lit_api::v1::{PermissionChange, PkpAuth, PkpInfo, PresignatureSource, ToSign
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_client::{
     Bootstrap, ClientError, Eip1559Transaction, EthTransaction, LegacyTransaction, LitClient,
-    PkpSignature, Signer, Wallet,
+    Signer, Wallet,
 };
 use lit_crypto::eth::{eip191_hash, recover_address, Address};
 use lit_node::devnet::LayoutOptions;
 use serde_json::json;
 use sha3::Digest as _;
 use support::evm::Anvil;
-use support::net::{testnet, TestNet};
+use support::net::{libsecp_recover, testnet, TestNet};
 
 /// A wallet as the signer: the client makes it a session for each request.
 fn auth<'a>(client: &LitClient, wallet: &'a Wallet) -> Signer<'a> {
@@ -49,19 +49,6 @@ fn refused_with(err: &ClientError, code: ErrorCode) -> bool {
 }
 
 /// Recovers the signer of `digest` with libsecp256k1 (an implementation independent of ours).
-fn libsecp_recover(sig: &PkpSignature) -> Vec<u8> {
-    let secp = secp256k1::Secp256k1::new();
-    let rec = secp256k1::ecdsa::RecoverableSignature::from_compact(
-        &sig.signature.to_bytes()[..64],
-        secp256k1::ecdsa::RecoveryId::try_from(i32::from(sig.signature.recovery_id)).unwrap(),
-    )
-    .unwrap();
-    let pk = secp
-        .recover_ecdsa(&secp256k1::Message::from_digest(sig.digest), &rec)
-        .unwrap();
-    pk.serialize().to_vec()
-}
-
 async fn mined(anvil: &Anvil, raw: &[u8]) -> serde_json::Value {
     let hash = anvil
         .rpc(

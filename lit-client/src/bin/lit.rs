@@ -47,6 +47,10 @@ enum Command {
     Wallet(WalletCommand),
     /// Handshake with every node and show who answered, with their verified attestation.
     Handshake,
+    /// Show the network as the chain records it (as the nodes read it, checked to agree): the
+    /// epoch and its state, the current members with their stakes, the next set, and when the
+    /// epoch ends.
+    Network,
     /// Encrypt a file under access control conditions (locally, to the network key).
     Encrypt {
         /// The access control conditions (JSON).
@@ -360,6 +364,15 @@ async fn run(cli: &Cli) -> Result<(), ClientError> {
                 }
             }
         }
+        Command::Network => {
+            let client = connect(cli).await?;
+            let report = client.network_status().await?;
+            if cli.json {
+                print_json(&network_json(&report));
+            } else {
+                print_network(&report, std::time::SystemTime::now());
+            }
+        }
         Command::Encrypt {
             conditions,
             input,
@@ -406,6 +419,138 @@ async fn run(cli: &Cli) -> Result<(), ClientError> {
         Command::Action(cmd) => run_action(cli, cmd).await?,
     }
     Ok(())
+}
+
+/// A stake for people: tokens (`1000.0`), or the raw amount if it is not a number.
+fn stake_tokens(stake: &str) -> String {
+    lit_client::format_tokens(stake).unwrap_or_else(|| format!("{stake:?} (not a number)"))
+}
+
+/// A Unix time as RFC 3339 (UTC).
+fn rfc3339(unix: u64) -> String {
+    i64::try_from(unix)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{unix} (Unix time)"))
+}
+
+/// `in 4m 10s` / `5s ago`.
+fn relative(to: u64, now: std::time::SystemTime) -> String {
+    let now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let span = |s: u64| match (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60) {
+        (0, 0, 0, s) => format!("{s}s"),
+        (0, 0, m, s) => format!("{m}m {s}s"),
+        (0, h, m, _) => format!("{h}h {m}m"),
+        (d, h, _, _) => format!("{d}d {h}h"),
+    };
+    if to >= now {
+        format!("in {}", span(to - now))
+    } else {
+        format!("{} ago", span(now - to))
+    }
+}
+
+fn members_json(set: &[lit_api::v1::MemberStatus]) -> Vec<serde_json::Value> {
+    set.iter()
+        .map(|m| {
+            json!({"partyId": m.party_id, "url": m.url, "staker": m.staker,
+                   "stake": m.stake, "stakeTokens": lit_client::format_tokens(&m.stake)})
+        })
+        .collect()
+}
+
+fn network_json(report: &lit_client::NetworkReport) -> serde_json::Value {
+    let s = &report.status;
+    let serving: serde_json::Map<String, serde_json::Value> = report
+        .serving
+        .iter()
+        .map(|(p, e)| (p.to_string(), json!(e)))
+        .collect();
+    let other: Vec<_> = report
+        .serving_other_epoch()
+        .iter()
+        .map(|(p, e)| json!({"partyId": p, "epoch": e}))
+        .collect();
+    let failures: Vec<_> = report
+        .failures
+        .iter()
+        .map(|f| json!({"partyId": f.party_id, "url": f.url, "reason": f.reason.to_string()}))
+        .collect();
+    json!({
+        "epoch": s.epoch,
+        "state": s.state,
+        "threshold": s.threshold,
+        "epochStart": s.epoch_start,
+        "epochLength": s.epoch_length,
+        "epochEnd": report.epoch_end(),
+        "epochEndTime": rfc3339(report.epoch_end()),
+        "current": members_json(&s.current),
+        "next": members_json(&s.next),
+        "nextThreshold": s.next_threshold,
+        "serving": serving,
+        "servingOtherEpoch": other,
+        "failures": failures,
+    })
+}
+
+fn print_members(set: &[lit_api::v1::MemberStatus]) {
+    println!(
+        "  {:>5}  {:<28}  {:<42}  {:>14}",
+        "party", "url", "staker", "stake"
+    );
+    let mut set = set.to_vec();
+    set.sort_by_key(|m| m.party_id);
+    for m in &set {
+        println!(
+            "  {:>5}  {:<28}  {:<42}  {:>14}",
+            m.party_id,
+            m.url,
+            m.staker,
+            stake_tokens(&m.stake)
+        );
+    }
+}
+
+fn print_network(report: &lit_client::NetworkReport, now: std::time::SystemTime) {
+    let s = &report.status;
+    println!(
+        "epoch {} ({}), threshold {} of {}",
+        s.epoch,
+        s.state,
+        s.threshold,
+        s.current.len()
+    );
+    for (party, epoch) in report.serving_other_epoch() {
+        match epoch {
+            0 => println!("node {party} serves no epoch yet"),
+            _ => println!("node {party} serves epoch {epoch}"),
+        }
+    }
+    println!("current members:");
+    print_members(&s.current);
+    println!(
+        "next set: threshold {} of {}",
+        s.next_threshold,
+        s.next.len()
+    );
+    print_members(&s.next);
+    println!(
+        "epoch {} began {}, ends {} ({})",
+        s.epoch,
+        rfc3339(s.epoch_start),
+        rfc3339(report.epoch_end()),
+        relative(report.epoch_end(), now)
+    );
+    for f in &report.failures {
+        println!("failed: {f}");
+    }
 }
 
 fn read_text(path: &Path) -> Result<String, ClientError> {
@@ -786,6 +931,60 @@ mod tests {
             cli.command,
             Command::Wallet(WalletCommand::Address)
         ));
+        let cli = Cli::try_parse_from(["lit", "network", "--json"]).unwrap();
+        assert!(cli.json && matches!(cli.command, Command::Network));
+    }
+
+    fn report() -> lit_client::NetworkReport {
+        use lit_api::v1::{MemberStatus, NetworkStatus};
+        let member = |p: u32, stake: &str| MemberStatus {
+            party_id: p,
+            url: format!("http://127.0.0.1:{}", 7470 + p),
+            staker: format!("0x{p:040x}"),
+            stake: stake.into(),
+        };
+        lit_client::NetworkReport {
+            status: NetworkStatus {
+                epoch: 3,
+                serving_epoch: 3,
+                state: "locked".into(),
+                threshold: 2,
+                next_threshold: 3,
+                epoch_start: 1_800_000_000,
+                epoch_length: 3600,
+                current: vec![
+                    member(2, "2500000000000000000000"),
+                    member(1, "1000000000000000000000"),
+                ],
+                next: vec![member(1, "1000000000000000000000"), member(3, "oops")],
+            },
+            serving: [(1, 3), (2, 2)].into_iter().collect(),
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn network_status_as_json_and_for_people() {
+        let v = network_json(&report());
+        assert_eq!(v["epoch"], 3);
+        assert_eq!(v["state"], "locked");
+        assert_eq!(v["epochEnd"], 1_800_003_600u64);
+        assert_eq!(v["epochEndTime"], "2027-01-15T09:00:00Z");
+        assert_eq!(v["current"][0]["stakeTokens"], "2500.0");
+        assert_eq!(v["current"][1]["stake"], "1000000000000000000000");
+        assert_eq!(v["next"][1]["stakeTokens"], serde_json::Value::Null);
+        assert_eq!(v["nextThreshold"], 3);
+        assert_eq!(v["serving"]["2"], 2);
+        assert_eq!(v["servingOtherEpoch"], json!([{"partyId": 2, "epoch": 2}]));
+        assert_eq!(stake_tokens("oops"), "\"oops\" (not a number)");
+        let at = |s: u64| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(relative(1_800_003_600, at(1_800_003_350)), "in 4m 10s");
+        assert_eq!(relative(1_800_003_600, at(1_800_003_605)), "5s ago");
+        assert_eq!(
+            relative(1_800_003_600, at(1_800_003_600 - 7200)),
+            "in 2h 0m"
+        );
+        assert_eq!(relative(1_800_003_600, at(1_700_000_000)), "in 1157d 10h");
     }
 
     #[test]
@@ -865,6 +1064,7 @@ mod tests {
             &["lit", "action", "run", "a.js", "--ipfs-id", "Qm1"],
             &["lit", "action", "run", "a.js", "--auth", "someone"],
             &["lit", "action", "upload"],
+            &["lit", "network", "extra"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }

@@ -92,6 +92,15 @@ impl KeyShare {
         h.finalize().into()
     }
 
+    /// The secret Shamir share, for resharing it to the next epoch's holders (the node's
+    /// reshare only: it never leaves the node).
+    pub fn secret_share(&self) -> SecretShare<Scalar> {
+        SecretShare {
+            id: self.id,
+            value: self.secret,
+        }
+    }
+
     /// The secret share as 32 big-endian bytes, for the node's encrypted store only.
     pub fn secret_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
         zeroize::Zeroizing::new(self.secret.to_bytes().into())

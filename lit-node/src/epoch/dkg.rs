@@ -83,7 +83,10 @@ pub async fn run_first_epoch(
         identities,
         t,
     );
-    let (bls, ecdsa) = tokio::join!(run_keygen(cx, bls_session), run_keygen(cx, ecdsa_session));
+    let (bls, ecdsa) = tokio::join!(
+        run_keygen(cx, bls_session, None),
+        run_keygen(cx, ecdsa_session, None)
+    );
     let (bls, ecdsa) = (bls?, ecdsa?);
     Ok(NodeKeys::from_dkg(FIRST_EPOCH, &bls, &ecdsa)?)
 }
@@ -92,17 +95,19 @@ fn snapshot_key(session: &[u8; 32]) -> String {
     format!("dkg-snapshot/{}", hex::encode(session))
 }
 
-async fn run_keygen<G: DkgGroup>(
+/// Runs one party of a DKG, refresh or reshare session (`old_share`: this node's share of the
+/// current epoch if it deals in a reshare), snapshotting after every step so that a node that
+/// crashes resumes the run.
+pub(crate) async fn run_keygen<G: DkgGroup>(
     cx: &DkgContext<'_>,
     session: Session<G>,
+    old_share: Option<lit_dkg::KeyShare<G>>,
 ) -> Result<KeyGenOutput<G>, DkgError>
 where
     KeyGen<G>: Send,
 {
-    let dkg_err = |source| DkgError::Protocol {
-        epoch: FIRST_EPOCH,
-        source,
-    };
+    let epoch = session.epoch;
+    let dkg_err = |source| DkgError::Protocol { epoch, source };
     let store = cx.store;
     let sid = session.id();
     let name = session.label.clone();
@@ -120,8 +125,14 @@ where
     };
     let keygen = match restored {
         Some(k) => k,
-        None => KeyGen::dkg(session, cx.me, cx.identity.dkg_key().clone(), &mut OsRng)
-            .map_err(|e| dkg_err(DriveError::Protocol(e)))?,
+        None => KeyGen::new(
+            session,
+            cx.me,
+            cx.identity.dkg_key().clone(),
+            old_share,
+            &mut OsRng,
+        )
+        .map_err(|e| dkg_err(DriveError::Protocol(e)))?,
     };
     let output = match cx.fault.clone() {
         Some(behaviour) => {

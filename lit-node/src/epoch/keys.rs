@@ -79,6 +79,82 @@ impl NodeKeys {
 
     /// Persists the keys and makes their epoch current, atomically.
     pub fn save(&self, store: &Store) -> Result<(), KeysError> {
+        self.write(store, true)
+    }
+
+    /// Persists the keys of an epoch that is not current yet (the result of a handover, before
+    /// the chain advances); [`NodeKeys::make_current`] switches to them.
+    pub fn save_pending(&self, store: &Store) -> Result<(), KeysError> {
+        self.write(store, false)
+    }
+
+    /// Makes the stored keys of `epoch` current.
+    pub fn make_current(store: &Store, epoch: u64) -> Result<(), KeysError> {
+        store.put(Table::Shares, CURRENT, &epoch.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Erases the shares of `epoch` (after its grace period, or on leaving the network).
+    pub fn erase(store: &Store, epoch: u64) -> Result<(), KeysError> {
+        for name in ["bls-share", "bls-set", "ecdsa-share"] {
+            store.remove(Table::Shares, &format!("epoch/{epoch}/{name}"))?;
+        }
+        Ok(())
+    }
+
+    /// The epochs whose shares are stored.
+    pub fn stored_epochs(store: &Store) -> Result<Vec<u64>, KeysError> {
+        let mut epochs: Vec<u64> = store
+            .keys(Table::Shares, "epoch/")?
+            .iter()
+            .filter_map(|k| k.strip_prefix("epoch/")?.split('/').next()?.parse().ok())
+            .collect();
+        epochs.sort_unstable();
+        epochs.dedup();
+        Ok(epochs)
+    }
+
+    /// The public key sets of this epoch's sharings in `lit-dkg`'s form (the `old` of a
+    /// reshare), over its holders.
+    pub fn dkg_public(
+        &self,
+    ) -> (
+        lit_dkg::PublicKeySet<blstrs::G1Projective>,
+        lit_dkg::PublicKeySet<k256::ProjectivePoint>,
+    ) {
+        let holders: Vec<PartyId> = self.bls_set.participants().collect();
+        (
+            dkg_public_set(self.bls_set.commitment(), &holders),
+            dkg_public_set(self.ecdsa.commitment(), &holders),
+        )
+    }
+
+    /// This node's shares in `lit-dkg`'s form (what it deals in a reshare).
+    pub fn dkg_shares(
+        &self,
+    ) -> (
+        lit_dkg::KeyShare<blstrs::G1Projective>,
+        lit_dkg::KeyShare<k256::ProjectivePoint>,
+    ) {
+        let (bls_public, ecdsa_public) = self.dkg_public();
+        (
+            lit_dkg::KeyShare {
+                secret: self.bls.secret_share().clone(),
+                public: bls_public,
+            },
+            lit_dkg::KeyShare {
+                secret: self.ecdsa.secret_share(),
+                public: ecdsa_public,
+            },
+        )
+    }
+
+    /// The root public keys: BLS (G1, compressed) and secp256k1 (SEC1 compressed).
+    pub fn root_keys(&self) -> (Vec<u8>, Vec<u8>) {
+        root_keys_of(self.bls_set.commitment(), self.ecdsa.commitment())
+    }
+
+    fn write(&self, store: &Store, current: bool) -> Result<(), KeysError> {
         let e = self.epoch;
         let bls_key = format!("epoch/{e}/bls-share");
         let set_key = format!("epoch/{e}/bls-set");
@@ -87,12 +163,15 @@ impl NodeKeys {
         let set_bytes = self.bls_set.to_bytes();
         let ecdsa_bytes = encode_ecdsa(&self.ecdsa);
         let epoch_bytes = e.to_be_bytes();
-        store.put_batch(&[
+        let mut batch: Vec<(Table, &str, &[u8])> = vec![
             (Table::Shares, &bls_key, &bls_bytes),
             (Table::Shares, &set_key, &set_bytes),
             (Table::Shares, &ecdsa_key, &ecdsa_bytes),
-            (Table::Shares, CURRENT, &epoch_bytes),
-        ])?;
+        ];
+        if current {
+            batch.push((Table::Shares, CURRENT, &epoch_bytes));
+        }
+        store.put_batch(&batch)?;
         Ok(())
     }
 
@@ -107,6 +186,19 @@ impl NodeKeys {
                 .try_into()
                 .map_err(|_| KeysError::Corrupt("epoch marker".into()))?,
         );
+        Self::load_epoch(store, epoch)?
+            .map(Some)
+            .ok_or_else(|| KeysError::Corrupt(format!("epoch {epoch} lacks its shares")))
+    }
+
+    /// Loads the keys of `epoch`, if stored.
+    pub fn load_epoch(store: &Store, epoch: u64) -> Result<Option<Self>, KeysError> {
+        if store
+            .get(Table::Shares, &format!("epoch/{epoch}/bls-share"))?
+            .is_none()
+        {
+            return Ok(None);
+        }
         let get = |name: &str| -> Result<Zeroizing<Vec<u8>>, KeysError> {
             store
                 .get(Table::Shares, &format!("epoch/{epoch}/{name}"))?
@@ -127,6 +219,39 @@ impl NodeKeys {
             bls_set,
             ecdsa,
         }))
+    }
+}
+
+/// The root public keys of two sharings: BLS (G1, compressed) and secp256k1 (SEC1 compressed).
+pub fn root_keys_of(
+    bls: &Commitment<blstrs::G1Projective>,
+    ecdsa: &Commitment<k256::ProjectivePoint>,
+) -> (Vec<u8>, Vec<u8>) {
+    use k256::elliptic_curve::sec1::ToEncodedPoint;
+    (
+        blstrs::G1Affine::from(bls.public_key())
+            .to_compressed()
+            .to_vec(),
+        k256::AffinePoint::from(ecdsa.public_key())
+            .to_encoded_point(true)
+            .as_bytes()
+            .to_vec(),
+    )
+}
+
+/// `lit-dkg`'s public key set of a sharing with this commitment over `holders`.
+pub(crate) fn dkg_public_set<G: lit_dkg::DkgGroup>(
+    commitment: &Commitment<G>,
+    holders: &[PartyId],
+) -> lit_dkg::PublicKeySet<G> {
+    lit_dkg::PublicKeySet {
+        threshold: commitment.threshold(),
+        group_key: commitment.public_key(),
+        commitment: commitment.points().to_vec(),
+        shares: holders
+            .iter()
+            .map(|p| (*p, commitment.public_share(*p)))
+            .collect(),
     }
 }
 

@@ -99,12 +99,29 @@ impl Default for TransportOptions {
     }
 }
 
+/// The members a node talks to, with their keys by party id.
+struct Members {
+    peers: BTreeMap<PartyId, Peer>,
+    keys: BTreeMap<PartyId, PeerKeys>,
+}
+
+impl Members {
+    fn new(peers: BTreeMap<PartyId, Peer>) -> Self {
+        let keys = peers
+            .iter()
+            .map(|(p, peer)| (*p, peer.keys.clone()))
+            .collect();
+        Self { peers, keys }
+    }
+}
+
 /// This node's side of the peer network.
 pub struct PeerNet {
     me: PartyId,
     identity: Arc<NodeIdentity>,
-    peers: BTreeMap<PartyId, Peer>,
-    keys: BTreeMap<PartyId, PeerKeys>,
+    /// The members this node talks to (the current set, and the next one during a handover);
+    /// replaced at each epoch ([`PeerNet::set_peers`]).
+    peers: std::sync::RwLock<Arc<Members>>,
     http: reqwest::Client,
     sessions: Mutex<Sessions>,
     options: TransportOptions,
@@ -114,7 +131,7 @@ impl std::fmt::Debug for PeerNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PeerNet")
             .field("me", &self.me)
-            .field("peers", &self.peers.keys().collect::<Vec<_>>())
+            .field("peers", &self.members().peers.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -148,15 +165,10 @@ impl PeerNet {
         let http = reqwest::Client::builder()
             .timeout(options.request_timeout)
             .build()?;
-        let keys = peers
-            .iter()
-            .map(|(p, peer)| (*p, peer.keys.clone()))
-            .collect();
         Ok(Arc::new(Self {
             me,
             identity,
-            peers,
-            keys,
+            peers: std::sync::RwLock::new(Arc::new(Members::new(peers))),
             http,
             sessions: Mutex::new(Sessions::default()),
             options,
@@ -168,6 +180,21 @@ impl PeerNet {
         self.me
     }
 
+    fn members(&self) -> Arc<Members> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the members this node talks to (at an epoch change: the current set and the
+    /// next one). Envelopes from others are refused from now on.
+    pub fn set_peers(&self, peers: BTreeMap<PartyId, Peer>) {
+        *self.peers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Members::new(peers));
+    }
+
+    /// The party ids this node talks to.
+    pub fn peer_ids(&self) -> BTreeSet<PartyId> {
+        self.members().peers.keys().copied().collect()
+    }
+
     fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
         // a poisoned lock only means another request panicked; the map itself is consistent
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
@@ -175,7 +202,9 @@ impl PeerNet {
 
     /// Accepts an envelope from the network: checks it and hands it to its session.
     pub fn deliver(&self, msg: &PeerMessage) -> Result<(), EnvelopeError> {
-        let (from, bytes) = open_envelope(&self.identity, self.me, &msg.session, &self.keys, msg)?;
+        let members = self.members();
+        let (from, bytes) =
+            open_envelope(&self.identity, self.me, &msg.session, &members.keys, msg)?;
         let mut sessions = self.sessions();
         let now = Instant::now();
         sessions.purge(now);
@@ -259,7 +288,8 @@ impl PeerNet {
     ) {
         match to {
             Some(to) => {
-                let Some(peer) = self.peers.get(&to) else {
+                let members = self.members();
+                let Some(peer) = members.peers.get(&to) else {
                     warn!(to = %to, "protocol addressed a party that is not a member");
                     return;
                 };
@@ -298,7 +328,8 @@ impl PeerNet {
     }
 
     fn spawn_delivery(self: &Arc<Self>, to: PartyId, env: PeerMessage) {
-        let Some(peer) = self.peers.get(&to) else {
+        let members = self.members();
+        let Some(peer) = members.peers.get(&to) else {
             return;
         };
         let url = format!("{}{}", peer.url.trim_end_matches('/'), paths::PEER_MESSAGE);

@@ -448,7 +448,7 @@ pub(crate) fn parse_group(
     }
     let mut out = Vec::with_capacity(set.len());
     for id in set {
-        if node.network.node(id).is_none() {
+        if node.membership().node(id).is_none() {
             return Err(bad(format!("{id} is not a member of the network")));
         }
         out.push(PartyId::new(id).ok_or_else(|| bad("party id 0".into()))?);

@@ -289,11 +289,12 @@ struct PoolStart {
     counter: u64,
 }
 
-/// The transport session that carries pool control messages.
-pub(crate) fn control_session(network_name: &str) -> Bytes32 {
+/// The transport session that carries pool control messages of an epoch.
+pub(crate) fn control_session(network_name: &str, epoch: u64) -> Bytes32 {
     let mut h = Sha256::new();
     h.update(b"lit-node/presignature-pool/control/v1");
     h.update(network_name.as_bytes());
+    h.update(epoch.to_be_bytes());
     Bytes32(h.finalize().into())
 }
 
@@ -395,7 +396,7 @@ pub(crate) async fn run_pools(node: Arc<Node>, keys: Arc<NodeKeys>, target: usiz
         return;
     }
     let members: Vec<PartyId> = node
-        .network
+        .membership()
         .nodes
         .iter()
         .filter_map(|n| PartyId::new(n.party_id))
@@ -419,7 +420,7 @@ pub(crate) async fn run_pools(node: Arc<Node>, keys: Arc<NodeKeys>, target: usiz
             .collect();
         node.pools.available().insert(g.clone(), counters);
     }
-    let control = control_session(&node.network.name);
+    let control = control_session(&node.network.name, keys.epoch);
     let mut rx = match node.net.open(control) {
         Ok(rx) => rx,
         Err(e) => {
@@ -459,6 +460,16 @@ pub(crate) async fn run_pools(node: Arc<Node>, keys: Arc<NodeKeys>, target: usiz
     // lead: refill, yielding to serving
     let counter_key = |g: &[PartyId]| format!("pool-counter/{}/{}", keys.epoch, group_name(g));
     loop {
+        if node.serving_epoch() != Some(keys.epoch) {
+            // a new epoch: its pools start over with its shares (this epoch's entries were
+            // made with shares that no longer sign)
+            member.abort();
+            info!(
+                epoch = keys.epoch,
+                "presignature pools of this epoch stopped"
+            );
+            return;
+        }
         let mut idle = true;
         for g in &led {
             if node.pools.size(g) >= target {

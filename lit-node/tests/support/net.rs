@@ -200,3 +200,18 @@ pub fn code(body: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("not an error envelope: {body}"))
 }
+
+/// The public key (SEC1 compressed) that a PKP signature recovers to with libsecp256k1, an
+/// implementation independent of ours.
+pub fn libsecp_recover(sig: &lit_client::PkpSignature) -> Vec<u8> {
+    let secp = secp256k1::Secp256k1::new();
+    let rec = secp256k1::ecdsa::RecoverableSignature::from_compact(
+        &sig.signature.to_bytes()[..64],
+        secp256k1::ecdsa::RecoveryId::try_from(i32::from(sig.signature.recovery_id)).unwrap(),
+    )
+    .unwrap();
+    let pk = secp
+        .recover_ecdsa(&secp256k1::Message::from_digest(sig.digest), &rec)
+        .unwrap();
+    pk.serialize().to_vec()
+}

@@ -1,0 +1,555 @@
+//! Epochs run by the nodes, following the staking contract (`chain::staking`).
+//!
+//! Each node polls the chain and acts on what it sees:
+//! - **the epoch is over** (and this node is a current member): it locks the next set;
+//! - **the next set is locked**: the current members (dealers, with their shares) and the next
+//!   set (receivers) run `lit-dkg`'s reshare of both root keys over the peer transport, while
+//!   the current epoch keeps serving. At genesis (epoch 0) the locked set runs the DKG instead.
+//!   A receiver stores its new shares as *pending*, checks that the root keys did not change,
+//!   and signals readiness with their hash; once the next threshold has signalled, any of them
+//!   advances the epoch;
+//! - **the chain advanced**: a member of the new set switches to the pending shares (the old
+//!   ones keep serving requests for their epoch during a grace period, then are erased), its
+//!   presignature pools start over; a node that left stops serving and erases its shares;
+//! - **the handover timed out** (a crashed member, fewer than the next threshold ready): any
+//!   node abandons it; the current set keeps serving and the next epoch retries.
+//!
+//! A handover's sessions are labelled with the time the set was locked, so a retried handover
+//! with the same sets never collides with an abandoned one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::VerifyingKey;
+use lit_api::network::NetworkNode;
+use lit_api::v1::{paths, EpochKeys};
+use lit_api::{Bytes, Bytes32};
+use lit_crypto::seal::SealPublicKey;
+use lit_crypto::shamir::Commitment;
+use lit_crypto::PartyId;
+use lit_dkg::{KeyGenOutput, Session};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::dkg::{run_keygen, DkgContext, DkgError};
+use super::{KeysError, NodeKeys};
+use crate::chain::staking::{root_keys_hash, EpochState, NetworkState, Staking, Validator};
+use crate::chain::ChainError;
+use crate::net::{DriveOptions, Peer, PeerKeys};
+use crate::service::presign::run_pools;
+use crate::service::{Membership, Node};
+
+/// How the node follows the chain.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochOptions {
+    /// How often the chain is read.
+    pub poll: Duration,
+    /// How long the previous epoch's shares serve after a switch.
+    pub grace: Duration,
+    /// Round timeout of the handover's protocols.
+    pub round_timeout: Duration,
+    /// Presignatures kept per signing group this node leads.
+    pub presignature_pool: usize,
+}
+
+/// Why a handover failed at this node.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandoverError {
+    /// The chain failed or refused.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// A member's registered key is unusable.
+    #[error("validator {party}: {what}")]
+    BadValidator {
+        /// Its party id.
+        party: u32,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The protocol failed.
+    #[error(transparent)]
+    Dkg(#[from] DkgError),
+    /// Key material failed.
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    /// The reshare produced other root keys than the network's (never signalled).
+    #[error("the reshare for epoch {0} produced other root keys; not signalling readiness")]
+    RootKeysChanged(u64),
+    /// A new member could not learn the current epoch's public sharing from enough members.
+    #[error("the public sharing of epoch {epoch}: {detail}")]
+    OldKeys {
+        /// The epoch.
+        epoch: u64,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// The peers of a set of validators (by party id).
+pub fn peers_of<'a>(
+    validators: impl IntoIterator<Item = &'a Validator>,
+) -> Result<BTreeMap<PartyId, Peer>, HandoverError> {
+    let mut peers = BTreeMap::new();
+    for v in validators {
+        let bad = |what| HandoverError::BadValidator {
+            party: v.party_id,
+            what,
+        };
+        let id = PartyId::new(v.party_id).ok_or_else(|| bad("party id 0"))?;
+        let identity =
+            VerifyingKey::from_bytes(&v.identity_key).map_err(|_| bad("identity key"))?;
+        let seal = SealPublicKey::from_bytes(&v.seal_key).map_err(|_| bad("seal key"))?;
+        peers.insert(
+            id,
+            Peer {
+                url: v.url.clone(),
+                keys: PeerKeys { identity, seal },
+            },
+        );
+    }
+    Ok(peers)
+}
+
+/// A validator as a network-file entry (what handshakes list for clients).
+pub fn network_node(v: &Validator) -> NetworkNode {
+    NetworkNode {
+        party_id: v.party_id,
+        url: v.url.clone(),
+        identity_key: Bytes32(v.identity_key),
+        seal_key: Bytes32(v.seal_key),
+        dkg_key: Bytes(v.dkg_key.clone()),
+    }
+}
+
+/// The membership of the chain's current epoch.
+pub fn membership_of(net: &NetworkState) -> Membership {
+    Membership {
+        epoch: net.epoch,
+        threshold: net.threshold,
+        nodes: net.current.iter().map(network_node).collect(),
+        from_chain: true,
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A handover is identified by the epoch it leads to and when its set was locked.
+type HandoverId = (u64, u64);
+
+/// The node's epoch loop: runs until the process ends.
+pub async fn run(node: Arc<Node>, chain: Arc<dyn Staking>, options: EpochOptions) {
+    let mut w = Watcher {
+        node,
+        chain,
+        options,
+        running: None,
+        finished: BTreeSet::new(),
+        grace_until: None,
+        missing_warned: None,
+    };
+    loop {
+        if let Err(e) = w.step().await {
+            warn!("epoch: {e}");
+        }
+        tokio::time::sleep(w.options.poll).await;
+    }
+}
+
+struct Watcher {
+    node: Arc<Node>,
+    chain: Arc<dyn Staking>,
+    options: EpochOptions,
+    running: Option<(HandoverId, JoinHandle<Result<(), HandoverError>>)>,
+    /// Handovers this node finished its part of (successfully or not): never run twice.
+    finished: BTreeSet<HandoverId>,
+    grace_until: Option<Instant>,
+    missing_warned: Option<u64>,
+}
+
+fn refused_ok(r: Result<(), ChainError>) -> Result<bool, ChainError> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(ChainError::Refused(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+impl Watcher {
+    async fn step(&mut self) -> Result<(), HandoverError> {
+        let net = self.chain.network().await?;
+        let me = self.node.me.get();
+        let current = net.current.iter().any(|v| v.party_id == me);
+        let next = net.next.iter().any(|v| v.party_id == me);
+
+        // the peers: the current set, and the next one during a handover
+        let peers = peers_of(net.current.iter().chain(&net.next))?;
+        if self.node.net.peer_ids() != peers.keys().copied().collect() {
+            self.node.net.set_peers(peers);
+        }
+        self.follow_epoch(&net, current)?;
+        self.end_grace_when_due()?;
+
+        // a finished handover task
+        if let Some((id, task)) = self.running.take() {
+            if task.is_finished() {
+                match task.await {
+                    Ok(Ok(())) => info!(epoch = id.0, "handover done at this node"),
+                    Ok(Err(e)) => warn!(epoch = id.0, "handover failed at this node: {e}"),
+                    Err(e) => warn!(epoch = id.0, "handover task failed: {e}"),
+                }
+                self.finished.insert(id);
+            } else {
+                self.running = Some((id, task));
+            }
+        }
+
+        let now = now_secs();
+        match net.state {
+            EpochState::Active => {
+                if current && net.epoch_over(now) && refused_ok(self.chain.lock_next_epoch().await)?
+                {
+                    info!(epoch = net.epoch + 1, "locked the next validator set");
+                }
+            }
+            EpochState::Locked => {
+                let id = (net.epoch + 1, net.locked_at);
+                if net.reshare_timed_out(now) {
+                    if refused_ok(self.chain.abandon_reshare().await)? {
+                        warn!(epoch = id.0, "abandoned the handover: it timed out");
+                    }
+                    return Ok(());
+                }
+                let dealer = current && self.node.serving_epoch() == Some(net.epoch);
+                let busy = self.running.is_some() || self.finished.contains(&id);
+                if (dealer || next) && !busy {
+                    if next && self.chain.has_signalled(id.0, self.chain.caller()).await? {
+                        self.finished.insert(id);
+                    } else {
+                        info!(
+                            epoch = id.0,
+                            dealers = net.current.len(),
+                            receivers = net.next.len(),
+                            threshold = net.next_threshold,
+                            "handover to the next epoch starts"
+                        );
+                        let task = tokio::spawn(handover(
+                            self.node.clone(),
+                            self.chain.clone(),
+                            net.clone(),
+                            self.options,
+                        ));
+                        self.running = Some((id, task));
+                    }
+                }
+                if next && self.finished.contains(&id) {
+                    if let Some(keys) = NodeKeys::load_epoch(&self.node.store, id.0)? {
+                        let (bls, ecdsa) = keys.root_keys();
+                        let hash = root_keys_hash(&bls, &ecdsa);
+                        if self.chain.ready_count(id.0, hash).await? >= net.next_threshold
+                            && refused_ok(self.chain.advance_epoch(hash).await)?
+                        {
+                            info!(epoch = id.0, "advanced the epoch");
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves the chain's current epoch if this node is a member with its shares; stops
+    /// serving if it left.
+    fn follow_epoch(&mut self, net: &NetworkState, current: bool) -> Result<(), HandoverError> {
+        let serving = self.node.serving_epoch();
+        if net.epoch == 0 || serving == Some(net.epoch) {
+            if current && self.node.membership().epoch != net.epoch {
+                self.node.set_membership(membership_of(net));
+            }
+            return Ok(());
+        }
+        if current {
+            let Some(keys) = NodeKeys::load_epoch(&self.node.store, net.epoch)? else {
+                if self.missing_warned != Some(net.epoch) {
+                    warn!(
+                        epoch = net.epoch,
+                        "this node is a member of epoch {} but holds no shares of it (it missed \
+                         the handover); it serves again after the next one",
+                        net.epoch
+                    );
+                    self.missing_warned = Some(net.epoch);
+                }
+                return Ok(());
+            };
+            NodeKeys::make_current(&self.node.store, net.epoch)?;
+            let keys = Arc::new(keys);
+            self.node.set_membership(membership_of(net));
+            self.node.switch_keys(keys.clone());
+            self.grace_until = serving.map(|_| Instant::now() + self.options.grace);
+            // shares this process did not make: stored before a restart
+            if !self.finished.iter().any(|(e, _)| *e == net.epoch) {
+                info!(
+                    epoch = net.epoch,
+                    "loaded key shares; serving without a new DKG"
+                );
+            }
+            info!(
+                epoch = net.epoch,
+                members = net.current.len(),
+                threshold = net.threshold,
+                "serving the new epoch"
+            );
+            if self.node.registry.is_some() {
+                tokio::spawn(run_pools(
+                    self.node.clone(),
+                    keys,
+                    self.options.presignature_pool,
+                ));
+            }
+        } else if serving.is_some() {
+            let held = self.node.stop_serving();
+            for epoch in NodeKeys::stored_epochs(&self.node.store)? {
+                NodeKeys::erase(&self.node.store, epoch)?;
+            }
+            info!(
+                epoch = net.epoch,
+                ?held,
+                "this node left the network: it stopped serving and erased its shares"
+            );
+        }
+        Ok(())
+    }
+
+    /// After the grace period, forgets the previous epoch's keys and erases older shares.
+    fn end_grace_when_due(&mut self) -> Result<(), HandoverError> {
+        if self.grace_until.is_some_and(|t| Instant::now() >= t) {
+            self.grace_until = None;
+            self.node.end_grace();
+            let Some(serving) = self.node.serving_epoch() else {
+                return Ok(());
+            };
+            for epoch in NodeKeys::stored_epochs(&self.node.store)? {
+                if epoch < serving {
+                    NodeKeys::erase(&self.node.store, epoch)?;
+                    info!(epoch, "erased the shares of an ended epoch");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// This node's part of the handover to `net.epoch + 1`.
+async fn handover(
+    node: Arc<Node>,
+    chain: Arc<dyn Staking>,
+    net: NetworkState,
+    options: EpochOptions,
+) -> Result<(), HandoverError> {
+    let next_epoch = net.epoch + 1;
+    let started = Instant::now();
+    let me = node.me;
+    let mut identities = BTreeMap::new();
+    for v in net.current.iter().chain(&net.next) {
+        let bad = |what| HandoverError::BadValidator {
+            party: v.party_id,
+            what,
+        };
+        let id = PartyId::new(v.party_id).ok_or_else(|| bad("party id 0"))?;
+        let key =
+            k256::ecdsa::VerifyingKey::from_sec1_bytes(&v.dkg_key).map_err(|_| bad("dkg key"))?;
+        identities.insert(id, key);
+    }
+    let ids = |set: &[Validator]| -> BTreeSet<PartyId> {
+        set.iter()
+            .filter_map(|v| PartyId::new(v.party_id))
+            .collect()
+    };
+    let (dealers, receivers) = (ids(&net.current), ids(&net.next));
+    let threshold = net.next_threshold as usize;
+    let name = &node.network.name;
+    let label = |key: &str| format!("{name}/{key}/handover-{}", net.locked_at);
+    let cx = DkgContext {
+        me,
+        identity: &node.identity,
+        net: &node.net,
+        store: &node.store,
+        fault: None,
+        options: DriveOptions {
+            round_timeout: options.round_timeout,
+            ..DriveOptions::default()
+        },
+    };
+    let (bls, ecdsa): (
+        KeyGenOutput<blstrs::G1Projective>,
+        KeyGenOutput<k256::ProjectivePoint>,
+    ) = if net.epoch == 0 {
+        let receivers_only: BTreeMap<_, _> = identities
+            .into_iter()
+            .filter(|(p, _)| receivers.contains(p))
+            .collect();
+        let bls = Session::dkg(
+            &label("bls-root"),
+            next_epoch,
+            receivers_only.clone(),
+            threshold,
+        );
+        let ecdsa = Session::dkg(
+            &label("secp256k1-root"),
+            next_epoch,
+            receivers_only,
+            threshold,
+        );
+        let (b, e) = tokio::join!(run_keygen(&cx, bls, None), run_keygen(&cx, ecdsa, None));
+        (b?, e?)
+    } else {
+        let mine = node.keys().ok().filter(|k| k.epoch == net.epoch);
+        let (old_bls, old_ecdsa, shares) = match &mine {
+            Some(keys) if dealers.contains(&me) => {
+                let (b, e) = keys.dkg_public();
+                let (sb, se) = keys.dkg_shares();
+                (b, e, Some((sb, se)))
+            }
+            _ => {
+                let (b, e) = old_public_sets(&net).await?;
+                (b, e, None)
+            }
+        };
+        let (share_b, share_e) = match shares {
+            Some((b, e)) => (Some(b), Some(e)),
+            None => (None, None),
+        };
+        let bls = Session::reshare(
+            &label("bls-root"),
+            next_epoch,
+            dealers.clone(),
+            receivers.clone(),
+            threshold,
+            identities.clone(),
+            old_bls,
+        );
+        let ecdsa = Session::reshare(
+            &label("secp256k1-root"),
+            next_epoch,
+            dealers,
+            receivers.clone(),
+            threshold,
+            identities,
+            old_ecdsa,
+        );
+        let (b, e) = tokio::join!(
+            run_keygen(&cx, bls, share_b),
+            run_keygen(&cx, ecdsa, share_e)
+        );
+        (b?, e?)
+    };
+    if !receivers.contains(&me) {
+        info!(
+            epoch = next_epoch,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "dealt this node's shares to the next set"
+        );
+        return Ok(());
+    }
+    let keys = NodeKeys::from_dkg(next_epoch, &bls, &ecdsa)?;
+    let (bls_root, ecdsa_root) = keys.root_keys();
+    let hash = root_keys_hash(&bls_root, &ecdsa_root);
+    if net.epoch >= 1 && hash != net.root_keys_hash {
+        return Err(HandoverError::RootKeysChanged(next_epoch));
+    }
+    keys.save_pending(&node.store)?;
+    chain.signal_ready(next_epoch, hash).await?;
+    info!(
+        epoch = next_epoch,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "holds its shares of the next epoch; signalled readiness"
+    );
+    Ok(())
+}
+
+/// The current epoch's public sharing, for a node that joins without shares: asked of every
+/// current member, accepted when `threshold` of them give the same answer and its root keys
+/// hash to the chain's.
+async fn old_public_sets(
+    net: &NetworkState,
+) -> Result<
+    (
+        lit_dkg::PublicKeySet<blstrs::G1Projective>,
+        lit_dkg::PublicKeySet<k256::ProjectivePoint>,
+    ),
+    HandoverError,
+> {
+    let err = |detail: String| HandoverError::OldKeys {
+        epoch: net.epoch,
+        detail,
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| err(e.to_string()))?;
+    let holders: Vec<u32> = net.current.iter().map(|v| v.party_id).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut votes: BTreeMap<Vec<u8>, (usize, EpochKeys)> = BTreeMap::new();
+        for v in &net.current {
+            let url = format!("{}{}", v.url.trim_end_matches('/'), paths::EPOCH_KEYS);
+            let Ok(resp) = http.get(&url).send().await else {
+                continue;
+            };
+            let Ok(bytes) = resp.bytes().await else {
+                continue;
+            };
+            let Ok(keys) = serde_json::from_slice::<EpochKeys>(&bytes) else {
+                continue;
+            };
+            if keys.epoch != net.epoch || keys.holders != holders {
+                continue;
+            }
+            let mut id = keys.bls_commitment.0.clone();
+            id.extend_from_slice(&keys.ecdsa_commitment.0);
+            votes.entry(id).or_insert((0, keys)).0 += 1;
+        }
+        if let Some((_, keys)) = votes
+            .into_values()
+            .find(|(n, _)| *n >= net.threshold as usize)
+        {
+            let bls = Commitment::<blstrs::G1Projective>::from_bytes(&keys.bls_commitment.0)
+                .map_err(|e| err(format!("BLS commitment: {e}")))?;
+            let ecdsa = Commitment::<k256::ProjectivePoint>::from_bytes(&keys.ecdsa_commitment.0)
+                .map_err(|e| err(format!("secp256k1 commitment: {e}")))?;
+            let (bls_root, ecdsa_root) = super::keys::root_keys_of(&bls, &ecdsa);
+            let hash = root_keys_hash(&bls_root, &ecdsa_root);
+            if hash != net.root_keys_hash {
+                return Err(err("its root keys are not the network's".into()));
+            }
+            let parties: Vec<PartyId> = holders.iter().filter_map(|p| PartyId::new(*p)).collect();
+            return Ok((
+                super::keys::dkg_public_set(&bls, &parties),
+                super::keys::dkg_public_set(&ecdsa, &parties),
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(err(format!(
+                "fewer than {} current members agreed on it",
+                net.threshold
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `GET /v1/epoch/keys`: the node's current public sharing.
+pub fn epoch_keys(keys: &NodeKeys) -> EpochKeys {
+    EpochKeys {
+        epoch: keys.epoch,
+        holders: keys.bls_set.participants().map(|p| p.get()).collect(),
+        bls_commitment: Bytes(keys.bls_set.commitment().to_bytes()),
+        ecdsa_commitment: Bytes(keys.ecdsa.commitment().to_bytes()),
+    }
+}

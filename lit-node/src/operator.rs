@@ -1,0 +1,213 @@
+//! What an operator does with a node's staker account (`lit-node stake`, `join`, `leave`,
+//! `status`) and with a running devnet (`lit-node devnet add-node`, `next-epoch`). Each
+//! command reads the node's configuration and its `staker.key`, so it works while the node
+//! runs.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::chain::staking::{Amount, JoinRequest, Staking, TOKEN};
+use crate::config::Config;
+use crate::devnet::{self, Devnet, LayoutOptions, NodeProgram};
+use crate::node::{self, open_staking};
+
+fn staking(config: &Path) -> Result<(Config, Arc<dyn Staking>), String> {
+    let config = Config::load(config).map_err(|e| e.to_string())?;
+    let chain = open_staking(&config)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "{}: the configuration has no [staking] section, so the network's members are \
+                 its network file",
+                config.network_file.display()
+            )
+        })?;
+    Ok((config, chain))
+}
+
+/// Formats base units as tokens (`1000.5`).
+pub fn tokens(amount: Amount) -> String {
+    let whole = amount / TOKEN;
+    let frac = amount % TOKEN;
+    if frac == 0 {
+        return format!("{whole}.0");
+    }
+    let digits = format!("{frac:018}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+/// `lit-node stake --amount N`: stakes `amount` whole tokens.
+pub async fn stake(config: &Path, amount: u64) -> Result<(), String> {
+    let (_, chain) = staking(config)?;
+    let base = Amount::from(amount) * TOKEN;
+    if let Err(e) = chain.stake(base).await {
+        let balance = chain.token_balance(chain.caller()).await.unwrap_or(0);
+        return Err(format!(
+            "stake: {e} (the staker {} holds {} tokens)",
+            chain.caller().to_checksum(),
+            tokens(balance)
+        ));
+    }
+    let total = chain
+        .stake_of(chain.caller())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "Staked {amount} tokens from {}; its stake is now {}.",
+        chain.caller().to_checksum(),
+        tokens(total)
+    );
+    Ok(())
+}
+
+/// `lit-node join`: asks to join at the next epoch with the node's URL and keys.
+pub async fn join(config_path: &Path) -> Result<(), String> {
+    let (config, chain) = staking(config_path)?;
+    if config.listen.port() == 0 && config.url.is_none() {
+        return Err(
+            "the node's URL is not known before it runs (listen port 0): give `listen` a port \
+             or set `url`"
+                .into(),
+        );
+    }
+    let entry = node::init(&config).map_err(|e| e.to_string())?;
+    chain
+        .request_to_join(&JoinRequest {
+            url: entry.url.clone(),
+            identity_key: entry.identity_key.0,
+            seal_key: entry.seal_key.0,
+            dkg_key: entry.dkg_key.0.clone(),
+        })
+        .await
+        .map_err(|e| format!("join: {e}"))?;
+    let net = chain.network().await.map_err(|e| e.to_string())?;
+    let party = net
+        .next
+        .iter()
+        .find(|v| v.staker == chain.caller())
+        .map(|v| v.party_id)
+        .unwrap_or(0);
+    println!(
+        "{} asked to join as party {party} at {}: it becomes a member at epoch {} (the next \
+         set is locked when the epoch ends).",
+        chain.caller().to_checksum(),
+        entry.url,
+        net.epoch + 1
+    );
+    Ok(())
+}
+
+/// `lit-node leave`: asks to leave at the next epoch.
+pub async fn leave(config: &Path) -> Result<(), String> {
+    let (_, chain) = staking(config)?;
+    chain
+        .request_to_leave()
+        .await
+        .map_err(|e| format!("leave: {e}"))?;
+    let net = chain.network().await.map_err(|e| e.to_string())?;
+    println!(
+        "{} leaves at epoch {}; withdraw its stake after that (`lit-node status` shows it).",
+        chain.caller().to_checksum(),
+        net.epoch + 1
+    );
+    Ok(())
+}
+
+/// `lit-node status`: the staker, its balance, stake and membership, and the epoch.
+pub async fn status(config: &Path) -> Result<(), String> {
+    let (_, chain) = staking(config)?;
+    let me = chain.caller();
+    let net = chain.network().await.map_err(|e| e.to_string())?;
+    let balance = chain.token_balance(me).await.map_err(|e| e.to_string())?;
+    let stake = chain.stake_of(me).await.map_err(|e| e.to_string())?;
+    let current = net.member_by_staker(&me).map(|v| v.party_id);
+    let next = net.next.iter().find(|v| v.staker == me).map(|v| v.party_id);
+    println!("staker     {}", me.to_checksum());
+    println!("balance    {} tokens", tokens(balance));
+    println!(
+        "stake      {} tokens (minimum {})",
+        tokens(stake),
+        tokens(chain.min_stake().await.map_err(|e| e.to_string())?)
+    );
+    let role = match (current, next) {
+        (Some(p), Some(_)) => format!("member (party {p}), staying"),
+        (Some(p), None) => format!("member (party {p}), leaving at the next epoch"),
+        (None, Some(p)) => format!("joining at the next epoch as party {p}"),
+        (None, None) => "not a validator".to_string(),
+    };
+    println!("role       {role}");
+    println!(
+        "epoch      {} ({:?}), {} members, threshold {}; next set {} members, threshold {}",
+        net.epoch,
+        net.state,
+        net.current.len(),
+        net.threshold,
+        net.next.len(),
+        net.next_threshold
+    );
+    Ok(())
+}
+
+/// `lit-node devnet add-node`: one more node for the devnet in `dir`, run until Ctrl-C.
+pub async fn devnet_add_node(dir: &Path, n: usize, options: &LayoutOptions) -> Result<(), String> {
+    let layout = devnet::layout(dir, n, options).map_err(|e| e.to_string())?;
+    if layout.staking.is_none() || layout.network.is_none() {
+        return Err(format!(
+            "{} holds no running devnet on a staking contract: start one with `lit-node devnet`",
+            dir.display()
+        ));
+    }
+    let all: BTreeSet<u32> = layout.configs.keys().copied().collect();
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let program = NodeProgram::lit_node(exe);
+    let mut net = Devnet::start(layout, move |_| program.command(), &all)
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = net.add_node().await.map_err(|e| e.to_string())?;
+    println!(
+        "Node {id} runs at {} and joins at the next epoch (`lit-node devnet --dir {} \
+         next-epoch` ends this one now). Press Ctrl-C to stop it.",
+        net.url(id).unwrap_or_default(),
+        dir.display()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    drop(net);
+    Ok(())
+}
+
+/// `lit-node devnet next-epoch`: the admin locks the next set now.
+pub async fn devnet_next_epoch(
+    dir: &Path,
+    n: usize,
+    options: &LayoutOptions,
+) -> Result<(), String> {
+    let layout = devnet::layout(dir, n, options).map_err(|e| e.to_string())?;
+    let admin = layout.staking_admin().map_err(|e| e.to_string())?;
+    admin
+        .lock_next_epoch()
+        .await
+        .map_err(|e| format!("lock: {e}"))?;
+    let net = admin.network().await.map_err(|e| e.to_string())?;
+    println!(
+        "Locked the next set for epoch {}: {} members, threshold {}. The nodes reshare and \
+         advance the epoch.",
+        net.epoch + 1,
+        net.next.len(),
+        net.next_threshold
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_amounts_print_as_decimals() {
+        assert_eq!(tokens(0), "0.0");
+        assert_eq!(tokens(1000 * TOKEN), "1000.0");
+        assert_eq!(tokens(TOKEN / 2 + 3 * TOKEN), "3.5");
+        assert_eq!(tokens(1), "0.000000000000000001");
+    }
+}

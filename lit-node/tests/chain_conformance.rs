@@ -1,0 +1,325 @@
+//! One conformance suite for every backend of the staking contract (`contracts/SPEC.md`):
+//! each case runs on the embedded chain and on the Solidity contracts on a real anvil, and
+//! both must accept and refuse the same calls with the same reasons.
+
+use std::sync::Arc;
+
+use lit_crypto::eth::Address;
+use lit_node::chain::embedded::EmbeddedStaking;
+use lit_node::chain::staking::{
+    root_keys_hash, EpochState, JoinRequest, Staking, StakingParams, TOKEN,
+};
+use lit_node::chain::ChainError;
+
+/// A fresh staking contract: the admin (who holds the token supply, as the faucet) and seven
+/// other accounts with no tokens.
+struct Deployment {
+    admin: Arc<dyn Staking>,
+    accounts: Vec<Arc<dyn Staking>>,
+    /// Keeps the backend alive (a temporary folder, a running anvil).
+    _guard: Box<dyn std::any::Any + Send>,
+}
+
+const MIN_STAKE: u128 = 100 * TOKEN;
+
+fn params() -> StakingParams {
+    StakingParams {
+        min_stake: MIN_STAKE,
+        epoch_length: 3600,
+        reshare_timeout: 600,
+        kick_slash_percent: 10,
+    }
+}
+
+async fn embedded() -> Deployment {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = EmbeddedStaking::create(
+        &dir.path().join("chain.sqlite"),
+        Address([0xad; 20]),
+        &params(),
+        1_000_000 * TOKEN,
+    )
+    .unwrap();
+    let accounts = (1..=7u8)
+        .map(|i| Arc::new(admin.as_caller(Address([i; 20]))) as Arc<dyn Staking>)
+        .collect();
+    Deployment {
+        admin: Arc::new(admin),
+        accounts,
+        _guard: Box::new(dir),
+    }
+}
+
+fn join_request(i: u8) -> JoinRequest {
+    JoinRequest {
+        url: format!("http://127.0.0.1:{}", 7000 + i as u16),
+        identity_key: [i; 32],
+        seal_key: [i ^ 0x80; 32],
+        dkg_key: {
+            let mut k = vec![2u8; 33];
+            k[1] = i;
+            k
+        },
+    }
+}
+
+#[track_caller]
+fn refused<T: std::fmt::Debug>(r: Result<T, ChainError>, reason: &str) {
+    match r {
+        Err(ChainError::Refused(got)) => assert_eq!(got, reason),
+        other => panic!("expected the refusal {reason:?}, got {other:?}"),
+    }
+}
+
+/// Funds `account` from the faucet and stakes `amount`.
+async fn fund_and_stake(d: &Deployment, account: usize, amount: u128) {
+    let who = d.accounts[account].caller();
+    d.admin.transfer_token(who, amount).await.unwrap();
+    d.accounts[account].stake(amount).await.unwrap();
+}
+
+/// Accounts `0..n` stake, join, and become epoch 1's set through a genesis handover.
+async fn genesis(d: &Deployment, n: usize) -> [u8; 32] {
+    for i in 0..n {
+        fund_and_stake(d, i, MIN_STAKE).await;
+        d.accounts[i]
+            .request_to_join(&join_request(i as u8 + 1))
+            .await
+            .unwrap();
+    }
+    d.admin.lock_next_epoch().await.unwrap();
+    let hash = root_keys_hash(b"bls root", b"ecdsa root");
+    let t = d.admin.network().await.unwrap().next_threshold as usize;
+    for a in &d.accounts[..t] {
+        a.signal_ready(1, hash).await.unwrap();
+    }
+    d.admin.advance_epoch(hash).await.unwrap();
+    hash
+}
+
+async fn joining_needs_enough_stake_once_and_a_fresh_identity(d: Deployment) {
+    let a = &d.accounts[0];
+    refused(a.stake(0).await, "zero amount");
+    refused(a.stake(TOKEN).await, "transfer failed");
+    fund_and_stake(&d, 0, MIN_STAKE - 1).await;
+    refused(
+        a.request_to_join(&join_request(1)).await,
+        "stake below minimum",
+    );
+    fund_and_stake(&d, 0, 1).await;
+    assert_eq!(d.admin.stake_of(a.caller()).await.unwrap(), MIN_STAKE);
+    let mut bad = join_request(1);
+    bad.dkg_key.pop();
+    refused(a.request_to_join(&bad).await, "bad dkg key");
+    a.request_to_join(&join_request(1)).await.unwrap();
+    refused(
+        a.request_to_join(&join_request(1)).await,
+        "already a validator",
+    );
+    fund_and_stake(&d, 1, MIN_STAKE).await;
+    refused(
+        d.accounts[1].request_to_join(&join_request(1)).await,
+        "identity key in use",
+    );
+    d.accounts[1]
+        .request_to_join(&join_request(2))
+        .await
+        .unwrap();
+    let net = d.admin.network().await.unwrap();
+    assert_eq!(net.epoch, 0);
+    assert!(net.current.is_empty());
+    let ids: Vec<u32> = net.next.iter().map(|v| v.party_id).collect();
+    assert_eq!(ids, [1, 2]);
+    assert_eq!(net.next[0].staker, a.caller());
+    assert_eq!(net.next[1].identity_key, [2; 32]);
+    assert_eq!(net.next[1].url, "http://127.0.0.1:7002");
+    // a pending joiner that leaves is out of the next set, and may withdraw
+    d.accounts[1].request_to_leave().await.unwrap();
+    assert_eq!(d.admin.network().await.unwrap().next.len(), 1);
+    d.accounts[1].withdraw(MIN_STAKE).await.unwrap();
+    assert_eq!(
+        d.admin.token_balance(d.accounts[1].caller()).await.unwrap(),
+        MIN_STAKE
+    );
+    refused(d.accounts[2].request_to_leave().await, "not a validator");
+}
+
+async fn the_genesis_handover_needs_the_admin_a_lock_and_enough_ready_signals(d: Deployment) {
+    for i in 0..4 {
+        fund_and_stake(&d, i, MIN_STAKE).await;
+        d.accounts[i]
+            .request_to_join(&join_request(i as u8 + 1))
+            .await
+            .unwrap();
+    }
+    refused(d.accounts[0].lock_next_epoch().await, "epoch not over");
+    refused(d.admin.advance_epoch([1; 32]).await, "not locked");
+    refused(d.accounts[0].signal_ready(1, [1; 32]).await, "not locked");
+    d.admin.lock_next_epoch().await.unwrap();
+    refused(d.admin.lock_next_epoch().await, "locked");
+    let net = d.admin.network().await.unwrap();
+    assert_eq!(net.state, EpochState::Locked);
+    assert_eq!((net.next.len(), net.next_threshold), (4, 3));
+    fund_and_stake(&d, 4, MIN_STAKE).await;
+    refused(
+        d.accounts[4].request_to_join(&join_request(5)).await,
+        "locked",
+    );
+    refused(d.accounts[0].request_to_leave().await, "locked");
+    refused(d.accounts[0].withdraw(1).await, "still a validator");
+
+    let hash = root_keys_hash(b"bls", b"ecdsa");
+    refused(d.accounts[4].signal_ready(1, hash).await, "not in next set");
+    refused(d.accounts[0].signal_ready(2, hash).await, "wrong epoch");
+    d.accounts[0].signal_ready(1, hash).await.unwrap();
+    refused(
+        d.accounts[0].signal_ready(1, hash).await,
+        "already signalled",
+    );
+    assert!(d
+        .admin
+        .has_signalled(1, d.accounts[0].caller())
+        .await
+        .unwrap());
+    assert!(!d
+        .admin
+        .has_signalled(1, d.accounts[1].caller())
+        .await
+        .unwrap());
+    d.accounts[1].signal_ready(1, hash).await.unwrap();
+    // one member votes for other keys: it does not count towards `hash`
+    d.accounts[2].signal_ready(1, [9; 32]).await.unwrap();
+    assert_eq!(d.admin.ready_count(1, hash).await.unwrap(), 2);
+    refused(d.admin.advance_epoch(hash).await, "not enough ready");
+    d.accounts[3].signal_ready(1, hash).await.unwrap();
+    d.accounts[4].advance_epoch(hash).await.unwrap();
+
+    let net = d.admin.network().await.unwrap();
+    assert_eq!(
+        (net.epoch, net.state, net.threshold),
+        (1, EpochState::Active, 3)
+    );
+    assert_eq!(net.current.len(), 4);
+    assert_eq!(net.root_keys_hash, hash);
+    assert_eq!(net.next, net.current);
+    refused(d.admin.advance_epoch(hash).await, "not locked");
+}
+
+async fn members_join_leave_and_are_kicked_at_the_next_epoch(d: Deployment) {
+    let hash = genesis(&d, 4).await;
+    let (a, b, c, dd, e) = (
+        &d.accounts[0],
+        &d.accounts[1],
+        &d.accounts[2],
+        &d.accounts[3],
+        &d.accounts[4],
+    );
+    refused(
+        a.request_to_join(&join_request(1)).await,
+        "already a validator",
+    );
+    fund_and_stake(&d, 4, MIN_STAKE).await;
+    e.request_to_join(&join_request(5)).await.unwrap();
+    a.request_to_leave().await.unwrap();
+    // a member that changes its mind stays
+    b.request_to_leave().await.unwrap();
+    b.request_to_join(&join_request(2)).await.unwrap();
+
+    refused(e.vote_to_kick(dd.caller()).await, "not a current validator");
+    refused(
+        a.vote_to_kick(e.caller()).await,
+        "target not a current validator",
+    );
+    a.vote_to_kick(dd.caller()).await.unwrap();
+    refused(a.vote_to_kick(dd.caller()).await, "already voted");
+    b.vote_to_kick(dd.caller()).await.unwrap();
+    assert_eq!(d.admin.stake_of(dd.caller()).await.unwrap(), MIN_STAKE);
+    c.vote_to_kick(dd.caller()).await.unwrap(); // the third of T = 3
+    assert_eq!(
+        d.admin.stake_of(dd.caller()).await.unwrap(),
+        MIN_STAKE * 9 / 10
+    );
+
+    let net = d.admin.network().await.unwrap();
+    let next: Vec<u32> = net.next.iter().map(|v| v.party_id).collect();
+    assert_eq!(next, [2, 3, 5]);
+    assert_eq!(net.next_threshold, 2);
+    d.admin.lock_next_epoch().await.unwrap();
+    refused(b.signal_ready(2, [7; 32]).await, "wrong key set");
+    refused(a.signal_ready(2, hash).await, "not in next set");
+    b.signal_ready(2, hash).await.unwrap();
+    e.signal_ready(2, hash).await.unwrap();
+    d.admin.advance_epoch(hash).await.unwrap();
+
+    let net = d.admin.network().await.unwrap();
+    assert_eq!(net.epoch, 2);
+    let current: Vec<u32> = net.current.iter().map(|v| v.party_id).collect();
+    assert_eq!(current, [2, 3, 5]);
+    assert_eq!(net.threshold, 2);
+    // those who left, by choice or by vote, take their (slashed) stake back
+    refused(b.withdraw(1).await, "still a validator");
+    refused(a.withdraw(MIN_STAKE + 1).await, "insufficient stake");
+    a.withdraw(MIN_STAKE).await.unwrap();
+    dd.withdraw(MIN_STAKE * 9 / 10).await.unwrap();
+    assert_eq!(d.admin.token_balance(a.caller()).await.unwrap(), MIN_STAKE);
+    assert_eq!(d.admin.stake_of(dd.caller()).await.unwrap(), 0);
+    // a member that left may come back later with its old party id
+    fund_and_stake(&d, 0, MIN_STAKE).await;
+    a.request_to_join(&join_request(1)).await.unwrap();
+    let next: Vec<u32> = d
+        .admin
+        .network()
+        .await
+        .unwrap()
+        .next
+        .iter()
+        .map(|v| v.party_id)
+        .collect();
+    assert_eq!(next, [1, 2, 3, 5]);
+}
+
+async fn anyone_locks_after_the_epoch_and_abandons_after_the_timeout(d: Deployment) {
+    let hash = genesis(&d, 3).await;
+    refused(d.accounts[0].lock_next_epoch().await, "epoch not over");
+    refused(d.accounts[0].set_epoch_length(0).await, "not admin");
+    d.admin.set_epoch_length(0).await.unwrap();
+    d.accounts[0].lock_next_epoch().await.unwrap();
+    refused(
+        d.accounts[0].abandon_reshare().await,
+        "reshare not timed out",
+    );
+    d.accounts[0].signal_ready(2, hash).await.unwrap();
+    d.admin.abandon_reshare().await.unwrap();
+    let net = d.admin.network().await.unwrap();
+    assert_eq!((net.epoch, net.state), (1, EpochState::Active));
+    assert_eq!(net.next.len(), 3);
+    // the signals of an abandoned handover do not count for the next one
+    d.accounts[1].lock_next_epoch().await.unwrap();
+    assert_eq!(d.admin.ready_count(2, hash).await.unwrap(), 0);
+    d.accounts[0].signal_ready(2, hash).await.unwrap();
+    d.accounts[1].signal_ready(2, hash).await.unwrap();
+    d.accounts[2].advance_epoch(hash).await.unwrap();
+    assert_eq!(d.admin.network().await.unwrap().epoch, 2);
+    refused(d.admin.abandon_reshare().await, "not locked");
+}
+
+/// One test per case and backend.
+macro_rules! conformance {
+    ($backend:ident: $($case:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::$backend().await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(embedded:
+    joining_needs_enough_stake_once_and_a_fresh_identity,
+    the_genesis_handover_needs_the_admin_a_lock_and_enough_ready_signals,
+    members_join_leave_and_are_kicked_at_the_next_epoch,
+    anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
+);

@@ -1,0 +1,227 @@
+//! Epochs on a staking contract, with real node processes on the embedded chain: operators
+//! join (5 → 7), leave (7 → 6) and a crashed node is voted out (6 → 5); at every epoch the
+//! shares are reshared among the new set while the BLS public key and every PKP address stay
+//! the same, so data encrypted at epoch 1 decrypts and a PKP minted at epoch 1 signs at
+//! epoch 4.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lit_api::v1::ToSign;
+use lit_api::Bytes32;
+use lit_client::{Bootstrap, LitClient, Signer, Wallet};
+use lit_node::chain::staking::{EpochState, Staking};
+use lit_node::devnet::{DevnetStaking, LayoutOptions};
+use lit_node::epoch::NodeKeys;
+use lit_node::testnet::TestNet;
+use support::net::{libsecp_recover, testnet, user_is};
+
+const EPOCH_TIMEOUT: Duration = Duration::from_secs(180);
+
+async fn client(net: &TestNet) -> LitClient {
+    LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
+        .await
+        .unwrap_or_else(|e| panic!("{}", net.logs(&format!("connect: {e}"))))
+}
+
+/// What the client under load saw.
+#[derive(Debug, Default)]
+struct LoadReport {
+    decrypted: u64,
+    signed: u64,
+    executed: u64,
+    failures: Vec<String>,
+    epoch_retries: u64,
+    epochs_seen: std::collections::BTreeSet<u64>,
+}
+
+/// One client that decrypts, signs with a PKP and runs an action in a loop until `stop`,
+/// through every epoch change; a request that fails even after the SDK's one retry is a failure.
+async fn load(
+    network_file: std::path::PathBuf,
+    alice: Wallet,
+    encrypted: lit_client::EncryptedData,
+    secret: Vec<u8>,
+    owner: Wallet,
+    pkp: lit_api::v1::PkpInfo,
+    stop: Arc<AtomicBool>,
+) -> LoadReport {
+    let client = LitClient::connect(Bootstrap::NetworkFile(network_file))
+        .await
+        .unwrap();
+    let mut report = LoadReport::default();
+    let mut round = 0u8;
+    while !stop.load(Ordering::SeqCst) {
+        round = round.wrapping_add(1);
+        match client.decrypt(&encrypted, &alice).await {
+            Ok(plain) if plain == secret => report.decrypted += 1,
+            Ok(_) => report.failures.push("decrypt: wrong plaintext".into()),
+            Err(e) => report.failures.push(format!("decrypt: {e}")),
+        }
+        let digest = [round; 32];
+        match client
+            .pkp_sign(
+                &pkp,
+                ToSign::Digest(Bytes32(digest)),
+                Signer::Wallet(&owner),
+            )
+            .await
+        {
+            Ok(sig) if libsecp_recover(&sig) == pkp.public_key.0 => report.signed += 1,
+            Ok(_) => report.failures.push("sign: wrong key".into()),
+            Err(e) => report.failures.push(format!("sign: {e}")),
+        }
+        let action = "Lit.Actions.setResponse({response: `round ${round}`})";
+        let want = format!("round {round}");
+        match client
+            .execute_js(
+                lit_client::ExecuteJs::code(action).param("round", serde_json::json!(round)),
+            )
+            .await
+        {
+            Ok(out) if out.agreed_response().ok().flatten() == Some(want.as_str()) => {
+                report.executed += 1
+            }
+            Ok(out) => report
+                .failures
+                .push(format!("execute: {:?}", out.agreed_response())),
+            Err(e) => report.failures.push(format!("execute: {e}")),
+        }
+        report.epochs_seen.insert(client.epoch());
+    }
+    report.epoch_retries = client.epoch_retries();
+    report
+}
+
+async fn next_epoch(net: &mut TestNet, epoch: u64) -> Vec<u32> {
+    if let Err(e) = net.devnet().lock_next_epoch().await {
+        panic!("{}", net.logs(&format!("lock: {e}")));
+    }
+    match net.devnet().wait_epoch(epoch, EPOCH_TIMEOUT).await {
+        Ok(members) => members,
+        Err(e) => panic!("{}", net.logs(&format!("epoch {epoch}: {e}"))),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking::default()),
+        dkg_round_timeout_ms: Some(3000),
+        ..LayoutOptions::default()
+    };
+    let mut net = testnet(5).options(options).start().await;
+    assert_eq!(
+        net.devnet()
+            .wait_epoch(1, EPOCH_TIMEOUT)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+
+    // epoch 1: data encrypted, a PKP minted and used
+    let c1 = client(&net).await;
+    assert_eq!((c1.epoch(), c1.threshold(), c1.nodes().len()), (1, 4, 5));
+    let bls_key = c1.network_public_key();
+    let alice = Wallet::random();
+    let secret = b"written at epoch 1";
+    let encrypted = c1.encrypt(&user_is(&alice.address()), secret).unwrap();
+    assert_eq!(c1.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    let owner = Wallet::random();
+    let pkp = c1.mint_pkp(&owner).await.unwrap();
+    let digest = [0x11u8; 32];
+    let sig = c1
+        .pkp_sign(
+            &pkp,
+            ToSign::Digest(Bytes32(digest)),
+            Signer::Wallet(&owner),
+        )
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+
+    // from here on a client decrypts, signs and runs actions without pause
+    let stop = Arc::new(AtomicBool::new(false));
+    let loaded = tokio::spawn(load(
+        net.network_file(),
+        alice.clone(),
+        encrypted.clone(),
+        secret.to_vec(),
+        owner.clone(),
+        pkp.clone(),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // epoch 2: two operators stake and join (5 → 7)
+    let six = net.devnet().add_node().await.unwrap();
+    let seven = net.devnet().add_node().await.unwrap();
+    assert_eq!((six, seven), (6, 7));
+    let members = next_epoch(&mut net, 2).await;
+    assert_eq!(members, [1, 2, 3, 4, 5, 6, 7]);
+
+    // epoch 3: node 1 leaves (7 → 6)
+    net.devnet().leave(1).await.unwrap();
+    let members = next_epoch(&mut net, 3).await;
+    assert_eq!(members, [2, 3, 4, 5, 6, 7]);
+    let log = net.log(1);
+    assert!(log.contains("left the network"), "{log}");
+    // the node that left erased every share it held
+    net.kill(1);
+    let data_dir = net.devnet().layout().data_dir(1);
+    let (store, _) = lit_node::node::open_data_dir(&data_dir).unwrap();
+    assert_eq!(NodeKeys::stored_epochs(&store).unwrap(), Vec::<u64>::new());
+    drop(store);
+
+    // epoch 4: node 6 crashes; four members (T of 6) vote it out, and it loses 10% of its stake
+    net.kill(6);
+    let admin = net.devnet().staking_admin().unwrap();
+    let staker6 = net.devnet().layout().stakers[&6];
+    let stake = admin.stake_of(staker6).await.unwrap();
+    for voter in [2, 3, 4, 5] {
+        net.devnet()
+            .staking_as(voter)
+            .unwrap()
+            .vote_to_kick(staker6)
+            .await
+            .unwrap();
+    }
+    assert_eq!(admin.stake_of(staker6).await.unwrap(), stake * 9 / 10);
+    let members = next_epoch(&mut net, 4).await;
+    assert_eq!(members, [2, 3, 4, 5, 7]);
+    let state = admin.network().await.unwrap();
+    assert_eq!(
+        (state.epoch, state.state, state.threshold),
+        (4, EpochState::Active, 4)
+    );
+
+    // the client under load went through every epoch; no request failed (the SDK retried
+    // those that met a new epoch once, transparently)
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    let report = loaded.await.unwrap();
+    eprintln!("under load: {report:?}");
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert!(report.epochs_seen.contains(&4), "{report:?}");
+    assert!(report.decrypted > 0 && report.signed > 0 && report.executed > 0);
+
+    // the same keys: what epoch 1 encrypted decrypts, the PKP signs for the same address
+    let c4 = client(&net).await;
+    assert_eq!((c4.epoch(), c4.threshold(), c4.node_count()), (4, 4, 5));
+    assert_eq!(c4.network_public_key(), bls_key);
+    assert_eq!(c4.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    let digest = [0x44u8; 32];
+    let sig = c4
+        .pkp_sign(
+            &pkp,
+            ToSign::Digest(Bytes32(digest)),
+            Signer::Wallet(&owner),
+        )
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+}
