@@ -6,10 +6,16 @@ use std::sync::Arc;
 
 use lit_crypto::eth::Address;
 use lit_node::chain::embedded::EmbeddedStaking;
+use lit_node::chain::evm::bindings::PkpRegistry;
+use lit_node::chain::evm::{self, EvmStaking};
 use lit_node::chain::staking::{
     root_keys_hash, EpochState, JoinRequest, Staking, StakingParams, TOKEN,
 };
 use lit_node::chain::ChainError;
+
+mod support;
+
+use support::chain::{account_key, Anvil};
 
 /// A fresh staking contract: the admin (who holds the token supply, as the faucet) and seven
 /// other accounts with no tokens.
@@ -21,6 +27,8 @@ struct Deployment {
 }
 
 const MIN_STAKE: u128 = 100 * TOKEN;
+/// The token supply, all at the admin (the faucet).
+const SUPPLY: u128 = 1_000_000 * TOKEN;
 
 fn params() -> StakingParams {
     StakingParams {
@@ -37,7 +45,7 @@ async fn embedded() -> Deployment {
         &dir.path().join("chain.sqlite"),
         Address([0xad; 20]),
         &params(),
-        1_000_000 * TOKEN,
+        SUPPLY,
     )
     .unwrap();
     let accounts = (1..=7u8)
@@ -47,6 +55,34 @@ async fn embedded() -> Deployment {
         admin: Arc::new(admin),
         accounts,
         _guard: Box::new(dir),
+    }
+}
+
+/// The same contract on a fresh anvil: deployed by account 0 (the admin and faucet), seven
+/// other accounts with ETH for gas and no tokens.
+async fn anvil() -> Deployment {
+    let chain = Anvil::start().await;
+    let admin_key = account_key(0);
+    chain.fund(&admin_key).await;
+    let deployed = evm::deploy(&chain.url, &admin_key, &params(), SUPPLY)
+        .await
+        .unwrap();
+    let admin = EvmStaking::connect(&chain.url, deployed.staking, &admin_key)
+        .await
+        .unwrap();
+    let mut accounts: Vec<Arc<dyn Staking>> = Vec::new();
+    for i in 1..=7 {
+        let key = account_key(i);
+        chain.fund(&key).await;
+        let account = EvmStaking::connect(&chain.url, deployed.staking, &key)
+            .await
+            .unwrap();
+        accounts.push(Arc::new(account));
+    }
+    Deployment {
+        admin: Arc::new(admin),
+        accounts,
+        _guard: Box::new(chain),
     }
 }
 
@@ -322,4 +358,149 @@ conformance!(embedded:
     the_genesis_handover_needs_the_admin_a_lock_and_enough_ready_signals,
     members_join_leave_and_are_kicked_at_the_next_epoch,
     anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
+);
+
+conformance!(anvil:
+    joining_needs_enough_stake_once_and_a_fresh_identity,
+    the_genesis_handover_needs_the_admin_a_lock_and_enough_ready_signals,
+    members_join_leave_and_are_kicked_at_the_next_epoch,
+    anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
+);
+
+/// The PKP registry on anvil, through its alloy bindings: a PKP's record is what its minter
+/// sent, only the token's owner changes its permissions, and the permissions stay with the
+/// token when it changes hands.
+#[tokio::test]
+async fn pkp_registry_permissions_belong_to_the_owner_and_follow_the_token() {
+    use alloy_primitives::{keccak256, Bytes, FixedBytes, U256};
+    use lit_node::chain::evm::{to_evm, transact, view};
+
+    let chain = Anvil::start().await;
+    let (alice_key, bob_key) = (account_key(0), account_key(1));
+    let alice = to_evm(chain.fund(&alice_key).await);
+    let bob = to_evm(chain.fund(&bob_key).await);
+    let carol = to_evm(Address([0xca; 20]));
+    let deployed = evm::deploy(&chain.url, &alice_key, &params(), SUPPLY)
+        .await
+        .unwrap();
+    let registry = |key| {
+        let (provider, _) = evm::connect(&chain.url, key).unwrap();
+        PkpRegistry::new(to_evm(deployed.pkp_registry), provider)
+    };
+    let (as_alice, as_bob) = (registry(&alice_key), registry(&bob_key));
+
+    // mint: the record is the minter's, the token id the hash of the key
+    let point = account_key(100).verifying_key().to_encoded_point(false);
+    let public_key = Bytes::copy_from_slice(&point.as_bytes()[1..]);
+    let salt = FixedBytes([7; 32]);
+    refused(
+        transact(as_alice.mint(salt, Bytes::from(point.as_bytes().to_vec()))).await,
+        "bad public key",
+    );
+    let id = as_alice
+        .mint(salt, public_key.clone())
+        .call()
+        .await
+        .unwrap();
+    transact(as_alice.mint(salt, public_key.clone()))
+        .await
+        .unwrap();
+    assert_eq!(id, U256::from_be_bytes(keccak256(&public_key).0));
+    refused(
+        transact(as_bob.mint(salt, public_key.clone())).await,
+        "exists",
+    );
+    let record = view(as_bob.pkp(id)).await.unwrap();
+    assert_eq!(record.owner, alice);
+    assert_eq!(
+        record.keyId,
+        keccak256([alice.as_slice(), salt.as_slice()].concat())
+    );
+    assert_eq!(record.publicKey, public_key);
+    assert_eq!(view(as_bob.tokensOf(alice)).await.unwrap(), [id]);
+    refused(view(as_bob.pkp(id + U256::from(1))).await, "no such PKP");
+
+    // the owner grants: an address, an auth method (scopes replaced when granted again), an action
+    let (oidc, user) = (0x4f49_4443, Bytes::from_static(b"sub:aud hash"));
+    let action = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG".to_string();
+    transact(as_alice.addPermittedAddress(id, carol))
+        .await
+        .unwrap();
+    transact(as_alice.addPermittedAuthMethod(id, oidc, user.clone(), 1))
+        .await
+        .unwrap();
+    transact(as_alice.addPermittedAuthMethod(id, oidc, user.clone(), 3))
+        .await
+        .unwrap();
+    transact(as_alice.addPermittedAction(id, action.clone()))
+        .await
+        .unwrap();
+    refused(
+        transact(as_alice.addPermittedAuthMethod(id, oidc, user.clone(), 0)).await,
+        "no scopes",
+    );
+    refused(
+        transact(as_alice.addPermittedAddress(id + U256::from(1), carol)).await,
+        "no such PKP",
+    );
+
+    // nobody else changes anything
+    let not_owner = |r: Result<(), ChainError>| refused(r, "not owner");
+    not_owner(transact(as_bob.addPermittedAddress(id, bob)).await);
+    not_owner(transact(as_bob.removePermittedAddress(id, carol)).await);
+    not_owner(transact(as_bob.addPermittedAuthMethod(id, 1, Bytes::new(), 1)).await);
+    not_owner(transact(as_bob.removePermittedAuthMethod(id, oidc, user.clone())).await);
+    not_owner(transact(as_bob.addPermittedAction(id, "Qm".into())).await);
+    not_owner(transact(as_bob.removePermittedAction(id, action.clone())).await);
+
+    let granted = (
+        vec![carol],
+        vec![(oidc, user.clone(), 3u8)],
+        vec![action.clone()],
+    );
+    assert_eq!(permissions(&as_bob, id).await, granted);
+
+    // the token changes hands with its permissions; the new owner, alone, changes them
+    refused(
+        transact(as_bob.transferFrom(alice, bob, id)).await,
+        "not owner nor approved",
+    );
+    transact(as_alice.transferFrom(alice, bob, id))
+        .await
+        .unwrap();
+    assert_eq!(view(as_alice.ownerOf(id)).await.unwrap(), bob);
+    assert!(view(as_alice.tokensOf(alice)).await.unwrap().is_empty());
+    assert_eq!(view(as_alice.tokensOf(bob)).await.unwrap(), [id]);
+    assert_eq!(permissions(&as_alice, id).await, granted);
+    not_owner(transact(as_alice.removePermittedAddress(id, carol)).await);
+    transact(as_bob.removePermittedAddress(id, carol))
+        .await
+        .unwrap();
+    transact(as_bob.removePermittedAuthMethod(id, oidc, user.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        permissions(&as_alice, id).await,
+        (vec![], vec![], vec![action.clone()])
+    );
+}
+
+/// A PKP's permissions as plain tuples: addresses, auth methods (type, id, scopes), actions.
+async fn permissions(
+    registry: &PkpRegistry::PkpRegistryInstance<alloy_provider::DynProvider>,
+    id: alloy_primitives::U256,
+) -> Permissions {
+    let p = evm::view(registry.getPermissions(id)).await.unwrap();
+    let methods = p
+        .methods
+        .into_iter()
+        .map(|m| (m.methodType, m.id, m.scopes))
+        .collect();
+    (p.addresses, methods, p.actions)
+}
+
+type Permissions = (
+    Vec<alloy_primitives::Address>,
+    Vec<(u32, alloy_primitives::Bytes, u8)>,
+    Vec<String>,
 );
