@@ -340,6 +340,75 @@ async fn anyone_locks_after_the_epoch_and_abandons_after_the_timeout(d: Deployme
     refused(d.admin.abandon_reshare().await, "not locked");
 }
 
+async fn a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records(
+    d: Deployment,
+) {
+    let hash = genesis(&d, 3).await;
+    let (a, b, c, e, f) = (
+        &d.accounts[0],
+        &d.accounts[1],
+        &d.accounts[2],
+        &d.accounts[3],
+        &d.accounts[4],
+    );
+    // kicked while locked: it stays in the locked set, is slashed once, and leaves at the next lock
+    d.admin.lock_next_epoch().await.unwrap();
+    a.vote_to_kick(c.caller()).await.unwrap();
+    b.vote_to_kick(c.caller()).await.unwrap(); // T = 2
+    c.vote_to_kick(c.caller()).await.unwrap(); // past the threshold: no second slash
+    assert_eq!(
+        d.admin.stake_of(c.caller()).await.unwrap(),
+        MIN_STAKE * 9 / 10
+    );
+    let ids = |v: &[lit_node::chain::staking::Validator]| -> Vec<u32> {
+        v.iter().map(|v| v.party_id).collect()
+    };
+    assert_eq!(ids(&d.admin.network().await.unwrap().next), [1, 2, 3]);
+    refused(c.withdraw(1).await, "still a validator");
+    a.signal_ready(2, hash).await.unwrap();
+    b.signal_ready(2, hash).await.unwrap();
+    c.advance_epoch(hash).await.unwrap();
+    let net = d.admin.network().await.unwrap();
+    assert_eq!(
+        (ids(&net.current), ids(&net.next)),
+        (vec![1, 2, 3], vec![1, 2])
+    );
+    d.admin.lock_next_epoch().await.unwrap();
+    a.signal_ready(3, hash).await.unwrap();
+    b.signal_ready(3, hash).await.unwrap();
+    a.advance_epoch(hash).await.unwrap();
+    let net = d.admin.network().await.unwrap();
+    assert_eq!((net.epoch, ids(&net.current)), (3, vec![1, 2]));
+    c.withdraw(MIN_STAKE * 9 / 10).await.unwrap();
+
+    // an identity key is in use while another staker's record has it
+    fund_and_stake(&d, 3, MIN_STAKE).await;
+    fund_and_stake(&d, 4, MIN_STAKE).await;
+    refused(
+        e.request_to_join(&join_request(1)).await,
+        "identity key in use",
+    );
+    a.request_to_leave().await.unwrap();
+    let renewed = JoinRequest {
+        identity_key: [0x11; 32],
+        ..join_request(1)
+    };
+    a.request_to_join(&renewed).await.unwrap(); // stays, with a new identity key
+    e.request_to_join(&join_request(1)).await.unwrap();
+    refused(
+        f.request_to_join(&JoinRequest {
+            identity_key: [0x11; 32],
+            ..join_request(5)
+        })
+        .await,
+        "identity key in use",
+    );
+    let net = d.admin.network().await.unwrap();
+    assert_eq!(ids(&net.next), [1, 2, 4]);
+    assert_eq!(net.next[0].identity_key, [0x11; 32]);
+    assert_eq!(net.next[2].identity_key, [1; 32]);
+}
+
 /// One test per case and backend.
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
@@ -359,6 +428,7 @@ conformance!(embedded:
     the_genesis_handover_needs_the_admin_a_lock_and_enough_ready_signals,
     members_join_leave_and_are_kicked_at_the_next_epoch,
     anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
+    a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records,
 );
 
 conformance!(anvil:
@@ -366,6 +436,7 @@ conformance!(anvil:
     the_genesis_handover_needs_the_admin_a_lock_and_enough_ready_signals,
     members_join_leave_and_are_kicked_at_the_next_epoch,
     anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
+    a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records,
 );
 
 /// The PKP registry on anvil, through its alloy bindings: a PKP's record is what its minter
