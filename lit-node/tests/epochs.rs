@@ -3,6 +3,7 @@
 //! shares are reshared among the new set while the BLS public key and every PKP address stay
 //! the same, so data encrypted at epoch 1 decrypts and a PKP minted at epoch 1 signs at
 //! epoch 4.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
