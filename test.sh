@@ -49,6 +49,9 @@ fi
 export PATH="$tools/bin:$PATH"
 
 # --- checks -----------------------------------------------------------------------------------
+step "contracts/out is up to date"
+SOLCJS="$tools/bin/solcjs" contracts/build.sh --check
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

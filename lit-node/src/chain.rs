@@ -12,6 +12,7 @@
 //! record's `key_id` before signing.
 
 pub mod embedded;
+pub mod evm;
 pub mod staking;
 
 use std::path::Path;

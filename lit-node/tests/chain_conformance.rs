@@ -7,10 +7,16 @@ use std::sync::Arc;
 
 use lit_crypto::eth::Address;
 use lit_node::chain::embedded::EmbeddedStaking;
+use lit_node::chain::evm::bindings::PkpRegistry;
+use lit_node::chain::evm::{self, EvmStaking};
 use lit_node::chain::staking::{
     root_keys_hash, EpochState, JoinRequest, Staking, StakingParams, TOKEN,
 };
 use lit_node::chain::ChainError;
+
+mod support;
+
+use support::chain::{account_key, Anvil};
 
 /// A fresh staking contract: the admin (who holds the token supply, as the faucet) and seven
 /// other accounts with no tokens.
@@ -22,6 +28,8 @@ struct Deployment {
 }
 
 const MIN_STAKE: u128 = 100 * TOKEN;
+/// The token supply, all at the admin (the faucet).
+const SUPPLY: u128 = 1_000_000 * TOKEN;
 
 fn params() -> StakingParams {
     StakingParams {
@@ -38,7 +46,7 @@ async fn embedded() -> Deployment {
         &dir.path().join("chain.sqlite"),
         Address([0xad; 20]),
         &params(),
-        1_000_000 * TOKEN,
+        SUPPLY,
     )
     .unwrap();
     let accounts = (1..=7u8)
@@ -48,6 +56,34 @@ async fn embedded() -> Deployment {
         admin: Arc::new(admin),
         accounts,
         _guard: Box::new(dir),
+    }
+}
+
+/// The same contract on a fresh anvil: deployed by account 0 (the admin and faucet), seven
+/// other accounts with ETH for gas and no tokens.
+async fn anvil() -> Deployment {
+    let chain = Anvil::start().await;
+    let admin_key = account_key(0);
+    chain.fund(&admin_key).await;
+    let deployed = evm::deploy(&chain.url, &admin_key, &params(), SUPPLY)
+        .await
+        .unwrap();
+    let admin = EvmStaking::connect(&chain.url, deployed.staking, &admin_key)
+        .await
+        .unwrap();
+    let mut accounts: Vec<Arc<dyn Staking>> = Vec::new();
+    for i in 1..=7 {
+        let key = account_key(i);
+        chain.fund(&key).await;
+        let account = EvmStaking::connect(&chain.url, deployed.staking, &key)
+            .await
+            .unwrap();
+        accounts.push(Arc::new(account));
+    }
+    Deployment {
+        admin: Arc::new(admin),
+        accounts,
+        _guard: Box::new(chain),
     }
 }
 
@@ -304,6 +340,75 @@ async fn anyone_locks_after_the_epoch_and_abandons_after_the_timeout(d: Deployme
     refused(d.admin.abandon_reshare().await, "not locked");
 }
 
+async fn a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records(
+    d: Deployment,
+) {
+    let hash = genesis(&d, 3).await;
+    let (a, b, c, e, f) = (
+        &d.accounts[0],
+        &d.accounts[1],
+        &d.accounts[2],
+        &d.accounts[3],
+        &d.accounts[4],
+    );
+    // kicked while locked: it stays in the locked set, is slashed once, and leaves at the next lock
+    d.admin.lock_next_epoch().await.unwrap();
+    a.vote_to_kick(c.caller()).await.unwrap();
+    b.vote_to_kick(c.caller()).await.unwrap(); // T = 2
+    c.vote_to_kick(c.caller()).await.unwrap(); // past the threshold: no second slash
+    assert_eq!(
+        d.admin.stake_of(c.caller()).await.unwrap(),
+        MIN_STAKE * 9 / 10
+    );
+    let ids = |v: &[lit_node::chain::staking::Validator]| -> Vec<u32> {
+        v.iter().map(|v| v.party_id).collect()
+    };
+    assert_eq!(ids(&d.admin.network().await.unwrap().next), [1, 2, 3]);
+    refused(c.withdraw(1).await, "still a validator");
+    a.signal_ready(2, hash).await.unwrap();
+    b.signal_ready(2, hash).await.unwrap();
+    c.advance_epoch(hash).await.unwrap();
+    let net = d.admin.network().await.unwrap();
+    assert_eq!(
+        (ids(&net.current), ids(&net.next)),
+        (vec![1, 2, 3], vec![1, 2])
+    );
+    d.admin.lock_next_epoch().await.unwrap();
+    a.signal_ready(3, hash).await.unwrap();
+    b.signal_ready(3, hash).await.unwrap();
+    a.advance_epoch(hash).await.unwrap();
+    let net = d.admin.network().await.unwrap();
+    assert_eq!((net.epoch, ids(&net.current)), (3, vec![1, 2]));
+    c.withdraw(MIN_STAKE * 9 / 10).await.unwrap();
+
+    // an identity key is in use while another staker's record has it
+    fund_and_stake(&d, 3, MIN_STAKE).await;
+    fund_and_stake(&d, 4, MIN_STAKE).await;
+    refused(
+        e.request_to_join(&join_request(1)).await,
+        "identity key in use",
+    );
+    a.request_to_leave().await.unwrap();
+    let renewed = JoinRequest {
+        identity_key: [0x11; 32],
+        ..join_request(1)
+    };
+    a.request_to_join(&renewed).await.unwrap(); // stays, with a new identity key
+    e.request_to_join(&join_request(1)).await.unwrap();
+    refused(
+        f.request_to_join(&JoinRequest {
+            identity_key: [0x11; 32],
+            ..join_request(5)
+        })
+        .await,
+        "identity key in use",
+    );
+    let net = d.admin.network().await.unwrap();
+    assert_eq!(ids(&net.next), [1, 2, 4]);
+    assert_eq!(net.next[0].identity_key, [0x11; 32]);
+    assert_eq!(net.next[2].identity_key, [1; 32]);
+}
+
 /// One test per case and backend.
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
@@ -323,4 +428,151 @@ conformance!(embedded:
     the_genesis_handover_needs_the_admin_a_lock_and_enough_ready_signals,
     members_join_leave_and_are_kicked_at_the_next_epoch,
     anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
+    a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records,
+);
+
+conformance!(anvil:
+    joining_needs_enough_stake_once_and_a_fresh_identity,
+    the_genesis_handover_needs_the_admin_a_lock_and_enough_ready_signals,
+    members_join_leave_and_are_kicked_at_the_next_epoch,
+    anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
+    a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records,
+);
+
+/// The PKP registry on anvil, through its alloy bindings: a PKP's record is what its minter
+/// sent, only the token's owner changes its permissions, and the permissions stay with the
+/// token when it changes hands.
+#[tokio::test]
+async fn pkp_registry_permissions_belong_to_the_owner_and_follow_the_token() {
+    use alloy_primitives::{keccak256, Bytes, FixedBytes, U256};
+    use lit_node::chain::evm::{to_evm, transact, view};
+
+    let chain = Anvil::start().await;
+    let (alice_key, bob_key) = (account_key(0), account_key(1));
+    let alice = to_evm(chain.fund(&alice_key).await);
+    let bob = to_evm(chain.fund(&bob_key).await);
+    let carol = to_evm(Address([0xca; 20]));
+    let deployed = evm::deploy(&chain.url, &alice_key, &params(), SUPPLY)
+        .await
+        .unwrap();
+    let registry = |key| {
+        let (provider, _) = evm::connect(&chain.url, key).unwrap();
+        PkpRegistry::new(to_evm(deployed.pkp_registry), provider)
+    };
+    let (as_alice, as_bob) = (registry(&alice_key), registry(&bob_key));
+
+    // mint: the record is the minter's, the token id the hash of the key
+    let point = account_key(100).verifying_key().to_encoded_point(false);
+    let public_key = Bytes::copy_from_slice(&point.as_bytes()[1..]);
+    let salt = FixedBytes([7; 32]);
+    refused(
+        transact(as_alice.mint(salt, Bytes::from(point.as_bytes().to_vec()))).await,
+        "bad public key",
+    );
+    let id = as_alice
+        .mint(salt, public_key.clone())
+        .call()
+        .await
+        .unwrap();
+    transact(as_alice.mint(salt, public_key.clone()))
+        .await
+        .unwrap();
+    assert_eq!(id, U256::from_be_bytes(keccak256(&public_key).0));
+    refused(
+        transact(as_bob.mint(salt, public_key.clone())).await,
+        "exists",
+    );
+    let record = view(as_bob.pkp(id)).await.unwrap();
+    assert_eq!(record.owner, alice);
+    assert_eq!(
+        record.keyId,
+        keccak256([alice.as_slice(), salt.as_slice()].concat())
+    );
+    assert_eq!(record.publicKey, public_key);
+    assert_eq!(view(as_bob.tokensOf(alice)).await.unwrap(), [id]);
+    refused(view(as_bob.pkp(id + U256::from(1))).await, "no such PKP");
+
+    // the owner grants: an address, an auth method (scopes replaced when granted again), an action
+    let (oidc, user) = (0x4f49_4443, Bytes::from_static(b"sub:aud hash"));
+    let action = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG".to_string();
+    transact(as_alice.addPermittedAddress(id, carol))
+        .await
+        .unwrap();
+    transact(as_alice.addPermittedAuthMethod(id, oidc, user.clone(), 1))
+        .await
+        .unwrap();
+    transact(as_alice.addPermittedAuthMethod(id, oidc, user.clone(), 3))
+        .await
+        .unwrap();
+    transact(as_alice.addPermittedAction(id, action.clone()))
+        .await
+        .unwrap();
+    refused(
+        transact(as_alice.addPermittedAuthMethod(id, oidc, user.clone(), 0)).await,
+        "no scopes",
+    );
+    refused(
+        transact(as_alice.addPermittedAddress(id + U256::from(1), carol)).await,
+        "no such PKP",
+    );
+
+    // nobody else changes anything
+    let not_owner = |r: Result<(), ChainError>| refused(r, "not owner");
+    not_owner(transact(as_bob.addPermittedAddress(id, bob)).await);
+    not_owner(transact(as_bob.removePermittedAddress(id, carol)).await);
+    not_owner(transact(as_bob.addPermittedAuthMethod(id, 1, Bytes::new(), 1)).await);
+    not_owner(transact(as_bob.removePermittedAuthMethod(id, oidc, user.clone())).await);
+    not_owner(transact(as_bob.addPermittedAction(id, "Qm".into())).await);
+    not_owner(transact(as_bob.removePermittedAction(id, action.clone())).await);
+
+    let granted = (
+        vec![carol],
+        vec![(oidc, user.clone(), 3u8)],
+        vec![action.clone()],
+    );
+    assert_eq!(permissions(&as_bob, id).await, granted);
+
+    // the token changes hands with its permissions; the new owner, alone, changes them
+    refused(
+        transact(as_bob.transferFrom(alice, bob, id)).await,
+        "not owner nor approved",
+    );
+    transact(as_alice.transferFrom(alice, bob, id))
+        .await
+        .unwrap();
+    assert_eq!(view(as_alice.ownerOf(id)).await.unwrap(), bob);
+    assert!(view(as_alice.tokensOf(alice)).await.unwrap().is_empty());
+    assert_eq!(view(as_alice.tokensOf(bob)).await.unwrap(), [id]);
+    assert_eq!(permissions(&as_alice, id).await, granted);
+    not_owner(transact(as_alice.removePermittedAddress(id, carol)).await);
+    transact(as_bob.removePermittedAddress(id, carol))
+        .await
+        .unwrap();
+    transact(as_bob.removePermittedAuthMethod(id, oidc, user.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        permissions(&as_alice, id).await,
+        (vec![], vec![], vec![action.clone()])
+    );
+}
+
+/// A PKP's permissions as plain tuples: addresses, auth methods (type, id, scopes), actions.
+async fn permissions(
+    registry: &PkpRegistry::PkpRegistryInstance<alloy_provider::DynProvider>,
+    id: alloy_primitives::U256,
+) -> Permissions {
+    let p = evm::view(registry.getPermissions(id)).await.unwrap();
+    let methods = p
+        .methods
+        .into_iter()
+        .map(|m| (m.methodType, m.id, m.scopes))
+        .collect();
+    (p.addresses, methods, p.actions)
+}
+
+type Permissions = (
+    Vec<alloy_primitives::Address>,
+    Vec<(u32, alloy_primitives::Bytes, u8)>,
+    Vec<String>,
 );
