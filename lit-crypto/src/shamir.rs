@@ -227,7 +227,7 @@ impl<G: Group + GroupEncoding> Commitment<G> {
     /// Decodes [`Commitment::to_bytes`]; refuses bad lengths and invalid points.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ShamirError> {
         let width = G::Repr::default().as_ref().len();
-        if bytes.is_empty() || bytes.len() % width != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(width) {
             return Err(ShamirError::Malformed("commitment length"));
         }
         let points = bytes
