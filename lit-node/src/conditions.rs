@@ -424,6 +424,58 @@ mod tests {
     }
 
     #[test]
+    fn fixed_bytes_compare_by_their_size_and_bytes_by_their_content() {
+        let user = Address([1; 20]);
+        let mut word = alloy_primitives::B256::ZERO;
+        word[..2].copy_from_slice(&[0xab, 0xcd]);
+        let two = DynSolValue::FixedBytes(word, 2);
+        assert!(compare(&two, &test(Comparator::Eq, "0xabcd"), &user).unwrap());
+        assert!(!compare(&two, &test(Comparator::Eq, "0xabcd00"), &user).unwrap());
+        assert!(compare(&two, &test(Comparator::Ne, "0xabce"), &user).unwrap());
+        assert!(compare(&two, &test(Comparator::Eq, "abcd"), &user).is_err());
+        let bytes = DynSolValue::Bytes(vec![1, 2, 3]);
+        assert!(compare(&bytes, &test(Comparator::Eq, "0x010203"), &user).unwrap());
+        assert!(compare(&bytes, &test(Comparator::Gt, "0x010203"), &user).is_err());
+        let array = DynSolValue::Array(vec![bytes]);
+        assert!(compare(&array, &test(Comparator::Eq, "0x"), &user).is_err());
+    }
+
+    #[tokio::test]
+    async fn malformed_addresses_and_blocks_are_the_condition_s_fault() {
+        let chains = BTreeMap::from([(
+            "anvil".to_string(),
+            ChainConfig {
+                rpc_url: "http://127.0.0.1:9".into(),
+                timeout_ms: 100,
+                chain_id: None,
+            },
+        )]);
+        let e = Evaluator::new(&chains).unwrap();
+        let me = Address([7; 20]);
+        let balance = |params: serde_json::Value| {
+            lit_api::conditions::parse(&serde_json::json!([
+                {"conditionType": "evmBasic", "contractAddress": "", "standardContractType": "",
+                 "chain": "anvil", "method": "eth_getBalance", "parameters": params,
+                 "returnValueTest": {"comparator": ">=", "value": "0"}}
+            ]))
+            .unwrap()
+        };
+        for params in [
+            serde_json::json!(["0x1234", "latest"]),
+            serde_json::json!([":userAddress", "yesterday"]),
+        ] {
+            let err = e.evaluate(&balance(params), &me).await.unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidConditions, "{err}");
+        }
+        // well-formed, but nothing listens: the chain is unavailable
+        let err = e
+            .evaluate(&balance(serde_json::json!([":userAddress", "0x10"])), &me)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConditionError::Rpc(_)), "{err}");
+    }
+
+    #[test]
     fn addresses_compare_case_insensitively_and_with_user_address() {
         let user = Address([0xab; 20]);
         let v = DynSolValue::Address([0xab; 20].into());

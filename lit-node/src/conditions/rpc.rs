@@ -146,6 +146,29 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn calls_give_up_after_the_chain_s_timeout() {
+        // a server that accepts connections and never answers
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let rpc = ChainRpc::new(format!("http://{address}"), Duration::from_millis(300)).unwrap();
+        let started = std::time::Instant::now();
+        let err = rpc.chain_id().await.unwrap_err();
+        assert!(matches!(err, ConditionError::Rpc(_)), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        server.abort();
+    }
+
     #[test]
     fn a_bad_url_is_refused_without_quoting_it() {
         let err = ChainRpc::new("not a url/KEY-1234", Duration::from_secs(1)).unwrap_err();
