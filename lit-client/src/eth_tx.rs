@@ -1,10 +1,13 @@
 //! Ethereum transactions a PKP signs: EIP-1559 (type 2) and legacy with EIP-155 replay
-//! protection, their signing hashes and their signed encodings (RLP, per the Ethereum yellow
-//! paper appendix B, EIP-155 and EIP-1559), ready for `eth_sendRawTransaction`.
+//! protection. This module holds their JSON format (`lit pkp sign --tx FILE`); their signing
+//! hashes and signed encodings (EIP-2718 envelopes, ready for `eth_sendRawTransaction`) are
+//! alloy's (`alloy-consensus`).
 
+use alloy_consensus::{SignableTransaction as _, TxEip1559, TxLegacy};
+use alloy_eips::eip2718::Encodable2718 as _;
+use alloy_primitives::{Signature, TxKind, U256};
 use lit_crypto::ecdsa::RecoverableSignature;
 use serde::{Deserialize, Serialize};
-use sha3::{Digest as _, Keccak256};
 
 use crate::ClientError;
 
@@ -25,10 +28,10 @@ pub enum EthTransaction {
 pub struct Eip1559Transaction {
     /// EIP-155 chain id.
     #[serde(with = "quantity")]
-    pub chain_id: u128,
+    pub chain_id: u64,
     /// The sender's nonce.
     #[serde(with = "quantity")]
-    pub nonce: u128,
+    pub nonce: u64,
     /// Priority fee per gas (wei).
     #[serde(with = "quantity")]
     pub max_priority_fee_per_gas: u128,
@@ -37,7 +40,7 @@ pub struct Eip1559Transaction {
     pub max_fee_per_gas: u128,
     /// Gas limit.
     #[serde(with = "quantity")]
-    pub gas_limit: u128,
+    pub gas_limit: u64,
     /// Recipient (`None`: contract creation).
     #[serde(default, with = "opt_address")]
     pub to: Option<[u8; 20]>,
@@ -55,16 +58,16 @@ pub struct Eip1559Transaction {
 pub struct LegacyTransaction {
     /// EIP-155 chain id.
     #[serde(with = "quantity")]
-    pub chain_id: u128,
+    pub chain_id: u64,
     /// The sender's nonce.
     #[serde(with = "quantity")]
-    pub nonce: u128,
+    pub nonce: u64,
     /// Gas price (wei).
     #[serde(with = "quantity")]
     pub gas_price: u128,
     /// Gas limit.
     #[serde(with = "quantity")]
-    pub gas_limit: u128,
+    pub gas_limit: u64,
     /// Recipient (`None`: contract creation).
     #[serde(default, with = "opt_address")]
     pub to: Option<[u8; 20]>,
@@ -76,162 +79,103 @@ pub struct LegacyTransaction {
     pub data: Vec<u8>,
 }
 
-/// RLP encoding.
-mod rlp {
-    fn length_prefix(out: &mut Vec<u8>, len: usize, short: u8, long: u8) {
-        if len < 56 {
-            out.push(short + len as u8);
-        } else {
-            let be = (len as u64).to_be_bytes();
-            let skip = be.iter().take_while(|b| **b == 0).count();
-            out.push(long + (8 - skip) as u8);
-            out.extend_from_slice(&be[skip..]);
-        }
-    }
-
-    /// A byte string.
-    pub fn bytes(b: &[u8]) -> Vec<u8> {
-        if b.len() == 1 && b[0] < 0x80 {
-            return vec![b[0]];
-        }
-        let mut out = Vec::with_capacity(b.len() + 9);
-        length_prefix(&mut out, b.len(), 0x80, 0xb7);
-        out.extend_from_slice(b);
-        out
-    }
-
-    /// An unsigned integer: big-endian without leading zeros (zero is the empty string).
-    pub fn uint(v: u128) -> Vec<u8> {
-        let be = v.to_be_bytes();
-        let skip = be.iter().take_while(|b| **b == 0).count();
-        bytes(&be[skip..])
-    }
-
-    /// A 32-byte big-endian scalar as an integer.
-    pub fn scalar(b: &[u8; 32]) -> Vec<u8> {
-        let skip = b.iter().take_while(|x| **x == 0).count();
-        bytes(&b[skip..])
-    }
-
-    /// A list of encoded items.
-    pub fn list(items: &[Vec<u8>]) -> Vec<u8> {
-        let len: usize = items.iter().map(Vec::len).sum();
-        let mut out = Vec::with_capacity(len + 9);
-        length_prefix(&mut out, len, 0xc0, 0xf7);
-        for i in items {
-            out.extend_from_slice(i);
-        }
-        out
-    }
-}
-
-fn to_field(to: &Option<[u8; 20]>) -> Vec<u8> {
+fn kind(to: &Option<[u8; 20]>) -> TxKind {
     match to {
-        Some(a) => rlp::bytes(a),
-        None => rlp::bytes(&[]),
+        Some(a) => TxKind::Call(a.into()),
+        None => TxKind::Create,
     }
 }
 
 impl Eip1559Transaction {
-    fn fields(&self) -> Vec<Vec<u8>> {
-        vec![
-            rlp::uint(self.chain_id),
-            rlp::uint(self.nonce),
-            rlp::uint(self.max_priority_fee_per_gas),
-            rlp::uint(self.max_fee_per_gas),
-            rlp::uint(self.gas_limit),
-            to_field(&self.to),
-            rlp::uint(self.value),
-            rlp::bytes(&self.data),
-            rlp::list(&[]), // access list
-        ]
+    /// The transaction as alloy's EIP-1559 transaction (with an empty access list).
+    pub fn to_alloy(&self) -> TxEip1559 {
+        TxEip1559 {
+            chain_id: self.chain_id,
+            nonce: self.nonce,
+            gas_limit: self.gas_limit,
+            max_fee_per_gas: self.max_fee_per_gas,
+            max_priority_fee_per_gas: self.max_priority_fee_per_gas,
+            to: kind(&self.to),
+            value: U256::from(self.value),
+            access_list: Default::default(),
+            input: self.data.clone().into(),
+        }
     }
 }
 
 impl LegacyTransaction {
-    fn fields(&self) -> Vec<Vec<u8>> {
-        vec![
-            rlp::uint(self.nonce),
-            rlp::uint(self.gas_price),
-            rlp::uint(self.gas_limit),
-            to_field(&self.to),
-            rlp::uint(self.value),
-            rlp::bytes(&self.data),
-        ]
+    /// The transaction as alloy's legacy transaction, replay-protected by its chain id
+    /// (EIP-155).
+    pub fn to_alloy(&self) -> TxLegacy {
+        TxLegacy {
+            chain_id: Some(self.chain_id),
+            nonce: self.nonce,
+            gas_price: self.gas_price,
+            gas_limit: self.gas_limit,
+            to: kind(&self.to),
+            value: U256::from(self.value),
+            input: self.data.clone().into(),
+        }
     }
 }
 
 impl EthTransaction {
     /// The hash the sender signs.
     pub fn signing_hash(&self) -> [u8; 32] {
-        let payload = match self {
-            EthTransaction::Eip1559(tx) => {
-                let mut p = vec![0x02];
-                p.extend(rlp::list(&tx.fields()));
-                p
-            }
-            EthTransaction::Legacy(tx) => {
-                let mut f = tx.fields();
-                f.extend([rlp::uint(tx.chain_id), rlp::uint(0), rlp::uint(0)]);
-                rlp::list(&f)
-            }
-        };
-        Keccak256::digest(payload).into()
+        match self {
+            EthTransaction::Eip1559(tx) => tx.to_alloy().signature_hash().0,
+            EthTransaction::Legacy(tx) => tx.to_alloy().signature_hash().0,
+        }
     }
 
     /// The signed transaction, as `eth_sendRawTransaction` takes it.
     pub fn encode_signed(&self, sig: &RecoverableSignature) -> Result<Vec<u8>, ClientError> {
-        if sig.recovery_id > 1 {
+        let y_parity = match sig.recovery_id {
+            0 => false,
+            1 => true,
             // R.x >= n: cannot be expressed in Ethereum's v
-            return Err(ClientError::Config(
-                "signature recovery id cannot be encoded in an Ethereum transaction".into(),
-            ));
-        }
-        let parity = u128::from(sig.recovery_id);
+            _ => {
+                return Err(ClientError::Config(
+                    "signature recovery id cannot be encoded in an Ethereum transaction".into(),
+                ))
+            }
+        };
+        let signature = Signature::new(
+            U256::from_be_bytes(sig.r),
+            U256::from_be_bytes(sig.s),
+            y_parity,
+        );
         Ok(match self {
-            EthTransaction::Eip1559(tx) => {
-                let mut f = tx.fields();
-                f.extend([rlp::uint(parity), rlp::scalar(&sig.r), rlp::scalar(&sig.s)]);
-                let mut out = vec![0x02];
-                out.extend(rlp::list(&f));
-                out
-            }
-            EthTransaction::Legacy(tx) => {
-                let v = tx
-                    .chain_id
-                    .checked_mul(2)
-                    .and_then(|c| c.checked_add(35 + parity))
-                    .ok_or_else(|| ClientError::Config("chain id too large".into()))?;
-                let mut f = tx.fields();
-                f.extend([rlp::uint(v), rlp::scalar(&sig.r), rlp::scalar(&sig.s)]);
-                rlp::list(&f)
-            }
+            EthTransaction::Eip1559(tx) => tx.to_alloy().into_signed(signature).encoded_2718(),
+            EthTransaction::Legacy(tx) => tx.to_alloy().into_signed(signature).encoded_2718(),
         })
     }
 }
 
+/// A number as a decimal or `0x` hexadecimal string, or a JSON number; written as `0x` hex.
 mod quantity {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<T: std::fmt::LowerHex, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format!("0x{v:x}"))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+    pub fn deserialize<'de, T: TryFrom<u128>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Q {
             N(u64),
             S(String),
         }
-        match Q::deserialize(d)? {
-            Q::N(n) => Ok(u128::from(n)),
+        let wide = match Q::deserialize(d)? {
+            Q::N(n) => u128::from(n),
             Q::S(s) => match s.strip_prefix("0x") {
                 Some(h) => u128::from_str_radix(h, 16),
                 None => s.parse(),
             }
-            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a quantity"))),
-        }
+            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a quantity")))?,
+        };
+        T::try_from(wide).map_err(|_| serde::de::Error::custom(format!("{wide} is too large")))
     }
 }
 
@@ -273,7 +217,19 @@ mod opt_address {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy_consensus::TxEnvelope;
+    use alloy_eips::eip2718::Decodable2718 as _;
     use k256::ecdsa::SigningKey;
+    use lit_crypto::eth::{recover_address, Address};
+
+    fn sign(key: &SigningKey, tx: &EthTransaction) -> RecoverableSignature {
+        let (sig, recid) = key.sign_prehash_recoverable(&tx.signing_hash()).unwrap();
+        RecoverableSignature {
+            r: sig.r().to_bytes().into(),
+            s: sig.s().to_bytes().into(),
+            recovery_id: recid.to_byte(),
+        }
+    }
 
     /// The EIP-155 example transaction (from the EIP text): nonce 9, gas price 20 gwei, gas
     /// 21000, to 0x3535…35, value 1 ether, chain id 1, signed with the key 0x4646…46.
@@ -293,30 +249,49 @@ mod tests {
             "daf5a779ae972f972197303d7b574746c7ef83eadac0f2791ad23db92e4c8e53"
         );
         let key = SigningKey::from_bytes(&[0x46; 32].into()).unwrap();
-        let (sig, recid) = key.sign_prehash_recoverable(&tx.signing_hash()).unwrap();
-        let sig = RecoverableSignature {
-            r: sig.r().to_bytes().into(),
-            s: sig.s().to_bytes().into(),
-            recovery_id: recid.to_byte(),
-        };
         assert_eq!(
-            hex::encode(tx.encode_signed(&sig).unwrap()),
+            hex::encode(tx.encode_signed(&sign(&key, &tx)).unwrap()),
             "f86c098504a817c800825208943535353535353535353535353535353535353535880de0b6b3a76400008025a028ef61340bd939bc2195fe537567866003e1a15d3c71ff63e1590620aa636276a067cbe9d8997f761aecb703304b3800ccf555c9f3dc64214b297fb1966a3b6d83"
         );
     }
 
+    /// A signed EIP-1559 transaction decodes as the same transaction, and its signature
+    /// recovers (with our own recovery, over the signing hash) to the signer.
     #[test]
-    fn rlp_basics_and_json_format() {
-        assert_eq!(rlp::uint(0), vec![0x80]);
-        assert_eq!(rlp::uint(15), vec![0x0f]);
-        assert_eq!(rlp::uint(1024), vec![0x82, 0x04, 0x00]);
-        assert_eq!(rlp::bytes(b"dog"), b"\x83dog".to_vec());
-        assert_eq!(
-            rlp::list(&[rlp::bytes(b"cat"), rlp::bytes(b"dog")]),
-            b"\xc8\x83cat\x83dog".to_vec()
-        );
-        let long = vec![0xaa; 60];
-        assert_eq!(&rlp::bytes(&long)[..2], &[0xb8, 60]);
+    fn eip1559_signed_encoding_decodes_and_recovers() {
+        let key = SigningKey::from_bytes(&[0x46; 32].into()).unwrap();
+        let inner = Eip1559Transaction {
+            chain_id: 31337,
+            nonce: 3,
+            max_priority_fee_per_gas: 1_000_000_000,
+            max_fee_per_gas: 20_000_000_000,
+            gas_limit: 60_000,
+            to: None,
+            value: 5,
+            data: vec![0x60, 0x00],
+        };
+        let tx = EthTransaction::Eip1559(inner.clone());
+        let sig = sign(&key, &tx);
+        let raw = tx.encode_signed(&sig).unwrap();
+        assert_eq!(raw[0], 0x02);
+        let TxEnvelope::Eip1559(signed) = TxEnvelope::decode_2718(&mut raw.as_slice()).unwrap()
+        else {
+            panic!("not an EIP-1559 envelope")
+        };
+        assert_eq!(*signed.tx(), inner.to_alloy());
+        assert_eq!(signed.signature_hash().0, tx.signing_hash());
+        let signer = recover_address(&tx.signing_hash(), &sig.to_ethereum_bytes()).unwrap();
+        assert_eq!(signer, Address::from_public_key(key.verifying_key()));
+        // a recovery id that Ethereum cannot express is refused
+        let bad = RecoverableSignature {
+            recovery_id: 2,
+            ..sig
+        };
+        assert!(tx.encode_signed(&bad).is_err());
+    }
+
+    #[test]
+    fn json_format() {
         let tx: EthTransaction = serde_json::from_value(serde_json::json!({
             "type": "eip1559", "chainId": 31337, "nonce": "0x0", "maxPriorityFeePerGas": "1000000000",
             "maxFeePerGas": "0x77359400", "gasLimit": 21000,
@@ -337,5 +312,11 @@ mod tests {
             serde_json::from_value::<EthTransaction>(serde_json::json!({"type": "eip1559"}))
                 .is_err()
         );
+        // a nonce is at most 2^64 - 1 (EIP-2681)
+        assert!(serde_json::from_value::<EthTransaction>(serde_json::json!({
+            "type": "legacy", "chainId": 1, "nonce": "0x10000000000000000", "gasPrice": 1,
+            "gasLimit": 21000, "value": 0
+        }))
+        .is_err());
     }
 }

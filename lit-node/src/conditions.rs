@@ -20,7 +20,9 @@ use lit_api::conditions::{
 use lit_api::ErrorCode;
 
 use crate::config::ChainConfig;
-use abi::{AbiType, AbiValue};
+use abi::{DynSolType, DynSolValue};
+use alloy_primitives::U256;
+use alloy_rpc_types_eth::BlockId;
 use lit_crypto::eth::Address;
 use rpc::ChainRpc;
 
@@ -144,7 +146,7 @@ impl Evaluator {
         let value = match (c.standard_contract_type.as_str(), c.method.as_str()) {
             ("", "") => {
                 one_param(&params, ":userAddress")?;
-                AbiValue::Address(user.0)
+                DynSolValue::Address(user.0.into())
             }
             ("", "eth_getBalance") => {
                 let (who, block) = match params.as_slice() {
@@ -156,19 +158,25 @@ impl Evaluator {
                         ))
                     }
                 };
-                AbiValue::Uint(self.chain(&c.chain)?.balance(who, block).await?)
+                let who = abi::parse_address(who)?;
+                let block: BlockId = block.parse().map_err(|_| {
+                    ConditionError::Invalid(format!("{block:?} is not a block number or tag"))
+                })?;
+                let balance = self.chain(&c.chain)?.balance(who, block).await?;
+                DynSolValue::Uint(balance, 256)
             }
             ("timestamp", "eth_getBlockByNumber") => {
-                AbiValue::Uint(self.chain(&c.chain)?.latest_timestamp().await?)
+                let time = self.chain(&c.chain)?.latest_timestamp().await?;
+                DynSolValue::Uint(U256::from(time), 256)
             }
             ("ERC20", "balanceOf") | ("ERC721", "balanceOf") => {
                 one_param(&params, "address")?;
                 self.view(
                     c,
                     "balanceOf",
-                    &[AbiType::Address],
+                    &[DynSolType::Address],
                     &params,
-                    AbiType::Uint(256),
+                    DynSolType::Uint(256),
                 )
                 .await?
             }
@@ -177,15 +185,15 @@ impl Evaluator {
                 self.view(
                     c,
                     "ownerOf",
-                    &[AbiType::Uint(256)],
+                    &[DynSolType::Uint(256)],
                     &params,
-                    AbiType::Address,
+                    DynSolType::Address,
                 )
                 .await?
             }
             ("ERC1155", "balanceOf") => {
-                let inputs = [AbiType::Address, AbiType::Uint(256)];
-                self.view(c, "balanceOf", &inputs, &params, AbiType::Uint(256))
+                let inputs = [DynSolType::Address, DynSolType::Uint(256)];
+                self.view(c, "balanceOf", &inputs, &params, DynSolType::Uint(256))
                     .await?
             }
             (kind, method) => {
@@ -201,14 +209,15 @@ impl Evaluator {
         &self,
         c: &EvmBasicCondition,
         function: &str,
-        inputs: &[AbiType],
+        inputs: &[DynSolType],
         params: &[String],
-        output: AbiType,
-    ) -> Result<AbiValue, ConditionError> {
+        output: DynSolType,
+    ) -> Result<DynSolValue, ConditionError> {
+        let contract = abi::parse_address(&c.contract_address)?;
         let data = abi::encode_call(function, inputs, params)?;
         let returned = self
             .chain(&c.chain)?
-            .call_contract(&c.contract_address, &data)
+            .call_contract(contract, data.into())
             .await?;
         abi::decode_outputs(&[output], &returned)?
             .pop()
@@ -238,23 +247,24 @@ impl Evaluator {
             .function_abi
             .inputs
             .iter()
-            .map(|p| AbiType::parse(&p.kind))
+            .map(|p| abi::parse_type(&p.kind))
             .collect::<Result<Vec<_>, _>>()?;
         let outputs = c
             .function_abi
             .outputs
             .iter()
-            .map(|p| AbiType::parse(&p.kind))
+            .map(|p| abi::parse_type(&p.kind))
             .collect::<Result<Vec<_>, _>>()?;
         let params: Vec<String> = c
             .function_params
             .iter()
             .map(|p| substitute(p, user))
             .collect();
+        let contract = abi::parse_address(&c.contract_address)?;
         let data = abi::encode_call(&c.function_name, &inputs, &params)?;
         let returned = self
             .chain(&c.chain)?
-            .call_contract(&c.contract_address, &data)
+            .call_contract(contract, data.into())
             .await?;
         let values = abi::decode_outputs(&outputs, &returned)?;
         let key = c.return_value_test.key.as_deref().unwrap_or("");
@@ -297,7 +307,7 @@ fn one_param(params: &[String], what: &str) -> Result<(), ConditionError> {
 
 /// Compares a returned value with a `returnValueTest`.
 pub fn compare(
-    value: &AbiValue,
+    value: &DynSolValue,
     test: &ReturnValueTest,
     user: &Address,
 ) -> Result<bool, ConditionError> {
@@ -328,58 +338,67 @@ pub fn compare(
         }
     };
     match value {
-        AbiValue::Uint(v) => {
+        DynSolValue::Uint(v, _) => {
             let (neg, mag) = abi::parse_int(&expected)?;
-            let ord = if neg && mag != ruint::aliases::U256::ZERO {
+            let ord = if neg && mag != U256::ZERO {
                 Ordering::Greater
             } else {
                 v.cmp(&mag)
             };
             by_order(ord)
         }
-        AbiValue::Int(vneg, vmag) => {
+        DynSolValue::Int(v, _) => {
+            let (vneg, vmag) = (v.is_negative(), v.unsigned_abs());
             let (eneg, emag) = abi::parse_int(&expected)?;
-            let zero = ruint::aliases::U256::ZERO;
-            let (vneg, eneg) = (*vneg && *vmag != zero, eneg && emag != zero);
+            let eneg = eneg && emag != U256::ZERO;
             let ord = match (vneg, eneg) {
                 (false, false) => vmag.cmp(&emag),
-                (true, true) => emag.cmp(vmag),
+                (true, true) => emag.cmp(&vmag),
                 (false, true) => Ordering::Greater,
                 (true, false) => Ordering::Less,
             };
             by_order(ord)
         }
-        AbiValue::Address(a) => {
+        DynSolValue::Address(a) => {
             let e = Address::parse(&expected.to_ascii_lowercase())
                 .map_err(|e| ConditionError::Invalid(e.to_string()))?;
-            equality(e.0 == *a)
+            equality(e.0 == a.0 .0)
         }
-        AbiValue::Bool(b) => match expected.as_str() {
+        DynSolValue::Bool(b) => match expected.as_str() {
             "true" => equality(*b),
             "false" => equality(!*b),
             _ => Err(ConditionError::Invalid(format!(
                 "{expected:?} is not true/false"
             ))),
         },
-        AbiValue::String(s) => match test.comparator {
+        DynSolValue::String(s) => match test.comparator {
             Comparator::Contains => Ok(s.contains(&expected)),
             Comparator::NotContains => Ok(!s.contains(&expected)),
             _ => equality(*s == expected),
         },
-        AbiValue::Bytes(b) => {
-            let e = expected
-                .strip_prefix("0x")
-                .and_then(|h| hex::decode(h).ok())
-                .ok_or_else(|| ConditionError::Invalid(format!("{expected:?} is not hex")))?;
-            equality(*b == e)
+        DynSolValue::Bytes(b) => equality(*b == expected_bytes(&expected)?),
+        DynSolValue::FixedBytes(word, size) => {
+            let b = word.get(..*size).unwrap_or_default();
+            equality(b == expected_bytes(&expected)?.as_slice())
         }
+        other => Err(ConditionError::Invalid(format!(
+            "a {} return value cannot be compared",
+            other.sol_type_name().unwrap_or_else(|| "composite".into())
+        ))),
     }
+}
+
+fn expected_bytes(expected: &str) -> Result<Vec<u8>, ConditionError> {
+    expected
+        .strip_prefix("0x")
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or_else(|| ConditionError::Invalid(format!("{expected:?} is not hex")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ruint::aliases::U256;
+    use alloy_primitives::I256;
 
     fn test(comparator: Comparator, value: &str) -> ReturnValueTest {
         ReturnValueTest {
@@ -392,12 +411,12 @@ mod tests {
     #[test]
     fn numeric_comparisons_are_numeric_not_lexical() {
         let user = Address([1; 20]);
-        let nine = AbiValue::Uint(U256::from(9u8));
+        let nine = DynSolValue::Uint(U256::from(9u8), 256);
         assert!(compare(&nine, &test(Comparator::Lt, "10"), &user).unwrap());
         assert!(compare(&nine, &test(Comparator::Ge, "0x9"), &user).unwrap());
         assert!(compare(&nine, &test(Comparator::Gt, "-1"), &user).unwrap());
         assert!(!compare(&nine, &test(Comparator::Eq, "90"), &user).unwrap());
-        let minus_two = AbiValue::Int(true, U256::from(2u8));
+        let minus_two = DynSolValue::Int(I256::try_from(-2).unwrap(), 256);
         assert!(compare(&minus_two, &test(Comparator::Lt, "-1"), &user).unwrap());
         assert!(compare(&minus_two, &test(Comparator::Gt, "-3"), &user).unwrap());
         assert!(compare(&nine, &test(Comparator::Contains, "9"), &user).is_err());
@@ -405,9 +424,61 @@ mod tests {
     }
 
     #[test]
+    fn fixed_bytes_compare_by_their_size_and_bytes_by_their_content() {
+        let user = Address([1; 20]);
+        let mut word = alloy_primitives::B256::ZERO;
+        word[..2].copy_from_slice(&[0xab, 0xcd]);
+        let two = DynSolValue::FixedBytes(word, 2);
+        assert!(compare(&two, &test(Comparator::Eq, "0xabcd"), &user).unwrap());
+        assert!(!compare(&two, &test(Comparator::Eq, "0xabcd00"), &user).unwrap());
+        assert!(compare(&two, &test(Comparator::Ne, "0xabce"), &user).unwrap());
+        assert!(compare(&two, &test(Comparator::Eq, "abcd"), &user).is_err());
+        let bytes = DynSolValue::Bytes(vec![1, 2, 3]);
+        assert!(compare(&bytes, &test(Comparator::Eq, "0x010203"), &user).unwrap());
+        assert!(compare(&bytes, &test(Comparator::Gt, "0x010203"), &user).is_err());
+        let array = DynSolValue::Array(vec![bytes]);
+        assert!(compare(&array, &test(Comparator::Eq, "0x"), &user).is_err());
+    }
+
+    #[tokio::test]
+    async fn malformed_addresses_and_blocks_are_the_condition_s_fault() {
+        let chains = BTreeMap::from([(
+            "anvil".to_string(),
+            ChainConfig {
+                rpc_url: "http://127.0.0.1:9".into(),
+                timeout_ms: 100,
+                chain_id: None,
+            },
+        )]);
+        let e = Evaluator::new(&chains).unwrap();
+        let me = Address([7; 20]);
+        let balance = |params: serde_json::Value| {
+            lit_api::conditions::parse(&serde_json::json!([
+                {"conditionType": "evmBasic", "contractAddress": "", "standardContractType": "",
+                 "chain": "anvil", "method": "eth_getBalance", "parameters": params,
+                 "returnValueTest": {"comparator": ">=", "value": "0"}}
+            ]))
+            .unwrap()
+        };
+        for params in [
+            serde_json::json!(["0x1234", "latest"]),
+            serde_json::json!([":userAddress", "yesterday"]),
+        ] {
+            let err = e.evaluate(&balance(params), &me).await.unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidConditions, "{err}");
+        }
+        // well-formed, but nothing listens: the chain is unavailable
+        let err = e
+            .evaluate(&balance(serde_json::json!([":userAddress", "0x10"])), &me)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConditionError::Rpc(_)), "{err}");
+    }
+
+    #[test]
     fn addresses_compare_case_insensitively_and_with_user_address() {
         let user = Address([0xab; 20]);
-        let v = AbiValue::Address([0xab; 20]);
+        let v = DynSolValue::Address([0xab; 20].into());
         assert!(compare(&v, &test(Comparator::Eq, ":userAddress"), &user).unwrap());
         let upper = format!("0x{}", "AB".repeat(20));
         assert!(compare(&v, &test(Comparator::Eq, &upper), &user).unwrap());

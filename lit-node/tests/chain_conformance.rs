@@ -64,7 +64,7 @@ async fn embedded() -> Deployment {
 async fn anvil() -> Deployment {
     let chain = Anvil::start().await;
     let admin_key = account_key(0);
-    chain.fund(&admin_key).await;
+    chain.fund_account(&admin_key).await;
     let deployed = evm::deploy(&chain.url, &admin_key, &params(), SUPPLY)
         .await
         .unwrap();
@@ -74,7 +74,7 @@ async fn anvil() -> Deployment {
     let mut accounts: Vec<Arc<dyn Staking>> = Vec::new();
     for i in 1..=7 {
         let key = account_key(i);
-        chain.fund(&key).await;
+        chain.fund_account(&key).await;
         let account = EvmStaking::connect(&chain.url, deployed.staking, &key)
             .await
             .unwrap();
@@ -449,8 +449,8 @@ async fn pkp_registry_permissions_belong_to_the_owner_and_follow_the_token() {
 
     let chain = Anvil::start().await;
     let (alice_key, bob_key) = (account_key(0), account_key(1));
-    let alice = to_evm(chain.fund(&alice_key).await);
-    let bob = to_evm(chain.fund(&bob_key).await);
+    let alice = to_evm(chain.fund_account(&alice_key).await);
+    let bob = to_evm(chain.fund_account(&bob_key).await);
     let carol = to_evm(Address([0xca; 20]));
     let deployed = evm::deploy(&chain.url, &alice_key, &params(), SUPPLY)
         .await

@@ -38,33 +38,13 @@ async fn with_pkp(n: usize, options: LayoutOptions) -> (TestNet, LitClient, Wall
 }
 
 /// anvil's EIP-155 chain id.
-async fn chain_id(anvil: &Anvil) -> u128 {
-    let id = anvil.rpc("eth_chainId", json!([])).await;
-    u128::from_str_radix(id.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+async fn chain_id(anvil: &Anvil) -> u64 {
+    anvil.chain_id().await
 }
 
 /// Whether some node refused with `code`.
 fn refused_with(err: &ClientError, code: ErrorCode) -> bool {
     err.failures().iter().any(|f| f.reason.code() == Some(code))
-}
-
-/// Recovers the signer of `digest` with libsecp256k1 (an implementation independent of ours).
-async fn mined(anvil: &Anvil, raw: &[u8]) -> serde_json::Value {
-    let hash = anvil
-        .rpc(
-            "eth_sendRawTransaction",
-            json!([format!("0x{}", hex::encode(raw))]),
-        )
-        .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = anvil.rpc("eth_getTransactionReceipt", json!([hash])).await;
-        if !r.is_null() {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "not mined");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -126,14 +106,9 @@ async fn mint_sign_send_on_anvil_permissions_and_a_node_down() {
         .pkp_sign_transaction(&pkp, &tx, auth(&client, &owner))
         .await
         .unwrap();
-    let receipt = mined(&anvil, &raw).await;
-    assert_eq!(receipt["status"], "0x1", "{receipt}");
-    assert_eq!(
-        Address::parse(receipt["from"].as_str().unwrap())
-            .unwrap()
-            .to_checksum(),
-        pkp.eth_address
-    );
+    let receipt = anvil.send_raw(&raw).await;
+    assert!(receipt.status(), "{receipt:?}");
+    assert_eq!(receipt.from.to_checksum(None), pkp.eth_address);
     let legacy = EthTransaction::Legacy(LegacyTransaction {
         chain_id,
         nonce: 1,
@@ -147,21 +122,11 @@ async fn mint_sign_send_on_anvil_permissions_and_a_node_down() {
         .pkp_sign_transaction(&pkp, &legacy, auth(&client, &owner))
         .await
         .unwrap();
-    let receipt = mined(&anvil, &raw).await;
-    assert_eq!(receipt["status"], "0x1");
-    assert_eq!(
-        Address::parse(receipt["from"].as_str().unwrap())
-            .unwrap()
-            .to_checksum(),
-        pkp.eth_address
-    );
-    let balance = anvil
-        .rpc(
-            "eth_getBalance",
-            json!([format!("0x{}", hex::encode(to)), "latest"]),
-        )
-        .await;
-    assert_eq!(balance, "0x303a"); // 12345 + 1
+    let receipt = anvil.send_raw(&raw).await;
+    assert!(receipt.status(), "{receipt:?}");
+    assert_eq!(receipt.from.to_checksum(None), pkp.eth_address);
+    let balance = anvil.balance(&format!("0x{}", hex::encode(to))).await;
+    assert_eq!(balance, alloy_primitives::U256::from(12345 + 1));
 
     // a stranger is refused by the nodes, with the documented code
     let err = client
@@ -936,7 +901,7 @@ async fn a_contract_wallet_signs_in_with_eip1271_through_the_network() {
                 expiration: (now + time::Duration::minutes(10)).try_into().unwrap(),
                 nonce: "abcdef123456",
             });
-        message.chain_id = u64::try_from(chain_id).unwrap();
+        message.chain_id = chain_id;
         let message = message.to_string();
         let sig = lit_crypto::eth::personal_sign(signer, message.as_bytes()).unwrap();
         let capability = lit_api::v1::AuthSig {

@@ -12,17 +12,27 @@
 //! with `derivedVia: "EIP1271"` (the Lit SDK's value for contract-wallet auth sigs) names the
 //! contract as its `address`; [`verify_contract_auth_sig`] parses its SIWE message, checks the
 //! validity window, and asks the contract, with an `eth_call`, about the EIP-191 hash of the
-//! message.
+//! message. The call is encoded from the `sol!` interface below.
 
+use alloy_sol_types::SolCall as _;
 use lit_api::v1::AuthSig;
 use lit_api::ErrorCode;
-use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::auth::siwe::{check_validity, eip191_hash, Address, AuthError, SiweMessage};
-use crate::conditions::abi::{self, AbiType};
-use crate::conditions::rpc::ChainRpc;
+use crate::conditions::rpc::{CallOutcome, ChainRpc};
 use crate::conditions::ConditionError;
+
+/// The wallet side of EIP-1271 ("Specification").
+mod wallet {
+    alloy_sol_types::sol! {
+        interface IERC1271 {
+            function isValidSignature(bytes32 hash, bytes memory signature)
+                external view returns (bytes4 magicValue);
+        }
+    }
+}
+use wallet::IERC1271::isValidSignatureCall;
 
 /// The `derivedVia` of a contract-wallet `AuthSig` (as the Lit SDK writes it).
 pub const DERIVED_VIA_EIP1271: &str = "EIP1271";
@@ -94,43 +104,38 @@ enum Verdict {
     Invalid(String),
 }
 
-/// Whether a JSON-RPC error is an EVM revert rather than a transport or node failure. Nodes
-/// report reverts as `execution reverted` (geth, anvil, erigon, reth; JSON-RPC error code 3).
-fn is_revert(e: &ConditionError) -> bool {
-    matches!(e, ConditionError::Rpc(m) if m.contains("revert"))
-}
-
 async fn ask_contract(
     rpc: &ChainRpc,
     contract: &Address,
     hash: [u8; 32],
     signature: &[u8],
 ) -> Result<Verdict, Eip1271Error> {
-    let to = contract.to_checksum();
-    let data = abi::encode_call(
-        "isValidSignature",
-        &[AbiType::FixedBytes(32), AbiType::Bytes],
-        &[
-            format!("0x{}", hex::encode(hash)),
-            format!("0x{}", hex::encode(signature)),
-        ],
-    )?;
-    let answer = match rpc.call_contract(&to, &data).await {
-        Ok(answer) => answer,
-        Err(e) if is_revert(&e) => {
-            if has_no_code(rpc, &to).await? {
-                return Err(Eip1271Error::NotAContract { address: to });
+    let to = alloy_primitives::Address::from(contract.0);
+    let call = isValidSignatureCall {
+        hash: hash.into(),
+        signature: signature.to_vec().into(),
+    };
+    let answer = match rpc.try_call(to, call.abi_encode().into()).await? {
+        CallOutcome::Returned(answer) => answer,
+        CallOutcome::Reverted(message) => {
+            if has_no_code(rpc, to).await? {
+                return Err(Eip1271Error::NotAContract {
+                    address: contract.to_checksum(),
+                });
             }
-            return Ok(Verdict::Invalid(format!("isValidSignature reverted ({e})")));
+            return Ok(Verdict::Invalid(format!(
+                "isValidSignature reverted ({message})"
+            )));
         }
-        Err(e) => return Err(e.into()),
     };
     if answer.len() < 32 {
-        if has_no_code(rpc, &to).await? {
-            return Err(Eip1271Error::NotAContract { address: to });
+        if has_no_code(rpc, to).await? {
+            return Err(Eip1271Error::NotAContract {
+                address: contract.to_checksum(),
+            });
         }
         return Err(Eip1271Error::NotEip1271 {
-            contract: to,
+            contract: contract.to_checksum(),
             reason: format!(
                 "it returned {} bytes (0x{})",
                 answer.len(),
@@ -138,11 +143,10 @@ async fn ask_contract(
             ),
         });
     }
-    // a `bytes4` return value is left-aligned in its 32-byte word, the rest zero (the same test
-    // as OpenZeppelin's SignatureChecker)
-    let mut expected = [0u8; 32];
-    expected[..4].copy_from_slice(&MAGIC_VALUE);
-    if answer.get(..32) == Some(&expected[..]) {
+    // the whole first word must be the ABI encoding of the magic `bytes4`, left-aligned and the
+    // rest zero (the same test as OpenZeppelin's SignatureChecker)
+    let expected = isValidSignatureCall::abi_encode_returns(&MAGIC_VALUE.into());
+    if answer.get(..32) == Some(expected.as_slice()) {
         Ok(Verdict::Valid)
     } else {
         let word = answer.get(..32).map(hex::encode).unwrap_or_default();
@@ -152,9 +156,11 @@ async fn ask_contract(
     }
 }
 
-async fn has_no_code(rpc: &ChainRpc, address: &str) -> Result<bool, Eip1271Error> {
-    let code = rpc.call("eth_getCode", json!([address, "latest"])).await?;
-    Ok(matches!(code.as_str(), Some("0x" | "0x0" | "")))
+async fn has_no_code(
+    rpc: &ChainRpc,
+    address: alloy_primitives::Address,
+) -> Result<bool, Eip1271Error> {
+    Ok(rpc.code(address).await?.is_empty())
 }
 
 /// Asks `contract` whether `signature` is valid for `hash` (EIP-1271 `isValidSignature`, with
@@ -173,15 +179,6 @@ pub async fn is_valid_signature(
         ask_contract(rpc, contract, hash, signature).await?,
         Verdict::Valid
     ))
-}
-
-/// The chain id the endpoint serves (`eth_chainId`).
-async fn chain_id(rpc: &ChainRpc) -> Result<u64, Eip1271Error> {
-    let v = rpc.call("eth_chainId", json!([])).await?;
-    v.as_str()
-        .and_then(|s| s.strip_prefix("0x"))
-        .and_then(|h| u64::from_str_radix(h, 16).ok())
-        .ok_or_else(|| ConditionError::Rpc(format!("eth_chainId returned {v}")).into())
 }
 
 /// Verifies a contract-wallet `AuthSig` (`derivedVia: "EIP1271"`) at time `now`, asking the
@@ -215,7 +212,7 @@ pub async fn verify_contract_auth_sig(
     let sig_hex = auth.sig.strip_prefix("0x").unwrap_or(&auth.sig);
     let signature =
         hex::decode(sig_hex).map_err(|_| AuthError::Malformed("signature is not hex".into()))?;
-    let served = chain_id(rpc).await?;
+    let served = rpc.chain_id().await?;
     if served != message.chain_id {
         return Err(Eip1271Error::WrongChain {
             message: message.chain_id,
@@ -241,12 +238,24 @@ mod tests {
     fn magic_value_is_the_selector_of_is_valid_signature() {
         let h = Keccak256::digest(b"isValidSignature(bytes32,bytes)");
         assert_eq!(h[..4], MAGIC_VALUE);
+        assert_eq!(isValidSignatureCall::SELECTOR, MAGIC_VALUE);
+        // the call's encoding: selector, the hash, the offset of the signature, its length, its
+        // bytes padded to a word
+        let call = isValidSignatureCall {
+            hash: [0x11; 32].into(),
+            signature: vec![0x22; 65].into(),
+        }
+        .abi_encode();
+        assert_eq!(call.len(), 4 + 32 * 3 + 96);
+        assert_eq!(call[..4], MAGIC_VALUE);
+        assert_eq!(call[4..36], [0x11; 32]);
+        assert_eq!(call[4 + 63], 0x40);
+        assert_eq!(call[4 + 95], 65);
+        let mut word = [0u8; 32];
+        word[..4].copy_from_slice(&MAGIC_VALUE);
         assert_eq!(
-            abi::selector(
-                "isValidSignature",
-                &[AbiType::FixedBytes(32), AbiType::Bytes]
-            ),
-            MAGIC_VALUE
+            isValidSignatureCall::abi_encode_returns(&MAGIC_VALUE.into()),
+            word
         );
     }
 
@@ -288,11 +297,5 @@ mod tests {
             Eip1271Error::from(ConditionError::Rpc("down".into())).code(),
             ErrorCode::ChainUnavailable
         );
-        assert!(is_revert(&ConditionError::Rpc(
-            r#"eth_call: {"code":3,"message":"execution reverted"}"#.into()
-        )));
-        assert!(!is_revert(&ConditionError::Rpc(
-            "eth_call: HTTP 502".into()
-        )));
     }
 }

@@ -337,7 +337,7 @@ pub fn connect(
 /// alloy's HTTP client is reqwest 0.13 with rustls but without a built-in crypto provider (see
 /// the workspace manifest), and reqwest panics when it builds a client and no process default
 /// is installed: install rustls' ring provider unless one is there.
-fn install_tls_provider() {
+pub fn install_tls_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // an error means another thread installed one first, which serves as well
         let _ = rustls::crypto::ring::default_provider().install_default();

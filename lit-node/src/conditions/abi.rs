@@ -1,114 +1,152 @@
-//! The subset of the Solidity ABI that view calls in conditions need: encoding a call from
-//! string parameters and decoding its outputs, for the elementary types `address`, `bool`,
-//! `uint<M>`, `int<M>`, `bytes<M>`, `bytes` and `string` (Solidity ABI specification, "Formal
-//! Specification of the Encoding"). Arrays and tuples are refused with a clear error.
+//! Contract calls in conditions, on alloy's dynamic ABI: a condition names its function and the
+//! types of its inputs and outputs at run time (`functionAbi`), so calls are encoded and return
+//! data decoded by `alloy-dyn-abi` (Solidity ABI specification, "Formal Specification of the
+//! Encoding").
+//!
+//! What stays here is the conditions' own format: parameters and expected values are strings
+//! (decimal or `0x` hexadecimal numbers, `0x` addresses and bytes, `true`/`false`), and only the
+//! elementary types `address`, `bool`, `uint<M>`, `int<M>`, `bytes<M>`, `bytes` and `string` are
+//! allowed, since a `returnValueTest` compares one such value. Arrays and tuples are refused with
+//! a clear error.
 
-use ruint::aliases::U256;
-use sha3::{Digest as _, Keccak256};
+use alloy_dyn_abi::{FunctionExt as _, JsonAbiExt as _};
+use alloy_json_abi::{Function, Param, StateMutability};
+use alloy_primitives::{Address, B256, I256, U256};
+
+pub use alloy_dyn_abi::{DynSolType, DynSolValue};
 
 use super::ConditionError;
-
-/// An elementary ABI type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AbiType {
-    /// `address`.
-    Address,
-    /// `bool`.
-    Bool,
-    /// `uint<bits>`.
-    Uint(usize),
-    /// `int<bits>`.
-    Int(usize),
-    /// `bytes<len>` (1..=32).
-    FixedBytes(usize),
-    /// `bytes`.
-    Bytes,
-    /// `string`.
-    String,
-}
-
-/// A decoded ABI value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AbiValue {
-    /// An address.
-    Address([u8; 20]),
-    /// A boolean.
-    Bool(bool),
-    /// An unsigned integer.
-    Uint(U256),
-    /// A signed integer: (negative, magnitude).
-    Int(bool, U256),
-    /// Fixed or dynamic bytes.
-    Bytes(Vec<u8>),
-    /// A string.
-    String(String),
-}
 
 fn invalid(msg: impl Into<String>) -> ConditionError {
     ConditionError::Invalid(msg.into())
 }
 
-impl AbiType {
-    /// Parses a Solidity type name.
-    pub fn parse(name: &str) -> Result<Self, ConditionError> {
-        let bits = |s: &str, default: usize| -> Result<usize, ConditionError> {
-            if s.is_empty() {
-                return Ok(default);
-            }
-            match s.parse::<usize>() {
-                Ok(b) if b > 0 && b <= 256 && b % 8 == 0 => Ok(b),
-                _ => Err(invalid(format!("invalid ABI type {name:?}"))),
-            }
-        };
-        Ok(match name {
-            "address" => AbiType::Address,
-            "bool" => AbiType::Bool,
-            "string" => AbiType::String,
-            "bytes" => AbiType::Bytes,
-            _ if name.contains('[') || name.starts_with('(') || name.starts_with("tuple") => {
-                return Err(invalid(format!(
-                    "ABI type {name:?} is not supported in conditions (arrays and tuples are not)"
-                )))
-            }
-            _ if name.starts_with("uint") => AbiType::Uint(bits(&name[4..], 256)?),
-            _ if name.starts_with("int") => AbiType::Int(bits(&name[3..], 256)?),
-            _ if name.starts_with("bytes") => match name[5..].parse::<usize>() {
-                Ok(n) if (1..=32).contains(&n) => AbiType::FixedBytes(n),
-                _ => return Err(invalid(format!("invalid ABI type {name:?}"))),
-            },
-            _ => return Err(invalid(format!("unknown ABI type {name:?}"))),
-        })
-    }
-
-    fn canonical(self) -> String {
-        match self {
-            AbiType::Address => "address".into(),
-            AbiType::Bool => "bool".into(),
-            AbiType::Uint(b) => format!("uint{b}"),
-            AbiType::Int(b) => format!("int{b}"),
-            AbiType::FixedBytes(n) => format!("bytes{n}"),
-            AbiType::Bytes => "bytes".into(),
-            AbiType::String => "string".into(),
-        }
-    }
-
-    fn is_dynamic(self) -> bool {
-        matches!(self, AbiType::Bytes | AbiType::String)
+/// Parses a Solidity type name of a condition's input or output (`uint` is `uint256`).
+pub fn parse_type(name: &str) -> Result<DynSolType, ConditionError> {
+    let ty =
+        DynSolType::parse(name).map_err(|e| invalid(format!("invalid ABI type {name:?}: {e}")))?;
+    match ty {
+        DynSolType::Address
+        | DynSolType::Bool
+        | DynSolType::Int(_)
+        | DynSolType::Uint(_)
+        | DynSolType::FixedBytes(_)
+        | DynSolType::Bytes
+        | DynSolType::String => Ok(ty),
+        _ => Err(invalid(format!(
+            "ABI type {name:?} is not supported in conditions (arrays and tuples are not)"
+        ))),
     }
 }
 
-/// The 4-byte selector of `name(types…)`.
-pub fn selector(name: &str, inputs: &[AbiType]) -> [u8; 4] {
-    let signature = format!(
-        "{name}({})",
-        inputs
+/// The view function `name(inputs…) returns (outputs…)` with canonical type names, so that its
+/// selector is that of the canonical signature (`uint` written as `uint256`).
+pub fn function(name: &str, inputs: &[DynSolType], outputs: &[DynSolType]) -> Function {
+    let params = |types: &[DynSolType]| {
+        types
             .iter()
-            .map(|t| t.canonical())
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    let hash = Keccak256::digest(signature.as_bytes());
-    [hash[0], hash[1], hash[2], hash[3]]
+            .map(|ty| Param {
+                ty: ty.sol_type_name().into_owned(),
+                name: String::new(),
+                components: Vec::new(),
+                internal_type: None,
+            })
+            .collect()
+    };
+    Function {
+        name: name.to_string(),
+        inputs: params(inputs),
+        outputs: params(outputs),
+        state_mutability: StateMutability::View,
+    }
+}
+
+/// The 4-byte selector of `name(inputs…)`.
+pub fn selector(name: &str, inputs: &[DynSolType]) -> [u8; 4] {
+    function(name, inputs, &[]).selector().0
+}
+
+/// Encodes a call of `name(inputs…)` with string arguments.
+pub fn encode_call(
+    name: &str,
+    inputs: &[DynSolType],
+    args: &[String],
+) -> Result<Vec<u8>, ConditionError> {
+    if inputs.len() != args.len() {
+        return Err(invalid(format!(
+            "{name} takes {} parameters, {} given",
+            inputs.len(),
+            args.len()
+        )));
+    }
+    let values = inputs
+        .iter()
+        .zip(args)
+        .map(|(ty, arg)| parse_value(ty, arg))
+        .collect::<Result<Vec<_>, _>>()?;
+    function(name, inputs, &[])
+        .abi_encode_input(&values)
+        .map_err(|e| invalid(format!("cannot encode a call of {name}: {e}")))
+}
+
+/// Decodes a call's return data. Data that does not hold `outputs` is the chain's fault.
+pub fn decode_outputs(
+    outputs: &[DynSolType],
+    data: &[u8],
+) -> Result<Vec<DynSolValue>, ConditionError> {
+    function("", &[], outputs)
+        .abi_decode_output(data)
+        .map_err(|e| ConditionError::Rpc(format!("cannot decode the call's return data: {e}")))
+}
+
+/// Parses a condition's string as a value of the elementary type `ty`, refusing what does not
+/// fit it (the encoder itself only checks the kind of a value, not its range).
+pub fn parse_value(ty: &DynSolType, s: &str) -> Result<DynSolValue, ConditionError> {
+    Ok(match *ty {
+        DynSolType::Address => DynSolValue::Address(parse_address(s)?),
+        DynSolType::Bool => DynSolValue::Bool(match s {
+            "true" => true,
+            "false" => false,
+            _ => return Err(invalid(format!("{s:?} is not true/false"))),
+        }),
+        DynSolType::Uint(bits) => {
+            let v = parse_uint(s)?;
+            if bits < 256 && v >= (U256::from(1u8) << bits) {
+                return Err(invalid(format!("{s} does not fit uint{bits}")));
+            }
+            DynSolValue::Uint(v, bits)
+        }
+        DynSolType::Int(bits) => {
+            let (negative, magnitude) = parse_int(s)?;
+            let limit = U256::from(1u8) << (bits - 1);
+            if (!negative && magnitude >= limit) || (negative && magnitude > limit) {
+                return Err(invalid(format!("{s} does not fit int{bits}")));
+            }
+            let twos = if negative {
+                U256::ZERO.wrapping_sub(magnitude)
+            } else {
+                magnitude
+            };
+            DynSolValue::Int(I256::from_raw(twos), bits)
+        }
+        DynSolType::FixedBytes(n) => {
+            let b = parse_hex(s)?;
+            if b.len() != n {
+                return Err(invalid(format!("{s:?} is not {n} bytes")));
+            }
+            let mut word = B256::ZERO;
+            word[..n].copy_from_slice(&b);
+            DynSolValue::FixedBytes(word, n)
+        }
+        DynSolType::Bytes => DynSolValue::Bytes(parse_hex(s)?),
+        DynSolType::String => DynSolValue::String(s.to_string()),
+        _ => {
+            return Err(invalid(format!(
+                "{} is not supported in conditions",
+                ty.sol_type_name()
+            )))
+        }
+    })
 }
 
 fn parse_hex(s: &str) -> Result<Vec<u8>, ConditionError> {
@@ -116,6 +154,12 @@ fn parse_hex(s: &str) -> Result<Vec<u8>, ConditionError> {
         .strip_prefix("0x")
         .ok_or_else(|| invalid(format!("{s:?} must be 0x-prefixed hex")))?;
     hex::decode(digits).map_err(|_| invalid(format!("{s:?} is not hex")))
+}
+
+/// Parses `0x` + 40 hex digits (any case) as an address.
+pub fn parse_address(s: &str) -> Result<Address, ConditionError> {
+    let b = parse_hex(s)?;
+    Address::try_from(b.as_slice()).map_err(|_| invalid(format!("{s:?} is not a 20-byte address")))
 }
 
 /// Parses a decimal or `0x` hexadecimal unsigned integer.
@@ -135,146 +179,6 @@ pub fn parse_int(s: &str) -> Result<(bool, U256), ConditionError> {
     }
 }
 
-fn word_from_value(t: AbiType, s: &str) -> Result<[u8; 32], ConditionError> {
-    let mut word = [0u8; 32];
-    match t {
-        AbiType::Address => {
-            let b = parse_hex(s)?;
-            if b.len() != 20 {
-                return Err(invalid(format!("{s:?} is not a 20-byte address")));
-            }
-            word[12..].copy_from_slice(&b);
-        }
-        AbiType::Bool => {
-            word[31] = match s {
-                "true" => 1,
-                "false" => 0,
-                _ => return Err(invalid(format!("{s:?} is not true/false"))),
-            }
-        }
-        AbiType::Uint(bits) => {
-            let v = parse_uint(s)?;
-            if bits < 256 && v >= (U256::from(1u8) << bits) {
-                return Err(invalid(format!("{s} does not fit uint{bits}")));
-            }
-            word = v.to_be_bytes();
-        }
-        AbiType::Int(bits) => {
-            let (neg, mag) = parse_int(s)?;
-            let limit = U256::from(1u8) << (bits - 1);
-            if (!neg && mag >= limit) || (neg && mag > limit) {
-                return Err(invalid(format!("{s} does not fit int{bits}")));
-            }
-            let v = if neg {
-                U256::ZERO.wrapping_sub(mag)
-            } else {
-                mag
-            };
-            word = v.to_be_bytes();
-        }
-        AbiType::FixedBytes(n) => {
-            let b = parse_hex(s)?;
-            if b.len() != n {
-                return Err(invalid(format!("{s:?} is not {n} bytes")));
-            }
-            word[..n].copy_from_slice(&b);
-        }
-        AbiType::Bytes | AbiType::String => {
-            return Err(invalid("dynamic types have no head word"));
-        }
-    }
-    Ok(word)
-}
-
-/// Encodes a call of `name(inputs…)` with string arguments.
-pub fn encode_call(
-    name: &str,
-    inputs: &[AbiType],
-    args: &[String],
-) -> Result<Vec<u8>, ConditionError> {
-    if inputs.len() != args.len() {
-        return Err(invalid(format!(
-            "{name} takes {} parameters, {} given",
-            inputs.len(),
-            args.len()
-        )));
-    }
-    let mut head = Vec::with_capacity(32 * inputs.len());
-    let mut tail = Vec::new();
-    for (t, a) in inputs.iter().zip(args) {
-        if t.is_dynamic() {
-            let offset = U256::from(32 * inputs.len() + tail.len());
-            head.extend_from_slice(&offset.to_be_bytes::<32>());
-            let data = match t {
-                AbiType::String => a.as_bytes().to_vec(),
-                _ => parse_hex(a)?,
-            };
-            tail.extend_from_slice(&U256::from(data.len()).to_be_bytes::<32>());
-            tail.extend_from_slice(&data);
-            tail.resize(tail.len() + (32 - data.len() % 32) % 32, 0);
-        } else {
-            head.extend_from_slice(&word_from_value(*t, a)?);
-        }
-    }
-    let mut out = selector(name, inputs).to_vec();
-    out.extend_from_slice(&head);
-    out.extend_from_slice(&tail);
-    Ok(out)
-}
-
-fn word(data: &[u8], offset: usize) -> Result<&[u8], ConditionError> {
-    data.get(offset..offset + 32)
-        .ok_or_else(|| ConditionError::Rpc("call returned too little data".into()))
-}
-
-fn small(v: U256, what: &str) -> Result<usize, ConditionError> {
-    usize::try_from(v).map_err(|_| ConditionError::Rpc(format!("returned {what} is too large")))
-}
-
-/// Decodes a call's return data.
-pub fn decode_outputs(outputs: &[AbiType], data: &[u8]) -> Result<Vec<AbiValue>, ConditionError> {
-    let mut values = Vec::with_capacity(outputs.len());
-    for (i, t) in outputs.iter().enumerate() {
-        let w = word(data, 32 * i)?;
-        let as_uint = U256::from_be_slice(w);
-        let value =
-            match t {
-                AbiType::Address => {
-                    let mut a = [0u8; 20];
-                    a.copy_from_slice(&w[12..]);
-                    AbiValue::Address(a)
-                }
-                AbiType::Bool => AbiValue::Bool(as_uint != U256::ZERO),
-                AbiType::Uint(_) => AbiValue::Uint(as_uint),
-                AbiType::Int(_) => {
-                    if w[0] & 0x80 != 0 {
-                        AbiValue::Int(true, U256::ZERO.wrapping_sub(as_uint))
-                    } else {
-                        AbiValue::Int(false, as_uint)
-                    }
-                }
-                AbiType::FixedBytes(n) => AbiValue::Bytes(w[..*n].to_vec()),
-                AbiType::Bytes | AbiType::String => {
-                    let start = small(as_uint, "offset")?;
-                    let len = small(U256::from_be_slice(word(data, start)?), "length")?;
-                    let bytes = data
-                        .get(start + 32..start + 32 + len)
-                        .ok_or_else(|| ConditionError::Rpc("call returned too little data".into()))?
-                        .to_vec();
-                    if *t == AbiType::String {
-                        AbiValue::String(String::from_utf8(bytes).map_err(|_| {
-                            ConditionError::Rpc("returned string is not UTF-8".into())
-                        })?)
-                    } else {
-                        AbiValue::Bytes(bytes)
-                    }
-                }
-            };
-        values.push(value);
-    }
-    Ok(values)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,26 +187,30 @@ mod tests {
     fn selectors_match_known_values() {
         // well-known selectors from the ERC20/ERC721 standards
         assert_eq!(
-            selector("balanceOf", &[AbiType::Address]),
+            selector("balanceOf", &[DynSolType::Address]),
             [0x70, 0xa0, 0x82, 0x31]
         );
         assert_eq!(
-            selector("ownerOf", &[AbiType::Uint(256)]),
+            selector("ownerOf", &[DynSolType::Uint(256)]),
             [0x63, 0x52, 0x21, 0x1e]
         );
         assert_eq!(
-            selector("transfer", &[AbiType::Address, AbiType::Uint(256)]),
+            selector("transfer", &[DynSolType::Address, DynSolType::Uint(256)]),
             [0xa9, 0x05, 0x9c, 0xbb]
         );
+        // `uint` is `uint256` in the signature
+        let uint = parse_type("uint").unwrap();
+        assert_eq!(uint, DynSolType::Uint(256));
+        assert_eq!(selector("ownerOf", &[uint]), [0x63, 0x52, 0x21, 0x1e]);
     }
 
     #[test]
     fn encode_decode_roundtrip_with_dynamic_types() {
         let types = [
-            AbiType::Address,
-            AbiType::String,
-            AbiType::Int(256),
-            AbiType::Bool,
+            DynSolType::Address,
+            DynSolType::String,
+            DynSolType::Int(256),
+            DynSolType::Bool,
         ];
         let args = [
             format!("0x{}", "11".repeat(20)),
@@ -314,10 +222,13 @@ mod tests {
         // selector + 4 head words + length word + one padded data word
         assert_eq!(call.len(), 4 + 32 * 6);
         let values = decode_outputs(&types, &call[4..]).unwrap();
-        assert_eq!(values[0], AbiValue::Address([0x11; 20]));
-        assert_eq!(values[1], AbiValue::String("hello".into()));
-        assert_eq!(values[2], AbiValue::Int(true, U256::from(5u8)));
-        assert_eq!(values[3], AbiValue::Bool(true));
+        assert_eq!(values[0], DynSolValue::Address(Address::repeat_byte(0x11)));
+        assert_eq!(values[1], DynSolValue::String("hello".into()));
+        assert_eq!(
+            values[2],
+            DynSolValue::Int(I256::try_from(-5).unwrap(), 256)
+        );
+        assert_eq!(values[3], DynSolValue::Bool(true));
     }
 
     #[test]
@@ -328,23 +239,41 @@ mod tests {
             "bytes0",
             "bytes33",
             "uint256[]",
+            "(uint256,bool)",
             "tuple",
+            "function",
             "float",
         ] {
-            assert!(AbiType::parse(t).is_err(), "{t}");
+            assert!(parse_type(t).is_err(), "{t}");
         }
-        assert_eq!(AbiType::parse("uint").unwrap(), AbiType::Uint(256));
-        assert!(encode_call("f", &[AbiType::Uint(8)], &["256".into()]).is_err());
-        assert!(encode_call("f", &[AbiType::Int(8)], &["-129".into()]).is_err());
-        assert!(encode_call("f", &[AbiType::Int(8)], &["-128".into()]).is_ok());
-        assert!(encode_call("f", &[AbiType::Address], &["0x12".into()]).is_err());
-        assert!(encode_call("f", &[AbiType::Bool], &["yes".into()]).is_err());
-        assert!(encode_call("f", &[AbiType::Bool], &[]).is_err());
+        let err = parse_type("uint256[2]").unwrap_err();
+        assert!(err.to_string().contains("arrays and tuples"), "{err}");
+        let f = |ty: DynSolType, arg: &str| encode_call("f", &[ty], &[arg.into()]);
+        assert!(f(DynSolType::Uint(8), "256").is_err());
+        assert!(f(DynSolType::Uint(8), "255").is_ok());
+        assert!(f(DynSolType::Int(8), "-129").is_err());
+        assert!(f(DynSolType::Int(8), "-128").is_ok());
+        assert!(f(DynSolType::Int(8), "128").is_err());
+        assert!(f(DynSolType::Address, "0x12").is_err());
+        assert!(f(DynSolType::Address, &"11".repeat(20)).is_err());
+        assert!(f(DynSolType::Bool, "yes").is_err());
+        assert!(f(DynSolType::FixedBytes(2), "0x0102").is_ok());
+        assert!(f(DynSolType::FixedBytes(2), "0x01").is_err());
+        assert!(encode_call("f", &[DynSolType::Bool], &[]).is_err());
         // truncated and lying return data
-        assert!(decode_outputs(&[AbiType::Uint(256)], &[0u8; 31]).is_err());
+        assert!(decode_outputs(&[DynSolType::Uint(256)], &[0u8; 31]).is_err());
         let mut lying = vec![0u8; 64];
         lying[31] = 32;
         lying[63] = 200; // length 200 but no data
-        assert!(decode_outputs(&[AbiType::String], &lying).is_err());
+        let err = decode_outputs(&[DynSolType::String], &lying).unwrap_err();
+        assert!(matches!(err, ConditionError::Rpc(_)), "{err}");
+    }
+
+    #[test]
+    fn negative_ints_encode_as_twos_complement() {
+        let call = encode_call("f", &[DynSolType::Int(8)], &["-1".into()]).unwrap();
+        assert_eq!(&call[4..], &[0xff; 32]);
+        let call = encode_call("f", &[DynSolType::Uint(256)], &["0x10".into()]).unwrap();
+        assert_eq!(call[4 + 31], 0x10);
     }
 }

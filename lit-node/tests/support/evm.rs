@@ -1,5 +1,6 @@
 //! A real EVM node for tests: `anvil` (installed into `.tools` by `./test.sh`) on a free
-//! loopback port, Solidity compiled by `solcjs`, and the JSON-RPC calls to deploy and call.
+//! loopback port, Solidity compiled by `solcjs`, and an alloy provider to deploy, transact and
+//! read.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -7,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lit_node::conditions::abi::{self, AbiType};
-use lit_node::conditions::rpc::ChainRpc;
+use alloy_primitives::{Address, TxHash, U256};
+use alloy_provider::{Provider as _, RootProvider};
+use alloy_rpc_types_eth::{TransactionInput, TransactionReceipt, TransactionRequest};
+use alloy_sol_types::{sol, SolCall};
 use serde_json::{json, Value};
 
 /// Finds a tool the test script installs: `$LIT_<NAME>`, then `<workspace>/.tools/bin`, then
@@ -70,12 +73,14 @@ pub struct Anvil {
     pub url: String,
     /// Its first (unlocked, funded) account.
     pub deployer: String,
-    rpc_client: ChainRpc,
+    provider: RootProvider,
 }
 
 impl Anvil {
     /// Starts anvil on a free loopback port and waits until it answers.
     pub async fn start() -> Self {
+        // alloy's reqwest has no TLS provider of its own (see the workspace manifest)
+        lit_node::chain::evm::install_tls_provider();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -89,21 +94,22 @@ impl Anvil {
                 &port.to_string(),
                 "--silent",
             ])
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start anvil");
+        let url = format!("http://127.0.0.1:{port}");
         let mut anvil = Anvil {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            provider: RootProvider::new_http(url.parse().unwrap()),
+            url,
             deployer: String::new(),
-            rpc_client: ChainRpc::new(format!("http://127.0.0.1:{port}"), Duration::from_secs(30))
-                .unwrap(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(accounts) = anvil.try_rpc("eth_accounts", json!([])).await {
-                anvil.deployer = accounts[0].as_str().unwrap().to_string();
+            if let Ok(accounts) = anvil.provider.get_accounts().await {
+                anvil.deployer = accounts[0].to_checksum(None);
                 return anvil;
             }
             assert!(Instant::now() < deadline, "anvil did not start");
@@ -111,60 +117,90 @@ impl Anvil {
         }
     }
 
-    async fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
-        self.rpc_client
-            .call(method, params)
-            .await
-            .map_err(|e| e.to_string())
+    /// An alloy provider for anvil.
+    pub fn provider(&self) -> &RootProvider {
+        &self.provider
     }
 
-    /// A JSON-RPC call that must succeed.
-    pub async fn rpc(&self, method: &str, params: Value) -> Value {
-        self.try_rpc(method, params)
-            .await
-            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    /// Its EIP-155 chain id.
+    pub async fn chain_id(&self) -> u64 {
+        self.provider.get_chain_id().await.unwrap()
     }
 
-    /// Sends a transaction from the deployer and returns its receipt (anvil mines at once).
-    pub async fn send(&self, tx: Value) -> Value {
-        let mut tx = tx;
-        tx["from"] = json!(self.deployer);
-        let hash = self.rpc("eth_sendTransaction", json!([tx])).await;
+    /// The balance of `address` (`0x…`) on the latest block.
+    pub async fn balance(&self, address: &str) -> U256 {
+        self.provider
+            .get_balance(address.parse().unwrap())
+            .latest()
+            .await
+            .unwrap()
+    }
+
+    /// The receipt of `hash` once it is mined (anvil mines at once).
+    async fn receipt(&self, hash: TxHash) -> TransactionReceipt {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let receipt = loop {
-            let r = self.rpc("eth_getTransactionReceipt", json!([hash])).await;
-            if !r.is_null() {
-                break r;
+        loop {
+            if let Some(receipt) = self.provider.get_transaction_receipt(hash).await.unwrap() {
+                return receipt;
             }
             assert!(
                 Instant::now() < deadline,
                 "transaction {hash} was not mined"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        assert_eq!(receipt["status"], "0x1", "transaction failed: {receipt}");
+        }
+    }
+
+    /// Sends a transaction from the deployer and returns its receipt, asserting that it
+    /// succeeded.
+    pub async fn send(&self, tx: TransactionRequest) -> TransactionReceipt {
+        let tx = tx.from(self.deployer.parse().unwrap());
+        let pending = self.provider.send_transaction(tx).await.unwrap();
+        let receipt = self.receipt(*pending.tx_hash()).await;
+        assert!(receipt.status(), "transaction failed: {receipt:?}");
         receipt
+    }
+
+    /// Sends a signed transaction (`eth_sendRawTransaction`) and returns its receipt once mined,
+    /// whether it succeeded or not.
+    pub async fn send_raw(&self, raw: &[u8]) -> TransactionReceipt {
+        let pending = self.provider.send_raw_transaction(raw).await.unwrap();
+        self.receipt(*pending.tx_hash()).await
     }
 
     /// Deploys creation code and returns the contract address.
     pub async fn deploy(&self, code: &[u8]) -> String {
         let receipt = self
-            .send(json!({"data": format!("0x{}", hex::encode(code)), "gas": "0x1000000"}))
+            .send(
+                TransactionRequest::default()
+                    .input(TransactionInput::new(code.to_vec().into()))
+                    .gas_limit(0x1000000),
+            )
             .await;
-        receipt["contractAddress"].as_str().unwrap().to_string()
+        receipt.contract_address.unwrap().to_checksum(None)
     }
 
-    /// Calls `function(inputs…)` on `to` in a transaction.
-    pub async fn transact(&self, to: &str, function: &str, inputs: &[AbiType], args: &[&str]) {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let data = abi::encode_call(function, inputs, &args).unwrap();
-        self.send(json!({"to": to, "data": format!("0x{}", hex::encode(data)), "gas": "0x100000"}))
-            .await;
+    /// Makes `call` on `to` in a transaction.
+    pub async fn transact(&self, to: &str, call: impl SolCall) {
+        let to: Address = to.parse().unwrap();
+        self.send(
+            TransactionRequest::default()
+                .to(to)
+                .input(TransactionInput::new(call.abi_encode().into()))
+                .gas_limit(0x100000),
+        )
+        .await;
     }
 
-    /// Sends `wei` (hex quantity) to `to`.
+    /// Sends `wei` (a `0x` hex quantity) to `to`.
     pub async fn fund(&self, to: &str, wei_hex: &str) {
-        self.send(json!({"to": to, "value": wei_hex})).await;
+        let wei: U256 = wei_hex.parse().unwrap();
+        self.send(
+            TransactionRequest::default()
+                .to(to.parse().unwrap())
+                .value(wei),
+        )
+        .await;
     }
 }
 
@@ -172,6 +208,22 @@ impl Drop for Anvil {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+// The state-changing functions of `tests/contracts/Conditions.sol` the tests call.
+sol! {
+    interface TestToken {
+        function mint(address to, uint256 amount) external;
+    }
+    interface TestNft {
+        function mint(address to, uint256 id) external;
+    }
+    interface TestMulti {
+        function mint(address to, uint256 id, uint256 amount) external;
+    }
+    interface Membership {
+        function join(address who, uint256 p) external;
     }
 }
 
@@ -195,19 +247,27 @@ pub async fn deploy_condition_contracts(anvil: &Anvil, rich: &str) -> ConditionC
         multi: anvil.deploy(&contracts["TestMulti"]).await,
         membership: anvil.deploy(&contracts["Membership"]).await,
     };
-    let (address, uint) = (AbiType::Address, AbiType::Uint(256));
+    let to: Address = rich.parse().unwrap();
+    let n = |v: u64| U256::from(v);
     anvil.fund(rich, "0xde0b6b3a7640000").await; // 1 ETH
     anvil
-        .transact(&c.token, "mint", &[address, uint], &[rich, "500"])
+        .transact(&c.token, TestToken::mintCall { to, amount: n(500) })
         .await;
     anvil
-        .transact(&c.nft, "mint", &[address, uint], &[rich, "7"])
+        .transact(&c.nft, TestNft::mintCall { to, id: n(7) })
         .await;
     anvil
-        .transact(&c.multi, "mint", &[address, uint, uint], &[rich, "3", "2"])
+        .transact(
+            &c.multi,
+            TestMulti::mintCall {
+                to,
+                id: n(3),
+                amount: n(2),
+            },
+        )
         .await;
     anvil
-        .transact(&c.membership, "join", &[address, uint], &[rich, "150"])
+        .transact(&c.membership, Membership::joinCall { who: to, p: n(150) })
         .await;
     c
 }
