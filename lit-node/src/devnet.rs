@@ -36,6 +36,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lit_api::network::{AttestationMode, NetworkFile, NetworkNode, NETWORK_FILE_VERSION};
@@ -44,6 +45,7 @@ use lit_api::Bytes32;
 use tracing::info;
 
 use crate::chain::embedded::EmbeddedStaking;
+use crate::chain::evm::{self, EvmStaking};
 use crate::chain::staking::{Amount, JoinRequest, Staking, StakingParams, TOKEN};
 use crate::chain::ChainError;
 use crate::config::Config;
@@ -63,6 +65,14 @@ pub const CHAIN_FILE: &str = "chain.sqlite";
 /// The devnet admin's address inside a devnet folder (hex; the embedded chain's admin and
 /// faucet).
 pub const ADMIN_FILE: &str = "admin.address";
+
+/// An EVM devnet's record inside its folder: the chain's JSON-RPC URL and the contracts'
+/// addresses (JSON).
+pub const EVM_CHAIN_FILE: &str = "evm-chain.json";
+
+/// The folder of an EVM devnet's admin account (its `staker.key`): it deploys the contracts,
+/// holds the faucet's tokens and may lock the next set at any time.
+pub const ADMIN_DIR: &str = "admin";
 
 /// The file in a node's data folder where a node that binds port 0 writes the URL it got.
 pub const URL_FILE: &str = "url";
@@ -135,9 +145,11 @@ pub struct LayoutOptions {
     pub staking: Option<DevnetStaking>,
 }
 
-/// A devnet whose membership follows a staking contract on the embedded chain.
+/// A devnet whose membership follows a staking contract.
 #[derive(Clone, Debug)]
 pub struct DevnetStaking {
+    /// The chain the contract is on.
+    pub chain: DevnetChain,
     /// The contract's parameters (the admin may lock the next set at any time: see
     /// [`Devnet::lock_next_epoch`]).
     pub params: StakingParams,
@@ -156,8 +168,61 @@ impl Default for DevnetStaking {
             },
             poll_ms: 200,
             grace_ms: 10_000,
+            chain: DevnetChain::Embedded,
         }
     }
+}
+
+/// The chain of a devnet's staking contract.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum DevnetChain {
+    /// The embedded chain: `chain.sqlite` in the devnet folder.
+    #[default]
+    Embedded,
+    /// The Solidity contracts on an EVM development chain at this JSON-RPC URL (anvil: the
+    /// devnet funds its accounts with `anvil_setBalance`). [`Devnet::start`] deploys them from
+    /// the devnet's admin account at the first start.
+    Evm {
+        /// The chain's JSON-RPC URL.
+        rpc_url: String,
+    },
+}
+
+/// An EVM devnet's chain and contracts (`evm-chain.json`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EvmChainRecord {
+    /// The chain's JSON-RPC URL.
+    pub rpc_url: String,
+    /// `LitToken`.
+    pub token: String,
+    /// `Staking` (the nodes' `staking.contract`).
+    pub staking: String,
+    /// `PkpRegistry`.
+    pub pkp_registry: String,
+}
+
+impl EvmChainRecord {
+    fn staking(&self) -> Result<Address, NodeError> {
+        Address::parse(&self.staking)
+            .map_err(|e| NodeError::Io(format!("{EVM_CHAIN_FILE}: staking: {e}")))
+    }
+}
+
+/// The EVM record of the devnet in `dir`, if it is on an EVM chain.
+pub fn evm_record(dir: &Path) -> Result<Option<EvmChainRecord>, NodeError> {
+    let path = dir.join(EVM_CHAIN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| NodeError::Io(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(NodeError::Io(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn admin_key(dir: &Path) -> Result<StakerKey, NodeError> {
+    StakerKey::load_or_create(&dir.join(ADMIN_DIR))
+        .map_err(|e| NodeError::Io(format!("the devnet admin's key: {e}")))
 }
 
 /// The token supply of a devnet's faucet (its admin).
@@ -178,18 +243,86 @@ impl Layout {
     }
 
     /// The staking contract as the devnet admin.
-    pub fn staking_admin(&self) -> Result<EmbeddedStaking, NodeError> {
-        EmbeddedStaking::open(&self.chain_file(), self.admin()?)
-            .map_err(|e| NodeError::Io(format!("staking: {e}")))
+    pub async fn staking_admin(&self) -> Result<Arc<dyn Staking>, NodeError> {
+        let chain_err = |e: ChainError| NodeError::Io(format!("staking: {e}"));
+        match evm_record(&self.dir)? {
+            None => Ok(Arc::new(
+                EmbeddedStaking::open(&self.chain_file(), self.admin()?).map_err(chain_err)?,
+            )),
+            Some(record) => {
+                let key = admin_key(&self.dir)?;
+                let chain =
+                    EvmStaking::connect(&record.rpc_url, record.staking()?, key.signing_key())
+                        .await
+                        .map_err(chain_err)?;
+                Ok(Arc::new(chain))
+            }
+        }
     }
 
     /// The staking contract as node `party_id`'s staker.
-    pub fn staking_as(&self, party_id: u32) -> Result<EmbeddedStaking, NodeError> {
+    pub async fn staking_as(&self, party_id: u32) -> Result<Arc<dyn Staking>, NodeError> {
+        let chain_err = |e: ChainError| NodeError::Io(format!("staking: {e}"));
         let staker = self
             .stakers
             .get(&party_id)
             .ok_or_else(|| NodeError::Network(format!("no node {party_id}")))?;
-        Ok(self.staking_admin()?.as_caller(*staker))
+        match evm_record(&self.dir)? {
+            None => Ok(Arc::new(
+                EmbeddedStaking::open(&self.chain_file(), *staker).map_err(chain_err)?,
+            )),
+            Some(record) => {
+                let key = StakerKey::load_or_create(&self.data_dir(party_id))
+                    .map_err(|e| NodeError::Io(format!("staker key: {e}")))?;
+                let chain =
+                    EvmStaking::connect(&record.rpc_url, record.staking()?, key.signing_key())
+                        .await
+                        .map_err(chain_err)?;
+                Ok(Arc::new(chain))
+            }
+        }
+    }
+
+    /// On an EVM devnet: deploys the contracts at the addresses its record names unless they
+    /// are there (the first start), funding the admin for gas.
+    async fn ensure_contracts(&self) -> Result<(), NodeError> {
+        let Some(record) = evm_record(&self.dir)? else {
+            return Ok(());
+        };
+        let chain_err = |what: &str, e: ChainError| NodeError::Io(format!("{what}: {e}"));
+        if evm::has_code(&record.rpc_url, record.staking()?)
+            .await
+            .map_err(|e| chain_err("the devnet's chain", e))?
+        {
+            return Ok(());
+        }
+        let key = admin_key(&self.dir)?;
+        evm::dev_fund_gas(&record.rpc_url, key.address())
+            .await
+            .map_err(|e| chain_err("fund the admin", e))?;
+        let params = self.staking.clone().unwrap_or_default().params;
+        let deployed = evm::deploy(&record.rpc_url, key.signing_key(), &params, DEVNET_SUPPLY)
+            .await
+            .map_err(|e| chain_err("deploy the contracts", e))?;
+        if deployed.staking.to_checksum() != record.staking {
+            return Err(NodeError::Network(format!(
+                "the contracts were deployed at {} instead of {} (the admin account had sent \
+                 transactions before): lay the devnet out again on a fresh chain",
+                deployed.staking, record.staking
+            )));
+        }
+        info!(staking = %deployed.staking, token = %deployed.token, "deployed the contracts");
+        Ok(())
+    }
+
+    /// Funds `address` for gas on an EVM devnet (nothing to do on the embedded chain).
+    async fn fund_gas(&self, address: Address) -> Result<(), NodeError> {
+        match evm_record(&self.dir)? {
+            None => Ok(()),
+            Some(record) => evm::dev_fund_gas(&record.rpc_url, address)
+                .await
+                .map_err(|e| NodeError::Io(format!("fund {address} for gas: {e}"))),
+        }
     }
 
     /// Writes node `i`'s folder and configuration and creates its identity; returns its entry
@@ -222,9 +355,17 @@ fn node_folder(
         text.push_str(&format!("dkg_round_timeout_ms = {ms}\n"));
     }
     if let Some(staking) = &options.staking {
+        match evm_record(dir)? {
+            None => text.push_str(&format!(
+                "\n[staking]\nbackend = \"embedded\"\npath = \"../{CHAIN_FILE}\"\n"
+            )),
+            Some(record) => text.push_str(&format!(
+                "\n[staking]\nbackend = \"evm\"\nrpc_url = \"{}\"\ncontract = \"{}\"\n",
+                record.rpc_url, record.staking
+            )),
+        }
         text.push_str(&format!(
-            "\n[staking]\nbackend = \"embedded\"\npath = \"../{CHAIN_FILE}\"\n\
-             poll_ms = {}\ngrace_ms = {}\n",
+            "poll_ms = {}\ngrace_ms = {}\n",
             staking.poll_ms, staking.grace_ms
         ));
     }
@@ -263,7 +404,7 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
     if network_path.exists() {
         let network = read_network_file(&network_path)?;
         // a devnet on a staking contract grows and shrinks: its folder says how many nodes
-        let on_chain = dir.join(CHAIN_FILE).exists();
+        let on_chain = dir.join(CHAIN_FILE).exists() || dir.join(EVM_CHAIN_FILE).exists();
         if !on_chain && network.nodes.len() != n {
             return Err(NodeError::Network(format!(
                 "{} holds a {}-node network, not {n} nodes; use another folder",
@@ -286,8 +427,11 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
         let mut stakers = BTreeMap::new();
         if staking.is_some() {
             for (id, path) in &configs {
+                // the staker key only: the node's store may be open in its running process
                 let config = Config::load(path).map_err(|e| NodeError::Io(e.to_string()))?;
-                stakers.insert(*id, init_with_staker(&config)?.1);
+                let staker = StakerKey::load_or_create(&config.data_dir)
+                    .map_err(|e| NodeError::Io(format!("staker key: {e}")))?;
+                stakers.insert(*id, staker.address());
             }
         }
         return Ok(Layout {
@@ -312,6 +456,36 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
     let threshold = options
         .threshold
         .unwrap_or_else(|| lit_crypto::protocol::default_threshold(n)) as u32;
+    if let Some(staking) = &options.staking {
+        match &staking.chain {
+            DevnetChain::Embedded => {
+                let admin_key = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+                let admin = Address::from_public_key(admin_key.verifying_key());
+                write_atomically(&dir.join(ADMIN_FILE), &admin.to_checksum())?;
+                EmbeddedStaking::create(
+                    &dir.join(CHAIN_FILE),
+                    admin,
+                    &staking.params,
+                    DEVNET_SUPPLY,
+                )
+                .map_err(|e| NodeError::Io(format!("staking: {e}")))?;
+            }
+            DevnetChain::Evm { rpc_url } => {
+                let admin = admin_key(&dir)?.address();
+                write_atomically(&dir.join(ADMIN_FILE), &admin.to_checksum())?;
+                let at = evm::deployment_of(admin);
+                let record = EvmChainRecord {
+                    rpc_url: rpc_url.clone(),
+                    token: at.token.to_checksum(),
+                    staking: at.staking.to_checksum(),
+                    pkp_registry: at.pkp_registry.to_checksum(),
+                };
+                let text = serde_json::to_string_pretty(&record)
+                    .map_err(|e| NodeError::Io(e.to_string()))?;
+                write_atomically(&dir.join(EVM_CHAIN_FILE), &text)?;
+            }
+        }
+    }
     let mut nodes = Vec::with_capacity(n);
     let mut configs = BTreeMap::new();
     let mut stakers = BTreeMap::new();
@@ -320,13 +494,6 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
         nodes.push(entry);
         stakers.insert(i, staker);
         configs.insert(i, config_path);
-    }
-    if let Some(staking) = &options.staking {
-        let admin_key = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-        let admin = Address::from_public_key(admin_key.verifying_key());
-        write_atomically(&dir.join(ADMIN_FILE), &admin.to_checksum())?;
-        EmbeddedStaking::create(&dir.join(CHAIN_FILE), admin, &staking.params, DEVNET_SUPPLY)
-            .map_err(|e| NodeError::Io(format!("staking: {e}")))?;
     }
     // check the file now (with stand-in URLs), so a bad threshold fails before any process runs
     let mut check = network_file(threshold, nodes.clone());
@@ -369,7 +536,7 @@ async fn genesis_joins(layout: &Layout, entries: &[NetworkNode]) -> Result<(), N
     for entry in entries {
         join(layout, entry).await?;
     }
-    let admin = layout.staking_admin()?;
+    let admin = layout.staking_admin().await?;
     admin
         .lock_next_epoch()
         .await
@@ -384,8 +551,9 @@ async fn genesis_joins(layout: &Layout, entries: &[NetworkNode]) -> Result<(), N
 /// Funds node `entry`'s staker from the faucet, stakes the minimum and asks to join.
 async fn join(layout: &Layout, entry: &NetworkNode) -> Result<(), NodeError> {
     let chain_err = |what: &str, e: ChainError| NodeError::Io(format!("{what}: {e}"));
-    let admin = layout.staking_admin()?;
-    let me = layout.staking_as(entry.party_id)?;
+    let admin = layout.staking_admin().await?;
+    let me = layout.staking_as(entry.party_id).await?;
+    layout.fund_gas(me.caller()).await?;
     let min = admin
         .min_stake()
         .await
@@ -540,6 +708,7 @@ impl Devnet {
             )));
         }
         let command: NodeCommand = Box::new(command);
+        layout.ensure_contracts().await?;
         let starting: Vec<u32> = layout
             .configs
             .keys()
@@ -700,26 +869,28 @@ impl Devnet {
     /// serving once the epoch changes).
     pub async fn leave(&mut self, party_id: u32) -> Result<(), NodeError> {
         self.layout
-            .staking_as(party_id)?
+            .staking_as(party_id)
+            .await?
             .request_to_leave()
             .await
             .map_err(|e| NodeError::Io(format!("leave: {e}")))
     }
 
     /// The staking contract as node `party_id`'s staker (votes, signals, …).
-    pub fn staking_as(&self, party_id: u32) -> Result<EmbeddedStaking, NodeError> {
-        self.layout.staking_as(party_id)
+    pub async fn staking_as(&self, party_id: u32) -> Result<Arc<dyn Staking>, NodeError> {
+        self.layout.staking_as(party_id).await
     }
 
     /// The staking contract as the devnet admin.
-    pub fn staking_admin(&self) -> Result<EmbeddedStaking, NodeError> {
-        self.layout.staking_admin()
+    pub async fn staking_admin(&self) -> Result<Arc<dyn Staking>, NodeError> {
+        self.layout.staking_admin().await
     }
 
     /// The admin locks the next set now (without waiting for the epoch to end); the nodes then
     /// reshare and advance the epoch.
     pub async fn lock_next_epoch(&self) -> Result<(), NodeError> {
-        self.staking_admin()?
+        self.staking_admin()
+            .await?
             .lock_next_epoch()
             .await
             .map_err(|e| NodeError::Io(format!("lock: {e}")))
@@ -731,7 +902,7 @@ impl Devnet {
         epoch: u64,
         timeout: Duration,
     ) -> Result<Vec<u32>, NodeError> {
-        let admin = self.staking_admin()?;
+        let admin = self.staking_admin().await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -1078,4 +1249,96 @@ mod tests {
         assert_eq!(url_port("http://[::1]:80"), Some(80));
         assert_eq!(url_port("http://node.example"), None);
     }
+}
+
+/// The anvil process of a devnet on anvil (`lit-node devnet --chain-backend anvil`); dropping it
+/// kills the process. The chain's state is kept in `DIR/anvil-state.json` (written every second
+/// and on exit), so running the same folder again continues the same chain.
+#[derive(Debug)]
+pub struct AnvilProcess {
+    child: Child,
+    /// Its JSON-RPC URL.
+    pub url: String,
+}
+
+impl AnvilProcess {
+    /// Starts anvil for the devnet in `dir`: on the port its `evm-chain.json` names (the same
+    /// chain again) or a free one. The program is `$LIT_ANVIL`, else `anvil` on `PATH`, else
+    /// `.tools/bin/anvil` (where `./test.sh` installs it).
+    pub async fn start(dir: &Path) -> Result<Self, NodeError> {
+        let io = |what: &str, e: std::io::Error| NodeError::Io(format!("{what}: {e}"));
+        std::fs::create_dir_all(dir).map_err(|e| io(&dir.display().to_string(), e))?;
+        let port = match evm_record(dir)? {
+            Some(record) => reqwest::Url::parse(&record.rpc_url)
+                .ok()
+                .and_then(|u| u.port())
+                .ok_or_else(|| {
+                    NodeError::Io(format!("{EVM_CHAIN_FILE}: no port in {}", record.rpc_url))
+                })?,
+            None => std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| io("a free port", e))?
+                .port(),
+        };
+        let program = find_anvil().ok_or_else(|| {
+            NodeError::Io(
+                "anvil not found: set LIT_ANVIL, put anvil on PATH, or run ./test.sh once (it \
+                 installs anvil into .tools/bin)"
+                    .into(),
+            )
+        })?;
+        let child = Command::new(&program)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .arg("--state")
+            .arg(dir.join("anvil-state.json"))
+            .args(["--state-interval", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| io(&program.display().to_string(), e))?;
+        let mut anvil = AnvilProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while evm::has_code(&anvil.url, Address([0; 20])).await.is_err() {
+            if let Ok(Some(status)) = anvil.child.try_wait() {
+                return Err(NodeError::Io(format!("anvil exited at start: {status}")));
+            }
+            if Instant::now() > deadline {
+                return Err(NodeError::Io("anvil did not answer in 30 s".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(anvil)
+    }
+}
+
+impl Drop for AnvilProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_anvil() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LIT_ANVIL") {
+        return Some(PathBuf::from(p));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("anvil"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let local = PathBuf::from(".tools/bin/anvil");
+        local.is_file().then_some(local)
+    })
 }

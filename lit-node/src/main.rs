@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use lit_node::chain::staking::StakingParams;
 use lit_node::config::Config;
-use lit_node::devnet::{self, Devnet, DevnetStaking, LayoutOptions, NodeProgram};
+use lit_node::devnet::{self, Devnet, DevnetChain, DevnetStaking, LayoutOptions, NodeProgram};
 use lit_node::{node, operator};
 
 #[derive(Parser, Debug)]
@@ -96,6 +96,8 @@ enum Cmd {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum ChainBackend {
     Embedded,
+    /// The Solidity contracts on an anvil the devnet runs (state kept in DIR/anvil-state.json)
+    Anvil,
     None,
 }
 
@@ -155,11 +157,44 @@ fn main() -> ExitCode {
                 chain_backend,
                 epoch_length,
             } => {
-                let staking = (chain_backend == ChainBackend::Embedded).then(|| DevnetStaking {
+                // the devnet command itself runs the anvil of a devnet on anvil; `add-node` and
+                // `next-epoch` use the one it runs (its URL is in the devnet's folder)
+                let mut anvil = None;
+                let on_anvil = devnet::evm_record(&dir)
+                    .map_err(|e| e.to_string())?
+                    .is_some();
+                let chain_backend = if on_anvil {
+                    ChainBackend::Anvil
+                } else {
+                    chain_backend
+                };
+                let chain = match chain_backend {
+                    ChainBackend::Anvil if action.is_none() => {
+                        let process = devnet::AnvilProcess::start(&dir)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        println!("anvil runs at {}", process.url);
+                        let rpc_url = process.url.clone();
+                        anvil = Some(process);
+                        Some(DevnetChain::Evm { rpc_url })
+                    }
+                    ChainBackend::Anvil => {
+                        let record = devnet::evm_record(&dir)
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("{} holds no devnet on anvil", dir.display()))?;
+                        Some(DevnetChain::Evm {
+                            rpc_url: record.rpc_url,
+                        })
+                    }
+                    ChainBackend::Embedded => Some(DevnetChain::Embedded),
+                    ChainBackend::None => None,
+                };
+                let staking = chain.map(|chain| DevnetStaking {
                     params: StakingParams {
                         epoch_length,
                         ..DevnetStaking::default().params
                     },
+                    chain,
                     ..DevnetStaking::default()
                 });
                 let options = LayoutOptions {
@@ -170,6 +205,7 @@ fn main() -> ExitCode {
                     extra_config: String::new(),
                     staking,
                 };
+                let _anvil = anvil;
                 match action {
                     None => run_devnet(nodes, dir, options).await,
                     Some(DevnetAction::AddNode) => {

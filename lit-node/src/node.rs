@@ -26,6 +26,7 @@ use crate::api;
 use crate::auth::oidc::OidcVerifier;
 use crate::auth::Authenticator;
 use crate::chain::embedded::EmbeddedStaking;
+use crate::chain::evm::EvmStaking;
 use crate::chain::staking::{NetworkState, Staking};
 use crate::chain::{PkpRegistry, SqliteRegistry};
 use crate::conditions::rpc::ChainRpc;
@@ -125,7 +126,7 @@ fn measurement_of_this_binary() -> [u8; 48] {
 
 /// Opens the staking contract of `config` as this node's staker (`staker.key` in its data
 /// directory).
-pub fn open_staking(config: &Config) -> Result<Option<Arc<dyn Staking>>, NodeError> {
+pub async fn open_staking(config: &Config) -> Result<Option<Arc<dyn Staking>>, NodeError> {
     let Some(staking) = &config.staking else {
         return Ok(None);
     };
@@ -141,9 +142,28 @@ pub fn open_staking(config: &Config) -> Result<Option<Arc<dyn Staking>>, NodeErr
                 .map_err(|e| NodeError::Io(format!("staking {}: {e}", path.display())))?;
             Ok(Some(Arc::new(chain)))
         }
-        StakingBackend::Evm => Err(NodeError::Io(
-            "the evm staking backend is not available in this build".into(),
-        )),
+        StakingBackend::Evm => {
+            let missing = |what: &str| {
+                NodeError::Io(format!(
+                    "staking.{what} is missing (the evm backend needs it)"
+                ))
+            };
+            let rpc_url = staking
+                .rpc_url
+                .as_deref()
+                .ok_or_else(|| missing("rpc_url"))?;
+            let contract = staking
+                .contract
+                .as_deref()
+                .ok_or_else(|| missing("contract"))?;
+            let contract = lit_crypto::eth::Address::parse(contract)
+                .map_err(|e| NodeError::Io(format!("staking.contract: {e}")))?;
+            // the URL is not quoted: hosted RPC URLs carry API keys
+            let chain = EvmStaking::connect(rpc_url, contract, staker.signing_key())
+                .await
+                .map_err(|e| NodeError::Io(format!("staking contract {contract}: {e}")))?;
+            Ok(Some(Arc::new(chain)))
+        }
     }
 }
 
@@ -371,7 +391,7 @@ pub async fn run(
     // store is closed again before `Node::build` opens it
     let (listener, config, chain) = {
         let (_store, identity) = open_data_dir(&config.data_dir)?;
-        let chain = open_staking(&config)?;
+        let chain = open_staking(&config).await?;
         let (listener, config) = crate::devnet::listen(config, &identity).await?;
         (listener, config, chain)
     };

@@ -12,9 +12,10 @@ use crate::config::Config;
 use crate::devnet::{self, Devnet, LayoutOptions, NodeProgram};
 use crate::node::{self, open_staking};
 
-fn staking(config: &Path) -> Result<(Config, Arc<dyn Staking>), String> {
+async fn staking(config: &Path) -> Result<(Config, Arc<dyn Staking>), String> {
     let config = Config::load(config).map_err(|e| e.to_string())?;
     let chain = open_staking(&config)
+        .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| {
             format!(
@@ -39,7 +40,7 @@ pub fn tokens(amount: Amount) -> String {
 
 /// `lit-node stake --amount N`: stakes `amount` whole tokens.
 pub async fn stake(config: &Path, amount: u64) -> Result<(), String> {
-    let (_, chain) = staking(config)?;
+    let (_, chain) = staking(config).await?;
     let base = Amount::from(amount) * TOKEN;
     if let Err(e) = chain.stake(base).await {
         let balance = chain.token_balance(chain.caller()).await.unwrap_or(0);
@@ -63,7 +64,7 @@ pub async fn stake(config: &Path, amount: u64) -> Result<(), String> {
 
 /// `lit-node join`: asks to join at the next epoch with the node's URL and keys.
 pub async fn join(config_path: &Path) -> Result<(), String> {
-    let (config, chain) = staking(config_path)?;
+    let (config, chain) = staking(config_path).await?;
     if config.listen.port() == 0 && config.url.is_none() {
         return Err(
             "the node's URL is not known before it runs (listen port 0): give `listen` a port \
@@ -100,7 +101,7 @@ pub async fn join(config_path: &Path) -> Result<(), String> {
 
 /// `lit-node leave`: asks to leave at the next epoch.
 pub async fn leave(config: &Path) -> Result<(), String> {
-    let (_, chain) = staking(config)?;
+    let (_, chain) = staking(config).await?;
     chain
         .request_to_leave()
         .await
@@ -116,7 +117,7 @@ pub async fn leave(config: &Path) -> Result<(), String> {
 
 /// `lit-node status`: the staker, its balance, stake and membership, and the epoch.
 pub async fn status(config: &Path) -> Result<(), String> {
-    let (_, chain) = staking(config)?;
+    let (_, chain) = staking(config).await?;
     let me = chain.caller();
     let net = chain.network().await.map_err(|e| e.to_string())?;
     let balance = chain.token_balance(me).await.map_err(|e| e.to_string())?;
@@ -183,7 +184,7 @@ pub async fn devnet_next_epoch(
     options: &LayoutOptions,
 ) -> Result<(), String> {
     let layout = devnet::layout(dir, n, options).map_err(|e| e.to_string())?;
-    let admin = layout.staking_admin().map_err(|e| e.to_string())?;
+    let admin = layout.staking_admin().await.map_err(|e| e.to_string())?;
     admin
         .lock_next_epoch()
         .await

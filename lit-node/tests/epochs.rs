@@ -14,8 +14,8 @@ use std::time::Duration;
 use lit_api::v1::ToSign;
 use lit_api::Bytes32;
 use lit_client::{Bootstrap, LitClient, Signer, Wallet};
-use lit_node::chain::staking::{EpochState, Staking};
-use lit_node::devnet::{DevnetStaking, LayoutOptions};
+use lit_node::chain::staking::EpochState;
+use lit_node::devnet::{DevnetChain, DevnetStaking, LayoutOptions};
 use lit_node::epoch::NodeKeys;
 use lit_node::testnet::TestNet;
 use support::net::{libsecp_recover, testnet, user_is};
@@ -185,12 +185,13 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
 
     // epoch 4: node 6 crashes; four members (T of 6) vote it out, and it loses 10% of its stake
     net.kill(6);
-    let admin = net.devnet().staking_admin().unwrap();
+    let admin = net.devnet().staking_admin().await.unwrap();
     let staker6 = net.devnet().layout().stakers[&6];
     let stake = admin.stake_of(staker6).await.unwrap();
     for voter in [2, 3, 4, 5] {
         net.devnet()
             .staking_as(voter)
+            .await
             .unwrap()
             .vote_to_kick(staker6)
             .await
@@ -245,4 +246,72 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
     );
     assert_eq!(c4.decrypt(&encrypted, &alice).await.unwrap(), secret);
     signs_for_its_key(&c4, &pkp, &owner, [0x44; 32]).await;
+}
+
+/// The same life on the Solidity contracts on a real EVM node (anvil): the devnet deploys the
+/// contracts, every node follows them with its own staker key (funded for gas), a node joins
+/// (4 → 5), a member restarts and serves the epoch from its stored shares, a node leaves
+/// (5 → 4), and the keys of epoch 1 decrypt and sign at epoch 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn epochs_on_the_solidity_contracts_on_anvil() {
+    let anvil = support::evm::Anvil::start().await;
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking {
+            chain: DevnetChain::Evm {
+                rpc_url: anvil.url.clone(),
+            },
+            ..DevnetStaking::default()
+        }),
+        dkg_round_timeout_ms: Some(3000),
+        ..LayoutOptions::default()
+    };
+    let mut net = testnet(4).options(options).start().await;
+    let members = match net.devnet().wait_epoch(1, EPOCH_TIMEOUT).await {
+        Ok(members) => members,
+        Err(e) => panic!("{}", net.logs(&format!("epoch 1: {e}"))),
+    };
+    assert_eq!(members, [1, 2, 3, 4]);
+    // the nodes' configurations name the contract on anvil, not a file
+    let config = std::fs::read_to_string(net.devnet().layout().configs[&1].clone()).unwrap();
+    assert!(
+        config.contains("backend = \"evm\"") && config.contains(&anvil.url),
+        "{config}"
+    );
+
+    let c1 = client(&net).await;
+    assert_eq!((c1.epoch(), c1.threshold(), c1.nodes().len()), (1, 3, 4));
+    let bls_key = c1.network_public_key();
+    let alice = Wallet::random();
+    let secret = b"written at epoch 1 on anvil";
+    let encrypted = c1.encrypt(&user_is(&alice.address()), secret).unwrap();
+    let owner = Wallet::random();
+    let pkp = c1.mint_pkp(&owner).await.unwrap();
+    signs_for_its_key(&c1, &pkp, &owner, [0x21; 32]).await;
+
+    // epoch 2: node 5 stakes and joins (4 → 5)
+    assert_eq!(net.devnet().add_node().await.unwrap(), 5);
+    assert_eq!(next_epoch(&mut net, 2).await, [1, 2, 3, 4, 5]);
+
+    // a member restarts: it serves epoch 2 from its stored shares, no new key generation
+    net.restart(3).await;
+    let members = net.devnet().wait_epoch(2, EPOCH_TIMEOUT).await.unwrap();
+    assert_eq!(members, [1, 2, 3, 4, 5]);
+    let log = net.log(3);
+    assert!(log.contains("serving without a new DKG"), "{log}");
+
+    // epoch 3: node 1 leaves (5 → 4)
+    net.devnet().leave(1).await.unwrap();
+    assert_eq!(next_epoch(&mut net, 3).await, [2, 3, 4, 5]);
+    let admin = net.devnet().staking_admin().await.unwrap();
+    let state = admin.network().await.unwrap();
+    assert_eq!(
+        (state.epoch, state.state, state.threshold),
+        (3, EpochState::Active, 3)
+    );
+
+    let c3 = client(&net).await;
+    assert_eq!((c3.epoch(), c3.threshold(), c3.node_count()), (3, 3, 4));
+    assert_eq!(c3.network_public_key(), bls_key);
+    assert_eq!(c3.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    signs_for_its_key(&c3, &pkp, &owner, [0x23; 32]).await;
 }

@@ -107,6 +107,48 @@ pub async fn deploy(
     })
 }
 
+/// The addresses [`deploy`] gives the contracts when `deployer` deploys them as its first three
+/// transactions (`CREATE` addresses of nonces 0, 1 and 2): a devnet writes them into its nodes'
+/// configurations before the chain runs.
+pub fn deployment_of(deployer: Address) -> Deployment {
+    let at = |nonce| from_evm(to_evm(deployer).create(nonce));
+    Deployment {
+        token: at(0),
+        staking: at(1),
+        pkp_registry: at(2),
+    }
+}
+
+/// Whether the chain at `rpc_url` has code at `address` (a contract is deployed there).
+pub async fn has_code(rpc_url: &str, address: Address) -> Result<bool, ChainError> {
+    let (provider, _) = connect(rpc_url, &throwaway_key())?;
+    let code = provider
+        .get_code_at(to_evm(address))
+        .await
+        .map_err(|e| ChainError::Backend(format!("eth_getCode: {e}")))?;
+    Ok(!code.is_empty())
+}
+
+/// Development chains only (anvil's `anvil_setBalance`): gives `address` 1000 ETH for gas.
+pub async fn dev_fund_gas(rpc_url: &str, address: Address) -> Result<(), ChainError> {
+    let (provider, _) = connect(rpc_url, &throwaway_key())?;
+    let wei = U256::from(1000u64) * U256::from(10u64).pow(U256::from(18u64));
+    provider
+        .raw_request::<_, serde_json::Value>("anvil_setBalance".into(), (to_evm(address), wei))
+        .await
+        .map_err(|e| {
+            ChainError::Backend(format!(
+                "anvil_setBalance (a development chain funds accounts for gas): {e}"
+            ))
+        })?;
+    Ok(())
+}
+
+/// A key for a provider that only reads.
+fn throwaway_key() -> k256::ecdsa::SigningKey {
+    k256::ecdsa::SigningKey::random(&mut rand_core::OsRng)
+}
+
 /// One account's view of a deployed `Staking` contract and its token ([`Staking`]).
 #[derive(Clone)]
 pub struct EvmStaking {
