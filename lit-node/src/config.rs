@@ -488,7 +488,8 @@ impl OidcIssuer {
 /// Environment variable that makes a development node misbehave, for tests of how peers and
 /// clients handle a faulty member: `bad-dkg-share:<victim party id>` or `dkg-garbage` (in the
 /// DKG), or `wrong-decryption-share` (answers `/v1/encryption/sign` with a share of the wrong
-/// message). Honoured only with simulated attestation.
+/// message), or `wrong-epoch-keys` (answers `/v1/epoch/keys` with another sharing of the same root
+/// keys). Honoured only with simulated attestation.
 pub const DEV_FAULT_ENV: &str = "LIT_NODE_DEV_FAULT";
 
 /// A development fault (see [`DEV_FAULT_ENV`]).
@@ -499,6 +500,9 @@ pub enum DevFault {
     Dkg(lit_dkg::byzantine::Behaviour),
     /// Answer decryption requests with a share of the wrong message.
     WrongDecryptionShare,
+    /// Answer `GET /v1/epoch/keys` with another sharing of the same root keys (what a member
+    /// would serve to give a joining node shares it cannot use).
+    WrongEpochKeys,
 }
 
 impl DevFault {
@@ -517,6 +521,8 @@ impl DevFault {
             DevFault::Dkg(lit_dkg::byzantine::Behaviour::Garbage)
         } else if value == "wrong-decryption-share" {
             DevFault::WrongDecryptionShare
+        } else if value == "wrong-epoch-keys" {
+            DevFault::WrongEpochKeys
         } else {
             tracing::warn!("unknown {DEV_FAULT_ENV} value {value:?}");
             return None;

@@ -251,7 +251,9 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
 /// The same life on the Solidity contracts on a real EVM node (anvil): the devnet deploys the
 /// contracts, every node follows them with its own staker key (funded for gas), a node joins
 /// (4 → 5), a member restarts and serves the epoch from its stored shares, a node leaves
-/// (5 → 4), and the keys of epoch 1 decrypt and sign at epoch 3.
+/// (5 → 4), and the keys of epoch 1 decrypt and sign at epoch 3. Node 1, the first member a
+/// joining node asks for the current public sharing, lies about it (same root keys, another
+/// polynomial): the joining node takes the sharing only T members agree on.
 #[tokio::test(flavor = "multi_thread")]
 async fn epochs_on_the_solidity_contracts_on_anvil() {
     let anvil = support::evm::Anvil::start().await;
@@ -265,7 +267,11 @@ async fn epochs_on_the_solidity_contracts_on_anvil() {
         dkg_round_timeout_ms: Some(3000),
         ..LayoutOptions::default()
     };
-    let mut net = testnet(4).options(options).start().await;
+    let mut net = testnet(4)
+        .options(options)
+        .fault(1, "wrong-epoch-keys")
+        .start()
+        .await;
     let members = match net.devnet().wait_epoch(1, EPOCH_TIMEOUT).await {
         Ok(members) => members,
         Err(e) => panic!("{}", net.logs(&format!("epoch 1: {e}"))),
@@ -287,6 +293,22 @@ async fn epochs_on_the_solidity_contracts_on_anvil() {
     let owner = Wallet::random();
     let pkp = c1.mint_pkp(&owner).await.unwrap();
     signs_for_its_key(&c1, &pkp, &owner, [0x21; 32]).await;
+
+    // node 1 serves another sharing of the same root keys than the other members
+    let url =
+        |net: &mut TestNet, id: u32| format!("{}/v1/epoch/keys", net.devnet().url(id).unwrap());
+    let sharing = |url: String| async move {
+        let body = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+        serde_json::from_slice::<lit_api::v1::EpochKeys>(&body)
+            .unwrap()
+            .bls_commitment
+    };
+    let (lie, truth) = (
+        sharing(url(&mut net, 1)).await,
+        sharing(url(&mut net, 2)).await,
+    );
+    assert_ne!(lie, truth);
+    assert_eq!(sharing(url(&mut net, 3)).await, truth);
 
     // epoch 2: node 5 stakes and joins (4 → 5)
     assert_eq!(net.devnet().add_node().await.unwrap(), 5);
