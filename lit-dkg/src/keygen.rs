@@ -285,7 +285,14 @@ impl<G: DkgGroup> KeyGen<G> {
                 "identity key does not match the session".into(),
             ));
         }
-        let dealer = s.dealers.contains(&cfg.me);
+        let mut dealer = s.dealers.contains(&cfg.me);
+        if dealer && s.kind != Kind::Dkg && cfg.old_share.is_none() && s.receivers.contains(&cfg.me)
+        {
+            // a listed dealer that lost its old share (it missed the last handover) takes part
+            // as a receiver only: it deals nothing, and the others disqualify it as a silent
+            // dealer, as they would if it were down
+            dealer = false;
+        }
         if dealer && s.kind != Kind::Dkg {
             let ok = match (&cfg.old_share, s.old.as_ref()) {
                 (Some(share), Some(old)) => {

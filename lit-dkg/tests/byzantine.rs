@@ -271,3 +271,70 @@ fn reshare_with_a_byzantine_old_member() {
         .collect();
     check_reconstructs(&new, &outs[0].public);
 }
+
+/// A dealer that lost its old share (its node missed the previous handover) takes part as a
+/// receiver only: it deals nothing, every party disqualifies it as a silent dealer, and it ends
+/// with a share of the same key like the others.
+#[test]
+fn a_dealer_without_its_old_share_takes_part_as_a_receiver() {
+    let mut sim = Simulation::new(14).with_faults(Faults::benign());
+    let mut rng = sim.rng("ids");
+    let secrets = setup::identities(PartyId::range(6), &mut rng);
+    let first: BTreeMap<_, _> = secrets
+        .iter()
+        .take(5)
+        .map(|(p, k)| (*p, k.clone()))
+        .collect();
+    let (mut shares, public) = dkg::<Secp>(&mut sim, &first, 3);
+    shares.remove(&victim(2));
+    let parties = setup::reshare(
+        "root",
+        2,
+        &secrets,
+        &ids(1..=5),
+        &ids(1..=6),
+        4,
+        &shares,
+        &public,
+        &mut rng,
+    )
+    .unwrap();
+    let r = sim.run(parties);
+    let outs: Vec<_> = ids(1..=6)
+        .into_iter()
+        .map(|p| r.outcomes[&p].as_ref().unwrap())
+        .collect();
+    agree_among(&outs);
+    assert_eq!(outs[0].disqualified, [victim(2)].into_iter().collect());
+    assert_eq!(outs[0].public.group_key, public.group_key);
+    let new: BTreeMap<_, _> = outs
+        .iter()
+        .filter_map(|o| o.share.clone().map(|s| (s.id(), s)))
+        .collect();
+    assert!(new.contains_key(&victim(2)));
+    check_reconstructs(&new, &outs[0].public);
+}
+
+/// A party that only deals (it leaves at this reshare) still needs its old share.
+#[test]
+fn a_leaving_dealer_without_its_old_share_is_refused() {
+    let mut sim = Simulation::new(15).with_faults(Faults::benign());
+    let mut rng = sim.rng("ids");
+    let secrets = setup::identities(PartyId::range(5), &mut rng);
+    let (mut shares, public) = dkg::<Secp>(&mut sim, &secrets, 3);
+    shares.remove(&victim(1));
+    let err = setup::reshare(
+        "root",
+        2,
+        &secrets,
+        &ids(1..=5),
+        &ids(2..=5),
+        3,
+        &shares,
+        &public,
+        &mut rng,
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("needs its old share"), "{err}");
+}

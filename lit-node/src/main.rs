@@ -83,10 +83,15 @@ enum Cmd {
         #[arg(long = "chain", value_parser = parse_chain)]
         chains: Vec<(String, String)>,
         /// Where membership and epochs live: `embedded` (a staking contract in DIR/chain.sqlite:
-        /// nodes join, leave and reshare at each epoch) or `none` (the network file's nodes,
-        /// epoch 1 forever).
+        /// nodes join, leave and reshare at each epoch), `anvil` (the Solidity contracts on an
+        /// anvil this command runs, or the one at --rpc-url) or `none` (the network file's
+        /// nodes, epoch 1 forever).
         #[arg(long, default_value = "embedded")]
         chain_backend: ChainBackend,
+        /// With `--chain-backend anvil`: a running anvil (or another development chain that
+        /// answers `anvil_setBalance`) instead of one this command starts.
+        #[arg(long)]
+        rpc_url: Option<String>,
         /// Epoch length in seconds (with a chain backend; `next-epoch` ends one at once).
         #[arg(long, default_value_t = 3600)]
         epoch_length: u64,
@@ -109,6 +114,48 @@ enum DevnetAction {
     /// Lock the next validator set now (as the devnet's admin): the nodes reshare and the epoch
     /// advances.
     NextEpoch,
+}
+
+/// The chain of the devnet in `dir` and the anvil this command runs for it, if any. A folder
+/// laid out on an EVM chain stays on it (its `evm-chain.json` names the chain). Only the
+/// command that runs the devnet (`starts`) starts anvil: on the port the record names when the
+/// chain there does not answer, else on a free one; `add-node` and `next-epoch` use the chain
+/// the devnet runs on.
+async fn devnet_chain(
+    dir: &std::path::Path,
+    backend: ChainBackend,
+    rpc_url: Option<String>,
+    starts: bool,
+) -> Result<(Option<DevnetChain>, Option<devnet::AnvilProcess>), String> {
+    let record = devnet::evm_record(dir).map_err(|e| e.to_string())?;
+    if record.is_none() && backend != ChainBackend::Anvil {
+        let chain = (backend == ChainBackend::Embedded).then_some(DevnetChain::Embedded);
+        return Ok((chain, None));
+    }
+    let explicit = record.is_none() && rpc_url.is_some();
+    let running = match record.as_ref().map(|r| r.rpc_url.clone()).or(rpc_url) {
+        Some(url) => lit_node::chain::evm::has_code(&url, lit_crypto::eth::Address([0; 20]))
+            .await
+            .is_ok()
+            .then_some(url),
+        None => None,
+    };
+    match running {
+        Some(rpc_url) => Ok((Some(DevnetChain::Evm { rpc_url }), None)),
+        None if explicit => Err("the chain at --rpc-url does not answer".into()),
+        None if starts => {
+            let process = devnet::AnvilProcess::start(dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("anvil runs at {}", process.url);
+            let rpc_url = process.url.clone();
+            Ok((Some(DevnetChain::Evm { rpc_url }), Some(process)))
+        }
+        None => Err(format!(
+            "the chain of the devnet in {} does not answer: start the devnet first",
+            dir.display()
+        )),
+    }
 }
 
 fn parse_chain(s: &str) -> Result<(String, String), String> {
@@ -155,40 +202,11 @@ fn main() -> ExitCode {
                 chains,
                 presignature_pool,
                 chain_backend,
+                rpc_url,
                 epoch_length,
             } => {
-                // the devnet command itself runs the anvil of a devnet on anvil; `add-node` and
-                // `next-epoch` use the one it runs (its URL is in the devnet's folder)
-                let mut anvil = None;
-                let on_anvil = devnet::evm_record(&dir)
-                    .map_err(|e| e.to_string())?
-                    .is_some();
-                let chain_backend = if on_anvil {
-                    ChainBackend::Anvil
-                } else {
-                    chain_backend
-                };
-                let chain = match chain_backend {
-                    ChainBackend::Anvil if action.is_none() => {
-                        let process = devnet::AnvilProcess::start(&dir)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        println!("anvil runs at {}", process.url);
-                        let rpc_url = process.url.clone();
-                        anvil = Some(process);
-                        Some(DevnetChain::Evm { rpc_url })
-                    }
-                    ChainBackend::Anvil => {
-                        let record = devnet::evm_record(&dir)
-                            .map_err(|e| e.to_string())?
-                            .ok_or_else(|| format!("{} holds no devnet on anvil", dir.display()))?;
-                        Some(DevnetChain::Evm {
-                            rpc_url: record.rpc_url,
-                        })
-                    }
-                    ChainBackend::Embedded => Some(DevnetChain::Embedded),
-                    ChainBackend::None => None,
-                };
+                let (chain, anvil) =
+                    devnet_chain(&dir, chain_backend, rpc_url, action.is_none()).await?;
                 let staking = chain.map(|chain| DevnetStaking {
                     params: StakingParams {
                         epoch_length,
@@ -282,10 +300,34 @@ async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<()
         layout.configs.len(),
         layout.threshold
     );
+    // a devnet on a staking contract that ran before: the chain says who is a member now (a
+    // node that left is not started again, one still joining starts but serves later)
+    let mut absent = BTreeSet::new();
+    let mut serving: Vec<u32> = layout.configs.keys().copied().collect();
+    if existed && layout.staking.is_some() {
+        let chain = layout.staking_admin().await.map_err(|e| e.to_string())?;
+        let state = chain.network().await.map_err(|e| e.to_string())?;
+        let members: BTreeSet<u32> = state
+            .current
+            .iter()
+            .chain(&state.next)
+            .map(|v| v.party_id)
+            .collect();
+        absent = layout
+            .configs
+            .keys()
+            .copied()
+            .filter(|id| !members.contains(id))
+            .collect();
+        serving = state.current.iter().map(|v| v.party_id).collect();
+        if !absent.is_empty() {
+            println!("  not started (no longer members): {absent:?}");
+        }
+    }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let program = NodeProgram::lit_node(exe);
     let started = Instant::now();
-    let mut net = Devnet::start(layout, move |_| program.command(), &BTreeSet::new())
+    let mut net = Devnet::start(layout, move |_| program.command(), &absent)
         .await
         .map_err(|e| e.to_string())?;
     let what = if existed {
@@ -293,7 +335,7 @@ async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<()
     } else {
         "running the DKG"
     };
-    let all: Vec<u32> = net.layout().configs.keys().copied().collect();
+    let all = serving;
     net.wait_ready(&all, Duration::from_secs(180), |ready, total| {
         println!(
             "  {what}: {ready}/{total} nodes ready ({:.1} s)",
@@ -305,9 +347,18 @@ async fn run_devnet(n: usize, dir: PathBuf, options: LayoutOptions) -> Result<()
     // listen for Ctrl-C / SIGTERM before telling the user to press it, and keep one listener
     // for the whole wait: a signal between two polls must not be lost
     let stop_signal = listen_for_stop().map_err(|e| format!("cannot listen for signals: {e}"))?;
-    println!("All {} nodes serve epoch 1:", all.len());
+    let epoch = match net.layout().staking {
+        Some(_) => {
+            let chain = net.staking_admin().await.map_err(|e| e.to_string())?;
+            chain.network().await.map_err(|e| e.to_string())?.epoch
+        }
+        None => 1,
+    };
+    println!("All {} nodes serve epoch {epoch}:", all.len());
     for node in &net.network().nodes {
-        println!("  node {}  {}", node.party_id, node.url);
+        if all.contains(&node.party_id) {
+            println!("  node {}  {}", node.party_id, node.url);
+        }
     }
     println!(
         "Network file: {}\nLogs: {}/node-*/node.log\nPress Ctrl-C to stop.",

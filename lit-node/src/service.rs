@@ -149,20 +149,17 @@ impl Node {
             .map(|k| k.epoch)
     }
 
-    /// Stops serving (the node left the network); returns the epochs it held keys of.
-    pub(crate) fn stop_serving(&self) -> Vec<u64> {
+    /// The node left the network: it no longer serves a current epoch, and its keys serve
+    /// requests of their epoch until [`Node::end_grace`].
+    pub(crate) fn retire_keys(&self) {
         self.status.set_not_ready();
         let current = self.keys.write().unwrap_or_else(|e| e.into_inner()).take();
-        let previous = self
-            .previous_keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        current
-            .into_iter()
-            .chain(previous)
-            .map(|k| k.epoch)
-            .collect()
+        if current.is_some() {
+            *self
+                .previous_keys
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = current;
+        }
     }
 }
 
@@ -231,17 +228,17 @@ impl Node {
     /// The keys of the epoch the request names: the current one, or the previous one during
     /// its grace period.
     pub(crate) fn keys_for_epoch(&self, epoch: u64) -> Result<Arc<NodeKeys>, ApiError> {
+        if let Some(previous) = self
+            .previous_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|p| p.epoch == epoch)
+        {
+            return Ok(previous.clone());
+        }
         let keys = self.keys()?;
         if epoch != keys.epoch {
-            if let Some(previous) = self
-                .previous_keys
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                .filter(|p| p.epoch == epoch)
-            {
-                return Ok(previous.clone());
-            }
             return Err(ApiError::new(
                 ErrorCode::WrongEpoch,
                 format!(

@@ -1,8 +1,9 @@
-//! Epochs on a staking contract, with real node processes on the embedded chain: operators
-//! join (5 → 7), leave (7 → 6) and a crashed node is voted out (6 → 5); at every epoch the
-//! shares are reshared among the new set while the BLS public key and every PKP address stay
-//! the same, so data encrypted at epoch 1 decrypts and a PKP minted at epoch 1 signs at
-//! epoch 4.
+//! Epochs on a staking contract, with real node processes, on the embedded chain and on the
+//! Solidity contracts on anvil: operators join (5 → 7), leave (7 → 6) and a crashed node is
+//! voted out (6 → 5); at every epoch the shares are reshared among the new set while the BLS
+//! public key and every PKP address stay the same, so data encrypted at epoch 1 decrypts and a
+//! PKP minted at epoch 1 signs at epoch 4 (a transaction anvil mines). Members that crash
+//! during a handover, and handovers that cannot finish, are covered too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -13,8 +14,8 @@ use std::time::Duration;
 
 use lit_api::v1::ToSign;
 use lit_api::Bytes32;
-use lit_client::{Bootstrap, LitClient, Signer, Wallet};
-use lit_node::chain::staking::EpochState;
+use lit_client::{Bootstrap, Eip1559Transaction, EthTransaction, LitClient, Signer, Wallet};
+use lit_node::chain::staking::{EpochState, StakingParams};
 use lit_node::devnet::{DevnetChain, DevnetStaking, LayoutOptions};
 use lit_node::epoch::NodeKeys;
 use lit_node::testnet::TestNet;
@@ -111,6 +112,32 @@ async fn signs_for_its_key(
     assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
 }
 
+/// Posts a signed broadcast envelope for session `[tag; 32]` from the stopped node whose data
+/// folder is `data_dir` (party `party`), as that node's operator could, to the node at `url`;
+/// returns the HTTP status.
+async fn envelope_from(data_dir: &std::path::Path, party: u32, url: &str, tag: u8) -> u16 {
+    let (store, identity) = lit_node::node::open_data_dir(data_dir).unwrap();
+    drop(store);
+    let msg = lit_node::net::peer::seal_envelope(
+        &identity,
+        lit_crypto::PartyId::new(party).unwrap(),
+        Bytes32([tag; 32]),
+        None,
+        b"from a node that may have left",
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+    reqwest::Client::new()
+        .post(format!("{url}{}", lit_api::v1::paths::PEER_MESSAGE))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&msg).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 async fn next_epoch(net: &mut TestNet, epoch: u64) -> Vec<u32> {
     if let Err(e) = net.devnet().lock_next_epoch().await {
         panic!("{}", net.logs(&format!("lock: {e}")));
@@ -122,9 +149,30 @@ async fn next_epoch(net: &mut TestNet, epoch: u64) -> Vec<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
+async fn members_join_leave_and_are_voted_out_while_the_keys_stay_embedded_chain() {
+    members_join_leave_and_are_voted_out(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_join_leave_and_are_voted_out_while_the_keys_stay_solidity_on_anvil() {
+    members_join_leave_and_are_voted_out(true).await;
+}
+
+/// 5 → 7 → 6 → 5 under load, the staking contract on the embedded chain or (`on_anvil`) the
+/// Solidity contracts on anvil; at epoch 4 the PKP of epoch 1 signs a transaction anvil mines.
+async fn members_join_leave_and_are_voted_out(on_anvil: bool) {
+    let anvil = support::evm::Anvil::start().await;
+    let chain = match on_anvil {
+        true => DevnetChain::Evm {
+            rpc_url: anvil.url.clone(),
+        },
+        false => DevnetChain::Embedded,
+    };
     let options = LayoutOptions {
-        staking: Some(DevnetStaking::default()),
+        staking: Some(DevnetStaking {
+            chain,
+            ..DevnetStaking::default()
+        }),
         dkg_round_timeout_ms: Some(3000),
         ..LayoutOptions::default()
     };
@@ -175,16 +223,15 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
     let members = next_epoch(&mut net, 3).await;
     assert_eq!(members, [2, 3, 4, 5, 6, 7]);
     let log = net.log(1);
-    assert!(log.contains("left the network"), "{log}");
-    // the node that left erased every share it held
-    net.kill(1);
-    let data_dir = net.devnet().layout().data_dir(1);
-    let (store, _) = lit_node::node::open_data_dir(&data_dir).unwrap();
-    assert_eq!(NodeKeys::stored_epochs(&store).unwrap(), Vec::<u64>::new());
-    drop(store);
+    assert!(log.contains("this node left the network"), "{log}");
 
     // epoch 4: node 6 crashes; four members (T of 6) vote it out, and it loses 10% of its stake
     net.kill(6);
+    // node 6 is still a member: node 2 takes a signed envelope from it (for a session it will
+    // hold until one opens)
+    let node2 = net.devnet().url(2).unwrap().to_string();
+    let data6 = net.devnet().layout().data_dir(6);
+    assert_eq!(envelope_from(&data6, 6, &node2, 0x06).await, 200);
     let admin = net.devnet().staking_admin().await.unwrap();
     let staker6 = net.devnet().layout().stakers[&6];
     let stake = admin.stake_of(staker6).await.unwrap();
@@ -200,6 +247,18 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
     assert_eq!(admin.stake_of(staker6).await.unwrap(), stake * 9 / 10);
     let members = next_epoch(&mut net, 4).await;
     assert_eq!(members, [2, 3, 4, 5, 7]);
+    // the node voted out stays a peer for the grace period (requests of epoch 3 in flight
+    // complete among epoch 3's members); then its envelopes are refused
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut tag = 0x16;
+    while envelope_from(&data6, 6, &node2, tag).await != 403 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 6 is still a peer of node 2"
+        );
+        tag += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let state = admin.network().await.unwrap();
     assert_eq!(
         (state.epoch, state.state, state.threshold),
@@ -246,6 +305,42 @@ async fn members_join_leave_and_are_voted_out_while_the_keys_stay() {
     );
     assert_eq!(c4.decrypt(&encrypted, &alice).await.unwrap(), secret);
     signs_for_its_key(&c4, &pkp, &owner, [0x44; 32]).await;
+
+    // the node that left erased every share it held after its grace period, and is no
+    // longer a peer
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !net.log(1).contains("stopped serving and erased its shares") {
+        assert!(std::time::Instant::now() < deadline, "{}", net.log(1));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    net.kill(1);
+    let data1 = net.devnet().layout().data_dir(1);
+    let (store, _) = lit_node::node::open_data_dir(&data1).unwrap();
+    assert_eq!(NodeKeys::stored_epochs(&store).unwrap(), Vec::<u64>::new());
+    drop(store);
+    assert_eq!(envelope_from(&data1, 1, &node2, 0x01).await, 403);
+
+    // the PKP minted at epoch 1 signs a transaction at epoch 4, and anvil mines it from the
+    // PKP's address
+    anvil.fund(&pkp.eth_address, "0xde0b6b3a7640000").await;
+    let to = [0x44u8; 20];
+    let tx = EthTransaction::Eip1559(Eip1559Transaction {
+        chain_id: anvil.chain_id().await,
+        nonce: 0,
+        max_priority_fee_per_gas: 1_000_000_000,
+        max_fee_per_gas: 20_000_000_000,
+        gas_limit: 21_000,
+        to: Some(to),
+        value: 4444,
+        data: vec![],
+    });
+    let (raw, _) = c4
+        .pkp_sign_transaction(&pkp, &tx, Signer::Wallet(&owner))
+        .await
+        .unwrap();
+    let receipt = anvil.send_raw(&raw).await;
+    assert!(receipt.status(), "{receipt:?}");
+    assert_eq!(receipt.from.to_checksum(None), pkp.eth_address);
 }
 
 /// The same life on the Solidity contracts on a real EVM node (anvil): the devnet deploys the
@@ -336,4 +431,165 @@ async fn epochs_on_the_solidity_contracts_on_anvil() {
     assert_eq!(c3.network_public_key(), bls_key);
     assert_eq!(c3.decrypt(&encrypted, &alice).await.unwrap(), secret);
     signs_for_its_key(&c3, &pkp, &owner, [0x23; 32]).await;
+}
+
+/// A client of the network at `epoch`, once the nodes it reaches agree on it (members that
+/// are down or have no shares do not answer the handshake).
+async fn client_at(net: &TestNet, epoch: u64) -> LitClient {
+    let deadline = std::time::Instant::now() + EPOCH_TIMEOUT;
+    loop {
+        match LitClient::connect(Bootstrap::NetworkFile(net.network_file())).await {
+            Ok(c) if c.epoch() == epoch => return c,
+            Ok(c) => assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                net.logs(&format!("the client sees epoch {}", c.epoch()))
+            ),
+            Err(e) => assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                net.logs(&format!("connect: {e}"))
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the chain is at `epoch` (whether or not every member serves it).
+async fn chain_at(net: &mut TestNet, epoch: u64) {
+    let admin = net.devnet().staking_admin().await.unwrap();
+    let deadline = std::time::Instant::now() + EPOCH_TIMEOUT;
+    while admin.network().await.unwrap().epoch < epoch {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            net.logs(&format!("the chain did not reach epoch {epoch}"))
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A member that is down during a handover (it crashed): the others reshare without it and the
+/// epoch advances; back up, it is a member without shares of the epoch and says so, and the next
+/// handover gives it shares again (it receives as a node joining would). Data and PKPs of
+/// epoch 1 work throughout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_down_during_a_handover_gets_its_shares_at_the_next_one() {
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking::default()),
+        dkg_round_timeout_ms: Some(2000),
+        ..LayoutOptions::default()
+    };
+    let mut net = testnet(5).options(options).start().await;
+    net.devnet().wait_epoch(1, EPOCH_TIMEOUT).await.unwrap();
+    let c1 = client(&net).await;
+    let alice = Wallet::random();
+    let secret = b"written before the crash";
+    let encrypted = c1.encrypt(&user_is(&alice.address()), secret).unwrap();
+    let owner = Wallet::random();
+    let pkp = c1.mint_pkp(&owner).await.unwrap();
+
+    // node 2 crashes; node 6 joins; the handover to epoch 2 runs among the other five
+    net.kill(2);
+    assert_eq!(net.devnet().add_node().await.unwrap(), 6);
+    net.devnet().lock_next_epoch().await.unwrap();
+    chain_at(&mut net, 2).await;
+    let c2 = client_at(&net, 2).await;
+    assert_eq!((c2.epoch(), c2.threshold(), c2.node_count()), (2, 4, 6));
+    assert_eq!(c2.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    signs_for_its_key(&c2, &pkp, &owner, [0x52; 32]).await;
+
+    // node 2 comes back: a member of epoch 2 without its shares
+    net.devnet().restart(2).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !net.log(2).contains("holds no shares of it") {
+        assert!(std::time::Instant::now() < deadline, "{}", net.log(2));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // the next handover gives it shares: every member of epoch 3 serves, node 2 included
+    let members = next_epoch(&mut net, 3).await;
+    assert_eq!(members, [1, 2, 3, 4, 5, 6]);
+    let c3 = client(&net).await;
+    assert_eq!(c3.network_public_key(), c1.network_public_key());
+    assert_eq!(c3.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    signs_for_its_key(&c3, &pkp, &owner, [0x53; 32]).await;
+}
+
+/// A handover that cannot reach the next threshold (three of the four joining nodes are down, so
+/// at most four of the seven receivers can signal, and five must) is abandoned after the
+/// contract's reshare timeout while the current set keeps serving epoch 1; the next lock, with
+/// the joining nodes back, hands over to epoch 2 with the same keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handover_that_cannot_finish_is_abandoned_and_the_next_one_succeeds() {
+    let staking = DevnetStaking::default();
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking {
+            params: StakingParams {
+                reshare_timeout: 8,
+                ..staking.params
+            },
+            ..staking
+        }),
+        dkg_round_timeout_ms: Some(2000),
+        ..LayoutOptions::default()
+    };
+    let mut net = testnet(4).options(options).start().await;
+    net.devnet().wait_epoch(1, EPOCH_TIMEOUT).await.unwrap();
+    let c1 = client(&net).await;
+    let alice = Wallet::random();
+    let secret = b"kept through an abandoned handover";
+    let encrypted = c1.encrypt(&user_is(&alice.address()), secret).unwrap();
+    let owner = Wallet::random();
+    let pkp = c1.mint_pkp(&owner).await.unwrap();
+
+    for id in [5, 6, 7] {
+        assert_eq!(net.devnet().add_node().await.unwrap(), id);
+    }
+    for id in [5, 6, 7] {
+        net.kill(id);
+    }
+    let admin = net.devnet().staking_admin().await.unwrap();
+    net.devnet().lock_next_epoch().await.unwrap();
+    let locked = admin.network().await.unwrap();
+    assert_eq!(
+        (locked.state, locked.next.len(), locked.next_threshold),
+        (EpochState::Locked, 7, 5)
+    );
+
+    // the nodes abandon it after the timeout; epoch 1 serves all along
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = admin.network().await.unwrap();
+        if state.state == EpochState::Active {
+            assert_eq!(state.epoch, 1);
+            break;
+        }
+        assert_eq!(c1.decrypt(&encrypted, &alice).await.unwrap(), secret);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            net.logs("the handover was not abandoned")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        (1..=4).any(|id| net.log(id).contains("abandoned the handover")),
+        "{}",
+        net.logs("no node says it abandoned the handover")
+    );
+    assert_eq!(c1.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    signs_for_its_key(&c1, &pkp, &owner, [0x61; 32]).await;
+
+    // the joining nodes come back; the next lock hands over
+    for id in [5, 6, 7] {
+        net.devnet().restart(id).unwrap();
+    }
+    let members = next_epoch(&mut net, 2).await;
+    assert_eq!(members, [1, 2, 3, 4, 5, 6, 7]);
+    let c2 = client(&net).await;
+    assert_eq!((c2.epoch(), c2.threshold()), (2, 5));
+    assert_eq!(c2.network_public_key(), c1.network_public_key());
+    assert_eq!(c2.decrypt(&encrypted, &alice).await.unwrap(), secret);
+    signs_for_its_key(&c2, &pkp, &owner, [0x62; 32]).await;
 }

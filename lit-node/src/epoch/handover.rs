@@ -153,6 +153,7 @@ pub async fn run(node: Arc<Node>, chain: Arc<dyn Staking>, options: EpochOptions
         finished: BTreeSet::new(),
         grace_until: None,
         missing_warned: None,
+        members_of: BTreeMap::new(),
     };
     loop {
         if let Err(e) = w.step().await {
@@ -171,6 +172,10 @@ struct Watcher {
     finished: BTreeSet<HandoverId>,
     grace_until: Option<Instant>,
     missing_warned: Option<u64>,
+    /// The members of the chain's current epoch and of the one before, as last seen: during a
+    /// grace period the previous epoch's members stay peers, so that requests of that epoch
+    /// in flight complete among its members.
+    members_of: BTreeMap<u64, Vec<Validator>>,
 }
 
 fn refused_ok(r: Result<(), ChainError>) -> Result<bool, ChainError> {
@@ -188,8 +193,23 @@ impl Watcher {
         let current = net.current.iter().any(|v| v.party_id == me);
         let next = net.next.iter().any(|v| v.party_id == me);
 
-        // the peers: the current set, and the next one during a handover
-        let peers = peers_of(net.current.iter().chain(&net.next))?;
+        // the peers: the current set, the next one during a handover, and the previous one
+        // during a grace period
+        self.members_of.insert(net.epoch, net.current.clone());
+        self.members_of.retain(|epoch, _| *epoch + 1 >= net.epoch);
+        let previous = match self.grace_until {
+            Some(_) => net
+                .epoch
+                .checked_sub(1)
+                .and_then(|e| self.members_of.get(&e)),
+            None => None,
+        };
+        let peers = peers_of(
+            net.current
+                .iter()
+                .chain(&net.next)
+                .chain(previous.into_iter().flatten()),
+        )?;
         if self.node.net.peer_ids() != peers.keys().copied().collect() {
             self.node.net.set_peers(peers);
         }
@@ -312,15 +332,16 @@ impl Watcher {
                     self.options.presignature_pool,
                 ));
             }
-        } else if serving.is_some() {
-            let held = self.node.stop_serving();
-            for epoch in NodeKeys::stored_epochs(&self.node.store)? {
-                NodeKeys::erase(&self.node.store, epoch)?;
-            }
+        } else if let Some(held) = serving {
+            // requests of its last epoch in flight complete during the grace period; then it
+            // erases every share (`end_grace_when_due`)
+            self.node.retire_keys();
+            self.grace_until = Some(Instant::now() + self.options.grace);
             info!(
                 epoch = net.epoch,
-                ?held,
-                "this node left the network: it stopped serving and erased its shares"
+                held,
+                "this node left the network: it serves requests of epoch {held} for the grace \
+                 period, then erases its shares"
             );
         }
         Ok(())
@@ -332,6 +353,15 @@ impl Watcher {
             self.grace_until = None;
             self.node.end_grace();
             let Some(serving) = self.node.serving_epoch() else {
+                // it left the network
+                let held = NodeKeys::stored_epochs(&self.node.store)?;
+                for epoch in &held {
+                    NodeKeys::erase(&self.node.store, *epoch)?;
+                }
+                info!(
+                    ?held,
+                    "this node left the network: it stopped serving and erased its shares"
+                );
                 return Ok(());
             };
             for epoch in NodeKeys::stored_epochs(&self.node.store)? {

@@ -325,7 +325,7 @@ fn action_error(e: ActionError) -> ApiError {
 /// it in the configured engine with this node as its host.
 pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteResponse, ApiError> {
     let keys = node.keys_for_epoch(req.epoch)?;
-    let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
+    let group = parse_group(&keys, node.me, &req.group, keys.ecdsa.threshold())?;
     let client = client_key(&req.client_public_key)?;
     let action = load_action(node, &req)?;
     let (caller, auth, key) =

@@ -432,10 +432,12 @@ pub(crate) fn check_record(
     Ok(derived)
 }
 
-/// The signing group of a request: exactly `threshold` members of the network, this node among
-/// them.
+/// The signing group of a request: exactly `threshold` holders of the shares of the request's
+/// epoch (`keys`), this node among them. A group with a node that holds none is named by a
+/// client whose view of the members is behind: `wrong_epoch`, so it handshakes again.
 pub(crate) fn parse_group(
-    node: &Node,
+    keys: &NodeKeys,
+    me: PartyId,
     group: &[u32],
     threshold: usize,
 ) -> Result<Vec<PartyId>, ApiError> {
@@ -446,14 +448,21 @@ pub(crate) fn parse_group(
             "the signing group must be exactly {threshold} distinct nodes"
         )));
     }
+    let holders: BTreeSet<u32> = keys.bls_set.participants().map(|p| p.get()).collect();
     let mut out = Vec::with_capacity(set.len());
     for id in set {
-        if node.membership().node(id).is_none() {
-            return Err(bad(format!("{id} is not a member of the network")));
+        if !holders.contains(&id) {
+            return Err(ApiError::new(
+                ErrorCode::WrongEpoch,
+                format!(
+                    "node {id} holds no shares of epoch {}: handshake again for the members",
+                    keys.epoch
+                ),
+            ));
         }
         out.push(PartyId::new(id).ok_or_else(|| bad("party id 0".into()))?);
     }
-    if !out.contains(&node.me) {
+    if !out.contains(&me) {
         return Err(bad("this node is not in the signing group".into()));
     }
     Ok(out)
@@ -610,7 +619,7 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
         }
         ToSign::Message(m) => eip191_hash(&m.0),
     };
-    let group = parse_group(node, &req.group, keys.ecdsa.threshold())?;
+    let group = parse_group(&keys, node.me, &req.group, keys.ecdsa.threshold())?;
     let client_key = client_key(&req.client_public_key)?;
     let now = OffsetDateTime::now_utc();
     node.auth.fresh_nonce(
