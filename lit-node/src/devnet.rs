@@ -244,36 +244,37 @@ impl Layout {
 
     /// The staking contract as the devnet admin.
     pub async fn staking_admin(&self) -> Result<Arc<dyn Staking>, NodeError> {
-        let chain_err = |e: ChainError| NodeError::Io(format!("staking: {e}"));
-        match evm_record(&self.dir)? {
-            None => Ok(Arc::new(
-                EmbeddedStaking::open(&self.chain_file(), self.admin()?).map_err(chain_err)?,
-            )),
-            Some(record) => {
-                let key = admin_key(&self.dir)?;
-                let chain =
-                    EvmStaking::connect(&record.rpc_url, record.staking()?, key.signing_key())
-                        .await
-                        .map_err(chain_err)?;
-                Ok(Arc::new(chain))
-            }
-        }
+        self.staking_for(self.admin()?, || admin_key(&self.dir))
+            .await
     }
 
     /// The staking contract as node `party_id`'s staker.
     pub async fn staking_as(&self, party_id: u32) -> Result<Arc<dyn Staking>, NodeError> {
-        let chain_err = |e: ChainError| NodeError::Io(format!("staking: {e}"));
         let staker = self
             .stakers
             .get(&party_id)
             .ok_or_else(|| NodeError::Network(format!("no node {party_id}")))?;
+        self.staking_for(*staker, || {
+            StakerKey::load_or_create(&self.data_dir(party_id))
+                .map_err(|e| NodeError::Io(format!("staker key: {e}")))
+        })
+        .await
+    }
+
+    /// The staking contract as `caller`: on the embedded chain by its address, on an EVM chain
+    /// with its key (which signs its transactions).
+    async fn staking_for(
+        &self,
+        caller: Address,
+        key: impl FnOnce() -> Result<StakerKey, NodeError>,
+    ) -> Result<Arc<dyn Staking>, NodeError> {
+        let chain_err = |e: ChainError| NodeError::Io(format!("staking: {e}"));
         match evm_record(&self.dir)? {
             None => Ok(Arc::new(
-                EmbeddedStaking::open(&self.chain_file(), *staker).map_err(chain_err)?,
+                EmbeddedStaking::open(&self.chain_file(), caller).map_err(chain_err)?,
             )),
             Some(record) => {
-                let key = StakerKey::load_or_create(&self.data_dir(party_id))
-                    .map_err(|e| NodeError::Io(format!("staker key: {e}")))?;
+                let key = key()?;
                 let chain =
                     EvmStaking::connect(&record.rpc_url, record.staking()?, key.signing_key())
                         .await

@@ -121,7 +121,7 @@ pub fn deployment_of(deployer: Address) -> Deployment {
 
 /// Whether the chain at `rpc_url` has code at `address` (a contract is deployed there).
 pub async fn has_code(rpc_url: &str, address: Address) -> Result<bool, ChainError> {
-    let (provider, _) = connect(rpc_url, &throwaway_key())?;
+    let provider = read_only(rpc_url)?;
     let code = provider
         .get_code_at(to_evm(address))
         .await
@@ -131,7 +131,7 @@ pub async fn has_code(rpc_url: &str, address: Address) -> Result<bool, ChainErro
 
 /// Development chains only (anvil's `anvil_setBalance`): gives `address` 1000 ETH for gas.
 pub async fn dev_fund_gas(rpc_url: &str, address: Address) -> Result<(), ChainError> {
-    let (provider, _) = connect(rpc_url, &throwaway_key())?;
+    let provider = read_only(rpc_url)?;
     let wei = U256::from(1000u64) * U256::from(10u64).pow(U256::from(18u64));
     provider
         .raw_request::<_, serde_json::Value>("anvil_setBalance".into(), (to_evm(address), wei))
@@ -144,9 +144,13 @@ pub async fn dev_fund_gas(rpc_url: &str, address: Address) -> Result<(), ChainEr
     Ok(())
 }
 
-/// A key for a provider that only reads.
-fn throwaway_key() -> k256::ecdsa::SigningKey {
-    k256::ecdsa::SigningKey::random(&mut rand_core::OsRng)
+/// A provider for `rpc_url` that signs nothing.
+fn read_only(rpc_url: &str) -> Result<alloy_provider::RootProvider, ChainError> {
+    let url: reqwest_alloy::Url = rpc_url
+        .parse()
+        .map_err(|e| ChainError::Backend(format!("bad RPC URL {rpc_url:?}: {e}")))?;
+    install_tls_provider();
+    Ok(alloy_provider::RootProvider::new_http(url))
 }
 
 /// One account's view of a deployed `Staking` contract and its token ([`Staking`]).
