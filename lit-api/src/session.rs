@@ -632,8 +632,41 @@ pub fn capability_siwe_message(m: &CapabilityMessage<'_>) -> SiweMessage {
     }
 }
 
+/// What separates a PKP session's capability from the party that obtained it in the message the
+/// network signs ([`network_grant_message`]). A SIWE message never contains it (its statement is
+/// one line, and its other lines are fields), and a party never contains a line break.
+pub const NETWORK_GRANT_PARTY_SEPARATOR: &str = "\n\nObtained by: ";
+
+/// The message the network signs for a PKP session: the capability (a SIWE message from
+/// [`capability_siwe_message`]) followed by [`NETWORK_GRANT_PARTY_SEPARATOR`] and the party the
+/// nodes checked before signing (`address:<EIP-55>`, `auth-method:<type>:<id hex>` or
+/// `action:<CID>`). The signature binds both, so every later use of the session can re-check
+/// that party's permission on the PKP without a record of who obtained which session.
+/// `None` if the party contains a line break or the capability already holds the separator.
+pub fn network_grant_message(capability: &str, party: &str) -> Option<String> {
+    if party.is_empty()
+        || party.contains('\n')
+        || capability.contains(NETWORK_GRANT_PARTY_SEPARATOR)
+    {
+        return None;
+    }
+    Some(format!(
+        "{capability}{NETWORK_GRANT_PARTY_SEPARATOR}{party}"
+    ))
+}
+
+/// The capability and the party of a [`network_grant_message`], if `signed` is one.
+pub fn split_network_grant(signed: &str) -> Option<(&str, &str)> {
+    let (capability, party) = signed.rsplit_once(NETWORK_GRANT_PARTY_SEPARATOR)?;
+    (!party.is_empty()
+        && !party.contains('\n')
+        && !capability.contains(NETWORK_GRANT_PARTY_SEPARATOR))
+    .then_some((capability, party))
+}
+
 /// A network-signed capability: `derivedVia: "lit.bls"`, `sig` = hex (no `0x`) of the 96-byte
-/// BLS signature by the network key over the bytes of `message`, `address` = the PKP's address.
+/// BLS signature by the network key over the bytes of `message` (a [`network_grant_message`]),
+/// `address` = the PKP's address.
 pub fn network_capability(
     message: String,
     signature: &[u8; NETWORK_SIGNATURE_LEN],
@@ -655,6 +688,24 @@ mod tests {
     const HASH_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const HASH_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
     const CID: &str = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG";
+
+    #[test]
+    fn a_network_grant_splits_into_its_capability_and_party() {
+        let cap = "example.com wants you to sign in with your Ethereum account:\n0xabc\n\nI further authorize\n\nURI: lit:session:00";
+        let signed = network_grant_message(cap, "address:0xAbC").unwrap();
+        assert_eq!(split_network_grant(&signed), Some((cap, "address:0xAbC")));
+        // a party cannot smuggle a line, and a capability cannot carry a party of its own
+        assert_eq!(network_grant_message(cap, "address:0x1\nURI: x"), None);
+        assert_eq!(network_grant_message(cap, ""), None);
+        assert_eq!(network_grant_message(&signed, "address:0x2"), None);
+        assert_eq!(split_network_grant(cap), None);
+        assert_eq!(
+            split_network_grant(&format!(
+                "{signed}{NETWORK_GRANT_PARTY_SEPARATOR}address:0x2"
+            )),
+            None
+        );
+    }
 
     fn req(resource: &str, ability: LitAbility) -> ResourceAbilityRequest {
         ResourceAbilityRequest::new(resource.parse().unwrap(), ability).unwrap()

@@ -256,6 +256,11 @@ pub enum PkpScope {
     PersonalSign,
 }
 
+/// [`PkpScope::SignAnything`] in the `PkpRegistry` contract's scope bits.
+pub const SCOPE_BIT_SIGN_ANYTHING: u8 = 1;
+/// [`PkpScope::PersonalSign`] in the `PkpRegistry` contract's scope bits.
+pub const SCOPE_BIT_PERSONAL_SIGN: u8 = 2;
+
 /// An auth method permitted to use a PKP.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -493,8 +498,13 @@ pub struct SessionSignResponse {
     pub party_id: u32,
     /// The epoch of its key share.
     pub epoch: u64,
-    /// Its BLS signature share over the capability's bytes, sealed with
-    /// [`SESSION_SHARE_SEAL_INFO`] and [`encryption_share_aad`] (party, epoch, capability bytes).
+    /// Who the node found the auth to be (`address:<EIP-55>`, `auth-method:<type>:<id hex>` or
+    /// `action:<CID>`): the network signs it with the capability, see
+    /// [`crate::session::network_grant_message`].
+    pub party: String,
+    /// Its BLS signature share over the bytes of
+    /// `network_grant_message(capability, party)`, sealed with [`SESSION_SHARE_SEAL_INFO`] and
+    /// [`encryption_share_aad`] (party id, epoch, those bytes).
     pub share: SealedBox,
 }
 

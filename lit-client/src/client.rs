@@ -503,7 +503,9 @@ impl LitClient {
     /// ([`ClientError::epoch_changed`]), handshakes again (once, shared with requests that
     /// failed alike at the same time) and runs it once more on the new view. A Lit Action that
     /// ran on some nodes is not run again ([`ClientError::ActionIncomplete`]): the view is
-    /// renewed for the next request and the error returned.
+    /// renewed for the next request and the error returned. A request that failed because a
+    /// node of the view does not serve ([`ClientError::member_not_serving`]: it may have left)
+    /// handshakes again too, and runs once more only if the network is at another epoch.
     pub(crate) async fn with_epoch_retry<T, F, Fut>(
         &self,
         what: &'static str,
@@ -517,6 +519,27 @@ impl LitClient {
         let view = self.view();
         let error = match request(view.clone()).await {
             Err(e) if e.epoch_changed() => e,
+            Err(e)
+                if e.member_not_serving() && !matches!(e, ClientError::ActionIncomplete { .. }) =>
+            {
+                // a member that stopped serving may have left at an epoch change this view has
+                // not seen: retry once on the newer epoch, if there is one
+                match self.rehandshake_after(&view).await {
+                    Ok(fresh) if fresh.epoch != view.epoch => {
+                        self.epoch_retries.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(
+                            request = what,
+                            from = view.epoch,
+                            to = fresh.epoch,
+                            error = %e,
+                            "a member does not serve and the network moved to another epoch: \
+                             retrying the request once"
+                        );
+                        return request(fresh).await;
+                    }
+                    _ => return Err(e),
+                }
+            }
             other => return other,
         };
         tracing::info!(

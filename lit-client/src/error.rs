@@ -248,6 +248,15 @@ pub enum ClientError {
     /// The combined key did not decrypt the data, or the plaintext does not match its hash.
     #[error("decryption failed: {0}")]
     Decrypt(String),
+    /// A transaction or read on the EVM chain failed; `refused` is the contract's revert
+    /// reason when it refused (`contracts/SPEC.md`).
+    #[error("chain: {message}")]
+    Chain {
+        /// What happened.
+        message: String,
+        /// The contract's revert reason, if it refused.
+        refused: Option<String>,
+    },
     /// The client was given bad options or no nodes.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -282,6 +291,14 @@ impl ClientError {
         self.failures()
             .iter()
             .any(|f| f.reason.code() == Some(ErrorCode::WrongEpoch))
+    }
+
+    /// Whether a node of the client's view answered that it does not serve (`not_ready`): it
+    /// may have left at an epoch change the client has not seen yet.
+    pub fn member_not_serving(&self) -> bool {
+        self.failures()
+            .iter()
+            .any(|f| f.reason.code() == Some(ErrorCode::NotReady))
     }
 
     /// An I/O error with what was being done.

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod action;
+pub mod chain;
 pub mod client;
 pub mod encrypted;
 pub mod error;
@@ -16,6 +17,7 @@ pub use action::{
     action_execution_grant, ActionAuth, ActionResponse, ActionSignature, ActionUpload, ExecuteJs,
     ExecuteJsResult, DEFAULT_EXECUTE_TIMEOUT,
 };
+pub use chain::PkpChain;
 pub use client::{collect_shares, Bootstrap, ConnectOptions, EpochView, LitClient, NodeInfo};
 pub use encrypted::{encrypt_to, identity_of, EncryptedData, ENCRYPTED_DATA_VERSION};
 pub use error::{ClientError, NodeFailure, NodeFailureReason};

@@ -357,33 +357,35 @@ impl LitClient {
         let request = pkp_grant(pkp)?;
         let address =
             lit_crypto::eth::Address::parse(&pkp.eth_address).map_err(|e| config(e.to_string()))?;
-        let signature = self
+        let (grant, signature) = self
             .with_epoch_retry("PKP session", |view| {
                 self.sign_capability(view, pkp, &message, auth_for)
             })
             .await?;
-        let capability = crate::session::network_capability(message, &signature, &address);
+        let capability = crate::session::network_capability(grant, &signature, &address);
         crate::Session::from_network_capability(key, capability, vec![request])
             .map_err(|e| config(e.to_string()))
     }
 
-    /// The network's BLS signature over a PKP session capability: `T` verified shares from
-    /// nodes asked one by one.
+    /// The network's BLS signature over a PKP session capability and the party that obtained
+    /// it (`lit_api::session::network_grant_message`), with that message: `T` verified shares
+    /// over the same party from nodes asked one by one (a node that names another party than
+    /// the others cannot stop the session; its share counts for its party only).
     async fn sign_capability(
         &self,
         view: std::sync::Arc<EpochView>,
         pkp: &PkpInfo,
         message: &str,
         auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
-    ) -> Result<lit_crypto::bls::Signature, ClientError> {
+    ) -> Result<(String, lit_crypto::bls::Signature), ClientError> {
         let mut order: Vec<_> = view.nodes().iter().collect();
         shuffle(&mut order);
         let key_set = view.key_set();
         let threshold = view.threshold();
-        let mut shares = Vec::new();
+        let mut by_party: std::collections::BTreeMap<String, Vec<_>> = Default::default();
         let mut failures = Vec::new();
         for node in order {
-            if shares.len() == threshold {
+            if by_party.values().any(|s| s.len() == threshold) {
                 break;
             }
             let (seal_key, seal_public) = SealSecretKey::generate(&mut OsRng);
@@ -397,18 +399,26 @@ impl LitClient {
             let r: Result<lit_api::v1::SessionSignResponse, _> =
                 post_json(&self.http, &endpoint(&node.url, paths::SESSION_SIGN), &body).await;
             let share = r.and_then(|resp| {
+                let grant = lit_api::session::network_grant_message(message, &resp.party)
+                    .ok_or_else(|| {
+                        NodeFailureReason::InvalidShare(format!(
+                            "the node names an impossible party {:?}",
+                            resp.party
+                        ))
+                    })?;
                 crate::shares::open_bls_share(
                     key_set,
                     &seal_key,
                     (node.party_id, view.epoch()),
                     (resp.party_id, resp.epoch),
                     lit_api::v1::SESSION_SHARE_SEAL_INFO,
-                    message.as_bytes(),
+                    grant.as_bytes(),
                     &resp.share,
                 )
+                .map(|share| (grant, share))
             });
             match share {
-                Ok(s) => shares.push(s),
+                Ok((grant, share)) => by_party.entry(grant).or_default().push(share),
                 Err(reason) => {
                     let fatal = matches!(reason.code(), Some(c) if !c.is_retryable());
                     failures.push(NodeFailure {
@@ -422,6 +432,13 @@ impl LitClient {
                 }
             }
         }
+        let Some((grant, shares)) = by_party.into_iter().max_by_key(|(_, s)| s.len()) else {
+            return Err(ClientError::TooFewShares {
+                needed: threshold,
+                got: 0,
+                failures,
+            });
+        };
         if shares.len() < threshold {
             return Err(ClientError::TooFewShares {
                 needed: threshold,
@@ -429,9 +446,10 @@ impl LitClient {
                 failures,
             });
         }
-        key_set
-            .combine(message.as_bytes(), &shares)
-            .map_err(|e| ClientError::Signature(e.to_string()))
+        let signature = key_set
+            .combine(grant.as_bytes(), &shares)
+            .map_err(|e| ClientError::Signature(e.to_string()))?;
+        Ok((grant, signature))
     }
 
     async fn sign_with(

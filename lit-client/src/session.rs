@@ -176,7 +176,8 @@ pub fn pkp_capability_message(
     .to_string())
 }
 
-/// A network-signed capability from the combined BLS signature over `message`.
+/// A network-signed capability from the combined BLS signature over `message` (the capability
+/// and the party that obtained it, `lit_api::session::network_grant_message`).
 pub fn network_capability(
     message: String,
     signature: &lit_crypto::bls::Signature,
@@ -188,10 +189,14 @@ pub fn network_capability(
 /// The fields of a capability message the client needs: address, session key, expiration.
 fn read_capability(cap: &AuthSig) -> Result<(Address, String, OffsetDateTime), SessionError> {
     let bad = |m: &str| SessionError::InvalidCapability(m.to_string());
-    let message: SiweMessage = cap
-        .signed_message
-        .parse()
-        .map_err(|e: SiweError| bad(&e.to_string()))?;
+    let text = if cap.derived_via == lit_api::session::DERIVED_VIA_NETWORK_BLS {
+        lit_api::session::split_network_grant(&cap.signed_message)
+            .ok_or_else(|| bad("the network's capability names no party"))?
+            .0
+    } else {
+        cap.signed_message.as_str()
+    };
+    let message: SiweMessage = text.parse().map_err(|e: SiweError| bad(&e.to_string()))?;
     let key = message
         .uri
         .strip_prefix(SESSION_URI_PREFIX)
@@ -444,6 +449,12 @@ mod tests {
         )
         .unwrap();
         let secret = lit_crypto::bls::SecretKey::random(&mut OsRng);
+        let unnamed = network_capability(msg.clone(), &secret.sign(msg.as_bytes()), &pkp);
+        assert!(matches!(
+            Session::from_network_capability(SessionKey::random(), unnamed, vec![pkp_any()]),
+            Err(SessionError::InvalidCapability(m)) if m.contains("names no party")
+        ));
+        let msg = lit_api::session::network_grant_message(&msg, "address:0x00").unwrap();
         let cap = network_capability(msg.clone(), &secret.sign(msg.as_bytes()), &pkp);
         assert_eq!(cap.derived_via, "lit.bls");
         assert_eq!(cap.sig.len(), 192);

@@ -1,5 +1,5 @@
 //! Where the network's shared state lives: PKP ownership and permissions (and, with them, the
-//! approvals used, the PKP sessions granted, and each owner's mints of the last hour for the
+//! approvals used and each owner's mints of the last hour for the
 //! mint quota, see `service::quota`).
 //!
 //! Every node must read the same records, so they cannot live in a node's own store. The
@@ -13,6 +13,7 @@
 
 pub mod embedded;
 pub mod evm;
+pub mod evm_registry;
 pub mod staking;
 
 use std::path::Path;
@@ -49,6 +50,16 @@ pub enum ChainError {
     /// The owner approval's nonce was used before: an approval takes effect once.
     #[error("this approval was already used")]
     ApprovalUsed,
+    /// On this network the owner mints PKPs and changes their permissions with its own
+    /// transactions to the registry contract; no node does it for anyone.
+    #[error(
+        "on this network the owner mints PKPs and changes their permissions with its own \
+         transactions to the PkpRegistry contract at {contract}; nodes only read it"
+    )]
+    OwnerTransactions {
+        /// The contract (EIP-55).
+        contract: String,
+    },
     /// The owner minted as many PKPs in the last hour as the quota allows.
     #[error("{owner} minted {limit} PKPs in the last hour")]
     MintQuota {
@@ -99,24 +110,6 @@ pub trait PkpRegistry: Send + Sync {
     ) -> Result<PkpRecord, ChainError>;
     /// The PKPs of `owner`.
     fn by_owner(&self, owner: &Address) -> Result<Vec<PkpRecord>, ChainError>;
-    /// Remembers who obtained a network-signed PKP session, until it expires.
-    fn record_session(&self, grant: &SessionGrant) -> Result<(), ChainError>;
-    /// Who obtained the PKP session whose capability message hashes to `capability` (hex).
-    fn session_party(&self, capability: &str) -> Result<Option<SessionGrant>, ChainError>;
-}
-
-/// Who obtained a network-signed PKP session: every use of the session re-checks that this
-/// party is still permitted on the PKP, so revoking it ends the session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionGrant {
-    /// SHA-256 of the capability message, hex.
-    pub capability: String,
-    /// The PKP (token id, hex).
-    pub token_id: String,
-    /// The party: `address:<EIP-55>`, `auth-method:<type>:<id hex>` or `action:<CID>`.
-    pub party: String,
-    /// When the capability expires (Unix seconds).
-    pub expires: i64,
 }
 
 /// The development registry: one SQLite file shared by the nodes of a devnet.
@@ -158,13 +151,6 @@ impl SqliteRegistry {
                 PRIMARY KEY (signer, nonce)
             );
             CREATE INDEX IF NOT EXISTS approvals_expires ON approvals(expires);
-            CREATE TABLE IF NOT EXISTS pkp_sessions (
-                capability TEXT PRIMARY KEY,
-                token_id TEXT NOT NULL,
-                party TEXT NOT NULL,
-                expires INTEGER NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS pkp_sessions_expires ON pkp_sessions(expires);
             CREATE TABLE IF NOT EXISTS mints (
                 owner TEXT NOT NULL,
                 at INTEGER NOT NULL
@@ -358,41 +344,6 @@ impl PkpRegistry for SqliteRegistry {
             out.push(decode(&id, &text)?);
         }
         Ok(out)
-    }
-
-    fn record_session(&self, grant: &SessionGrant) -> Result<(), ChainError> {
-        let conn = self.conn();
-        conn.execute(
-            "DELETE FROM pkp_sessions WHERE expires < ?1",
-            params![now_unix() - 60],
-        )
-        .map_err(backend)?;
-        // every member of the group records the same grant; the first one stays
-        conn.execute(
-            "INSERT OR IGNORE INTO pkp_sessions (capability, token_id, party, expires)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![grant.capability, grant.token_id, grant.party, grant.expires],
-        )
-        .map_err(backend)?;
-        Ok(())
-    }
-
-    fn session_party(&self, capability: &str) -> Result<Option<SessionGrant>, ChainError> {
-        self.conn()
-            .query_row(
-                "SELECT token_id, party, expires FROM pkp_sessions WHERE capability = ?1",
-                params![capability],
-                |row| {
-                    Ok(SessionGrant {
-                        capability: capability.to_string(),
-                        token_id: row.get(0)?,
-                        party: row.get(1)?,
-                        expires: row.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(backend)
     }
 }
 

@@ -19,6 +19,8 @@
 //! path = "chain.sqlite"              # embedded: the file (relative to the config file)
 //! rpc_url = "http://127.0.0.1:8545"  # evm: the chain's JSON-RPC endpoint
 //! contract = "0x…"                   # evm: the Staking contract
+//! pkp_registry = "0x…"               # evm: the PkpRegistry contract, where PKPs are read (then
+//!                                    # `registry` must be absent: owners mint on chain)
 //! poll_ms = 500                      # how often the node reads the chain
 //! grace_ms = 30000                   # how long the previous epoch's shares still serve
 //!
@@ -167,6 +169,10 @@ pub struct StakingConfig {
     /// EVM: the Staking contract's address.
     #[serde(default)]
     pub contract: Option<String>,
+    /// EVM: the PkpRegistry contract's address; the node reads PKPs from it (instead of the
+    /// development `registry` file).
+    #[serde(default)]
+    pub pkp_registry: Option<String>,
     /// How often the node reads the chain (milliseconds).
     #[serde(default = "default_poll_ms")]
     pub poll_ms: u64,
@@ -412,7 +418,17 @@ impl Config {
                 StakingBackend::Evm if staking.rpc_url.is_none() || staking.contract.is_none() => {
                     return Err("staking.rpc_url and staking.contract are needed for evm".into());
                 }
+                StakingBackend::Embedded if staking.pkp_registry.is_some() => {
+                    return Err("staking.pkp_registry is for the evm backend".into());
+                }
                 _ => {}
+            }
+            if staking.pkp_registry.is_some() && config.registry.is_some() {
+                return Err(
+                    "registry and staking.pkp_registry exclude each other: PKPs are \
+                     either in the devnet's file or on the chain"
+                        .into(),
+                );
             }
             if staking.poll_ms == 0 {
                 return Err("staking.poll_ms must be positive".into());

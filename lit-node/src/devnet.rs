@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! DIR/network.json          the network file (every node's URL and keys)
-//! DIR/registry.sqlite       the PKP registry the nodes share
+//! DIR/registry.sqlite       the PKP registry the nodes share (on an EVM chain: its PkpRegistry)
 //! DIR/node-<i>/config.toml  node i's configuration (`listen = "127.0.0.1:0"`)
 //! DIR/node-<i>/data/        node i's identity, encrypted store and storage key
 //! DIR/node-<i>/data/url     the URL node i listens at, written by the node once it is bound
@@ -341,14 +341,22 @@ fn node_folder(
     let io = |what: &str, e: std::io::Error| NodeError::Io(format!("{what}: {e}"));
     let node_dir = dir.join(format!("node-{i}"));
     std::fs::create_dir_all(&node_dir).map_err(|e| io("node folder", e))?;
+    // on an EVM chain the PKPs are on it too (owners mint them with their transactions)
+    let evm = match &options.staking {
+        Some(_) => evm_record(dir)?,
+        None => None,
+    };
     let mut text = format!(
         "# node {i} of the devnet in {dir}\n\
          # port 0: the node binds a free port and reports it (see lit_node::devnet)\n\
          listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
-         network_file = \"../{NETWORK_FILE}\"\nregistry = \"../{REGISTRY_FILE}\"\n\
+         network_file = \"../{NETWORK_FILE}\"\n\
          attestation = \"simulated\"\n",
         dir = dir.display()
     );
+    if evm.is_none() {
+        text.push_str(&format!("registry = \"../{REGISTRY_FILE}\"\n"));
+    }
     if let Some(size) = options.presignature_pool {
         text.push_str(&format!("presignature_pool = {size}\n"));
     }
@@ -356,13 +364,14 @@ fn node_folder(
         text.push_str(&format!("dkg_round_timeout_ms = {ms}\n"));
     }
     if let Some(staking) = &options.staking {
-        match evm_record(dir)? {
+        match &evm {
             None => text.push_str(&format!(
                 "\n[staking]\nbackend = \"embedded\"\npath = \"../{CHAIN_FILE}\"\n"
             )),
             Some(record) => text.push_str(&format!(
-                "\n[staking]\nbackend = \"evm\"\nrpc_url = \"{}\"\ncontract = \"{}\"\n",
-                record.rpc_url, record.staking
+                "\n[staking]\nbackend = \"evm\"\nrpc_url = \"{}\"\ncontract = \"{}\"\n\
+                 pkp_registry = \"{}\"\n",
+                record.rpc_url, record.staking, record.pkp_registry
             )),
         }
         text.push_str(&format!(

@@ -27,6 +27,7 @@ use crate::auth::oidc::OidcVerifier;
 use crate::auth::Authenticator;
 use crate::chain::embedded::EmbeddedStaking;
 use crate::chain::evm::EvmStaking;
+use crate::chain::evm_registry::EvmRegistry;
 use crate::chain::staking::{NetworkState, Staking};
 use crate::chain::{PkpRegistry, SqliteRegistry};
 use crate::conditions::rpc::ChainRpc;
@@ -253,13 +254,25 @@ impl Node {
         }
         let evaluator =
             Evaluator::new(&config.chains).map_err(|e| NodeError::Io(format!("chains: {e}")))?;
-        let registry: Option<Arc<dyn PkpRegistry>> = match &config.registry {
-            Some(path) => {
+        let on_chain = config.staking.as_ref().and_then(|s| {
+            s.pkp_registry
+                .as_deref()
+                .map(|c| (s.rpc_url.as_deref().unwrap_or_default(), c))
+        });
+        let registry: Option<Arc<dyn PkpRegistry>> = match (&config.registry, on_chain) {
+            (Some(path), _) => {
                 Some(Arc::new(SqliteRegistry::open(path).map_err(|e| {
                     NodeError::Io(format!("registry {}: {e}", path.display()))
                 })?))
             }
-            None => None,
+            (None, Some((rpc_url, contract))) => {
+                let contract = lit_crypto::eth::Address::parse(contract)
+                    .map_err(|e| NodeError::Io(format!("staking.pkp_registry: {e}")))?;
+                Some(Arc::new(EvmRegistry::open(rpc_url, contract).map_err(
+                    |e| NodeError::Io(format!("PKP registry contract {contract}: {e}")),
+                )?))
+            }
+            (None, None) => None,
         };
         let oidc = if config.oidc.is_empty() {
             None

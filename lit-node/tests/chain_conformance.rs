@@ -576,3 +576,125 @@ type Permissions = (
     Vec<(u32, alloy_primitives::Bytes, u8)>,
     Vec<String>,
 );
+
+/// The two PKP registries read the same PKP the same way: the devnet file (changed through
+/// owner approvals) and `PkpRegistry` on anvil (changed by the owner's transactions, which
+/// the EVM registry refuses to send for anyone).
+#[tokio::test(flavor = "multi_thread")]
+async fn both_pkp_registries_read_a_pkp_alike_and_the_chain_one_writes_nothing() {
+    use alloy_primitives::{Bytes, FixedBytes};
+    use k256::elliptic_curve::sec1::ToEncodedPoint;
+    use lit_api::v1::{PermittedAuthMethod, PkpScope, AUTH_METHOD_TYPE_OIDC};
+    use lit_node::chain::evm::{to_evm, transact};
+    use lit_node::chain::evm_registry::EvmRegistry;
+    use lit_node::chain::{Approval, Permissions, PkpRecord, PkpRegistry as _, SqliteRegistry};
+
+    let chain = Anvil::start().await;
+    let owner_key = account_key(0);
+    let owner = chain.fund_account(&owner_key).await;
+    let deployed = evm::deploy(&chain.url, &owner_key, &params(), SUPPLY)
+        .await
+        .unwrap();
+    let (provider, _) = evm::connect(&chain.url, &owner_key).unwrap();
+    let contract = PkpRegistry::new(to_evm(deployed.pkp_registry), provider);
+
+    // the PKP: any key (the registries do not check keys; the nodes do)
+    let public = *account_key(100).verifying_key().as_affine();
+    let point = public.to_encoded_point(false);
+    let salt = [7u8; 32];
+    let key_id = lit_client::chain::key_id(&owner, &salt);
+    let token_id = lit_node::service::pkp::token_id(&public);
+    let method = PermittedAuthMethod {
+        method_type: AUTH_METHOD_TYPE_OIDC,
+        id: "abcd01".into(),
+        scopes: [PkpScope::SignAnything, PkpScope::PersonalSign].into(),
+    };
+    let expected = PkpRecord {
+        token_id: lit_api::Bytes32(token_id),
+        key_id: lit_api::Bytes32(key_id),
+        public_key: lit_api::Bytes(public.to_encoded_point(true).as_bytes().to_vec()),
+        eth_address: Address::from_point(&public).to_checksum(),
+        owner: owner.to_checksum(),
+        permissions: Permissions {
+            addresses: [Address([0xb0; 20]).to_checksum()].into(),
+            auth_methods: vec![method.clone()],
+            actions: ["QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG".to_string()].into(),
+        },
+    };
+
+    // on the chain, by the owner's transactions
+    transact(contract.mint(
+        FixedBytes(salt),
+        Bytes::copy_from_slice(&point.as_bytes()[1..]),
+    ))
+    .await
+    .unwrap();
+    let token = alloy_primitives::U256::from_be_bytes(token_id);
+    transact(contract.addPermittedAddress(token, to_evm(Address([0xb0; 20]))))
+        .await
+        .unwrap();
+    transact(contract.addPermittedAuthMethod(
+        token,
+        method.method_type,
+        Bytes::from(hex::decode(&method.id).unwrap()),
+        3,
+    ))
+    .await
+    .unwrap();
+    for cid in &expected.permissions.actions {
+        transact(contract.addPermittedAction(token, cid.clone()))
+            .await
+            .unwrap();
+    }
+
+    // in the devnet file, through approvals
+    let dir = tempfile::tempdir().unwrap();
+    let file = SqliteRegistry::open(&dir.path().join("registry.sqlite")).unwrap();
+    let approval = move |n: u8| Approval {
+        signer: owner.to_checksum(),
+        nonce: [n; 32],
+        expires: i64::MAX / 2,
+    };
+    let bare = PkpRecord {
+        permissions: Permissions::default(),
+        ..expected.clone()
+    };
+    file.insert(&bare, &approval(1), 10).unwrap();
+    let perms = expected.permissions.clone();
+    file.update_permissions(&hex::encode(token_id), &approval(2), &mut |p| {
+        *p = perms.clone()
+    })
+    .unwrap();
+
+    let on_chain = Arc::new(EvmRegistry::open(&chain.url, deployed.pkp_registry).unwrap());
+    let read = {
+        let on_chain = on_chain.clone();
+        tokio::task::spawn_blocking(move || {
+            let id = hex::encode(token_id);
+            (
+                on_chain.get(&id).unwrap(),
+                on_chain.by_owner(&owner).unwrap(),
+                on_chain.by_owner(&Address([0xee; 20])).unwrap(),
+                on_chain.get(&hex::encode([0x55u8; 32])).unwrap(),
+                on_chain.insert(&bare, &approval(3), 10),
+                on_chain.update_permissions(&id, &approval(4), &mut |_| {}),
+            )
+        })
+        .await
+        .unwrap()
+    };
+    let id = hex::encode(token_id);
+    assert_eq!(read.0.as_ref(), Some(&expected));
+    assert_eq!(file.get(&id).unwrap().as_ref(), Some(&expected));
+    assert_eq!(read.1, vec![expected.clone()]);
+    assert_eq!(file.by_owner(&owner).unwrap(), vec![expected]);
+    assert!(read.2.is_empty() && file.by_owner(&Address([0xee; 20])).unwrap().is_empty());
+    assert!(read.3.is_none() && file.get(&hex::encode([0x55u8; 32])).unwrap().is_none());
+    let contract = deployed.pkp_registry.to_checksum();
+    for refused in [read.4.map(|_| ()), read.5.map(|_| ())] {
+        assert!(
+            matches!(&refused, Err(ChainError::OwnerTransactions { contract: c }) if *c == contract),
+            "{refused:?}"
+        );
+    }
+}

@@ -110,6 +110,27 @@ async fn load(
     report
 }
 
+/// A PKP of `owner`: on anvil minted by the owner's own transaction to the devnet's
+/// `PkpRegistry` (the nodes read PKPs from the chain and refuse to mint), on the embedded chain
+/// through the nodes.
+async fn mint(
+    net: &TestNet,
+    client: &LitClient,
+    anvil: &support::chain::Anvil,
+    owner: &Wallet,
+    on_anvil: bool,
+) -> lit_api::v1::PkpInfo {
+    if !on_anvil {
+        return client.mint_pkp(owner).await.unwrap();
+    }
+    let refused = client.mint_pkp(owner).await.unwrap_err();
+    assert!(refused.to_string().contains("PkpRegistry"), "{refused}");
+    anvil.fund_account(owner.signing_key()).await;
+    let record = lit_node::devnet::evm_record(net.dir()).unwrap().unwrap();
+    let chain = lit_client::PkpChain::new(&record.rpc_url, &record.pkp_registry).unwrap();
+    client.mint_pkp_on_chain(owner, &chain).await.unwrap()
+}
+
 /// The PKP signs `digest` for its owner, and libsecp256k1 recovers the PKP's key from it.
 async fn signs_for_its_key(
     client: &LitClient,
@@ -207,7 +228,7 @@ async fn members_join_leave_and_are_voted_out(on_anvil: bool) {
     let encrypted = c1.encrypt(&user_is(&alice.address()), secret).unwrap();
     assert_eq!(c1.decrypt(&encrypted, &alice).await.unwrap(), secret);
     let owner = Wallet::random();
-    let pkp = c1.mint_pkp(&owner).await.unwrap();
+    let pkp = mint(&net, &c1, &anvil, &owner, on_anvil).await;
     signs_for_its_key(&c1, &pkp, &owner, [0x11; 32]).await;
 
     // from here on a client decrypts, signs and runs actions without pause
@@ -406,7 +427,7 @@ async fn epochs_on_the_solidity_contracts_on_anvil() {
     let secret = b"written at epoch 1 on anvil";
     let encrypted = c1.encrypt(&user_is(&alice.address()), secret).unwrap();
     let owner = Wallet::random();
-    let pkp = c1.mint_pkp(&owner).await.unwrap();
+    let pkp = mint(&net, &c1, &anvil, &owner, true).await;
     signs_for_its_key(&c1, &pkp, &owner, [0x21; 32]).await;
 
     // node 1 serves another sharing of the same root keys than the other members

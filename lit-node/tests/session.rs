@@ -374,6 +374,9 @@ fn network_signed_pkp_capability_verifies_under_the_network_key_only() {
     assert_eq!(parsed.address, pkp_address);
     assert_eq!(parsed.session_key, key.public_hex());
     assert_eq!(parsed.grants, grants);
+    // it signs the message with the party that obtained the session
+    let party = format!("address:{}", Wallet::random().address().to_checksum());
+    let message = lit_api::session::network_grant_message(&message, &party).unwrap();
     let sig_shares: Vec<_> = shares[1..4]
         .iter()
         .map(|s| s.sign(message.as_bytes()))
@@ -386,6 +389,45 @@ fn network_signed_pkp_capability_verifies_under_the_network_key_only() {
     let v = verify(&sig, &pkp(TOKEN_A), T0 + 5, &set.public_key()).unwrap();
     assert_eq!(v.authorized_address, pkp_address);
     assert_eq!(v.authorized_by, CapabilitySigner::Network);
+    assert_eq!(v.network_party.as_deref(), Some(party.as_str()));
+    // another party written over the signed one breaks the network's signature
+    let owner = format!("address:{}", Wallet::random().address().to_checksum());
+    let swapped = resign(session.key(), &sig, |m| {
+        let (cap, _) =
+            lit_api::session::split_network_grant(&m.capabilities[0].signed_message).unwrap();
+        m.capabilities[0].signed_message =
+            lit_api::session::network_grant_message(cap, &owner).unwrap();
+    });
+    assert!(matches!(
+        verify(&swapped, &pkp(TOKEN_A), T0 + 5, &set.public_key()),
+        Err(SessionError::Capability {
+            reason: CapabilityError::BadSignature,
+            ..
+        })
+    ));
+    // and a network signature over the capability alone names nobody: refused
+    let bare = resign(session.key(), &sig, |m| {
+        let (cap, _) =
+            lit_api::session::split_network_grant(&m.capabilities[0].signed_message).unwrap();
+        let cap = cap.to_string();
+        let combined = set
+            .combine(
+                cap.as_bytes(),
+                &shares[1..4]
+                    .iter()
+                    .map(|s| s.sign(cap.as_bytes()))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        m.capabilities[0] = network_capability(cap, &combined, &pkp_address);
+    });
+    assert!(matches!(
+        verify(&bare, &pkp(TOKEN_A), T0 + 5, &set.public_key()),
+        Err(SessionError::Capability {
+            reason: CapabilityError::Malformed(m),
+            ..
+        }) if m.contains("party")
+    ));
     // refused under another network key
     let err = verify(&sig, &pkp(TOKEN_A), T0 + 5, &some_network_key()).unwrap_err();
     assert!(

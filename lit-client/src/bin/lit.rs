@@ -124,7 +124,10 @@ enum ActionAuthMode {
 #[derive(Debug, Subcommand)]
 enum PkpCommand {
     /// Mint a PKP owned by the wallet; prints its token id, public key and address.
-    Mint,
+    Mint {
+        #[command(flatten)]
+        chain: OnChain,
+    },
     /// Show a PKP's record.
     Info {
         /// The PKP's token id (hex).
@@ -164,7 +167,30 @@ enum PkpCommand {
         /// Revoke instead of permit.
         #[arg(long)]
         remove: bool,
+        #[command(flatten)]
+        chain: OnChain,
     },
+}
+
+/// On a network whose PKPs are on an EVM chain (`staking.pkp_registry` in the nodes'
+/// configurations), the wallet mints and permits with its own transactions.
+#[derive(clap::Args, Debug)]
+struct OnChain {
+    /// The chain's JSON-RPC URL (with --pkp-registry).
+    #[arg(long, requires = "pkp_registry")]
+    rpc_url: Option<String>,
+    /// The PkpRegistry contract (with --rpc-url).
+    #[arg(long, requires = "rpc_url")]
+    pkp_registry: Option<String>,
+}
+
+impl OnChain {
+    fn chain(&self) -> Result<Option<lit_client::PkpChain>, ClientError> {
+        match (&self.rpc_url, &self.pkp_registry) {
+            (Some(url), Some(registry)) => lit_client::PkpChain::new(url, registry).map(Some),
+            _ => Ok(None),
+        }
+    }
 }
 
 fn token_id(s: &str) -> Result<[u8; 32], ClientError> {
@@ -766,9 +792,12 @@ async fn run_pkp(cli: &Cli, cmd: &PkpCommand) -> Result<(), ClientError> {
     use lit_api::v1::{PermissionChange, ToSign};
     let client = connect(cli).await?;
     match cmd {
-        PkpCommand::Mint => {
+        PkpCommand::Mint { chain } => {
             let wallet = Wallet::load(&cli.wallet)?;
-            let info = client.mint_pkp(&wallet).await?;
+            let info = match chain.chain()? {
+                Some(chain) => client.mint_pkp_on_chain(&wallet, &chain).await?,
+                None => client.mint_pkp(&wallet).await?,
+            };
             if cli.json {
                 print_json(&pkp_json(&info));
             } else {
@@ -790,6 +819,7 @@ async fn run_pkp(cli: &Cli, cmd: &PkpCommand) -> Result<(), ClientError> {
             auth_method,
             action,
             remove,
+            chain,
         } => {
             let wallet = Wallet::load(&cli.wallet)?;
             let change = match (address, auth_method, action) {
@@ -806,7 +836,14 @@ async fn run_pkp(cli: &Cli, cmd: &PkpCommand) -> Result<(), ClientError> {
                     ))
                 }
             };
-            let info = client.pkp_permit(&wallet, token_id(pkp)?, change).await?;
+            let info = match chain.chain()? {
+                Some(chain) => {
+                    client
+                        .pkp_permit_on_chain(&wallet, &chain, token_id(pkp)?, change)
+                        .await?
+                }
+                None => client.pkp_permit(&wallet, token_id(pkp)?, change).await?,
+            };
             if cli.json {
                 print_json(&pkp_json(&info));
             } else {

@@ -69,9 +69,9 @@ pub struct VerifiedSession {
     /// Everything its capabilities grant: what else the session may do in the same request
     /// (a Lit Action's caller signs or decrypts inside the action only with such a grant).
     pub grants: Vec<ResourceAbilityRequest>,
-    /// The SHA-256 of each capability message (for network-signed ones, the key under which
-    /// the registry remembers who obtained the session).
-    pub capability_hashes: Vec<[u8; 32]>,
+    /// For a PKP session (network-signed capabilities): the party that obtained it, which the
+    /// network signed with the capability (`lit_api::session::network_grant_message`).
+    pub network_party: Option<String>,
 }
 
 /// Who signed a capability.
@@ -259,6 +259,8 @@ pub struct ParsedCapability {
     pub expires_at: OffsetDateTime,
     /// `Not Before`, if any.
     pub not_before: Option<OffsetDateTime>,
+    /// For a network-signed capability: the party that obtained it (signed with it).
+    pub network_party: Option<String>,
 }
 
 /// Parses a capability message and checks its shape: a valid EIP-4361 message with
@@ -311,6 +313,7 @@ fn capability_of(siwe: SiweMessage) -> Result<ParsedCapability, CapabilityError>
         issued_at: siwe.issued_at.datetime(),
         expires_at,
         not_before: siwe.not_before.map(|t| t.datetime()),
+        network_party: None,
     })
 }
 
@@ -358,7 +361,14 @@ pub fn verify_capability(
         DERIVED_VIA_NETWORK_BLS => {
             let claimed = Address::parse(&cap.address)
                 .map_err(|e| CapabilityError::Malformed(e.to_string()))?;
-            let parsed = parse_capability_message(&cap.signed_message)?;
+            let (capability, party) = lit_api::session::split_network_grant(&cap.signed_message)
+                .ok_or_else(|| {
+                    CapabilityError::Malformed(
+                        "a network-signed capability must name the party that obtained it".into(),
+                    )
+                })?;
+            let mut parsed = parse_capability_message(capability)?;
+            parsed.network_party = Some(party.to_string());
             if parsed.address != claimed {
                 return Err(CapabilityError::Malformed(
                     "the SIWE message names another address than the capability".into(),
@@ -566,7 +576,7 @@ pub fn verify_session_sig(
     let mut authorized: Option<(Address, CapabilitySigner)> = None;
     let mut granted = false;
     let mut earliest: Option<OffsetDateTime> = None;
-    let mut capability_hashes = Vec::with_capacity(message.capabilities.len());
+    let mut network_party: Option<String> = None;
     let mut grants = Vec::new();
     for (index, cap) in message.capabilities.iter().enumerate() {
         let (signer, parsed) = verify_capability(cap, &key_hex, now, ctx)
@@ -585,7 +595,17 @@ pub fn verify_session_sig(
         }
         granted |= parsed.grants.iter().any(|g| g.covers(request));
         grants.extend(parsed.grants);
-        capability_hashes.push(Sha256::digest(cap.signed_message.as_bytes()).into());
+        if let Some(party) = &parsed.network_party {
+            if network_party.as_ref().is_some_and(|p| p != party) {
+                return Err(SessionError::Capability {
+                    index,
+                    reason: CapabilityError::Malformed(
+                        "network-signed capabilities obtained by different parties".into(),
+                    ),
+                });
+            }
+            network_party = Some(party.clone());
+        }
         earliest = Some(earliest.map_or(parsed.expires_at, |e| e.min(parsed.expires_at)));
     }
     let (Some((authorized_address, authorized_by)), Some(capability_expiry)) =
@@ -621,7 +641,7 @@ pub fn verify_session_sig(
         expires_at,
         requests: message.resource_ability_requests,
         grants,
-        capability_hashes,
+        network_party,
     })
 }
 

@@ -145,7 +145,7 @@ pub async fn dev_fund_gas(rpc_url: &str, address: Address) -> Result<(), ChainEr
 }
 
 /// A provider for `rpc_url` that signs nothing.
-fn read_only(rpc_url: &str) -> Result<alloy_provider::RootProvider, ChainError> {
+pub(crate) fn read_only(rpc_url: &str) -> Result<alloy_provider::RootProvider, ChainError> {
     let url: reqwest_alloy::Url = rpc_url
         .parse()
         .map_err(|e| ChainError::Backend(format!("bad RPC URL {rpc_url:?}: {e}")))?;

@@ -38,7 +38,7 @@ use crate::auth::action::Authorising;
 use crate::auth::owner::verify_approval;
 use crate::auth::session::CapabilitySigner;
 use crate::auth::{Caller, CallerKey};
-use crate::chain::{ChainError, PkpRegistry, SessionGrant};
+use crate::chain::{ChainError, PkpRegistry};
 use crate::epoch::NodeKeys;
 use crate::error::ApiError;
 use crate::store::{Store, Table};
@@ -47,6 +47,9 @@ impl From<ChainError> for ApiError {
     fn from(e: ChainError) -> Self {
         match e {
             ChainError::NotFound(t) => ApiError::new(ErrorCode::NotFound, format!("no PKP {t}")),
+            e @ ChainError::OwnerTransactions { .. } => {
+                ApiError::new(ErrorCode::NotPermitted, e.to_string())
+            }
             ChainError::ApprovalUsed => ApiError::new(
                 ErrorCode::NonceReplayed,
                 "this approval was already used: approve every change anew",
@@ -329,40 +332,25 @@ async fn permitted_scopes(
                 if who != record.eth_address {
                     return Err(not_permitted(&who));
                 }
-                // a PKP session is as good as the party that obtained it, now
-                let registry = registry(node)?;
-                let hashes: Vec<String> =
-                    verified.capability_hashes.iter().map(hex::encode).collect();
-                let token = hex::encode(record.token_id.0);
-                let grant = blocking(move || {
-                    for h in &hashes {
-                        if let Some(g) = registry.session_party(h)? {
-                            if g.token_id == token {
-                                return Ok(Some(g));
-                            }
-                        }
-                    }
-                    Ok(None)
-                })
-                .await?
-                .ok_or_else(|| {
+                // a PKP session is as good as the party that obtained it (signed by the
+                // network with the capability), now
+                let grant = verified.network_party.clone().ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::NotPermitted,
                         "the network did not issue this PKP session: obtain a new one",
                     )
                 })?;
-                let scopes = scopes_of(record, &grant.party).ok_or_else(|| {
+                let scopes = scopes_of(record, &grant).ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::NotPermitted,
                         format!(
-                            "{} obtained this PKP session and is no longer permitted on the PKP",
-                            grant.party
+                            "{grant} obtained this PKP session and is no longer permitted on the PKP"
                         ),
                     )
                 })?;
                 return Ok(Permitted {
                     scopes,
-                    party: grant.party,
+                    party: grant,
                     caller: key,
                     via_pkp_session: true,
                 });
@@ -420,11 +408,12 @@ pub(crate) fn check_record(
     if token_id(&derived) != record.token_id.0
         || derived.to_encoded_point(true).as_bytes() != record.public_key.0.as_slice()
     {
-        return Err(ApiError::internal(
-            ErrorCode::Internal,
-            "the PKP record is inconsistent",
-            format_args!(
-                "registry record {} does not match its key id",
+        // on a chain anyone can record any key under a key id; no node signs for it
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!(
+                "the registry's PKP {} is not a key of this network: its public key is not \
+                 derived from the root key and its key id",
                 hex::encode(record.token_id.0)
             ),
         ));
@@ -544,26 +533,26 @@ pub async fn session_sign(
             "a PKP session needs an auth permitted to sign anything",
         ));
     }
-    // remember who obtained it: every use re-checks that party's permission
-    let grant = SessionGrant {
-        capability: hex::encode(sha2::Sha256::digest(req.capability.as_bytes())),
-        token_id: token.clone(),
-        party,
-        expires: cap.expires_at.unix_timestamp(),
-    };
-    let registry = self::registry(node)?;
-    blocking(move || registry.record_session(&grant)).await?;
+    // sign who obtained it with the capability: every use re-checks that party's permission
+    let grant =
+        lit_api::session::network_grant_message(&req.capability, &party).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MalformedRequest,
+                "the capability holds a party line of its own",
+            )
+        })?;
     let client_key = client_key(&req.client_public_key)?;
-    let share = keys.bls.sign(req.capability.as_bytes());
+    let share = keys.bls.sign(grant.as_bytes());
     let sealed = seal_reply(
         &client_key,
         lit_api::v1::SESSION_SHARE_SEAL_INFO,
-        &lit_api::v1::encryption_share_aad(node.me.get(), keys.epoch, req.capability.as_bytes()),
+        &lit_api::v1::encryption_share_aad(node.me.get(), keys.epoch, grant.as_bytes()),
         &share.to_bytes(),
     )?;
     Ok(lit_api::v1::SessionSignResponse {
         party_id: node.me.get(),
         epoch: keys.epoch,
+        party,
         share: sealed,
     })
 }
