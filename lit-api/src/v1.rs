@@ -139,6 +139,34 @@ pub struct HandshakeResponse {
     pub members: Vec<crate::network::NetworkNode>,
 }
 
+/// The domain tag of [`HandshakeResponse::attested_digest`].
+pub const HANDSHAKE_ATTESTED_DOMAIN: &[u8] = b"lit/v1/handshake-attested";
+
+impl HandshakeResponse {
+    /// What the node's attestation covers besides its identity key, the client's challenge and
+    /// the epoch (the `context` of its `lit_attest::Binding`): SHA-256 of
+    /// [`HANDSHAKE_ATTESTED_DOMAIN`] and the JSON of this answer with an empty evidence. It
+    /// covers everything the client relies on: the network keys and key set, threshold, node
+    /// count, domain, members, and the node's party id, URL and seal key. A client that verified
+    /// the attestation against it knows that no proxy changed any of these (for example swapped
+    /// the key set, so that data would be encrypted to another key).
+    pub fn attested_digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let unattested = HandshakeResponse {
+            attestation: Attestation {
+                kind: self.attestation.kind,
+                evidence: Bytes(Vec::new()),
+            },
+            ..self.clone()
+        };
+        let mut h = Sha256::new();
+        h.update(HANDSHAKE_ATTESTED_DOMAIN);
+        // serializing a struct of this crate cannot fail: no maps with non-string keys
+        h.update(serde_json::to_vec(&unattested).unwrap_or_default());
+        h.finalize().into()
+    }
+}
+
 /// `GET /v1/network`: the network as the node reads it from the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -1043,10 +1043,19 @@ async fn handshake(
             response.attestation.kind
         )));
     }
-    let binding = Binding::new(&identity_key, nonce, response.epoch);
-    let verified = verifier
-        .verify(&evidence, &binding)
-        .map_err(|e| NodeFailureReason::Attestation(e.to_string()))?;
+    // the report covers the whole answer: a proxy that changed anything in it (the network
+    // keys, the members, the node's keys) or passed another node's attestation is refused here
+    let binding = Binding {
+        context: response.attested_digest().to_vec(),
+        ..Binding::new(&identity_key, nonce, response.epoch)
+    };
+    let verified = verifier.verify(&evidence, &binding).map_err(|e| {
+        NodeFailureReason::Attestation(format!(
+            "{e} (the attestation covers the node's identity key, this handshake's challenge, \
+             the epoch and the whole answer: network keys, members and the node's keys; an \
+             answer changed on the way is refused)"
+        ))
+    })?;
 
     let key_set = PublicKeySet::from_bytes(response.network_keys.bls_key_set.as_slice())
         .map_err(|e| inconsistent(format!("BLS key set: {e}")))?;

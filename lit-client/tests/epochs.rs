@@ -102,9 +102,7 @@ async fn handshake(
     let Some(epoch) = node.epoch() else {
         return refuse(ErrorCode::NotReady, "no keys");
     };
-    let binding = Binding::new(&node.identity, Nonce(req.challenge.0), epoch.number);
-    let evidence = node.attester.attest(&binding.report_data()).unwrap();
-    Json(HandshakeResponse {
+    let mut response = HandshakeResponse {
         api_version: API_VERSION,
         node: NodeIdentity {
             party_id: node.party,
@@ -123,15 +121,21 @@ async fn handshake(
         domain: "fake.lit".into(),
         attestation: Attestation {
             kind: AttestationKind::Simulated,
-            evidence: Bytes(evidence.to_json().into_bytes()),
+            evidence: Bytes(Vec::new()),
         },
         members: if epoch.listed {
             epoch.members.clone()
         } else {
             Vec::new()
         },
-    })
-    .into_response()
+    };
+    let binding = Binding {
+        context: response.attested_digest().to_vec(),
+        ..Binding::new(&node.identity, Nonce(req.challenge.0), epoch.number)
+    };
+    let evidence = node.attester.attest(&binding.report_data()).unwrap();
+    response.attestation.evidence = Bytes(evidence.to_json().into_bytes());
+    Json(response).into_response()
 }
 
 async fn network_status(State(node): State<Arc<FakeNode>>) -> Response {

@@ -271,12 +271,7 @@ impl Node {
         let keys = self.keys()?;
         let membership = self.membership();
         let identity_key = self.identity.public_key().to_bytes();
-        let binding = Binding::new(&identity_key, Nonce(req.challenge.0), keys.epoch);
-        let evidence = self
-            .attester
-            .attest(&binding.report_data())
-            .map_err(|e| ApiError::internal(ErrorCode::Internal, "attestation failed", e))?;
-        Ok(HandshakeResponse {
+        let mut response = HandshakeResponse {
             api_version: lit_api::API_VERSION,
             node: WireNodeIdentity {
                 party_id: self.me.get(),
@@ -301,14 +296,25 @@ impl Node {
             },
             attestation: Attestation {
                 kind: self.attestation_kind,
-                evidence: Bytes(evidence.to_json().into_bytes()),
+                evidence: Bytes(Vec::new()),
             },
             members: if membership.from_chain {
                 membership.nodes.clone()
             } else {
                 Vec::new()
             },
-        })
+        };
+        // the report covers the whole answer, so a proxy cannot change what the client relies on
+        let binding = Binding {
+            context: response.attested_digest().to_vec(),
+            ..Binding::new(&identity_key, Nonce(req.challenge.0), keys.epoch)
+        };
+        let evidence = self
+            .attester
+            .attest(&binding.report_data())
+            .map_err(|e| ApiError::internal(ErrorCode::Internal, "attestation failed", e))?;
+        response.attestation.evidence = Bytes(evidence.to_json().into_bytes());
+        Ok(response)
     }
 }
 
