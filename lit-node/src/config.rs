@@ -23,6 +23,8 @@
 //!                                    # `registry` must be absent: owners mint on chain)
 //! poll_ms = 500                      # how often the node reads the chain
 //! grace_ms = 30000                   # how long the previous epoch's shares still serve
+//! kick_after_ms = 300000             # a member unreachable this long gets this node's vote to
+//!                                    # kick it (0: never vote)
 //!
 //! [chains.anvil]
 //! rpc_url = "http://127.0.0.1:8545"
@@ -179,6 +181,14 @@ pub struct StakingConfig {
     /// How long the previous epoch's shares serve after a switch (milliseconds).
     #[serde(default = "default_grace_ms")]
     pub grace_ms: u64,
+    /// A current member that does not answer `/v1/health` for this long gets this node's vote
+    /// to kick it (milliseconds; 0: the node never votes on its own).
+    #[serde(default = "default_kick_after_ms")]
+    pub kick_after_ms: u64,
+}
+
+fn default_kick_after_ms() -> u64 {
+    300_000
 }
 
 fn default_poll_ms() -> u64 {

@@ -157,6 +157,8 @@ pub struct DevnetStaking {
     pub poll_ms: u64,
     /// The nodes' `staking.grace_ms`.
     pub grace_ms: u64,
+    /// The nodes' `staking.kick_after_ms` (`None`: the nodes' default).
+    pub kick_after_ms: Option<u64>,
 }
 
 impl Default for DevnetStaking {
@@ -168,6 +170,7 @@ impl Default for DevnetStaking {
             },
             poll_ms: 200,
             grace_ms: 10_000,
+            kick_after_ms: None,
             chain: DevnetChain::Embedded,
         }
     }
@@ -378,6 +381,9 @@ fn node_folder(
             "poll_ms = {}\ngrace_ms = {}\n",
             staking.poll_ms, staking.grace_ms
         ));
+        if let Some(ms) = staking.kick_after_ms {
+            text.push_str(&format!("kick_after_ms = {ms}\n"));
+        }
     }
     for (name, url) in &options.chains {
         text.push_str(&format!("\n[chains.{name}]\nrpc_url = \"{url}\"\n"));

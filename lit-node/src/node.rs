@@ -455,6 +455,8 @@ pub async fn start(node: &Arc<Node>, config: &Config) -> Result<(), NodeError> {
             grace: Duration::from_millis(staking.grace_ms),
             round_timeout: Duration::from_millis(config.dkg_round_timeout_ms),
             presignature_pool: config.presignature_pool,
+            kick_after: (staking.kick_after_ms > 0)
+                .then(|| Duration::from_millis(staking.kick_after_ms)),
         };
         info!(
             staker = %chain.caller().to_checksum(),

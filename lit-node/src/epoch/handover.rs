@@ -12,7 +12,10 @@
 //!   ones keep serving requests for their epoch during a grace period, then are erased), its
 //!   presignature pools start over; a node that left stops serving and erases its shares;
 //! - **the handover timed out** (a crashed member, fewer than the next threshold ready): any
-//!   node abandons it; the current set keeps serving and the next epoch retries.
+//!   node abandons it; the current set keeps serving and the next epoch retries;
+//! - **a member does not answer** (`/v1/health`, asked every second by each serving member) for
+//!   `staking.kick_after_ms`: this node votes to kick it, once per epoch; with `T` votes the
+//!   contract slashes it and it leaves at the next epoch.
 //!
 //! A handover's sessions are labelled with the time the set was locked, so a retried handover
 //! with the same sets never collides with an abandoned one.
@@ -51,6 +54,8 @@ pub struct EpochOptions {
     pub round_timeout: Duration,
     /// Presignatures kept per signing group this node leads.
     pub presignature_pool: usize,
+    /// A current member unreachable this long gets this node's vote to kick it (`None`: never).
+    pub kick_after: Option<Duration>,
 }
 
 /// Why a handover failed at this node.
@@ -154,6 +159,7 @@ pub async fn run(node: Arc<Node>, chain: Arc<dyn Staking>, options: EpochOptions
         grace_until: None,
         missing_warned: None,
         members_of: BTreeMap::new(),
+        liveness: Liveness::default(),
     };
     loop {
         if let Err(e) = w.step().await {
@@ -176,7 +182,24 @@ struct Watcher {
     /// grace period the previous epoch's members stay peers, so that requests of that epoch
     /// in flight complete among its members.
     members_of: BTreeMap<u64, Vec<Validator>>,
+    liveness: Liveness,
 }
+
+/// What this node saw of the other members' health, to vote out those that stay unreachable.
+#[derive(Default)]
+struct Liveness {
+    http: reqwest::Client,
+    /// Since when each member (party id) has not answered, for the members that do not.
+    unreachable_since: BTreeMap<u32, Instant>,
+    /// The members this node voted to kick, by epoch.
+    voted: BTreeSet<(u64, u32)>,
+    last_check: Option<Instant>,
+}
+
+/// How long a member has to answer `/v1/health`.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the members' health is asked (at most).
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 fn refused_ok(r: Result<(), ChainError>) -> Result<bool, ChainError> {
     match r {
@@ -215,6 +238,9 @@ impl Watcher {
         }
         self.follow_epoch(&net, current)?;
         self.end_grace_when_due()?;
+        if current && self.node.serving_epoch() == Some(net.epoch) {
+            self.vote_out_the_unreachable(&net).await?;
+        }
 
         // a finished handover task
         if let Some((id, task)) = self.running.take() {
@@ -343,6 +369,59 @@ impl Watcher {
                 "this node left the network: it serves requests of epoch {held} for the grace \
                  period, then erases its shares"
             );
+        }
+        Ok(())
+    }
+
+    /// Asks the other current members' `/v1/health`; votes to kick a member that has not
+    /// answered for `kick_after` (once per epoch; the contract kicks it when `T` members voted,
+    /// and it leaves at the next epoch). A member that answers, even "not ready" (restarting,
+    /// or without shares after a missed handover), is not voted against.
+    async fn vote_out_the_unreachable(&mut self, net: &NetworkState) -> Result<(), ChainError> {
+        let Some(kick_after) = self.options.kick_after else {
+            return Ok(());
+        };
+        let live = &mut self.liveness;
+        if live.last_check.is_some_and(|t| t.elapsed() < HEALTH_EVERY) {
+            return Ok(());
+        }
+        live.last_check = Some(Instant::now());
+        let me = self.node.me.get();
+        let others: Vec<&Validator> = net.current.iter().filter(|v| v.party_id != me).collect();
+        let asks = others.iter().map(|v| {
+            let url = format!("{}/v1/health", v.url.trim_end_matches('/'));
+            let http = live.http.clone();
+            async move { http.get(url).timeout(HEALTH_TIMEOUT).send().await.is_ok() }
+        });
+        let answered = futures_util::future::join_all(asks).await;
+        let now = Instant::now();
+        live.unreachable_since
+            .retain(|party, _| others.iter().any(|v| v.party_id == *party));
+        live.voted.retain(|(epoch, _)| *epoch == net.epoch);
+        for (v, answered) in others.iter().zip(answered) {
+            if answered {
+                live.unreachable_since.remove(&v.party_id);
+                continue;
+            }
+            let since = *live.unreachable_since.entry(v.party_id).or_insert(now);
+            if now - since < kick_after || live.voted.contains(&(net.epoch, v.party_id)) {
+                continue;
+            }
+            match self.chain.vote_to_kick(v.staker).await {
+                Ok(()) => warn!(
+                    party = v.party_id,
+                    unreachable_s = (now - since).as_secs(),
+                    "voted to kick node {}: it has not answered for {} s",
+                    v.party_id,
+                    (now - since).as_secs()
+                ),
+                // voted already, or it is out already
+                Err(ChainError::Refused(reason)) => {
+                    info!(party = v.party_id, %reason, "no kick vote")
+                }
+                Err(e) => return Err(e),
+            }
+            live.voted.insert((net.epoch, v.party_id));
         }
         Ok(())
     }
