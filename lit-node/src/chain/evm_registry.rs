@@ -15,7 +15,8 @@
 use std::collections::BTreeSet;
 
 use alloy_primitives::U256;
-use alloy_provider::RootProvider;
+use alloy_provider::{Provider, RootProvider};
+use alloy_rpc_types_eth::BlockId;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_api::v1::{PkpScope, SCOPE_BIT_PERSONAL_SIGN, SCOPE_BIT_SIGN_ANYTHING};
 use lit_api::{Bytes, Bytes32};
@@ -56,9 +57,18 @@ impl EvmRegistry {
     }
 
     async fn record(&self, token_id: U256) -> Result<Option<PkpRecord>, ChainError> {
+        // both views at one block: an owner's transaction in between cannot mix two states
+        let block = self
+            .contract
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(|e| ChainError::Backend(format!("eth_blockNumber: {e}")))?;
+        let at = BlockId::number(block);
         let pkp = match self
             .contract
             .pkp(token_id)
+            .block(at)
             .call()
             .await
             .map_err(contract_error)
@@ -70,6 +80,7 @@ impl EvmRegistry {
         let perms = self
             .contract
             .getPermissions(token_id)
+            .block(at)
             .call()
             .await
             .map_err(contract_error)?;
