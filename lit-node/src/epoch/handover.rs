@@ -275,7 +275,18 @@ impl Watcher {
                 let dealer = current && self.node.serving_epoch() == Some(net.epoch);
                 let busy = self.running.is_some() || self.finished.contains(&id);
                 if (dealer || next) && !busy {
-                    if next && self.chain.has_signalled(id.0, self.chain.caller()).await? {
+                    // the handover's sessions are labelled with `locked_at`: a member that starts
+                    // it from a read that a second read contradicts would talk alone (seen once
+                    // on anvil: epoch 2 Locked with the previous lock's time); wait for the chain
+                    let again = self.chain.network().await?;
+                    let settled = (again.epoch, again.state, again.locked_at)
+                        == (net.epoch, net.state, net.locked_at);
+                    if !settled {
+                        warn!(
+                            epoch = id.0,
+                            "two reads of the chain disagree about the lock; reading again"
+                        );
+                    } else if next && self.chain.has_signalled(id.0, self.chain.caller()).await? {
                         self.finished.insert(id);
                     } else {
                         info!(
