@@ -519,26 +519,12 @@ impl LitClient {
         let view = self.view();
         let error = match request(view.clone()).await {
             Err(e) if e.epoch_changed() => e,
+            // a member that stopped serving may have left at an epoch change this view has not
+            // seen: the same retry, if the network is at another epoch
             Err(e)
                 if e.member_not_serving() && !matches!(e, ClientError::ActionIncomplete { .. }) =>
             {
-                // a member that stopped serving may have left at an epoch change this view has
-                // not seen: retry once on the newer epoch, if there is one
-                match self.rehandshake_after(&view).await {
-                    Ok(fresh) if fresh.epoch != view.epoch => {
-                        self.epoch_retries.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(
-                            request = what,
-                            from = view.epoch,
-                            to = fresh.epoch,
-                            error = %e,
-                            "a member does not serve and the network moved to another epoch: \
-                             retrying the request once"
-                        );
-                        return request(fresh).await;
-                    }
-                    _ => return Err(e),
-                }
+                e
             }
             other => return other,
         };
@@ -546,10 +532,16 @@ impl LitClient {
             request = what,
             epoch = view.epoch,
             error = %error,
-            "nodes answered wrong_epoch: handshaking again"
+            "nodes answered wrong_epoch or do not serve: handshaking again"
         );
-        let fresh = self.rehandshake_after(&view).await?;
-        if matches!(error, ClientError::ActionIncomplete { .. }) {
+        let fresh = match self.rehandshake_after(&view).await {
+            Ok(fresh) => fresh,
+            Err(_) if !error.epoch_changed() => return Err(error),
+            Err(e) => return Err(e),
+        };
+        if matches!(error, ClientError::ActionIncomplete { .. })
+            || (!error.epoch_changed() && fresh.epoch == view.epoch)
+        {
             return Err(error);
         }
         self.epoch_retries.fetch_add(1, Ordering::Relaxed);
