@@ -27,7 +27,7 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use lit_client::{Bootstrap, LitClient, Wallet};
+use lit_client::{Bootstrap, ConnectOptions, LitClient, Wallet};
 use lit_node::devnet::{self, Devnet, DevnetStaking, LayoutOptions, NodeProgram};
 use sha3::Digest as _;
 
@@ -74,7 +74,11 @@ async fn quickstart() -> Result<(), Box<dyn Error>> {
 
     println!("2. Connecting a client (handshake, attestation, key agreement)");
     let t = Instant::now();
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file())).await?;
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await?;
     println!(
         "   {} nodes agree on epoch {}; network BLS key {}… ({})",
         client.nodes().len(),
@@ -161,7 +165,11 @@ Lit.Actions.setResponse({ response: `signed for ${Lit.Auth.authSigAddress}` });
     let six = net.add_node().await?;
     net.lock_next_epoch().await?;
     let members = net.wait_epoch(2, Duration::from_secs(120)).await?;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file())).await?;
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await?;
     println!(
         "   node {six} joined; {} members serve epoch {} (threshold {}) with the same BLS key \
          {}… ({})",

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use lit_api::v1::ToSign;
 use lit_api::Bytes32;
-use lit_client::{Bootstrap, LitClient, Signer, Wallet};
+use lit_client::{Bootstrap, ConnectOptions, LitClient, Signer, Wallet};
 use lit_node::devnet::{DevnetStaking, LayoutOptions};
 use lit_node::testnet::TestNet;
 
@@ -44,7 +44,12 @@ async fn load(
     samples: Arc<Mutex<Samples>>,
     failures: Arc<AtomicU64>,
 ) {
-    let connect = || LitClient::connect(Bootstrap::NetworkFile(network_file.clone()));
+    let connect = || {
+        LitClient::connect_with(
+            Bootstrap::NetworkFile(network_file.clone()),
+            ConnectOptions::devnet(),
+        )
+    };
     let mut client = connect().await.unwrap();
     let alice = Wallet::random();
     let conditions = serde_json::json!([{

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use lit_client::{Bootstrap, ExecuteJs, LitClient, Wallet};
+use lit_client::{Bootstrap, ConnectOptions, ExecuteJs, LitClient, Wallet};
 use lit_node::devnet::LayoutOptions;
 use serde_json::json;
 
@@ -38,9 +38,12 @@ async fn bench_engine(engine: &str, deno: Option<&std::path::Path>) {
         ..LayoutOptions::default()
     };
     let net = support::start(5, &options, "info").await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let owner = Wallet::random();
     let pkp = client.mint_pkp(&owner).await.unwrap();
     let n = env_or("LIT_BENCH_SAMPLES", 100);

@@ -38,7 +38,7 @@ use lit_api::error::ErrorEnvelope;
 use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest};
 use lit_api::v1::{paths, PkpAuth, PkpInfo, PkpSignRequest, ToSign};
 use lit_api::Bytes32;
-use lit_client::{Bootstrap, LitClient, Session, Wallet};
+use lit_client::{Bootstrap, ConnectOptions, LitClient, Session, Wallet};
 use lit_node::devnet::LayoutOptions;
 use rand_core::{OsRng, RngCore};
 
@@ -223,9 +223,12 @@ fn main() {
     let concurrency = env_or("LIT_BENCH_CONCURRENCY", 32).max(1) as usize;
     support::main(async move {
         let net = support::start(3, &LayoutOptions::default(), "warn").await;
-        let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-            .await
-            .unwrap();
+        let client = LitClient::connect_with(
+            Bootstrap::NetworkFile(net.network_file()),
+            ConnectOptions::devnet(),
+        )
+        .await
+        .unwrap();
         let domain = client.domain().to_string();
         let owner = Wallet::random();
         let pkp = client.mint_pkp(&owner).await.unwrap();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use criterion::Criterion;
 use lit_api::v1::{paths, ENCRYPTION_SHARE_SEAL_INFO};
-use lit_client::{Bootstrap, EncryptedData, LitClient, Wallet};
+use lit_client::{Bootstrap, ConnectOptions, EncryptedData, LitClient, Wallet};
 use lit_crypto::seal::SealSecretKey;
 use lit_node::devnet::{self, LayoutOptions};
 use lit_node::testnet::TestNet;
@@ -52,9 +52,10 @@ fn main() {
 
     let net = rt.block_on(support::start(5, &LayoutOptions::default(), "warn"));
     let client = Arc::new(
-        rt.block_on(LitClient::connect(Bootstrap::NetworkFile(
-            net.network_file(),
-        )))
+        rt.block_on(LitClient::connect_with(
+            Bootstrap::NetworkFile(net.network_file()),
+            ConnectOptions::devnet(),
+        ))
         .unwrap(),
     );
     let alice = Arc::new(Wallet::random());

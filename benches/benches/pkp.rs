@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lit_api::v1::{PkpInfo, PresignatureSource, ToSign};
 use lit_api::Bytes32;
-use lit_client::{Bootstrap, LitClient, Wallet};
+use lit_client::{Bootstrap, ConnectOptions, LitClient, Wallet};
 use lit_node::devnet::LayoutOptions;
 use lit_node::testnet::TestNet;
 
@@ -35,9 +35,12 @@ async fn start(pool: usize) -> Net {
         ..LayoutOptions::default()
     };
     let devnet = support::start(5, &options, "info").await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(devnet.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(devnet.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let owner = Wallet::random();
     let pkp = client.mint_pkp(&owner).await.unwrap();
     Net {

@@ -10,6 +10,7 @@
 //!   "name": "devnet",
 //!   "threshold": 4,
 //!   "attestation": "simulated",
+//!   "releases": {"kind": "embedded", "path": "/tmp/devnet/chain.sqlite"},
 //!   "nodes": [
 //!     {"partyId": 1, "url": "http://127.0.0.1:7471",
 //!      "identityKey": "<ed25519, 32 bytes hex>", "sealKey": "<x25519, 32 bytes hex>",
@@ -35,6 +36,32 @@ pub enum AttestationMode {
     Simulated,
     /// AMD SEV-SNP guests.
     SevSnp,
+}
+
+/// Where a network's approved software releases are: its release register. Clients build
+/// their attestation policy from it (`lit_attest::Policy::with_releases`); a node that runs a
+/// release not listed there, or revoked, is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ReleaseSource {
+    /// The `ReleaseRegister` contract on an EVM chain.
+    #[serde(rename_all = "camelCase")]
+    Evm {
+        /// A JSON-RPC endpoint of the chain.
+        rpc_url: String,
+        /// The contract's address (hex).
+        contract: String,
+    },
+    /// The embedded chain of a one-machine devnet: the SQLite file its nodes share.
+    Embedded {
+        /// The file (absolute, or relative to the network file's folder).
+        path: String,
+    },
+    /// A static network (no chain): the network file itself lists the approved releases.
+    Listed {
+        /// The releases.
+        releases: Vec<lit_attest::Release>,
+    },
 }
 
 /// One member of the network.
@@ -70,6 +97,10 @@ pub struct NetworkFile {
     pub threshold: u32,
     /// How members attest.
     pub attestation: AttestationMode,
+    /// The release register (absent: a client accepts only the releases or measurements its
+    /// own policy lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releases: Option<ReleaseSource>,
     /// The members.
     pub nodes: Vec<NetworkNode>,
 }
@@ -173,6 +204,7 @@ mod tests {
             domain: None,
             threshold: t,
             attestation: AttestationMode::Simulated,
+            releases: None,
             nodes: (1..=n)
                 .map(|i| NetworkNode {
                     party_id: i,
@@ -183,6 +215,37 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn release_sources_round_trip_and_unknown_kinds_are_refused() {
+        let sources = [
+            ReleaseSource::Evm {
+                rpc_url: "http://127.0.0.1:8545".into(),
+                contract: "0x5FbDB2315678afecb367f032d93F642f64180aa3".into(),
+            },
+            ReleaseSource::Embedded {
+                path: "chain.sqlite".into(),
+            },
+            ReleaseSource::Listed {
+                releases: vec![lit_attest::Release::new([7; 48])],
+            },
+        ];
+        for source in sources {
+            let mut f = file(5, 4);
+            f.releases = Some(source);
+            let text = serde_json::to_string(&f).unwrap();
+            assert_eq!(NetworkFile::parse(&text).unwrap(), f, "{text}");
+        }
+        let text = serde_json::to_string(&file(5, 4)).unwrap().replacen(
+            '{',
+            r#"{"releases":{"kind":"ipfs","cid":"Qm"},"#,
+            1,
+        );
+        assert!(matches!(
+            NetworkFile::parse(&text),
+            Err(NetworkFileError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -231,8 +231,14 @@ pub enum VerifyError {
         need: u8,
     },
     /// The measurement is not one of the approved images.
-    #[error("measurement {0} is not an approved software image")]
+    #[error("measurement {0} is not an approved software image (no active release of the network's register, nor the local policy, lists it)")]
     MeasurementNotAllowed(String),
+    /// The measurement is a release the network's admin revoked.
+    #[error("measurement {0} is a revoked release: the network no longer approves this software")]
+    MeasurementRevoked(String),
+    /// The report is signed by a VLEK but its release accepts only VCEK-signed reports.
+    #[error("the release {0} accepts only VCEK-signed reports, and this one is signed by a VLEK")]
+    VlekNotAllowedForRelease(String),
     /// The chip id is not on the allow-list.
     #[error("chip id {0} is not allowed by the policy")]
     ChipIdNotAllowed(String),

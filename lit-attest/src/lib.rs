@@ -15,6 +15,9 @@ pub use binding::{Binding, Nonce, NonceIssuer, BINDING_DOMAIN};
 pub use certs::TrustAnchors;
 pub use error::{AttestError, CertRole, ReportError, VerifyError};
 pub use evidence::{Evidence, SimulatedEvidence, SnpEvidence, SIMULATED_FORMAT};
-pub use policy::{Clock, FixedClock, MinTcb, Policy, SystemClock};
+pub use policy::{
+    Clock, FixedClock, MinTcb, Policy, Release, SystemClock, RELEASE_FLAG_DEBUG,
+    RELEASE_FLAG_VCEK_ONLY,
+};
 pub use report::{Generation, Report, SigningKey, TcbComponent, TcbVersion};
 pub use verify::{Signer, Verified, Verifier};

@@ -322,11 +322,32 @@ impl Verifier {
     }
 
     /// 5. Policy checks on an authenticated report.
+    ///
+    /// The measurement decides which rules apply: a revoked release is refused; an active
+    /// release adds its TCB floor and flags to the policy's; otherwise the measurement must be
+    /// on the policy's own list (or the policy accepts any measurement).
     fn apply_policy(&self, v: &Verified) -> Result<(), VerifyError> {
         let p = &self.policy;
         let r = &v.report;
-        if r.policy.debug_allowed() && !p.allow_debug {
+        let m = hex::encode(r.measurement);
+        let release = p.release_of(&r.measurement);
+        if release.is_some_and(|rel| rel.revoked) {
+            return Err(VerifyError::MeasurementRevoked(m));
+        }
+        let approved = release.is_some()
+            || p.any_measurement
+            || p.allowed_measurements
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&m));
+        if !approved {
+            return Err(VerifyError::MeasurementNotAllowed(m));
+        }
+        let allow_debug = p.allow_debug || release.is_some_and(|rel| rel.allow_debug);
+        if r.policy.debug_allowed() && !allow_debug {
             return Err(VerifyError::DebugAllowed { policy: r.policy.0 });
+        }
+        if release.is_some_and(|rel| rel.vcek_only) && v.signer == Signer::Vlek {
+            return Err(VerifyError::VlekNotAllowedForRelease(m));
         }
         if r.vmpl > p.max_vmpl {
             return Err(VerifyError::Vmpl {
@@ -334,12 +355,19 @@ impl Verifier {
                 max: p.max_vmpl,
             });
         }
+        let floor = release.map(|rel| rel.min_tcb).unwrap_or_default();
         let min = [
-            (TcbComponent::Fmc, p.min_tcb.fmc),
-            (TcbComponent::Bootloader, p.min_tcb.bootloader),
-            (TcbComponent::Tee, p.min_tcb.tee),
-            (TcbComponent::Snp, p.min_tcb.snp),
-            (TcbComponent::Microcode, p.min_tcb.microcode),
+            (TcbComponent::Fmc, p.min_tcb.fmc.max(floor.fmc)),
+            (
+                TcbComponent::Bootloader,
+                p.min_tcb.bootloader.max(floor.bootloader),
+            ),
+            (TcbComponent::Tee, p.min_tcb.tee.max(floor.tee)),
+            (TcbComponent::Snp, p.min_tcb.snp.max(floor.snp)),
+            (
+                TcbComponent::Microcode,
+                p.min_tcb.microcode.max(floor.microcode),
+            ),
         ];
         for (component, need) in min {
             if let Some(have) = r.reported_tcb.get(component) {
@@ -350,16 +378,6 @@ impl Verifier {
                         need,
                     });
                 }
-            }
-        }
-        if !p.allowed_measurements.is_empty() {
-            let m = hex::encode(r.measurement);
-            if !p
-                .allowed_measurements
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(&m))
-            {
-                return Err(VerifyError::MeasurementNotAllowed(m));
             }
         }
         if !p.allowed_chip_ids.is_empty() {

@@ -23,7 +23,7 @@ impl Clock for TestClock {
 fn setup() -> (Verifier, TestClock) {
     let clock = TestClock(Arc::new(AtomicU64::new(FAKE_NOW)));
     let ark = fake("ark.der");
-    let v = Verifier::new(Policy::default())
+    let v = Verifier::new(Policy::default().any_measurement())
         .with_trust_anchors(TrustAnchors::custom(&[(Generation::Genoa, &ark)]))
         .with_clock(clock.clone())
         .with_nonce_ttl(Duration::from_secs(60));
@@ -107,7 +107,8 @@ fn nonce_not_issued_or_expired_is_refused() {
 fn real_report_data_is_not_a_binding_for_us() {
     // A genuine AMD report bound to someone else's data is refused by the binding check.
     let ds = dataset("milan-v2-virtee");
-    let v = Verifier::new(Policy::default()).with_clock(FixedClock::at_unix(SEP_2025));
+    let v = Verifier::new(Policy::default().any_measurement())
+        .with_clock(FixedClock::at_unix(SEP_2025));
     let nonce = v.issue_nonce();
     assert_eq!(
         v.verify(&evidence(ds), &Binding::new(NODE_KEY, nonce, 0))

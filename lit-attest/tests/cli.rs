@@ -56,10 +56,36 @@ fn refuses_debug_report_and_accepts_with_policy_file() {
     let pol = dir.path().join("policy.json");
     std::fs::write(&pol, r#"{"allow_debug": true}"#).unwrap();
     let mut with = args.to_vec();
-    let pol = pol.to_str().unwrap().to_string();
-    with.extend(["--policy", &pol]);
+    let pol_path = pol.to_str().unwrap().to_string();
+    with.extend(["--policy", &pol_path]);
+    // a policy file approves no software unless it says which
+    let (code, out) = attest(&with);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("is not an approved software image"), "{out}");
+    // a release register's entry for this image, test release (debug allowed)
+    let report = std::fs::read(td("milan-v2-debug-gosevguest/report.bin")).unwrap();
+    let m = hex::encode(
+        lit_attest::Report::parse(&report, Some(lit_attest::Generation::Milan))
+            .unwrap()
+            .measurement,
+    );
+    std::fs::write(
+        &pol,
+        format!(r#"{{"releases": [{{"measurement": "{m}", "allow_debug": true}}]}}"#),
+    )
+    .unwrap();
     let (code, out) = attest(&with);
     assert_eq!(code, 0, "{out}");
+    std::fs::write(
+        &pol,
+        format!(
+            r#"{{"releases": [{{"measurement": "{m}", "allow_debug": true, "revoked": true}}]}}"#
+        ),
+    )
+    .unwrap();
+    let (code, out) = attest(&with);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("revoked release"), "{out}");
 }
 
 #[test]

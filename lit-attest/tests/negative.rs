@@ -16,7 +16,7 @@ fn real_verifier(policy: Policy) -> Verifier {
 fn self_made_root_with_valid_looking_chain_is_refused() {
     let ev = fake_evidence(fake_report().sign(&fake_key()), "vcek.der");
     // With AMD's pins: refused for the root, specifically.
-    let err = Verifier::new(Policy::default())
+    let err = Verifier::new(Policy::default().any_measurement())
         .with_clock(FixedClock::at_unix(FAKE_NOW))
         .verify_without_binding(&ev)
         .unwrap_err();
@@ -29,7 +29,7 @@ fn self_made_root_with_valid_looking_chain_is_refused() {
         e => panic!("expected UntrustedRoot, got {e}"),
     }
     // The root is the only thing wrong: pinning the fake root makes the same evidence pass.
-    fake_trusting(Policy::default())
+    fake_trusting(Policy::default().any_measurement())
         .verify_without_binding(&ev)
         .unwrap();
     // Even with no ARK in the evidence the built-in AMD root is used and the fake ASK fails.
@@ -37,7 +37,7 @@ fn self_made_root_with_valid_looking_chain_is_refused() {
         unreachable!()
     };
     e.ark = None;
-    let err = Verifier::new(Policy::default())
+    let err = Verifier::new(Policy::default().any_measurement())
         .with_clock(FixedClock::at_unix(FAKE_NOW))
         .verify_without_binding(&Evidence::Snp(e))
         .unwrap_err();
@@ -75,7 +75,7 @@ fn flipped_bits_are_refused() {
     let run = |report: Vec<u8>| {
         let mut e = base.clone();
         e.report = report;
-        real_verifier(Policy::default()).verify_without_binding(&Evidence::Snp(e))
+        real_verifier(Policy::default().any_measurement()).verify_without_binding(&Evidence::Snp(e))
     };
     run(base.report.clone()).unwrap();
     // Signed part: guest SVN, measurement, report data, a TCB-independent field.
@@ -173,7 +173,7 @@ fn wrong_generation_chain_is_refused() {
     let (milan_ark, milan_ask) = chain(dataset("milan-v2-virtee"));
     let ev = Evidence::Snp(genoa.clone().with_chain(milan_ask, milan_ark));
     assert_eq!(
-        real_verifier(Policy::default())
+        real_verifier(Policy::default().any_measurement())
             .verify_without_binding(&ev)
             .unwrap_err(),
         VerifyError::WrongGenerationRoot {
@@ -186,7 +186,7 @@ fn wrong_generation_chain_is_refused() {
     let (_, turin_ask) = chain(dataset("turin-v5-oak"));
     let ev = Evidence::Snp(genoa.clone().with_chain(turin_ask, genoa_ark));
     assert!(matches!(
-        real_verifier(Policy::default())
+        real_verifier(Policy::default().any_measurement())
             .verify_without_binding(&ev)
             .unwrap_err(),
         VerifyError::ChainName {
@@ -198,7 +198,7 @@ fn wrong_generation_chain_is_refused() {
     let mut e = genoa;
     e.vek = read(dataset("turin-v5-oak"), "vcek.der");
     assert_eq!(
-        real_verifier(Policy::default())
+        real_verifier(Policy::default().any_measurement())
             .verify_without_binding(&Evidence::Snp(e))
             .unwrap_err(),
         VerifyError::GenerationMismatch {
@@ -215,7 +215,7 @@ fn another_chips_real_vcek_is_refused() {
     let mut e = snp(dataset("milan-v2-virtee"));
     e.vek = read(dataset("milan-v2-debug-gosevguest"), "vcek.der");
     assert_eq!(
-        real_verifier(Policy::default())
+        real_verifier(Policy::default().any_measurement())
             .verify_without_binding(&Evidence::Snp(e))
             .unwrap_err(),
         VerifyError::BadReportSignature
@@ -225,7 +225,7 @@ fn another_chips_real_vcek_is_refused() {
 #[test]
 fn vcek_tcb_or_hwid_differing_from_report_is_refused() {
     let report = fake_report().sign(&fake_key());
-    let v = fake_trusting(Policy::default());
+    let v = fake_trusting(Policy::default().any_measurement());
     assert_eq!(
         v.verify_without_binding(&fake_evidence(report.clone(), "vcek_bad_tcb.der"))
             .unwrap_err(),
@@ -268,7 +268,7 @@ fn vcek_tcb_or_hwid_differing_from_report_is_refused() {
     );
     fake_trusting(Policy {
         allow_masked_chip_id: true,
-        ..Policy::default()
+        ..Policy::default().any_measurement()
     })
     .verify_without_binding(&fake_evidence(r, "vcek.der"))
     .unwrap();
@@ -278,14 +278,14 @@ fn vcek_tcb_or_hwid_differing_from_report_is_refused() {
 fn vmpl_1_is_refused_by_default() {
     let r = fake_report().vmpl(1).sign(&fake_key());
     assert_eq!(
-        fake_trusting(Policy::default())
+        fake_trusting(Policy::default().any_measurement())
             .verify_without_binding(&fake_evidence(r.clone(), "vcek.der"))
             .unwrap_err(),
         VerifyError::Vmpl { vmpl: 1, max: 0 }
     );
     fake_trusting(Policy {
         max_vmpl: 1,
-        ..Policy::default()
+        ..Policy::default().any_measurement()
     })
     .verify_without_binding(&fake_evidence(r, "vcek.der"))
     .unwrap();
@@ -295,7 +295,7 @@ fn vmpl_1_is_refused_by_default() {
 fn debug_policy_in_fake_report_is_refused() {
     let r = fake_report().policy(0xB0000).sign(&fake_key());
     assert_eq!(
-        fake_trusting(Policy::default())
+        fake_trusting(Policy::default().any_measurement())
             .verify_without_binding(&fake_evidence(r, "vcek.der"))
             .unwrap_err(),
         VerifyError::DebugAllowed { policy: 0xB0000 }
@@ -305,8 +305,9 @@ fn debug_policy_in_fake_report_is_refused() {
 #[test]
 fn truncated_and_oversized_inputs_are_refused() {
     let base = snp(dataset("milan-v2-virtee"));
-    let run =
-        |e: SnpEvidence| real_verifier(Policy::default()).verify_without_binding(&Evidence::Snp(e));
+    let run = |e: SnpEvidence| {
+        real_verifier(Policy::default().any_measurement()).verify_without_binding(&Evidence::Snp(e))
+    };
     for len in [0usize, 1, 0x2A0, 1183] {
         let mut e = base.clone();
         e.report.truncate(len);
@@ -364,7 +365,7 @@ fn tampered_certificate_signature_is_refused() {
     let mut e = snp(dataset("turin-v5-oak"));
     let n = e.vek.len();
     e.vek[n - 10] ^= 1; // inside the ASK's RSA-PSS signature over the VCEK
-    let err = real_verifier(Policy::default())
+    let err = real_verifier(Policy::default().any_measurement())
         .verify_without_binding(&Evidence::Snp(e))
         .unwrap_err();
     assert!(
@@ -385,7 +386,7 @@ fn ca_cache_does_not_bypass_checks() {
     // One verifier, many requests: after a good chain has been seen, a bad one is still refused.
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Verifier>();
-    let v = real_verifier(Policy::default());
+    let v = real_verifier(Policy::default().any_measurement());
     let good = snp(dataset("genoa-v5-oak"));
     v.verify_without_binding(&Evidence::Snp(good.clone()))
         .unwrap();
@@ -428,7 +429,7 @@ fn any_single_byte_change_in_the_report_is_refused() {
         OsRng.next_u64(),
     );
     let mut next = move || rng.next_u64();
-    let v = real_verifier(Policy::default());
+    let v = real_verifier(Policy::default().any_measurement());
     let base = snp(dataset("turin-v5-oak"));
     for _ in 0..200 {
         let off = (next() % 1184) as usize;

@@ -168,14 +168,14 @@ fn pinned_digests_equal_builtin_and_testdata_arks() {
 fn debug_report_refused_by_default_accepted_when_allowed() {
     let ds = dataset("milan-v2-debug-gosevguest");
     let ev = evidence(ds);
-    let err = Verifier::new(Policy::default())
+    let err = Verifier::new(any())
         .with_clock(FixedClock::at_unix(SEP_2025))
         .verify_without_binding(&ev)
         .unwrap_err();
     assert_eq!(err, VerifyError::DebugAllowed { policy: 0xb0000 });
     let p = Policy {
         allow_debug: true,
-        ..Policy::default()
+        ..any()
     };
     Verifier::new(p)
         .with_clock(FixedClock::at_unix(SEP_2025))
@@ -187,14 +187,14 @@ fn debug_report_refused_by_default_accepted_when_allowed() {
 fn vlek_report_vmpl1_refused_by_default_and_expired_after_dec_2025() {
     let ds = dataset("milan-v3-vlek-aws-trustee");
     let ev = evidence(ds);
-    let err = Verifier::new(Policy::default())
+    let err = Verifier::new(any())
         .with_clock(FixedClock::at_unix(SEP_2025))
         .verify_without_binding(&ev)
         .unwrap_err();
     assert_eq!(err, VerifyError::Vmpl { vmpl: 1, max: 0 });
     let p = Policy {
         max_vmpl: 1,
-        ..Policy::default()
+        ..any()
     };
     Verifier::new(p.clone())
         .with_clock(FixedClock::at_unix(SEP_2025))
@@ -250,7 +250,7 @@ fn measurement_allow_list_and_min_tcb_per_component() {
             microcode: 1,
             ..MinTcb::default()
         },
-        ..Policy::default()
+        ..any()
     };
     assert_eq!(
         at(p).unwrap_err(),
@@ -267,18 +267,18 @@ fn measurement_allow_list_and_min_tcb_per_component() {
             microcode: 84,
             ..MinTcb::default()
         },
-        ..Policy::default()
+        ..any()
     };
     at(p).unwrap();
     // Chip allow-list.
     let p = Policy {
         allowed_chip_ids: vec![hex::encode(r.chip_id)],
-        ..Policy::default()
+        ..any()
     };
     at(p).unwrap();
     let p = Policy {
         allowed_chip_ids: vec!["00".repeat(64)],
-        ..Policy::default()
+        ..any()
     };
     assert!(matches!(
         at(p).unwrap_err(),
@@ -302,7 +302,7 @@ fn turin_fmc_min_tcb_and_8_byte_chip_id() {
             fmc: 1,
             ..MinTcb::default()
         },
-        ..Policy::default()
+        ..any()
     };
     assert_eq!(
         at(p).unwrap_err(),
@@ -315,7 +315,140 @@ fn turin_fmc_min_tcb_and_8_byte_chip_id() {
     // The 8-byte Turin hwID is accepted in the chip allow-list.
     let p = Policy {
         allowed_chip_ids: vec![hex::encode(r.hw_id())],
-        ..Policy::default()
+        ..any()
     };
     at(p).unwrap();
+}
+
+/// The policies of these tests check everything but the measurement, unless they say so.
+fn any() -> Policy {
+    Policy::default().any_measurement()
+}
+
+/// A network's release register decides which real AMD reports are accepted: a report is
+/// accepted when its measurement is an active release and its TCB meets the release's floor,
+/// refused when no release lists it, when its release is revoked, or when its TCB is below the
+/// release's floor; a release's flags admit a debug guest or refuse a VLEK-signed report.
+#[test]
+fn real_reports_against_a_release_register() {
+    let verify = |ds: &Dataset, p: Policy| {
+        Verifier::new(p)
+            .with_clock(FixedClock::at_unix(SEP_2025))
+            .verify_without_binding(&evidence(ds))
+    };
+    for ds in DATASETS {
+        let r = Report::parse(&read(ds, "report.bin"), Some(ds.generation)).unwrap();
+        let m = hex::encode(r.measurement);
+        let base = Policy {
+            max_vmpl: ds.vmpl,
+            ..Policy::default()
+        };
+        let mut release = Release::new(r.measurement);
+        release.allow_debug = ds.debug;
+        // No release lists it: refused by the default policy, which no longer accepts any
+        // measurement.
+        assert_eq!(
+            verify(ds, base.clone()).unwrap_err(),
+            VerifyError::MeasurementNotAllowed(m.clone()),
+            "{}",
+            ds.dir
+        );
+        let mut other = release.clone();
+        other.measurement[47] ^= 1;
+        assert_eq!(
+            verify(ds, base.clone().with_releases([other])).unwrap_err(),
+            VerifyError::MeasurementNotAllowed(m.clone()),
+            "{}",
+            ds.dir
+        );
+        // An active release: accepted.
+        let v = verify(ds, base.clone().with_releases([release.clone()])).unwrap();
+        assert_eq!(v.report.measurement, r.measurement);
+        // Revoked: refused by name, even with the measurement on the local list too.
+        let revoked = Release {
+            revoked: true,
+            ..release.clone()
+        };
+        assert_eq!(
+            verify(
+                ds,
+                base.clone()
+                    .allow_measurement(&r.measurement)
+                    .with_releases([release.clone(), revoked.clone()])
+            )
+            .unwrap_err(),
+            VerifyError::MeasurementRevoked(m.clone()),
+            "{}",
+            ds.dir
+        );
+        assert_eq!(
+            verify(ds, base.clone().any_measurement().with_releases([revoked])).unwrap_err(),
+            VerifyError::MeasurementRevoked(m.clone())
+        );
+        // A TCB floor one above the report's SNP firmware: refused; at it: accepted.
+        let snp = r.reported_tcb.get(TcbComponent::Snp).unwrap();
+        let above = Release {
+            min_tcb: MinTcb {
+                snp: snp + 1,
+                ..MinTcb::default()
+            },
+            ..release.clone()
+        };
+        assert_eq!(
+            verify(ds, base.clone().with_releases([above])).unwrap_err(),
+            VerifyError::TcbTooLow {
+                component: TcbComponent::Snp,
+                have: snp,
+                need: snp + 1
+            },
+            "{}",
+            ds.dir
+        );
+        let at = Release {
+            min_tcb: MinTcb {
+                snp,
+                ..MinTcb::default()
+            },
+            ..release.clone()
+        };
+        verify(ds, base.clone().with_releases([at])).unwrap();
+        // Flags.
+        if ds.debug {
+            let no_debug = Release {
+                allow_debug: false,
+                ..release.clone()
+            };
+            assert!(matches!(
+                verify(ds, base.clone().with_releases([no_debug])).unwrap_err(),
+                VerifyError::DebugAllowed { .. }
+            ));
+        }
+        let vcek_only = Release {
+            vcek_only: true,
+            ..release.clone()
+        };
+        let result = verify(ds, base.clone().with_releases([vcek_only]));
+        if ds.vlek {
+            assert_eq!(
+                result.unwrap_err(),
+                VerifyError::VlekNotAllowedForRelease(m.clone())
+            );
+        } else {
+            result.unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_release_round_trips_through_json_and_flags() {
+    let mut r = Release::new([0xab; 48]);
+    r.min_tcb.snp = 22;
+    r.vcek_only = true;
+    let text = serde_json::to_string(&r).unwrap();
+    assert!(text.contains(&"ab".repeat(48)), "{text}");
+    assert_eq!(serde_json::from_str::<Release>(&text).unwrap(), r);
+    assert_eq!(r.flags(), RELEASE_FLAG_VCEK_ONLY);
+    assert_eq!(Release::new([0xab; 48]).with_flags(3).flags(), 3);
+    let err = serde_json::from_str::<Release>(r#"{"measurement": "abcd"}"#).unwrap_err();
+    assert!(err.to_string().contains("48 bytes"), "{err}");
 }

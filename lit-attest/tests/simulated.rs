@@ -47,7 +47,7 @@ fn accepted_when_allowed_with_same_binding_rules() {
 
 #[test]
 fn policy_checks_apply_and_tampering_detected() {
-    let v = Verifier::new(Policy::development());
+    let v = Verifier::new(Policy::development().any_measurement());
     let b = bind(&v);
     let ev = SimulatedAttester::new([1; 48])
         .with_guest_policy(0xB0000)
@@ -93,6 +93,7 @@ fn simulated_key_allow_list() {
     let policy = Policy {
         allow_simulated: true,
         simulated_keys: vec![hex::encode(att.public_key())],
+        releases: vec![Release::new([1; 48])],
         ..Policy::default()
     };
     let v = Verifier::new(policy);

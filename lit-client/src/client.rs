@@ -20,12 +20,12 @@ mod membership;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use lit_api::network::{AttestationMode, NetworkFile, NetworkNode};
+use lit_api::network::{AttestationMode, NetworkFile, NetworkNode, ReleaseSource};
 use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest};
 use lit_api::v1::{
     paths, AttestationKind, AuthSig, EncryptionSignRequest, EncryptionSignResponse,
@@ -44,6 +44,7 @@ use tokio::task::JoinSet;
 
 use crate::encrypted::{encrypt_to, EncryptedData};
 use crate::error::{ClientError, NodeFailure, NodeFailureReason};
+use crate::releases::read_releases;
 use crate::shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};
 use crate::wallet::{Wallet, DEFAULT_AUTH_TTL};
 
@@ -76,8 +77,9 @@ pub enum Bootstrap {
     /// A network file (`lit_api::network::NetworkFile`): the nodes' URLs, with their identity
     /// keys pinned, and the attestation mode.
     NetworkFile(PathBuf),
-    /// Bare node URLs: nothing is pinned, and attestation is checked with
-    /// [`ConnectOptions::policy`] (strict `Policy::default()` when none is given).
+    /// Bare node URLs: nothing is pinned and no release register is read: attestation is
+    /// checked with [`ConnectOptions::policy`] alone (the strict `Policy::default()`, which
+    /// approves no software, when none is given).
     Urls(Vec<String>),
 }
 
@@ -85,9 +87,14 @@ pub enum Bootstrap {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ConnectOptions {
-    /// The attestation policy. `None`: `Policy::development()` for a network file that says
-    /// `"attestation": "simulated"`, the strict `Policy::default()` otherwise.
+    /// The attestation policy the network's release register is added to (the network file
+    /// says where the register is). `None`: the strict `Policy::default()`, so the register
+    /// alone decides which software is approved.
     pub policy: Option<Policy>,
+    /// The client knows it talks to a development network and accepts simulated evidence
+    /// (`lit --devnet`). Never implied by a network file: a file that says
+    /// `"attestation": "simulated"` is refused without it.
+    pub devnet: bool,
     /// The timeout of one request to one node.
     pub request_timeout: Duration,
     /// How long the `AuthSig`s made for decryption are valid.
@@ -108,6 +115,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             policy: None,
+            devnet: false,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             auth_ttl: DEFAULT_AUTH_TTL,
             epoch_settle: DEFAULT_EPOCH_SETTLE,
@@ -117,6 +125,21 @@ impl Default for ConnectOptions {
 }
 
 impl ConnectOptions {
+    /// The options of a client that knows it talks to a development network: the defaults,
+    /// plus simulated evidence accepted (see [`ConnectOptions::devnet`]).
+    pub fn devnet() -> Self {
+        Self {
+            devnet: true,
+            ..Self::default()
+        }
+    }
+
+    /// Accept simulated evidence (a development network) or not.
+    pub fn with_devnet(mut self, devnet: bool) -> Self {
+        self.devnet = devnet;
+        self
+    }
+
     /// Use this attestation policy.
     pub fn with_policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
@@ -265,7 +288,6 @@ impl EpochView {
 pub struct LitClient {
     bootstrap: Bootstrap,
     pub(crate) http: reqwest::Client,
-    verifier: Arc<Verifier>,
     /// The network's SIWE domain: fixed for the client's life (a network that reports another
     /// one is another network).
     domain: String,
@@ -305,13 +327,9 @@ impl LitClient {
         bootstrap: Bootstrap,
         options: ConnectOptions,
     ) -> Result<Self, ClientError> {
-        let plan = Plan::of(&bootstrap)?;
-        let policy = options
-            .policy
-            .clone()
-            .unwrap_or_else(|| plan.policy.clone());
+        let plan = Plan::of(&bootstrap, &options)?;
         let http = http_client(options.request_timeout)?;
-        let verifier = Arc::new(Verifier::new(policy));
+        let verifier = Arc::new(Verifier::new(plan.policy().await?));
         let view = establish(&http, &verifier, plan.targets, plan.threshold).await?;
         if let Some(domain) = plan.domain.filter(|d| *d != view.domain) {
             return Err(ClientError::Disagreement {
@@ -326,7 +344,6 @@ impl LitClient {
             domain: view.domain.clone(),
             bootstrap,
             http,
-            verifier,
             view: RwLock::new(Arc::new(view)),
             rehandshake: tokio::sync::Mutex::new(()),
             epoch_checked: std::sync::Mutex::new(Instant::now()),
@@ -660,11 +677,13 @@ impl LitClient {
     /// [`ConnectOptions::epoch_settle`] while the nodes disagree about the epoch or members;
     /// refuses other network keys or another domain; installs and returns the new view.
     async fn handshake_again(&self, current: &EpochView) -> Result<Arc<EpochView>, ClientError> {
-        let plan = Plan::of(&self.bootstrap)?;
-        let targets = membership::rehandshake_targets(&current.members, plan.targets);
+        let plan = Plan::of(&self.bootstrap, &self.options)?;
+        // the register is read again: a release revoked since is refused from now on
+        let verifier = Arc::new(Verifier::new(plan.policy().await?));
+        let targets = membership::rehandshake_targets(&current.members, plan.targets.clone());
         let deadline = Instant::now() + self.options.epoch_settle;
         let view = loop {
-            match establish(&self.http, &self.verifier, targets.clone(), plan.threshold).await {
+            match establish(&self.http, &verifier, targets.clone(), plan.threshold).await {
                 Err(ClientError::Disagreement { what, .. })
                     if matches!(what, "epoch" | "members") && Instant::now() < deadline =>
                 {
@@ -777,24 +796,38 @@ impl ShareRequest {
     }
 }
 
-/// Where a handshake starts: the bootstrap's targets, its attestation policy, and what the
-/// network file says of the threshold and domain.
+/// Where a handshake starts: the bootstrap's targets, the attestation policy it is checked
+/// with (before the release register is added), where the register is, and what the network
+/// file says of the threshold and domain.
 struct Plan {
     targets: Vec<Target>,
     policy: Policy,
+    releases: Option<(ReleaseSource, PathBuf)>,
     threshold: Option<usize>,
     domain: Option<String>,
 }
 
 impl Plan {
-    fn of(bootstrap: &Bootstrap) -> Result<Self, ClientError> {
+    fn of(bootstrap: &Bootstrap, options: &ConnectOptions) -> Result<Self, ClientError> {
+        let mut policy = options.policy.clone().unwrap_or_default();
+        if options.devnet {
+            policy.allow_simulated = true;
+        }
         let plan = match bootstrap {
             Bootstrap::NetworkFile(path) => {
                 let file = read_network_file(path)?;
-                let policy = match file.attestation {
-                    AttestationMode::Simulated => Policy::development(),
-                    AttestationMode::SevSnp => Policy::default(),
-                };
+                if file.attestation == AttestationMode::Simulated && !policy.allow_simulated {
+                    return Err(ClientError::Config(format!(
+                        "{} describes a development network (\"attestation\": \"simulated\"): \
+                         its nodes prove nothing about their software. Connect with \
+                         `ConnectOptions::devnet()` (`lit --devnet`) if you mean to",
+                        path.display()
+                    )));
+                }
+                let dir = path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("."));
                 Plan {
                     targets: file
                         .nodes
@@ -805,6 +838,7 @@ impl Plan {
                         })
                         .collect(),
                     policy,
+                    releases: file.releases.clone().map(|source| (source, dir)),
                     threshold: Some(file.threshold as usize),
                     domain: Some(file.domain()),
                 }
@@ -817,7 +851,8 @@ impl Plan {
                         pin: None,
                     })
                     .collect(),
-                policy: Policy::default(),
+                policy,
+                releases: None,
                 threshold: None,
                 domain: None,
             },
@@ -826,6 +861,15 @@ impl Plan {
             return Err(ClientError::Config("no nodes to connect to".into()));
         }
         Ok(plan)
+    }
+
+    /// The policy with the release register, read now.
+    async fn policy(&self) -> Result<Policy, ClientError> {
+        let mut policy = self.policy.clone();
+        if let Some((source, dir)) = &self.releases {
+            policy = policy.with_releases(read_releases(source, dir).await?);
+        }
+        Ok(policy)
     }
 }
 

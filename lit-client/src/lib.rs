@@ -8,6 +8,7 @@ pub mod error;
 pub mod eth_tx;
 pub mod owner;
 pub mod pkp;
+pub mod releases;
 pub mod session;
 pub mod shares;
 pub mod status;
@@ -28,4 +29,4 @@ pub use shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};
 pub use status::{format_tokens, NetworkReport};
 pub use wallet::{Wallet, DEFAULT_AUTH_TTL};
 
-pub use lit_attest::Policy;
+pub use lit_attest::{Policy, Release};

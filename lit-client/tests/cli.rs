@@ -38,6 +38,7 @@ fn lit(args: &[&str]) -> (bool, String, String) {
         .env_remove("LIT_NETWORK")
         .env_remove("LIT_WALLET")
         .env_remove("LIT_POLICY")
+        .env("LIT_DEVNET", "true")
         .output()
         .unwrap();
     (

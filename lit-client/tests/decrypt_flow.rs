@@ -13,7 +13,7 @@ use lit_api::v1::{
 use lit_api::{Bytes, ErrorCode};
 use lit_client::{
     collect_shares, combine_and_decrypt, encrypt_to, open_share, Bootstrap, ClientError,
-    EncryptedData, LitClient, NodeFailureReason, NodeRef, ShareCollector,
+    ConnectOptions, EncryptedData, LitClient, NodeFailureReason, NodeRef, ShareCollector,
 };
 use lit_crypto::bls::{deal_with_trusted_dealer, KeyShare, PublicKeySet, SignatureShare};
 use lit_crypto::identity::AccessControlIdentity;
@@ -521,7 +521,7 @@ async fn collect_shares_replaces_a_cheating_node_and_decrypts() {
 async fn bad_network_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("none.json");
-    let err = LitClient::connect(Bootstrap::NetworkFile(missing))
+    let err = LitClient::connect_with(Bootstrap::NetworkFile(missing), ConnectOptions::devnet())
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::NetworkFile { .. }), "{err}");
@@ -531,7 +531,7 @@ async fn bad_network_files_are_refused() {
         r#"{"version": 1, "name": "x", "threshold": 1, "attestation": "simulated", "nodes": []}"#,
     )
     .unwrap();
-    let err = LitClient::connect(Bootstrap::NetworkFile(bad))
+    let err = LitClient::connect_with(Bootstrap::NetworkFile(bad), ConnectOptions::devnet())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no nodes"), "{err}");

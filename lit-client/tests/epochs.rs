@@ -210,7 +210,7 @@ impl FakeNet {
                 url,
                 identity,
                 seal,
-                attester: SimulatedAttester::new([7; 48]),
+                attester: SimulatedAttester::new(FAKE_MEASUREMENT),
                 serving: Mutex::new(None),
                 handshakes: AtomicU64::new(0),
                 status: Mutex::new(None),
@@ -279,6 +279,9 @@ impl FakeNet {
             domain: None,
             threshold: t,
             attestation: lit_api::network::AttestationMode::Simulated,
+            releases: Some(lit_api::network::ReleaseSource::Listed {
+                releases: vec![lit_client::Release::new(FAKE_MEASUREMENT)],
+            }),
             nodes: parties.iter().map(|p| self.nodes[p].entry()).collect(),
         };
         let path = dir.join("network.json");
@@ -300,9 +303,12 @@ impl FakeNet {
     }
 }
 
+/// The software the fake nodes claim to run: the one release their network approves.
+const FAKE_MEASUREMENT: [u8; 48] = [7; 48];
+
 fn options() -> ConnectOptions {
-    ConnectOptions::default()
-        .with_policy(Policy::development())
+    ConnectOptions::devnet()
+        .with_policy(Policy::default().with_releases([lit_client::Release::new(FAKE_MEASUREMENT)]))
         .with_request_timeout(Duration::from_secs(5))
         .with_epoch_settle(Duration::from_secs(5))
 }
@@ -507,6 +513,7 @@ async fn lit(args: &[&str]) -> (bool, String, String) {
         .env_remove("LIT_NETWORK")
         .env_remove("LIT_WALLET")
         .env_remove("LIT_POLICY")
+        .env("LIT_DEVNET", "true")
         .output()
         .await
         .unwrap();

@@ -14,6 +14,8 @@
 pub mod embedded;
 pub mod evm;
 pub mod evm_registry;
+pub mod evm_releases;
+pub mod releases;
 pub mod staking;
 
 use std::path::Path;

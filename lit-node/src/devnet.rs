@@ -39,13 +39,18 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lit_api::network::{AttestationMode, NetworkFile, NetworkNode, NETWORK_FILE_VERSION};
+use lit_api::network::{
+    AttestationMode, NetworkFile, NetworkNode, ReleaseSource, NETWORK_FILE_VERSION,
+};
 use lit_api::v1::{paths, Health};
 use lit_api::Bytes32;
+use lit_attest::Release;
 use tracing::info;
 
 use crate::chain::embedded::EmbeddedStaking;
 use crate::chain::evm::{self, EvmStaking};
+use crate::chain::evm_releases::EvmReleases;
+use crate::chain::releases::ReleaseRegister;
 use crate::chain::staking::{Amount, JoinRequest, Staking, StakingParams, TOKEN};
 use crate::chain::ChainError;
 use crate::config::Config;
@@ -202,12 +207,24 @@ pub struct EvmChainRecord {
     pub staking: String,
     /// `PkpRegistry`.
     pub pkp_registry: String,
+    /// `ReleaseRegister` (absent in records written before it existed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release_register: String,
 }
 
 impl EvmChainRecord {
     fn staking(&self) -> Result<Address, NodeError> {
         Address::parse(&self.staking)
             .map_err(|e| NodeError::Io(format!("{EVM_CHAIN_FILE}: staking: {e}")))
+    }
+
+    fn release_register(&self) -> Result<Address, NodeError> {
+        Address::parse(&self.release_register).map_err(|e| {
+            NodeError::Io(format!(
+                "{EVM_CHAIN_FILE}: release_register: {e} (a devnet laid out before the release \
+                 register existed: lay it out again)"
+            ))
+        })
     }
 }
 
@@ -285,6 +302,82 @@ impl Layout {
                 Ok(Arc::new(chain))
             }
         }
+    }
+
+    /// The release register as the devnet admin (on a devnet with a staking contract).
+    pub async fn release_admin(&self) -> Result<Arc<dyn ReleaseRegister>, NodeError> {
+        let chain_err = |e: ChainError| NodeError::Io(format!("release register: {e}"));
+        match evm_record(&self.dir)? {
+            None => Ok(Arc::new(
+                EmbeddedStaking::open(&self.chain_file(), self.admin()?).map_err(chain_err)?,
+            )),
+            Some(record) => {
+                let key = admin_key(&self.dir)?;
+                Ok(Arc::new(
+                    EvmReleases::connect(
+                        &record.rpc_url,
+                        record.release_register()?,
+                        key.signing_key(),
+                    )
+                    .map_err(chain_err)?,
+                ))
+            }
+        }
+    }
+
+    /// Where the devnet's clients read its release register: the chain's (a devnet on a
+    /// staking contract), else the releases listed in `listed` (a static devnet's network file).
+    fn release_source(&self, listed: Vec<Release>) -> Result<ReleaseSource, NodeError> {
+        if self.staking.is_none() {
+            return Ok(ReleaseSource::Listed { releases: listed });
+        }
+        Ok(match evm_record(&self.dir)? {
+            None => ReleaseSource::Embedded {
+                path: self.chain_file().display().to_string(),
+            },
+            Some(record) => ReleaseSource::Evm {
+                rpc_url: record.rpc_url.clone(),
+                contract: record.release_register()?.to_checksum(),
+            },
+        })
+    }
+
+    /// Approves the software the devnet runs: every measurement in `measurements` that its
+    /// release register has never held is added as a release (by the admin, on a chain; in the
+    /// network file's list, on a static devnet). A revoked release stays revoked. Returns where
+    /// clients read the register.
+    async fn approve_releases(
+        &self,
+        measurements: &BTreeSet<[u8; 48]>,
+    ) -> Result<ReleaseSource, NodeError> {
+        if self.staking.is_none() {
+            let mut listed = match self.network.as_ref().and_then(|n| n.releases.clone()) {
+                Some(ReleaseSource::Listed { releases }) => releases,
+                _ => Vec::new(),
+            };
+            for m in measurements {
+                if !listed.iter().any(|r| &r.measurement == m) {
+                    listed.push(Release::new(*m));
+                }
+            }
+            return self.release_source(listed);
+        }
+        let admin = self.release_admin().await?;
+        let known = admin
+            .releases()
+            .await
+            .map_err(|e| NodeError::Io(format!("release register: {e}")))?;
+        for m in measurements {
+            if known.iter().any(|r| &r.measurement == m) {
+                continue;
+            }
+            admin
+                .add_release(&Release::new(*m))
+                .await
+                .map_err(|e| NodeError::Io(format!("approve release {}: {e}", hex::encode(m))))?;
+            info!(measurement = %hex::encode(m), "approved the nodes' release");
+        }
+        self.release_source(Vec::new())
     }
 
     /// On an EVM devnet: deploys the contracts at the addresses its record names unless they
@@ -495,6 +588,7 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
                     token: at.token.to_checksum(),
                     staking: at.staking.to_checksum(),
                     pkp_registry: at.pkp_registry.to_checksum(),
+                    release_register: at.release_register.to_checksum(),
                 };
                 let text = serde_json::to_string_pretty(&record)
                     .map_err(|e| NodeError::Io(e.to_string()))?;
@@ -542,6 +636,7 @@ fn network_file(threshold: u32, nodes: Vec<NetworkNode>) -> NetworkFile {
         domain: None,
         threshold,
         attestation: AttestationMode::Simulated,
+        releases: None,
         nodes,
     }
 }
@@ -731,14 +826,26 @@ impl Devnet {
             .copied()
             .filter(|id| !absent.contains(id))
             .collect();
+        let measurements = starting
+            .iter()
+            .map(|id| command_measurement(&command(*id)))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        let releases = layout.approve_releases(&measurements).await?;
         let mut nodes = BTreeMap::new();
         let mut reserved = BTreeMap::new();
         let network = match &layout.network {
             Some(network) => {
+                let mut network = network.clone();
+                if network.releases.as_ref() != Some(&releases) {
+                    network.releases = Some(releases);
+                    let text = serde_json::to_string_pretty(&network)
+                        .map_err(|e| NodeError::Io(e.to_string()))?;
+                    write_atomically(&layout.network_file(), &text)?;
+                }
                 for &id in &starting {
                     nodes.insert(id, spawn(&layout, id, &command)?);
                 }
-                network.clone()
+                network
             }
             None => {
                 let mut entries = layout.nodes.clone();
@@ -763,7 +870,8 @@ impl Devnet {
                 if layout.staking.is_some() {
                     genesis_joins(&layout, &entries).await?;
                 }
-                let network = network_file(layout.threshold, entries);
+                let mut network = network_file(layout.threshold, entries);
+                network.releases = Some(releases);
                 network
                     .check()
                     .map_err(|e| NodeError::Network(e.to_string()))?;
@@ -868,6 +976,9 @@ impl Devnet {
         let id = self.layout.configs.keys().max().copied().unwrap_or(0) + 1;
         let (mut entry, staker, config) = self.layout.add_node_folder(id)?;
         self.layout.configs.insert(id, config);
+        self.layout
+            .approve_releases(&BTreeSet::from([command_measurement(&(self.command)(id))?]))
+            .await?;
         self.layout.stakers.insert(id, staker);
         let _ = std::fs::remove_file(url_file(&self.layout.data_dir(id)));
         let mut p = spawn(&self.layout, id, &self.command)?;
@@ -1093,6 +1204,35 @@ async fn reported_url(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The measurement a simulated node run by `command` claims (see
+/// [`crate::node::simulated_measurement`]).
+fn command_measurement(command: &Command) -> Result<[u8; 48], NodeError> {
+    // set or removed for the child, else inherited
+    let overridden = match command
+        .get_envs()
+        .find(|(k, _)| *k == crate::node::SIMULATED_MEASUREMENT_ENV)
+    {
+        Some((_, value)) => value.map(|v| v.to_string_lossy().into_owned()),
+        None => std::env::var(crate::node::SIMULATED_MEASUREMENT_ENV).ok(),
+    };
+    let program = Path::new(command.get_program());
+    let program = if program.components().count() == 1 {
+        // a bare name the OS looks up in PATH
+        which_in_path(program).unwrap_or_else(|| program.to_path_buf())
+    } else {
+        program.to_path_buf()
+    };
+    crate::node::simulated_measurement(&program, overridden.as_deref())
+}
+
+fn which_in_path(name: &Path) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
 }
 
 /// Where a node with data folder `data_dir` reports its URL.

@@ -62,6 +62,24 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// List, approve or revoke the network's software releases (the release register that
+    /// clients and nodes build their attestation policy from).
+    Release {
+        #[command(subcommand)]
+        action: ReleaseAction,
+        /// The register of the devnet in this folder, as its admin.
+        #[arg(long, global = true, conflicts_with_all = ["rpc_url", "contract"])]
+        dir: Option<PathBuf>,
+        /// With --contract: a JSON-RPC endpoint of the chain.
+        #[arg(long, global = true, requires = "contract")]
+        rpc_url: Option<String>,
+        /// With --rpc-url: the `ReleaseRegister` contract.
+        #[arg(long, global = true, requires = "rpc_url")]
+        contract: Option<String>,
+        /// With --rpc-url: the folder holding the admin's `staker.key` (to add and revoke).
+        #[arg(long, global = true)]
+        key_dir: Option<PathBuf>,
+    },
     /// Run an N-node development network on loopback until Ctrl-C.
     Devnet {
         /// What to do with the devnet in DIR (default: start it, or restart it).
@@ -95,6 +113,36 @@ enum Cmd {
         /// Epoch length in seconds (with a chain backend; `next-epoch` ends one at once).
         #[arg(long, default_value_t = 3600)]
         epoch_length: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReleaseAction {
+    /// Every release, active and revoked.
+    List {
+        /// JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a release (the network's admin).
+    Add {
+        /// The image's SHA-384 launch measurement (96 hex digits).
+        measurement: String,
+        /// Minimum TCB of its guests, e.g. `snp=22,microcode=210` (fmc, bootloader, tee, snp,
+        /// microcode).
+        #[arg(long, default_value = "")]
+        min_tcb: String,
+        /// Its guests may allow debugging (a test image; never in production).
+        #[arg(long)]
+        debug: bool,
+        /// Only VCEK-signed reports (no cloud provider's VLEK).
+        #[arg(long)]
+        vcek_only: bool,
+    },
+    /// Revoke a release (the network's admin; final).
+    Revoke {
+        /// The release's measurement (96 hex digits).
+        measurement: String,
     },
 }
 
@@ -194,6 +242,43 @@ fn main() -> ExitCode {
             Cmd::Join { config } => operator::join(&config).await,
             Cmd::Leave { config } => operator::leave(&config).await,
             Cmd::Status { config } => operator::status(&config).await,
+            Cmd::Release {
+                action,
+                dir,
+                rpc_url,
+                contract,
+                key_dir,
+            } => {
+                let at = match (dir, rpc_url, contract) {
+                    (Some(dir), _, _) => operator::RegisterAt::Devnet(dir),
+                    (None, Some(rpc_url), Some(contract)) => operator::RegisterAt::Evm {
+                        rpc_url,
+                        contract,
+                        key_dir,
+                    },
+                    _ => operator::RegisterAt::Devnet(PathBuf::from(".devnet")),
+                };
+                match action {
+                    ReleaseAction::List { json } => operator::release_list(&at, json).await,
+                    ReleaseAction::Add {
+                        measurement,
+                        min_tcb,
+                        debug,
+                        vcek_only,
+                    } => {
+                        let mut release =
+                            lit_attest::Release::new(operator::parse_measurement(&measurement)?);
+                        release.min_tcb = operator::parse_min_tcb(&min_tcb)?;
+                        release.allow_debug = debug;
+                        release.vcek_only = vcek_only;
+                        operator::release_add(&at, &release).await
+                    }
+                    ReleaseAction::Revoke { measurement } => {
+                        let m = operator::parse_measurement(&measurement)?;
+                        operator::release_revoke(&at, &m).await
+                    }
+                }
+            }
             Cmd::Devnet {
                 action,
                 nodes,

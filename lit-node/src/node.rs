@@ -115,14 +115,42 @@ pub fn read_network_file(path: &Path) -> Result<NetworkFile, NodeError> {
     NetworkFile::parse(&text).map_err(|e| NodeError::Network(format!("{}: {e}", path.display())))
 }
 
-fn measurement_of_this_binary() -> [u8; 48] {
+/// Environment variable that gives a development node another simulated measurement than the
+/// hash of its binary, 96 hex digits: a second "release" on one machine, for tests of the
+/// release register. Honoured only with simulated attestation.
+pub const SIMULATED_MEASUREMENT_ENV: &str = "LIT_NODE_SIMULATED_MEASUREMENT";
+
+/// The measurement a simulated node claims: `overridden` ([`SIMULATED_MEASUREMENT_ENV`]) if
+/// given, else the SHA-384 of its program's file (an image's launch measurement, as near as a
+/// process gets). A devnet computes the same from the command it runs a node with, to approve
+/// it in the release register.
+pub fn simulated_measurement(
+    program: &std::path::Path,
+    overridden: Option<&str>,
+) -> Result<[u8; 48], NodeError> {
+    if let Some(text) = overridden {
+        let bytes = hex::decode(text.trim().trim_start_matches("0x"))
+            .map_err(|e| NodeError::Attestation(format!("{SIMULATED_MEASUREMENT_ENV}: {e}")))?;
+        return bytes.try_into().map_err(|b: Vec<u8>| {
+            NodeError::Attestation(format!(
+                "{SIMULATED_MEASUREMENT_ENV} is {} bytes, not 48",
+                b.len()
+            ))
+        });
+    }
+    let bytes = std::fs::read(program)
+        .map_err(|e| NodeError::Io(format!("reading {}: {e}", program.display())))?;
     let mut out = [0u8; 48];
-    let digest = std::env::current_exe()
-        .and_then(std::fs::read)
-        .map(Sha384::digest)
-        .unwrap_or_else(|_| Sha384::digest(b"lit-node: executable unreadable"));
-    out.copy_from_slice(&digest);
-    out
+    out.copy_from_slice(&Sha384::digest(bytes));
+    Ok(out)
+}
+
+fn measurement_of_this_binary() -> Result<[u8; 48], NodeError> {
+    let exe = std::env::current_exe().map_err(|e| NodeError::Io(format!("current exe: {e}")))?;
+    simulated_measurement(
+        &exe,
+        std::env::var(SIMULATED_MEASUREMENT_ENV).ok().as_deref(),
+    )
 }
 
 /// Opens the staking contract of `config` as this node's staker (`staker.key` in its data
@@ -235,7 +263,7 @@ impl Node {
             .map_err(|e| NodeError::Io(format!("http client: {e}")))?;
         let (attester, attestation_kind): (Box<dyn Attester>, _) = match config.attestation {
             AttestationMode::Simulated => (
-                Box::new(SimulatedAttester::new(measurement_of_this_binary())),
+                Box::new(SimulatedAttester::new(measurement_of_this_binary()?)),
                 AttestationKind::Simulated,
             ),
             AttestationMode::SevSnp => (

@@ -7,10 +7,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::chain::evm_releases::EvmReleases;
+use crate::chain::releases::ReleaseRegister;
 use crate::chain::staking::{Amount, JoinRequest, Staking, TOKEN};
 use crate::config::Config;
 use crate::devnet::{self, Devnet, LayoutOptions, NodeProgram};
+use crate::identity::StakerKey;
 use crate::node::{self, open_staking};
+use lit_attest::{MinTcb, Release};
 
 async fn staking(config: &Path) -> Result<(Config, Arc<dyn Staking>), String> {
     let config = Config::load(config).map_err(|e| e.to_string())?;
@@ -200,9 +204,181 @@ pub async fn devnet_next_epoch(
     Ok(())
 }
 
+/// Where `lit-node release` finds the release register.
+#[derive(Clone, Debug)]
+pub enum RegisterAt {
+    /// The register of the devnet in this folder (on its embedded chain or anvil), as its
+    /// admin.
+    Devnet(std::path::PathBuf),
+    /// A `ReleaseRegister` contract on an EVM chain; with `key_dir` (a folder holding the
+    /// admin's `staker.key`) its transactions are signed, without it the view is read-only.
+    Evm {
+        /// A JSON-RPC endpoint of the chain.
+        rpc_url: String,
+        /// The contract.
+        contract: String,
+        /// The admin's key folder.
+        key_dir: Option<std::path::PathBuf>,
+    },
+}
+
+async fn release_register(at: &RegisterAt) -> Result<Arc<dyn ReleaseRegister>, String> {
+    match at {
+        RegisterAt::Devnet(dir) => {
+            let layout =
+                devnet::layout(dir, 0, &LayoutOptions::default()).map_err(|e| e.to_string())?;
+            if layout.staking.is_none() {
+                return Err(format!(
+                    "the devnet in {} has no chain: its network file lists its releases \
+                     (`releases`)",
+                    dir.display()
+                ));
+            }
+            layout.release_admin().await.map_err(|e| e.to_string())
+        }
+        RegisterAt::Evm {
+            rpc_url,
+            contract,
+            key_dir,
+        } => {
+            let contract = lit_crypto::eth::Address::parse(contract)
+                .map_err(|e| format!("--contract: {e}"))?;
+            let register = match key_dir {
+                Some(dir) => {
+                    let key = StakerKey::load_or_create(dir)
+                        .map_err(|e| format!("the admin's key in {}: {e}", dir.display()))?;
+                    EvmReleases::connect(rpc_url, contract, key.signing_key())
+                }
+                None => EvmReleases::open(rpc_url, contract),
+            }
+            .map_err(|e| e.to_string())?;
+            Ok(Arc::new(register))
+        }
+    }
+}
+
+/// `lit-node release list`: every release of the register, active and revoked.
+pub async fn release_list(at: &RegisterAt, json: bool) -> Result<(), String> {
+    let releases = release_register(at)
+        .await?
+        .releases()
+        .await
+        .map_err(|e| e.to_string())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&releases).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    if releases.is_empty() {
+        println!("No releases: nodes of this network are refused by every verifier.");
+    }
+    for r in &releases {
+        let t = r.min_tcb;
+        let mut flags = Vec::new();
+        if r.allow_debug {
+            flags.push("debug");
+        }
+        if r.vcek_only {
+            flags.push("vcek-only");
+        }
+        println!(
+            "{}  {:<7}  min TCB fmc={} bl={} tee={} snp={} ucode={}  {}",
+            hex::encode(r.measurement),
+            if r.revoked { "revoked" } else { "active" },
+            t.fmc,
+            t.bootloader,
+            t.tee,
+            t.snp,
+            t.microcode,
+            flags.join(",")
+        );
+    }
+    Ok(())
+}
+
+/// `lit-node release add`: approves a release (the admin).
+pub async fn release_add(at: &RegisterAt, release: &Release) -> Result<(), String> {
+    release_register(at)
+        .await?
+        .add_release(release)
+        .await
+        .map_err(|e| format!("add release {}: {e}", hex::encode(release.measurement)))?;
+    println!(
+        "Approved release {}: nodes running it are accepted from their next handshake.",
+        hex::encode(release.measurement)
+    );
+    Ok(())
+}
+
+/// `lit-node release revoke`: revokes a release (the admin; final).
+pub async fn release_revoke(at: &RegisterAt, measurement: &[u8; 48]) -> Result<(), String> {
+    release_register(at)
+        .await?
+        .revoke_release(measurement)
+        .await
+        .map_err(|e| format!("revoke release {}: {e}", hex::encode(measurement)))?;
+    println!(
+        "Revoked release {}: clients and peers refuse nodes running it from their next \
+         handshake.",
+        hex::encode(measurement)
+    );
+    Ok(())
+}
+
+/// Parses a measurement given on the command line (96 hex digits, `0x` optional).
+pub fn parse_measurement(s: &str) -> Result<[u8; 48], String> {
+    let bytes = hex::decode(s.trim_start_matches("0x")).map_err(|e| format!("{s:?}: {e}"))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("a measurement is 48 bytes (96 hex digits), not {}", b.len()))
+}
+
+/// Parses `--min-tcb snp=22,microcode=210` (components fmc, bootloader, tee, snp, microcode).
+pub fn parse_min_tcb(s: &str) -> Result<MinTcb, String> {
+    let mut tcb = MinTcb::default();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?} is not COMPONENT=VALUE"))?;
+        let value: u8 = value
+            .parse()
+            .map_err(|e| format!("{part:?}: {e} (a TCB component is 0 to 255)"))?;
+        match name {
+            "fmc" => tcb.fmc = value,
+            "bootloader" | "bl" => tcb.bootloader = value,
+            "tee" => tcb.tee = value,
+            "snp" => tcb.snp = value,
+            "microcode" | "ucode" => tcb.microcode = value,
+            other => {
+                return Err(format!(
+                    "unknown TCB component {other:?} (fmc, bootloader, tee, snp, microcode)"
+                ))
+            }
+        }
+    }
+    Ok(tcb)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measurements_and_tcbs_parse_with_clear_errors() {
+        assert_eq!(parse_measurement(&"ab".repeat(48)).unwrap(), [0xab; 48]);
+        assert_eq!(
+            parse_measurement(&format!("0x{}", "01".repeat(48))).unwrap(),
+            [1; 48]
+        );
+        assert!(parse_measurement("abcd").unwrap_err().contains("48 bytes"));
+        assert!(parse_measurement("zz").is_err());
+        let t = parse_min_tcb("snp=22,microcode=210,bl=3").unwrap();
+        assert_eq!((t.snp, t.microcode, t.bootloader, t.fmc), (22, 210, 3, 0));
+        assert!(parse_min_tcb("snp=300").unwrap_err().contains("0 to 255"));
+        assert!(parse_min_tcb("gpu=1").unwrap_err().contains("unknown"));
+    }
 
     #[test]
     fn token_amounts_print_as_decimals() {

@@ -46,11 +46,32 @@ pub struct Builder {
     n: usize,
     options: LayoutOptions,
     faults: BTreeMap<u32, String>,
+    envs: BTreeMap<u32, Vec<(String, String)>>,
     absent: BTreeSet<u32>,
     log_level: String,
 }
 
 impl Builder {
+    /// Sets an environment variable of node `party_id`'s process.
+    pub fn env(mut self, party_id: u32, key: &str, value: &str) -> Self {
+        self.envs
+            .entry(party_id)
+            .or_default()
+            .push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Node `party_id` claims `measurement` in its simulated attestation: another release than
+    /// the other nodes' (see [`crate::node::SIMULATED_MEASUREMENT_ENV`]). The devnet approves it
+    /// in its release register at the start, like every release it runs.
+    pub fn simulated_measurement(self, party_id: u32, measurement: [u8; 48]) -> Self {
+        self.env(
+            party_id,
+            crate::node::SIMULATED_MEASUREMENT_ENV,
+            &hex::encode(measurement),
+        )
+    }
+
     /// The layout: threshold, chains, presignature pool, DKG round timeout, extra configuration.
     /// A test network runs no background presignature pools unless `presignature_pool` asks for
     /// them (they load the CPU and fill the logs).
@@ -90,6 +111,7 @@ impl Builder {
         let layout = devnet::layout(dir.path(), self.n, &options)
             .unwrap_or_else(|e| panic!("cannot lay out the test network: {e}"));
         let (program, faults, log_level) = (self.program, self.faults.clone(), self.log_level);
+        let envs = self.envs;
         let command = move |id: u32| {
             let mut c = program.command();
             c.env("RUST_LOG", &log_level);
@@ -97,6 +119,10 @@ impl Builder {
                 Some(f) => c.env(DEV_FAULT_ENV, f),
                 None => c.env_remove(DEV_FAULT_ENV),
             };
+            c.env_remove(crate::node::SIMULATED_MEASUREMENT_ENV);
+            for (k, v) in envs.get(&id).into_iter().flatten() {
+                c.env(k, v);
+            }
             c
         };
         let devnet = match Devnet::start(layout, command, &self.absent).await {
@@ -131,6 +157,7 @@ impl TestNet {
             n,
             options: LayoutOptions::default(),
             faults: BTreeMap::new(),
+            envs: BTreeMap::new(),
             absent: BTreeSet::new(),
             log_level: "info".into(),
         }

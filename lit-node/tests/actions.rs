@@ -15,7 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use lit_api::v1::{PermissionChange, PkpInfo};
 use lit_api::ErrorCode;
-use lit_client::{Bootstrap, ClientError, ExecuteJs, LitClient, Wallet};
+use lit_client::{Bootstrap, ClientError, ConnectOptions, ExecuteJs, LitClient, Wallet};
 use lit_crypto::eth::Address;
 use lit_node::devnet::LayoutOptions;
 use serde_json::{json, Value};
@@ -432,9 +432,12 @@ async fn everything(engine: &str) {
         })
         .start()
         .await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let owner = Wallet::random();
     let pkp = client.mint_pkp(&owner).await.unwrap();
 

@@ -14,7 +14,7 @@ use lit_api::v1::{
     PkpSignRequest, ToSign,
 };
 use lit_api::Bytes32;
-use lit_client::{Bootstrap, LitClient, Wallet};
+use lit_client::{Bootstrap, ConnectOptions, LitClient, Wallet};
 use lit_crypto::eth::recover_address;
 use lit_crypto::seal::SealSecretKey;
 use lit_node::devnet::LayoutOptions;
@@ -292,9 +292,12 @@ async fn hostile(engine: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_actions_count_against_the_action_cap() {
     let net = start_with("quickjs", 1).await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let owner = Wallet::random();
     let pkp = client.mint_pkp(&owner).await.unwrap();
     let yes = r#"Lit.Actions.setResponse({ response: "true" });"#;

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use lit_api::v1::{paths, HandshakeResponse};
-use lit_client::{Bootstrap, ClientError, LitClient, NodeFailureReason};
+use lit_client::{Bootstrap, ClientError, ConnectOptions, LitClient, NodeFailureReason};
 use lit_crypto::bls::{deal_with_trusted_dealer, PublicKeySet};
 use rand_core::OsRng;
 use serde_json::Value;
@@ -144,14 +144,14 @@ async fn a_proxy_that_changes_the_handshake_is_refused() {
 
     // the proxies themselves are transparent: unchanged answers connect
     let honest = through_proxies(&net, Tamper::Nothing, &attacker_set, dir.path()).await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(honest))
+    let client = LitClient::connect_with(Bootstrap::NetworkFile(honest), ConnectOptions::devnet())
         .await
         .unwrap();
     assert_eq!(client.network_public_key(), set.public_key());
 
     for tamper in [Tamper::SwapKeySet, Tamper::OtherNodesAttestation] {
         let file = through_proxies(&net, tamper, &attacker_set, dir.path()).await;
-        let e = LitClient::connect(Bootstrap::NetworkFile(file))
+        let e = LitClient::connect_with(Bootstrap::NetworkFile(file), ConnectOptions::devnet())
             .await
             .map(|_| ())
             .unwrap_err();

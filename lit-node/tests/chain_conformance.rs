@@ -1,14 +1,17 @@
-//! One conformance suite for every backend of the staking contract (`contracts/SPEC.md`):
-//! each case runs on the embedded chain and on the Solidity contracts on a real anvil, and
-//! both must accept and refuse the same calls with the same reasons.
+//! One conformance suite for every backend of the staking contract and the release register
+//! (`contracts/SPEC.md`): each case runs on the embedded chain and on the Solidity contracts on
+//! a real anvil, and both must accept and refuse the same calls with the same reasons.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
+use lit_attest::{MinTcb, Release, RELEASE_FLAG_DEBUG, RELEASE_FLAG_VCEK_ONLY};
 use lit_crypto::eth::Address;
 use lit_node::chain::embedded::EmbeddedStaking;
 use lit_node::chain::evm::bindings::PkpRegistry;
 use lit_node::chain::evm::{self, EvmStaking};
+use lit_node::chain::evm_releases::EvmReleases;
+use lit_node::chain::releases::ReleaseRegister;
 use lit_node::chain::staking::{
     root_keys_hash, EpochState, JoinRequest, Staking, StakingParams, TOKEN,
 };
@@ -18,11 +21,15 @@ mod support;
 
 use support::chain::{account_key, Anvil};
 
-/// A fresh staking contract: the admin (who holds the token supply, as the faucet) and seven
-/// other accounts with no tokens.
+/// A fresh staking contract and release register: the admin (who holds the token supply, as
+/// the faucet, and alone changes the register) and seven other accounts with no tokens.
 struct Deployment {
     admin: Arc<dyn Staking>,
     accounts: Vec<Arc<dyn Staking>>,
+    /// The admin's view of the release register.
+    releases_admin: Arc<dyn ReleaseRegister>,
+    /// The release register as `accounts[i]` sees it.
+    releases: Vec<Arc<dyn ReleaseRegister>>,
     /// Keeps the backend alive (a temporary folder, a running anvil).
     _guard: Box<dyn std::any::Any + Send>,
 }
@@ -49,12 +56,22 @@ async fn embedded() -> Deployment {
         SUPPLY,
     )
     .unwrap();
-    let accounts = (1..=7u8)
-        .map(|i| Arc::new(admin.as_caller(Address([i; 20]))) as Arc<dyn Staking>)
+    // one value per account serves both contracts, as on the embedded chain
+    let accounts: Vec<Arc<EmbeddedStaking>> = (1..=7u8)
+        .map(|i| Arc::new(admin.as_caller(Address([i; 20]))))
         .collect();
+    let admin = Arc::new(admin);
     Deployment {
-        admin: Arc::new(admin),
-        accounts,
+        admin: admin.clone(),
+        releases_admin: admin,
+        accounts: accounts
+            .iter()
+            .map(|a| a.clone() as Arc<dyn Staking>)
+            .collect(),
+        releases: accounts
+            .into_iter()
+            .map(|a| a as Arc<dyn ReleaseRegister>)
+            .collect(),
         _guard: Box::new(dir),
     }
 }
@@ -71,7 +88,10 @@ async fn anvil() -> Deployment {
     let admin = EvmStaking::connect(&chain.url, deployed.staking, &admin_key)
         .await
         .unwrap();
+    let releases_admin =
+        EvmReleases::connect(&chain.url, deployed.release_register, &admin_key).unwrap();
     let mut accounts: Vec<Arc<dyn Staking>> = Vec::new();
+    let mut releases: Vec<Arc<dyn ReleaseRegister>> = Vec::new();
     for i in 1..=7 {
         let key = account_key(i);
         chain.fund_account(&key).await;
@@ -79,10 +99,14 @@ async fn anvil() -> Deployment {
             .await
             .unwrap();
         accounts.push(Arc::new(account));
+        let view = EvmReleases::connect(&chain.url, deployed.release_register, &key).unwrap();
+        releases.push(Arc::new(view));
     }
     Deployment {
         admin: Arc::new(admin),
         accounts,
+        releases_admin: Arc::new(releases_admin),
+        releases,
         _guard: Box::new(chain),
     }
 }
@@ -409,6 +433,80 @@ async fn a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_foll
     assert_eq!(net.next[2].identity_key, [1; 32]);
 }
 
+/// A release of measurement `[n; 48]` with a TCB floor of its own (`tcb`, `tcb + 1`, … per
+/// component) and `flags`.
+fn release(n: u8, tcb: u8, flags: u32) -> Release {
+    Release {
+        min_tcb: MinTcb {
+            fmc: tcb,
+            bootloader: tcb + 1,
+            tee: tcb + 2,
+            snp: tcb + 3,
+            microcode: tcb + 4,
+        },
+        ..Release::new([n; 48])
+    }
+    .with_flags(flags)
+}
+
+async fn the_admin_alone_adds_each_release_once_and_revokes_it_for_good(d: Deployment) {
+    let (admin, other) = (&d.releases_admin, &d.releases[0]);
+    assert_eq!(admin.caller(), d.admin.caller());
+    assert_eq!(other.caller(), d.accounts[0].caller());
+    assert!(other.releases().await.unwrap().is_empty());
+    let a = release(1, 1, 0);
+    let b = release(2, 7, RELEASE_FLAG_DEBUG);
+    let c = release(3, 0, RELEASE_FLAG_DEBUG | RELEASE_FLAG_VCEK_ONLY);
+    refused(other.add_release(&a).await, "not admin");
+    admin.add_release(&a).await.unwrap();
+    // the `revoked` of an addition is ignored: a release is added active
+    admin
+        .add_release(&Release {
+            revoked: true,
+            ..b.clone()
+        })
+        .await
+        .unwrap();
+    admin.add_release(&c).await.unwrap();
+    // everyone reads them back as added, in the order of addition
+    let added = vec![a.clone(), b.clone(), c.clone()];
+    assert_eq!(other.releases().await.unwrap(), added);
+    assert_eq!(admin.releases().await.unwrap(), added);
+
+    // the admin check comes first, then existence
+    refused(
+        admin.add_release(&Release::new(a.measurement)).await,
+        "release exists",
+    );
+    refused(other.add_release(&a).await, "not admin");
+    refused(other.revoke_release(&b.measurement).await, "not admin");
+    refused(other.revoke_release(&[9; 48]).await, "not admin");
+    refused(admin.revoke_release(&[9; 48]).await, "no such release");
+    assert_eq!(admin.releases().await.unwrap(), added);
+
+    // revocation is final: once only, and the measurement cannot come back
+    admin.revoke_release(&b.measurement).await.unwrap();
+    refused(
+        admin.revoke_release(&b.measurement).await,
+        "release revoked",
+    );
+    refused(other.revoke_release(&b.measurement).await, "not admin");
+    refused(admin.add_release(&b).await, "release exists");
+    refused(admin.add_release(&release(2, 9, 0)).await, "release exists");
+    let revoked = Release {
+        revoked: true,
+        ..b.clone()
+    };
+    assert_eq!(
+        other.releases().await.unwrap(),
+        [a.clone(), revoked.clone(), c.clone()]
+    );
+    // the register only grows
+    let d4 = release(4, 2, RELEASE_FLAG_VCEK_ONLY);
+    admin.add_release(&d4).await.unwrap();
+    assert_eq!(other.releases().await.unwrap(), [a, revoked, c, d4]);
+}
+
 /// One test per case and backend.
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
@@ -429,6 +527,7 @@ conformance!(embedded:
     members_join_leave_and_are_kicked_at_the_next_epoch,
     anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
     a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records,
+    the_admin_alone_adds_each_release_once_and_revokes_it_for_good,
 );
 
 conformance!(anvil:
@@ -437,7 +536,70 @@ conformance!(anvil:
     members_join_leave_and_are_kicked_at_the_next_epoch,
     anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
     a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records,
+    the_admin_alone_adds_each_release_once_and_revokes_it_for_good,
 );
+
+/// The release register on anvil, beyond what the embedded chain can express: the contracts are
+/// where `deployment_of` says, a measurement must be 48 bytes, and a view without a key reads
+/// the register but sends nothing.
+#[tokio::test]
+async fn release_register_contract_checks_lengths_and_a_read_only_view_sends_nothing() {
+    use alloy_primitives::Bytes;
+    use lit_node::chain::evm::bindings::ReleaseRegister as Contract;
+    use lit_node::chain::evm::{to_evm, transact, view};
+
+    let chain = Anvil::start().await;
+    let admin_key = account_key(0);
+    let admin = chain.fund_account(&admin_key).await;
+    let deployed = evm::deploy(&chain.url, &admin_key, &params(), SUPPLY)
+        .await
+        .unwrap();
+    assert_eq!(deployed, evm::deployment_of(admin));
+    assert!(evm::has_code(&chain.url, deployed.release_register)
+        .await
+        .unwrap());
+
+    let (provider, _) = evm::connect(&chain.url, &admin_key).unwrap();
+    let contract = Contract::new(to_evm(deployed.release_register), provider);
+    assert_eq!(view(contract.admin()).await.unwrap(), to_evm(admin));
+    let tcb = Contract::Tcb {
+        fmc: 0,
+        bootloader: 1,
+        tee: 2,
+        snp: 3,
+        microcode: 4,
+    };
+    for len in [0, 47, 49, 64] {
+        refused(
+            transact(contract.addRelease(Bytes::from(vec![1u8; len]), tcb.clone(), 0)).await,
+            "measurement must be 48 bytes",
+        );
+    }
+    let added = release(1, 0, RELEASE_FLAG_VCEK_ONLY);
+    let as_admin = EvmReleases::connect(&chain.url, deployed.release_register, &admin_key).unwrap();
+    as_admin.add_release(&added).await.unwrap();
+    let stored = view(contract.releases()).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].addedAt > 0 && stored[0].revokedAt == 0);
+
+    let read_only = EvmReleases::open(&chain.url, deployed.release_register).unwrap();
+    assert_eq!(read_only.address(), deployed.release_register);
+    assert_eq!(read_only.admin().await.unwrap(), admin);
+    assert_eq!(read_only.releases().await.unwrap(), vec![added.clone()]);
+    for sent in [
+        read_only.add_release(&release(2, 0, 0)).await,
+        read_only.revoke_release(&added.measurement).await,
+    ] {
+        assert!(
+            matches!(&sent, Err(ChainError::Backend(m)) if m.contains("read-only")),
+            "{sent:?}"
+        );
+    }
+    as_admin.revoke_release(&added.measurement).await.unwrap();
+    let stored = view(contract.releases()).await.unwrap();
+    assert!(stored[0].revoked && stored[0].revokedAt >= stored[0].addedAt);
+    assert!(read_only.releases().await.unwrap()[0].revoked);
+}
 
 /// The PKP registry on anvil, through its alloy bindings: a PKP's record is what its minter
 /// sent, only the token's owner changes its permissions, and the permissions stay with the

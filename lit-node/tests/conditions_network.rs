@@ -6,7 +6,7 @@
 mod support;
 
 use lit_api::v1::paths;
-use lit_client::{Bootstrap, ClientError, LitClient, Wallet};
+use lit_client::{Bootstrap, ClientError, ConnectOptions, LitClient, Wallet};
 use lit_crypto::seal::SealSecretKey;
 use lit_node::devnet::LayoutOptions;
 use rand_core::OsRng;
@@ -63,9 +63,12 @@ async fn conditions_on_anvil_through_the_network() {
         ..LayoutOptions::default()
     };
     let net = testnet(5).options(options).start().await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
 
     let balance = basic(
         "",

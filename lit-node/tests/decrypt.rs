@@ -6,10 +6,8 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use lit_client::{
-    Bootstrap, ClientError, ConnectOptions, LitClient, NodeFailureReason, Policy, Wallet,
-};
-use support::net::{testnet, user_is};
+use lit_client::{Bootstrap, ClientError, ConnectOptions, LitClient, NodeFailureReason, Wallet};
+use support::net::{listed_releases, testnet, user_is};
 
 fn failed_parties(e: &ClientError) -> BTreeSet<u32> {
     e.failures().iter().filter_map(|f| f.party_id).collect()
@@ -18,9 +16,12 @@ fn failed_parties(e: &ClientError) -> BTreeSet<u32> {
 #[tokio::test]
 async fn decrypt_with_nodes_killed_and_restarted() {
     let mut net = testnet(5).start().await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (client.epoch(), client.threshold(), client.nodes().len()),
         (1, 4, 5)
@@ -69,9 +70,12 @@ async fn decrypt_with_nodes_killed_and_restarted() {
         .contains("loaded key shares; serving without a new DKG"));
     assert_eq!(client.decrypt(&encrypted, &alice).await.unwrap(), secret);
     // and a fresh client sees the same network
-    let again = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let again = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.network_keys(), client.network_keys());
     assert_eq!(again.decrypt(&encrypted, &alice).await.unwrap(), secret);
 }
@@ -82,28 +86,34 @@ async fn the_client_refuses_a_network_whose_nodes_disagree() {
     let b = testnet(3).start().await;
     // two separate networks of the same size and threshold, presented as one
     let urls = vec![a.url(1), a.url(2), b.url(3)];
-    let dev = || ConnectOptions::default().with_policy(Policy::development());
+    let dev = || ConnectOptions::devnet().with_policy(listed_releases(&a));
     let err = LitClient::connect_with(Bootstrap::Urls(urls), dev())
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Disagreement { .. }), "{err}");
     // each network on its own is fine
-    LitClient::connect(Bootstrap::NetworkFile(a.network_file()))
-        .await
-        .unwrap();
+    LitClient::connect_with(
+        Bootstrap::NetworkFile(a.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     LitClient::connect_with(Bootstrap::Urls(vec![b.url(1), b.url(2), b.url(3)]), dev())
         .await
         .unwrap();
-    LitClient::connect(Bootstrap::NetworkFile(b.network_file()))
-        .await
-        .unwrap();
+    LitClient::connect_with(
+        Bootstrap::NetworkFile(b.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     // a network file naming another SIWE domain than its nodes report: the client would make
     // capabilities every node refuses, so it refuses the network up front
     let mut file = a.network().clone();
     file.domain = Some("elsewhere.lit".into());
     let path = a.dir().join("elsewhere.json");
     std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
-    let err = LitClient::connect(Bootstrap::NetworkFile(path))
+    let err = LitClient::connect_with(Bootstrap::NetworkFile(path), ConnectOptions::devnet())
         .await
         .unwrap_err();
     assert!(
@@ -116,9 +126,12 @@ async fn the_client_refuses_a_network_whose_nodes_disagree() {
 async fn cheating_and_impostor_nodes_are_left_out_and_named() {
     // node 2 answers with a share of the wrong message
     let net = testnet(5).fault(2, "wrong-decryption-share").start().await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let alice = Wallet::random();
     let encrypted = client.encrypt(&user_is(&alice.address()), b"x").unwrap();
     // with T = 4 of 5 the client succeeds only by detecting node 2's share and asking node 5,
@@ -133,7 +146,7 @@ async fn cheating_and_impostor_nodes_are_left_out_and_named() {
     file.nodes[2].identity_key = lit_api::Bytes32([0xee; 32]);
     let pinned = net.dir().join("pinned.json");
     std::fs::write(&pinned, serde_json::to_string(&file).unwrap()).unwrap();
-    let client = LitClient::connect(Bootstrap::NetworkFile(pinned))
+    let client = LitClient::connect_with(Bootstrap::NetworkFile(pinned), ConnectOptions::devnet())
         .await
         .unwrap();
     let failures = client.handshake_failures();

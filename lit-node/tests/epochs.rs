@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use lit_api::v1::ToSign;
 use lit_api::Bytes32;
-use lit_client::{Bootstrap, Eip1559Transaction, EthTransaction, LitClient, Signer, Wallet};
+use lit_client::{
+    Bootstrap, ConnectOptions, Eip1559Transaction, EthTransaction, LitClient, Signer, Wallet,
+};
 use lit_node::chain::staking::{EpochState, StakingParams};
 use lit_node::devnet::{DevnetChain, DevnetStaking, LayoutOptions};
 use lit_node::epoch::NodeKeys;
@@ -24,9 +26,12 @@ use support::net::{libsecp_recover, testnet, user_is};
 const EPOCH_TIMEOUT: Duration = Duration::from_secs(180);
 
 async fn client(net: &TestNet) -> LitClient {
-    LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap_or_else(|e| panic!("{}", net.logs(&format!("connect: {e}"))))
+    LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}", net.logs(&format!("connect: {e}"))))
 }
 
 /// What the client under load saw.
@@ -62,9 +67,12 @@ async fn load(
         stop,
         between_rounds,
     } = control;
-    let client = LitClient::connect(Bootstrap::NetworkFile(network_file))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(network_file),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let mut report = LoadReport::default();
     let mut round = 0u8;
     while !stop.load(Ordering::SeqCst) {
@@ -495,7 +503,12 @@ async fn epochs_on_the_solidity_contracts_on_anvil() {
 async fn client_at(net: &TestNet, epoch: u64) -> LitClient {
     let deadline = std::time::Instant::now() + EPOCH_TIMEOUT;
     loop {
-        match LitClient::connect(Bootstrap::NetworkFile(net.network_file())).await {
+        match LitClient::connect_with(
+            Bootstrap::NetworkFile(net.network_file()),
+            ConnectOptions::devnet(),
+        )
+        .await
+        {
             Ok(c) if c.epoch() == epoch => return c,
             Ok(c) => assert!(
                 std::time::Instant::now() < deadline,

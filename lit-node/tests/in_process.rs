@@ -80,6 +80,7 @@ impl InProcess {
             domain: None,
             threshold: t,
             attestation: AttestationMode::Simulated,
+            releases: None,
             nodes: entries,
         };
         std::fs::write(

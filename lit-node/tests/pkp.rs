@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use lit_api::v1::{PermissionChange, PkpAuth, PkpInfo, PresignatureSource, ToSign};
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_client::{
-    Bootstrap, ClientError, Eip1559Transaction, EthTransaction, LegacyTransaction, LitClient,
-    Signer, Wallet,
+    Bootstrap, ClientError, ConnectOptions, Eip1559Transaction, EthTransaction, LegacyTransaction,
+    LitClient, Signer, Wallet,
 };
 use lit_crypto::eth::{eip191_hash, recover_address, Address};
 use lit_node::devnet::LayoutOptions;
@@ -29,9 +29,12 @@ fn auth<'a>(client: &LitClient, wallet: &'a Wallet) -> Signer<'a> {
 /// `n` node processes, a connected client, and a PKP minted by a fresh owner.
 async fn with_pkp(n: usize, options: LayoutOptions) -> (TestNet, LitClient, Wallet, PkpInfo) {
     let net = testnet(n).options(options).start().await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let owner = Wallet::random();
     let pkp = client.mint_pkp(&owner).await.unwrap();
     (net, client, owner, pkp)
@@ -51,9 +54,12 @@ fn refused_with(err: &ClientError, code: ErrorCode) -> bool {
 async fn mint_sign_send_on_anvil_permissions_and_a_node_down() {
     let anvil = Anvil::start().await;
     let mut net = testnet(5).start().await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let owner = Wallet::random();
     let stranger = Wallet::random();
 

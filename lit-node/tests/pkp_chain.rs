@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lit_api::v1::{PermissionChange, PkpAuth, ToSign};
 use lit_api::{Bytes32, ErrorCode};
-use lit_client::{Bootstrap, ClientError, LitClient, PkpChain, Signer, Wallet};
+use lit_client::{Bootstrap, ClientError, ConnectOptions, LitClient, PkpChain, Signer, Wallet};
 use lit_node::chain::evm;
 use lit_node::devnet::{DevnetChain, DevnetStaking, LayoutOptions};
 use rand_core::{OsRng, RngCore};
@@ -54,9 +54,12 @@ async fn pkps_live_on_the_chain_and_only_their_owners_change_them() {
         config.contains("pkp_registry = ") && !config.contains("registry = \"../"),
         "{config}"
     );
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let record = lit_node::devnet::evm_record(net.dir()).unwrap().unwrap();
     let chain = PkpChain::new(&record.rpc_url, &record.pkp_registry).unwrap();
     let [owner, bob, carol] = [(); 3].map(|_| Wallet::random());

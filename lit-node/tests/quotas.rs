@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use lit_api::ErrorCode;
 use lit_client::{
-    action_execution_grant, ActionAuth, Bootstrap, ClientError, ExecuteJs, LitClient, Wallet,
+    action_execution_grant, ActionAuth, Bootstrap, ClientError, ConnectOptions, ExecuteJs,
+    LitClient, Wallet,
 };
 use lit_node::devnet::LayoutOptions;
 use support::net::testnet;
@@ -35,9 +36,12 @@ async fn mints_and_uploads_beyond_the_quota_are_refused_by_every_node() {
         })
         .start()
         .await;
-    let client = LitClient::connect(Bootstrap::NetworkFile(net.network_file()))
-        .await
-        .unwrap();
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
     let (alice, bob) = (Wallet::random(), Wallet::random());
 
     client.mint_pkp(&alice).await.unwrap();

@@ -4,8 +4,9 @@
 //! attest verify <report> <vcek-or-vlek> [--policy FILE] [--chain PEM] [--at UNIX_SECONDS]
 //! ```
 //! Prints the decoded report and the verdict; exits 0 when accepted, 1 when refused, 2 on usage
-//! or I/O errors. Without `--policy` the default policy applies (debug off, VMPL 0, no
-//! measurement allow-list) and no binding is checked.
+//! or I/O errors. Without `--policy` the default policy applies (debug off, VMPL 0) except that
+//! any measurement is accepted (it is printed for the operator to compare with the network's
+//! releases), and no binding is checked.
 
 use std::process::ExitCode;
 
@@ -17,7 +18,8 @@ const USAGE: &str =
     "usage: attest verify <report> <vcek-or-vlek> [--policy FILE] [--chain PEM] [--at UNIX_SECONDS]
   <report>         1184-byte SEV-SNP attestation report (binary)
   <vcek-or-vlek>   the VCEK or VLEK certificate (DER or PEM)
-  --policy FILE    JSON policy (see lit_attest::Policy); default: debug off, VMPL 0
+  --policy FILE    JSON policy (see lit_attest::Policy; its `releases` are a release
+                   register's entries); default: debug off, VMPL 0, any measurement
   --chain PEM      ASK/ASVK and ARK (PEM stack or DER); default: AMD's built-in certificates
   --at SECONDS     check certificate validity at this Unix time instead of now";
 
@@ -49,7 +51,7 @@ fn run(args: &[String]) -> Result<bool, String> {
         None => return Err("missing command".into()),
     }
     let mut positional = Vec::new();
-    let mut policy = Policy::default();
+    let mut policy = Policy::default().any_measurement();
     let mut chain = None;
     let mut at = None;
     while let Some(a) = it.next() {

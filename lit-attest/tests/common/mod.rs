@@ -23,11 +23,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// The least policy this dataset passes (debug / VMPL as the data has them).
+    /// The least policy this dataset passes (debug / VMPL as the data has them), any
+    /// measurement.
     pub fn policy(&self) -> Policy {
         Policy {
             allow_debug: self.debug,
             max_vmpl: self.vmpl,
+            any_measurement: true,
             ..Policy::default()
         }
     }

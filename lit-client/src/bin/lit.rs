@@ -33,9 +33,14 @@ struct Cli {
     /// Timeout of one request to one node, in seconds.
     #[arg(long, global = true, default_value_t = 10)]
     timeout: u64,
-    /// An attestation policy (lit-attest JSON) instead of the one the network file implies.
+    /// An attestation policy (lit-attest JSON) that the network's release register is added
+    /// to; default: the strict policy, so the register alone decides which software is approved.
     #[arg(long, global = true, env = "LIT_POLICY")]
     policy: Option<PathBuf>,
+    /// The network is a development network: accept its nodes' simulated attestation (it
+    /// proves nothing about their software). Never implied by the network file.
+    #[arg(long, global = true, env = "LIT_DEVNET")]
+    devnet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -287,8 +292,9 @@ fn write_output(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
 }
 
 async fn connect(cli: &Cli) -> Result<LitClient, ClientError> {
-    let mut options =
-        ConnectOptions::default().with_request_timeout(Duration::from_secs(cli.timeout));
+    let mut options = ConnectOptions::default()
+        .with_request_timeout(Duration::from_secs(cli.timeout))
+        .with_devnet(cli.devnet);
     if let Some(path) = &cli.policy {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ClientError::io(format!("reading {}", path.display()), e))?;

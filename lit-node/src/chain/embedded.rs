@@ -16,10 +16,12 @@ use lit_crypto::eth::Address;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
+use super::releases::{self, ReleaseRegister};
 use super::staking::{
     threshold_for, Amount, EpochState, JoinRequest, NetworkState, Staking, StakingParams, Validator,
 };
 use super::ChainError;
+use lit_attest::Release;
 
 /// One staker's record.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -68,6 +70,9 @@ struct Ledger {
     ready: BTreeMap<String, [u8; 32]>,
     /// Kick votes of this epoch: target → voters.
     kick_votes: BTreeMap<String, BTreeSet<String>>,
+    /// The release register, in the order of addition.
+    #[serde(default)]
+    releases: Vec<Release>,
 }
 
 fn key(a: &Address) -> String {
@@ -101,6 +106,7 @@ impl Ledger {
             locked_list: Vec::new(),
             ready: BTreeMap::new(),
             kick_votes: BTreeMap::new(),
+            releases: Vec::new(),
         }
     }
 
@@ -628,6 +634,33 @@ impl Staking for EmbeddedStaking {
             }
             l.epoch_length = seconds;
             Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl ReleaseRegister for EmbeddedStaking {
+    fn caller(&self) -> Address {
+        self.caller
+    }
+
+    async fn releases(&self) -> Result<Vec<Release>, ChainError> {
+        Ok(self.db.read()?.releases)
+    }
+
+    async fn add_release(&self, release: &Release) -> Result<(), ChainError> {
+        let me = self.me();
+        self.db.apply(|l| {
+            let admin = me == hex::encode(l.admin);
+            releases::add_to(&mut l.releases, admin, release)
+        })
+    }
+
+    async fn revoke_release(&self, measurement: &[u8; 48]) -> Result<(), ChainError> {
+        let me = self.me();
+        self.db.apply(|l| {
+            let admin = me == hex::encode(l.admin);
+            releases::revoke_in(&mut l.releases, admin, measurement)
         })
     }
 }

@@ -21,6 +21,17 @@ pub fn testnet(n: usize) -> Builder {
     TestNet::builder(NodeProgram::lit_node(env!("CARGO_BIN_EXE_lit-node")), n)
 }
 
+/// The releases a devnet's network file lists (a static devnet's register), as the policy a
+/// client given bare URLs needs to approve its nodes.
+pub fn listed_releases(net: &TestNet) -> lit_attest::Policy {
+    match &net.network().releases {
+        Some(lit_api::network::ReleaseSource::Listed { releases }) => {
+            lit_attest::Policy::default().with_releases(releases.clone())
+        }
+        other => panic!("the devnet lists no releases: {other:?}"),
+    }
+}
+
 /// A wallet from a fixed seed byte.
 pub fn wallet(seed: u8) -> (SigningKey, Address) {
     let key = SigningKey::from_bytes(&[seed; 32].into()).unwrap();

@@ -1,0 +1,211 @@
+//! The release register decides which software clients accept, on real node processes: a
+//! devnet approves the releases its nodes run; the admin revokes one with `lit-node release`;
+//! clients then refuse the node that runs it, by name, and the network keeps serving with the
+//! others. A client accepts simulated evidence only when it is told it talks to a devnet. The
+//! client reads the register where the network file says it is: the embedded chain here, the
+//! `ReleaseRegister` contract on anvil below.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use lit_api::network::ReleaseSource;
+use lit_attest::{MinTcb, Release};
+use lit_client::{Bootstrap, ClientError, ConnectOptions, LitClient, NodeFailureReason, Wallet};
+use lit_node::chain::evm;
+use lit_node::chain::evm_releases::EvmReleases;
+use lit_node::chain::releases::ReleaseRegister;
+use lit_node::chain::staking::StakingParams;
+use lit_node::devnet::{DevnetStaking, LayoutOptions};
+
+mod support;
+
+use support::chain::{account_key, Anvil};
+use support::net::{testnet, user_is};
+
+/// `lit-node release ARGS --dir DIR`: success, stdout, stderr.
+fn release_cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lit-node"))
+        .arg("release")
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_release_is_refused_by_clients_and_the_network_serves_with_the_others() {
+    // node 5 runs another release than nodes 1 to 4 (T = 4 of 5)
+    let other = [0x5e; 48];
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking::default()),
+        ..LayoutOptions::default()
+    };
+    let net = testnet(5)
+        .options(options)
+        .simulated_measurement(5, other)
+        .start()
+        .await;
+    let file = net.network_file();
+
+    // the devnet approved both releases on its embedded chain, and the network file says where
+    // clients read the register
+    assert!(matches!(
+        net.network().releases,
+        Some(ReleaseSource::Embedded { .. })
+    ));
+    let (ok, out, err) = release_cli(net.dir(), &["list", "--json"]);
+    assert!(ok, "{err}");
+    let listed: Vec<Release> = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed.len(), 2, "{out}");
+    assert!(listed.iter().all(|r| !r.revoked));
+    assert!(listed.iter().any(|r| r.measurement == other));
+
+    // without being told it is a devnet, a client refuses the network file outright
+    let err = LitClient::connect(Bootstrap::NetworkFile(file.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Config(m) if m.contains("development network") && m.contains("devnet")),
+        "{err}"
+    );
+    // nor does an explicit policy without simulated evidence accept the nodes
+    let strict = ConnectOptions::default().with_policy(lit_attest::Policy::default());
+    assert!(
+        LitClient::connect_with(Bootstrap::NetworkFile(file.clone()), strict)
+            .await
+            .is_err()
+    );
+
+    let before = LitClient::connect_with(
+        Bootstrap::NetworkFile(file.clone()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        before.handshake_failures().is_empty(),
+        "{:?}",
+        before.handshake_failures()
+    );
+    let alice = Wallet::random();
+    let encrypted = before
+        .encrypt(&user_is(&alice.address()), b"approved")
+        .unwrap();
+
+    // the admin revokes node 5's release
+    let (ok, out, err) = release_cli(net.dir(), &["revoke", &hex::encode(other)]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Revoked release"), "{out}");
+    let (ok, out, _) = release_cli(net.dir(), &["list"]);
+    assert!(ok);
+    assert!(
+        out.contains(&format!("{}  revoked", hex::encode(other))),
+        "{out}"
+    );
+    // revocation is final: the release cannot be added again, nor revoked twice
+    let (ok, _, err) = release_cli(net.dir(), &["add", &hex::encode(other)]);
+    assert!(!ok && err.contains("release exists"), "{err}");
+    let (ok, _, err) = release_cli(net.dir(), &["revoke", &hex::encode(other)]);
+    assert!(!ok && err.contains("release revoked"), "{err}");
+    let (ok, _, err) = release_cli(net.dir(), &["add", "abcd"]);
+    assert!(!ok && err.contains("48 bytes"), "{err}");
+
+    // a new client refuses node 5, naming it and the revocation, and decrypts with 1 to 4
+    let after = LitClient::connect_with(
+        Bootstrap::NetworkFile(file.clone()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
+    let failures = after.handshake_failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].party_id, Some(5));
+    assert!(
+        matches!(&failures[0].reason, NodeFailureReason::Attestation(m) if m.contains("revoked release") && m.contains(&hex::encode(other))),
+        "{}",
+        failures[0]
+    );
+    assert_eq!(
+        after.decrypt(&encrypted, &alice).await.unwrap(),
+        b"approved"
+    );
+    // the client that connected before reads the register again at its next handshake
+    before.refresh().await.unwrap();
+    assert_eq!(
+        before
+            .handshake_failures()
+            .iter()
+            .map(|f| f.party_id)
+            .collect::<Vec<_>>(),
+        vec![Some(5)]
+    );
+    assert_eq!(
+        before.decrypt(&encrypted, &alice).await.unwrap(),
+        b"approved"
+    );
+
+    // a release with a TCB floor above what the simulated nodes report refuses them all
+    let strict_tcb = Release {
+        min_tcb: MinTcb {
+            snp: 1,
+            ..MinTcb::default()
+        },
+        ..Release::new(
+            listed
+                .iter()
+                .find(|r| r.measurement != other)
+                .unwrap()
+                .measurement,
+        )
+    };
+    let policy = lit_attest::Policy::default().with_releases([strict_tcb]);
+    let err = LitClient::connect_with(
+        Bootstrap::Urls(vec![net.url(1), net.url(2), net.url(3), net.url(4)]),
+        ConnectOptions::devnet().with_policy(policy),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("TCB"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_reads_the_release_register_contract_as_the_nodes_do() {
+    let chain = Anvil::start().await;
+    let admin_key = account_key(0);
+    chain.fund_account(&admin_key).await;
+    let deployed = evm::deploy(&chain.url, &admin_key, &StakingParams::default(), 1_000)
+        .await
+        .unwrap();
+    let admin = EvmReleases::connect(&chain.url, deployed.release_register, &admin_key).unwrap();
+    let mut a = Release::new([0xa1; 48]);
+    a.min_tcb.snp = 22;
+    a.vcek_only = true;
+    let b = Release::new([0xb2; 48]);
+    admin.add_release(&a).await.unwrap();
+    admin.add_release(&b).await.unwrap();
+    admin.revoke_release(&b.measurement).await.unwrap();
+    let source = ReleaseSource::Evm {
+        rpc_url: chain.url.clone(),
+        contract: deployed.release_register.to_checksum(),
+    };
+    let read = lit_client::releases::read_releases(&source, std::path::Path::new("."))
+        .await
+        .unwrap();
+    assert_eq!(read, admin.releases().await.unwrap());
+    assert_eq!(read, vec![a, Release { revoked: true, ..b }]);
+    // another contract (no register there): a clear chain error, not an empty register
+    let wrong = ReleaseSource::Evm {
+        rpc_url: chain.url.clone(),
+        contract: deployed.staking.to_checksum(),
+    };
+    let err = lit_client::releases::read_releases(&wrong, std::path::Path::new("."))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Chain { .. }), "{err}");
+}
