@@ -33,6 +33,9 @@ pub mod paths {
     pub const EPOCH_KEYS: &str = "/v1/epoch/keys";
     /// `GET`: [`super::NetworkStatus`]: the network as the chain records it (`lit network`).
     pub const NETWORK_STATUS: &str = "/v1/network";
+    /// `POST`: a node's attestation for a peer ([`super::PeerAttestRequest`]), also before it
+    /// holds keys (a joining node is checked before it receives shares).
+    pub const PEER_ATTEST: &str = "/v1/peer/attest";
 }
 
 /// An Ethereum wallet's signature over a SIWE (EIP-4361) message, in Lit's `AuthSig` shape.
@@ -137,6 +140,54 @@ pub struct HandshakeResponse {
     /// members that joined after their network file was written); empty for a static network.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<crate::network::NetworkNode>,
+}
+
+/// `POST /v1/peer/attest`: a peer's challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PeerAttestRequest {
+    /// A fresh random challenge the node binds into its attestation.
+    pub challenge: Bytes32,
+}
+
+/// `POST /v1/peer/attest` answer: the node's keys, attested. The attestation binds the identity
+/// key, the peer's challenge, epoch 0 (a node is checked before it serves any epoch) and
+/// [`PeerAttestResponse::attested_digest`], so a proxy cannot pass another node's evidence off
+/// or swap the keys peers seal shares to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PeerAttestResponse {
+    /// The node's ed25519 identity key.
+    pub identity_key: Bytes32,
+    /// Its X25519 key (peers seal private payloads to it).
+    pub seal_key: Bytes32,
+    /// Its secp256k1 DKG key (SEC1 compressed).
+    pub dkg_key: Bytes,
+    /// The evidence.
+    pub attestation: Attestation,
+}
+
+/// The domain tag of [`PeerAttestResponse::attested_digest`].
+pub const PEER_ATTESTED_DOMAIN: &[u8] = b"lit/v1/peer-attested";
+
+impl PeerAttestResponse {
+    /// The `context` of the attestation's binding: SHA-256 of [`PEER_ATTESTED_DOMAIN`] and the
+    /// JSON of this answer with an empty evidence (the keys and the evidence kind).
+    pub fn attested_digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let unattested = PeerAttestResponse {
+            attestation: Attestation {
+                kind: self.attestation.kind,
+                evidence: Bytes(Vec::new()),
+            },
+            ..self.clone()
+        };
+        let mut h = Sha256::new();
+        h.update(PEER_ATTESTED_DOMAIN);
+        // serializing a struct of this crate cannot fail: no maps with non-string keys
+        h.update(serde_json::to_vec(&unattested).unwrap_or_default());
+        h.finalize().into()
+    }
 }
 
 /// The domain tag of [`HandshakeResponse::attested_digest`].

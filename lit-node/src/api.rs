@@ -68,6 +68,7 @@ where
 pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
     let routes = Router::new()
         .route(paths::HANDSHAKE, post(handshake::handshake))
+        .route(paths::PEER_ATTEST, post(handshake::peer_attest))
         .route(paths::ENCRYPTION_SIGN, post(encryption::sign))
         .route(paths::PEER_MESSAGE, post(peer::message))
         .route(paths::PKP_MINT, post(pkp::mint))

@@ -12,6 +12,8 @@
 //! presignature_pool = 4              # presignatures kept per signing group this node leads
 //! dkg_round_timeout_ms = 15000       # a DKG round with no progress for this long goes on without
 //!                                    # the silent peers (they are named in the log)
+//! attestation_policy = "policy.json" # the operator's own additions to the release register's
+//!                                    # policy for peers (lit-attest JSON; optional)
 //!
 //! [staking]                         # membership from a staking contract (absent: the network
 //!                                    # file's members, epoch 1 forever)
@@ -21,6 +23,8 @@
 //! contract = "0x…"                   # evm: the Staking contract
 //! pkp_registry = "0x…"               # evm: the PkpRegistry contract, where PKPs are read (then
 //!                                    # `registry` must be absent: owners mint on chain)
+//! release_register = "0x…"           # evm: the ReleaseRegister contract; peers are checked
+//!                                    # against it (the embedded chain holds its own)
 //! poll_ms = 500                      # how often the node reads the chain
 //! grace_ms = 30000                   # how long the previous epoch's shares still serve
 //! kick_after_ms = 300000             # a member unreachable this long gets this node's vote to
@@ -132,6 +136,10 @@ pub struct Config {
     /// Where membership and epochs come from (absent: the network file, epoch 1 forever).
     #[serde(default)]
     pub staking: Option<StakingConfig>,
+    /// The operator's additions to the policy peers are checked with (lit-attest JSON: extra
+    /// releases or measurements, a higher TCB floor, chip ids; `Policy::merged_with`).
+    #[serde(default)]
+    pub attestation_policy: Option<PathBuf>,
     /// Chains by name.
     #[serde(default)]
     pub chains: BTreeMap<String, ChainConfig>,
@@ -175,6 +183,10 @@ pub struct StakingConfig {
     /// development `registry` file).
     #[serde(default)]
     pub pkp_registry: Option<String>,
+    /// EVM: the ReleaseRegister contract's address; the node checks its peers' attestation
+    /// against it (the embedded chain holds its own register).
+    #[serde(default)]
+    pub release_register: Option<String>,
     /// How often the node reads the chain (milliseconds).
     #[serde(default = "default_poll_ms")]
     pub poll_ms: u64,
@@ -420,6 +432,7 @@ impl Config {
         config.data_dir = base.join(&config.data_dir);
         config.network_file = base.join(&config.network_file);
         config.registry = config.registry.map(|r| base.join(r));
+        config.attestation_policy = config.attestation_policy.map(|p| base.join(p));
         if let Some(staking) = &mut config.staking {
             match staking.backend {
                 StakingBackend::Embedded if staking.path.is_none() => {

@@ -464,11 +464,19 @@ fn node_folder(
             None => text.push_str(&format!(
                 "\n[staking]\nbackend = \"embedded\"\npath = \"../{CHAIN_FILE}\"\n"
             )),
-            Some(record) => text.push_str(&format!(
-                "\n[staking]\nbackend = \"evm\"\nrpc_url = \"{}\"\ncontract = \"{}\"\n\
-                 pkp_registry = \"{}\"\n",
-                record.rpc_url, record.staking, record.pkp_registry
-            )),
+            Some(record) => {
+                text.push_str(&format!(
+                    "\n[staking]\nbackend = \"evm\"\nrpc_url = \"{}\"\ncontract = \"{}\"\n\
+                     pkp_registry = \"{}\"\n",
+                    record.rpc_url, record.staking, record.pkp_registry
+                ));
+                if !record.release_register.is_empty() {
+                    text.push_str(&format!(
+                        "release_register = \"{}\"\n",
+                        record.release_register
+                    ));
+                }
+            }
         }
         text.push_str(&format!(
             "poll_ms = {}\ngrace_ms = {}\n",
@@ -1206,6 +1214,9 @@ async fn reported_url(
     }
 }
 
+/// A program file as it is now: path, length and modification time.
+type ProgramVersion = (PathBuf, u64, Option<std::time::SystemTime>);
+
 /// The measurement a simulated node run by `command` claims (see
 /// [`crate::node::simulated_measurement`]).
 fn command_measurement(command: &Command) -> Result<[u8; 48], NodeError> {
@@ -1224,7 +1235,24 @@ fn command_measurement(command: &Command) -> Result<[u8; 48], NodeError> {
     } else {
         program.to_path_buf()
     };
-    crate::node::simulated_measurement(&program, overridden.as_deref())
+    if overridden.is_some() {
+        return crate::node::simulated_measurement(&program, overridden.as_deref());
+    }
+    // hashing a program file takes a while (a debug build is large): once per file version
+    static HASHED: std::sync::Mutex<BTreeMap<ProgramVersion, [u8; 48]>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let meta = std::fs::metadata(&program)
+        .map_err(|e| NodeError::Io(format!("{}: {e}", program.display())))?;
+    let key = (program.clone(), meta.len(), meta.modified().ok());
+    if let Some(m) = HASHED.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(*m);
+    }
+    let m = crate::node::simulated_measurement(&program, None)?;
+    HASHED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, m);
+    Ok(m)
 }
 
 fn which_in_path(name: &Path) -> Option<PathBuf> {

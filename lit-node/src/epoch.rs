@@ -5,6 +5,7 @@
 pub mod dkg;
 pub mod handover;
 pub mod keys;
+pub mod peers;
 
 pub use keys::{KeysError, NodeKeys};
 

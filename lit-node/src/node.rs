@@ -16,11 +16,11 @@ use ed25519_dalek::VerifyingKey;
 use lit_api::network::{AttestationMode as NetAttestation, NetworkFile, NetworkNode};
 use lit_api::v1::AttestationKind;
 use lit_api::{Bytes, Bytes32};
-use lit_attest::{Attester, SimulatedAttester};
+use lit_attest::{Attester, Policy, SimulatedAttester};
 use lit_crypto::seal::SealPublicKey;
 use lit_crypto::PartyId;
 use sha2::{Digest, Sha384};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::api;
 use crate::auth::oidc::OidcVerifier;
@@ -28,6 +28,8 @@ use crate::auth::Authenticator;
 use crate::chain::embedded::EmbeddedStaking;
 use crate::chain::evm::EvmStaking;
 use crate::chain::evm_registry::EvmRegistry;
+use crate::chain::evm_releases::EvmReleases;
+use crate::chain::releases::ReleaseRegister;
 use crate::chain::staking::{NetworkState, Staking};
 use crate::chain::{PkpRegistry, SqliteRegistry};
 use crate::conditions::rpc::ChainRpc;
@@ -35,6 +37,7 @@ use crate::conditions::Evaluator;
 use crate::config::{AttestationMode, Config, DevFault, StakingBackend};
 use crate::epoch::dkg::{self, DkgContext, DkgError};
 use crate::epoch::handover::{self, EpochOptions};
+use crate::epoch::peers::PeerChecker;
 use crate::epoch::{KeysError, NodeKeys};
 use crate::identity::{NodeIdentity, StakerKey};
 use crate::net::{DriveOptions, Peer, PeerKeys, PeerNet, TransportOptions};
@@ -151,6 +154,61 @@ fn measurement_of_this_binary() -> Result<[u8; 48], NodeError> {
         &exe,
         std::env::var(SIMULATED_MEASUREMENT_ENV).ok().as_deref(),
     )
+}
+
+/// The checker of the peers' attestation: the release register of `config`'s chain (the
+/// embedded chain's own, or `staking.release_register` on an EVM chain) and the operator's
+/// `attestation_policy`.
+async fn peer_checker(config: &Config) -> Result<PeerChecker, NodeError> {
+    let register: Option<Arc<dyn ReleaseRegister>> = match &config.staking {
+        Some(staking) => match staking.backend {
+            StakingBackend::Embedded => {
+                let path = staking
+                    .path
+                    .as_ref()
+                    .ok_or_else(|| NodeError::Io("staking.path is missing".into()))?;
+                Some(Arc::new(
+                    EmbeddedStaking::open(path, lit_crypto::eth::Address([0; 20])).map_err(
+                        |e| NodeError::Io(format!("release register {}: {e}", path.display())),
+                    )?,
+                ))
+            }
+            StakingBackend::Evm => match (&staking.rpc_url, &staking.release_register) {
+                (Some(rpc_url), Some(contract)) => {
+                    let contract = lit_crypto::eth::Address::parse(contract)
+                        .map_err(|e| NodeError::Io(format!("staking.release_register: {e}")))?;
+                    Some(Arc::new(EvmReleases::open(rpc_url, contract).map_err(
+                        |e| NodeError::Io(format!("release register {contract}: {e}")),
+                    )?))
+                }
+                _ => {
+                    warn!(
+                        "no staking.release_register: peers are checked against the local \
+                         attestation_policy alone"
+                    );
+                    None
+                }
+            },
+        },
+        None => None,
+    };
+    let local = match &config.attestation_policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                NodeError::Io(format!("attestation_policy {}: {e}", path.display()))
+            })?;
+            Some(Policy::from_json(&text).map_err(|e| {
+                NodeError::Attestation(format!("attestation_policy {}: {e}", path.display()))
+            })?)
+        }
+        None => None,
+    };
+    PeerChecker::new(
+        register,
+        local,
+        config.attestation == AttestationMode::Simulated,
+    )
+    .map_err(|e| NodeError::Io(format!("http client: {e}")))
 }
 
 /// Opens the staking contract of `config` as this node's staker (`staker.key` in its data
@@ -490,7 +548,8 @@ pub async fn start(node: &Arc<Node>, config: &Config) -> Result<(), NodeError> {
             staker = %chain.caller().to_checksum(),
             "following the staking contract"
         );
-        tokio::spawn(handover::run(node.clone(), chain, options));
+        let checker = peer_checker(config).await?;
+        tokio::spawn(handover::run(node.clone(), chain, options, Some(checker)));
         return Ok(());
     }
     let keys = match NodeKeys::load(&node.store)? {

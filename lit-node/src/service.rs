@@ -18,7 +18,7 @@ use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_api::network::{NetworkFile, NetworkNode};
 use lit_api::v1::{
     Attestation, AttestationKind, HandshakeRequest, HandshakeResponse, Health, NetworkKeys,
-    NodeIdentity as WireNodeIdentity, SealedBox,
+    NodeIdentity as WireNodeIdentity, PeerAttestRequest, PeerAttestResponse, SealedBox,
 };
 use lit_api::{Bytes, Bytes32, ErrorCode};
 use lit_attest::{Attester, Binding, Nonce};
@@ -308,6 +308,38 @@ impl Node {
         let binding = Binding {
             context: response.attested_digest().to_vec(),
             ..Binding::new(&identity_key, Nonce(req.challenge.0), keys.epoch)
+        };
+        let evidence = self
+            .attester
+            .attest(&binding.report_data())
+            .map_err(|e| ApiError::internal(ErrorCode::Internal, "attestation failed", e))?;
+        response.attestation.evidence = Bytes(evidence.to_json().into_bytes());
+        Ok(response)
+    }
+
+    /// This node's keys for a peer, attested (`POST /v1/peer/attest`; works before the node
+    /// holds keys).
+    pub fn peer_attest(&self, req: &PeerAttestRequest) -> Result<PeerAttestResponse, ApiError> {
+        let identity_key = self.identity.public_key().to_bytes();
+        let mut response = PeerAttestResponse {
+            identity_key: Bytes32(identity_key),
+            seal_key: Bytes32(self.identity.seal_public_key().to_bytes()),
+            dkg_key: Bytes(
+                self.identity
+                    .dkg_key()
+                    .verifying_key()
+                    .to_encoded_point(true)
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            attestation: Attestation {
+                kind: self.attestation_kind,
+                evidence: Bytes(Vec::new()),
+            },
+        };
+        let binding = Binding {
+            context: response.attested_digest().to_vec(),
+            ..Binding::new(&identity_key, Nonce(req.challenge.0), 0)
         };
         let evidence = self
             .attester

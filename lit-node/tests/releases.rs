@@ -14,8 +14,10 @@ use lit_client::{Bootstrap, ClientError, ConnectOptions, LitClient, NodeFailureR
 use lit_node::chain::evm;
 use lit_node::chain::evm_releases::EvmReleases;
 use lit_node::chain::releases::ReleaseRegister;
-use lit_node::chain::staking::StakingParams;
+use lit_node::chain::staking::{StakingParams, Validator};
 use lit_node::devnet::{DevnetStaking, LayoutOptions};
+use lit_node::epoch::peers::{PeerChecker, Verdict};
+use std::time::Duration;
 
 mod support;
 
@@ -46,7 +48,7 @@ async fn a_revoked_release_is_refused_by_clients_and_the_network_serves_with_the
         staking: Some(DevnetStaking::default()),
         ..LayoutOptions::default()
     };
-    let net = testnet(5)
+    let mut net = testnet(5)
         .options(options)
         .simulated_measurement(5, other)
         .start()
@@ -147,6 +149,78 @@ async fn a_revoked_release_is_refused_by_clients_and_the_network_serves_with_the
     );
     assert_eq!(
         before.decrypt(&encrypted, &alice).await.unwrap(),
+        b"approved"
+    );
+
+    // the peers check each other the same way (`/v1/peer/attest`, against the register)
+    let admin = net.devnet().staking_admin().await.unwrap();
+    let members = admin.network().await.unwrap().current;
+    let checker = PeerChecker::new(
+        Some(net.devnet().layout().release_admin().await.unwrap()),
+        None,
+        true,
+    )
+    .unwrap();
+    let verifier = lit_attest::Verifier::new(checker.policy().await.unwrap());
+    let member = |id: u32| members.iter().find(|v| v.party_id == id).unwrap().clone();
+    assert_eq!(
+        checker.check(&verifier, &member(1)).await,
+        Verdict::Accepted
+    );
+    match checker.check(&verifier, &member(5)).await {
+        Verdict::Refused(r) => assert!(r.contains("revoked release"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    // node 1's answer passed off as node 2's (a proxy at node 2's address): refused
+    let impostor = Validator {
+        url: member(1).url,
+        ..member(2)
+    };
+    match checker.check(&verifier, &impostor).await {
+        Verdict::Refused(r) => assert!(r.contains("identity key"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    // node 1's keys with another sealing key (what peers seal shares to): refused
+    let swapped = Validator {
+        seal_key: member(2).seal_key,
+        ..member(1)
+    };
+    assert!(matches!(
+        checker.check(&verifier, &swapped).await,
+        Verdict::Refused(_)
+    ));
+
+    // nodes 1 to 4 refuse node 5 on their own and vote it out: it is not in the next set
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = admin.network().await.unwrap();
+        if !state.next.iter().any(|v| v.party_id == 5) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            net.logs("node 5 was not voted out")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // the next epoch runs without it, and the ciphertext still decrypts
+    net.devnet().lock_next_epoch().await.unwrap();
+    let serving = net
+        .devnet()
+        .wait_epoch(2, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(serving, vec![1, 2, 3, 4]);
+    let epoch2 = LitClient::connect_with(
+        Bootstrap::NetworkFile(file.clone()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(epoch2.epoch(), 2);
+    assert_eq!(
+        epoch2.decrypt(&encrypted, &alice).await.unwrap(),
         b"approved"
     );
 

@@ -15,7 +15,11 @@
 //!   node abandons it; the current set keeps serving and the next epoch retries;
 //! - **a member does not answer** (`/v1/health`, asked every second by each serving member) for
 //!   `staking.kick_after_ms`: this node votes to kick it, once per epoch; with `T` votes the
-//!   contract slashes it and it leaves at the next epoch.
+//!   contract slashes it and it leaves at the next epoch;
+//! - **a member runs software the release register does not approve** (or revoked; checked
+//!   through `/v1/peer/attest`, see [`super::peers`], every [`ATTEST_EVERY`] and whenever the
+//!   members change): this node leaves it out of its peers and, when it is a current member,
+//!   votes to kick it.
 //!
 //! A handover's sessions are labelled with the time the set was locked, so a retried handover
 //! with the same sets never collides with an abandoned one.
@@ -36,6 +40,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::dkg::{run_keygen, DkgContext, DkgError};
+use super::peers::{PeerChecker, Verdict};
 use super::{KeysError, NodeKeys};
 use crate::chain::staking::{root_keys_hash, EpochState, NetworkState, Staking, Validator};
 use crate::chain::ChainError;
@@ -148,12 +153,25 @@ fn now_secs() -> u64 {
 /// A handover is identified by the epoch it leads to and when its set was locked.
 type HandoverId = (u64, u64);
 
-/// The node's epoch loop: runs until the process ends.
-pub async fn run(node: Arc<Node>, chain: Arc<dyn Staking>, options: EpochOptions) {
+/// How often, at most, a node checks its peers' attestation when the members do not change.
+pub const ATTEST_EVERY: Duration = Duration::from_secs(10);
+
+/// The node's epoch loop: runs until the process ends. With `checker`, the members' attestation
+/// is checked against the release register (see [`super::peers`]).
+pub async fn run(
+    node: Arc<Node>,
+    chain: Arc<dyn Staking>,
+    options: EpochOptions,
+    checker: Option<PeerChecker>,
+) {
     let mut w = Watcher {
         node,
         chain,
         options,
+        attestation: Attestations {
+            checker,
+            ..Attestations::default()
+        },
         running: None,
         finished: BTreeSet::new(),
         grace_until: None,
@@ -183,6 +201,19 @@ struct Watcher {
     /// in flight complete among its members.
     members_of: BTreeMap<u64, Vec<Validator>>,
     liveness: Liveness,
+    attestation: Attestations,
+}
+
+/// What this node found of its peers' attestation.
+#[derive(Default)]
+struct Attestations {
+    checker: Option<PeerChecker>,
+    /// Refused members by identity key, with the reason.
+    refused: BTreeMap<[u8; 32], String>,
+    /// When the last round ran, and the members (identity keys) it checked.
+    last: Option<(Instant, BTreeSet<[u8; 32]>)>,
+    /// The refused members this node voted to kick, by epoch.
+    voted: BTreeSet<(u64, u32)>,
 }
 
 /// What this node saw of the other members' health, to vote out those that stay unreachable.
@@ -218,6 +249,7 @@ impl Watcher {
 
         // the peers: the current set, the next one during a handover, and the previous one
         // during a grace period
+        self.check_attestations(&net).await;
         self.members_of.insert(net.epoch, net.current.clone());
         self.members_of.retain(|epoch, _| *epoch + 1 >= net.epoch);
         let previous = match self.grace_until {
@@ -227,11 +259,13 @@ impl Watcher {
                 .and_then(|e| self.members_of.get(&e)),
             None => None,
         };
+        let refused = &self.attestation.refused;
         let peers = peers_of(
             net.current
                 .iter()
                 .chain(&net.next)
-                .chain(previous.into_iter().flatten()),
+                .chain(previous.into_iter().flatten())
+                .filter(|v| !refused.contains_key(&v.identity_key)),
         )?;
         if self.node.net.peer_ids() != peers.keys().copied().collect() {
             self.node.net.set_peers(peers);
@@ -240,6 +274,7 @@ impl Watcher {
         self.end_grace_when_due()?;
         if current && self.node.serving_epoch() == Some(net.epoch) {
             self.vote_out_the_unreachable(&net).await?;
+            self.vote_out_the_refused(&net).await?;
         }
 
         // a finished handover task
@@ -433,6 +468,102 @@ impl Watcher {
                 Err(e) => return Err(e),
             }
             live.voted.insert((net.epoch, v.party_id));
+        }
+        Ok(())
+    }
+
+    /// Checks the attestation of the current and next members (not this node) against the
+    /// release register, every [`ATTEST_EVERY`] or at once when the members changed. A register
+    /// that cannot be read keeps the last verdicts.
+    async fn check_attestations(&mut self, net: &NetworkState) {
+        let Some(checker) = &self.attestation.checker else {
+            return;
+        };
+        let me = self.node.me.get();
+        let members: Vec<&Validator> = net
+            .current
+            .iter()
+            .chain(&net.next)
+            .filter(|v| v.party_id != me)
+            .collect();
+        let keys: BTreeSet<[u8; 32]> = members.iter().map(|v| v.identity_key).collect();
+        let due = match &self.attestation.last {
+            None => true,
+            Some((at, checked)) => at.elapsed() >= ATTEST_EVERY || *checked != keys,
+        };
+        if !due {
+            return;
+        }
+        self.attestation.last = Some((Instant::now(), keys));
+        let policy = match checker.policy().await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!("cannot read the release register to check the peers: {e}");
+                return;
+            }
+        };
+        let verifier = lit_attest::Verifier::new(policy);
+        let verdicts =
+            futures_util::future::join_all(members.iter().map(|v| checker.check(&verifier, v)))
+                .await;
+        for (v, verdict) in members.iter().zip(verdicts) {
+            match verdict {
+                Verdict::Accepted => {
+                    if self.attestation.refused.remove(&v.identity_key).is_some() {
+                        info!(
+                            party = v.party_id,
+                            "node {}'s attestation is accepted again", v.party_id
+                        );
+                    }
+                }
+                Verdict::Refused(reason) => {
+                    if self.attestation.refused.get(&v.identity_key) != Some(&reason) {
+                        warn!(
+                            party = v.party_id,
+                            %reason,
+                            "refused node {} as a peer: its attestation does not pass the \
+                             release register's policy",
+                            v.party_id
+                        );
+                    }
+                    self.attestation.refused.insert(v.identity_key, reason);
+                }
+                // the liveness check handles silence; an earlier verdict stands
+                Verdict::Unreachable(_) => {}
+            }
+        }
+        self.attestation
+            .refused
+            .retain(|key, _| members.iter().any(|v| v.identity_key == *key));
+    }
+
+    /// Votes to kick the current members whose attestation this node refused (once per epoch).
+    async fn vote_out_the_refused(&mut self, net: &NetworkState) -> Result<(), ChainError> {
+        self.attestation
+            .voted
+            .retain(|(epoch, _)| *epoch == net.epoch);
+        for v in &net.current {
+            let Some(reason) = self.attestation.refused.get(&v.identity_key) else {
+                continue;
+            };
+            if !self.attestation.voted.insert((net.epoch, v.party_id)) {
+                continue;
+            }
+            match self.chain.vote_to_kick(v.staker).await {
+                Ok(()) => warn!(
+                    party = v.party_id,
+                    %reason,
+                    "voted to kick node {}: its attestation is refused",
+                    v.party_id
+                ),
+                Err(ChainError::Refused(r)) => {
+                    info!(party = v.party_id, reason = %r, "no kick vote")
+                }
+                Err(e) => {
+                    self.attestation.voted.remove(&(net.epoch, v.party_id));
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
