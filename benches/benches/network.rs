@@ -72,6 +72,17 @@ fn main() {
         g.bench_function("decrypt_e2e_n5_t4", |b| {
             b.iter(|| rt.block_on(client.decrypt(&encrypted, &alice)).unwrap())
         });
+        // a client's connect: 5 handshakes, each attestation verified against the release
+        // register (the network file's list) and bound to the challenge and the whole answer
+        g.bench_function("connect_n5_verified", |b| {
+            b.iter(|| {
+                rt.block_on(LitClient::connect_with(
+                    Bootstrap::NetworkFile(net.network_file()),
+                    ConnectOptions::devnet(),
+                ))
+                .unwrap()
+            })
+        });
         // the same steps without the network, in this run: a node's share, sealing and opening
         let identity = encrypted.identity().unwrap().to_bytes();
         let ciphertext = encrypted.ciphertext(None).unwrap();

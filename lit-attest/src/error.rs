@@ -285,6 +285,12 @@ pub enum AttestError {
         #[source]
         source: std::io::Error,
     },
+    /// The secure processor (or the fake key device) refused a key request (`MSG_KEY_REQ`).
+    #[error("the key request was refused: {0}")]
+    KeyRefused(crate::sealing::KeyRefusal),
+    /// The key request (`SNP_GET_DERIVED_KEY`) failed.
+    #[error("SNP_GET_DERIVED_KEY (MSG_KEY_REQ) failed: {0}")]
+    KeyRequest(String),
     /// The configfs-tsm provider is not the SEV guest driver.
     #[error("configfs-tsm provider is {0:?}, expected \"sev_guest\"")]
     WrongProvider(String),

@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod kds;
 pub mod policy;
 pub mod report;
+pub mod sealing;
 pub mod verify;
 
 pub use attester::{Attester, ConfigfsTsm, SimulatedAttester, SnpAttester, VekSource};
@@ -20,4 +21,8 @@ pub use policy::{
     RELEASE_FLAG_VCEK_ONLY,
 };
 pub use report::{Generation, Report, SigningKey, TcbComponent, TcbVersion};
+pub use sealing::{
+    FakeKeyDevice, GuestFields, KeyRefusal, KeyRequest, KeyRequester, LaunchFacts, RootKey,
+    SnpKeyRequester,
+};
 pub use verify::{Signer, Verified, Verifier};

@@ -265,6 +265,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_local_policy_adds_and_raises_but_does_not_relax_or_unrevoke() {
+        let register = Policy::development().with_releases([
+            Release::new([1; 48]),
+            Release {
+                revoked: true,
+                ..Release::new([2; 48])
+            },
+        ]);
+        let local = Policy {
+            allow_debug: true,
+            allow_simulated: false,
+            any_measurement: true,
+            max_vmpl: 3,
+            min_tcb: MinTcb {
+                snp: 9,
+                ..MinTcb::default()
+            },
+            ..Policy::default().with_releases([Release::new([2; 48]), Release::new([3; 48])])
+        };
+        let merged = register.merged_with(&local);
+        assert!(merged.allow_simulated && !merged.allow_debug && !merged.any_measurement);
+        assert_eq!((merged.max_vmpl, merged.min_tcb.snp), (0, 9));
+        assert!(merged.release_of(&[2; 48]).is_some_and(|r| r.revoked));
+        assert!(merged.release_of(&[3; 48]).is_some_and(|r| !r.revoked));
+        assert!(merged.release_of(&[4; 48]).is_none());
+    }
+
+    #[test]
     fn json_round_trip_and_unknown_fields_refused() {
         let p = Policy {
             max_vmpl: 1,

@@ -39,12 +39,12 @@ use crate::epoch::dkg::{self, DkgContext, DkgError};
 use crate::epoch::handover::{self, EpochOptions};
 use crate::epoch::peers::PeerChecker;
 use crate::epoch::{KeysError, NodeKeys};
-use crate::identity::{NodeIdentity, StakerKey};
+use crate::identity::{IdentityError, NodeIdentity, StakerKey};
 use crate::net::{DriveOptions, Peer, PeerKeys, PeerNet, TransportOptions};
 use crate::service::actions::build_engine;
 use crate::service::presign::run_pools;
 use crate::service::Status;
-use crate::store::{KeyFile, Store, StoreError};
+use crate::store::{KeyFile, SealedKey, StorageKeySource, Store, StoreError};
 
 pub use crate::config::DEV_FAULT_ENV;
 pub use crate::epoch::FIRST_EPOCH;
@@ -74,23 +74,65 @@ pub enum NodeError {
     Attestation(String),
 }
 
-/// Opens the node's data directory: the encrypted store and the identity.
-pub fn open_data_dir(data_dir: &Path) -> Result<(Store, NodeIdentity), NodeError> {
+/// The store's file in the data directory.
+const STORE_FILE: &str = "node.redb";
+/// The storage key's file in the data directory (simulated attestation only).
+const STORAGE_KEY_FILE: &str = "storage.key";
+
+/// Opens the node's data directory (the encrypted store and the identity) with the storage key
+/// its attestation mode calls for:
+/// - [`AttestationMode::Simulated`]: [`KeyFile`] `storage.key` in the data directory, created
+///   with a new store. A store without its key file is refused (it was sealed by the secure
+///   processor, or the key was lost) rather than given a new key under which nothing opens.
+/// - [`AttestationMode::SevSnp`]: [`SealedKey`] over [`lit_attest::SnpKeyRequester`], a key
+///   derived by the AMD secure processor for this image and policy; nothing is written to disk.
+pub fn open_data_dir(
+    data_dir: &Path,
+    mode: AttestationMode,
+) -> Result<(Store, NodeIdentity), NodeError> {
+    let keys: Box<dyn StorageKeySource> = match mode {
+        AttestationMode::Simulated => {
+            let key_file = data_dir.join(STORAGE_KEY_FILE);
+            let store = data_dir.join(STORE_FILE);
+            if store.exists() && !key_file.exists() {
+                return Err(NodeError::Store(StoreError::Key(format!(
+                    "{} holds a store but no {STORAGE_KEY_FILE}: the store was sealed by an \
+                     SEV-SNP node's secure processor, or its key file was lost; a simulated node \
+                     cannot open it",
+                    data_dir.display()
+                ))));
+            }
+            Box::new(KeyFile::new(key_file))
+        }
+        AttestationMode::SevSnp => {
+            Box::new(SealedKey::new(Box::new(lit_attest::SnpKeyRequester::new())))
+        }
+    };
+    open_data_dir_with(data_dir, keys.as_ref())
+}
+
+/// Opens the node's data directory with the storage key from `keys` (tests pass a
+/// [`lit_attest::FakeKeyDevice`] in a [`SealedKey`]). A store whose identity does not decrypt
+/// under `keys` is [`StoreError::Tampered`]: the node never makes itself a new identity over a
+/// store it cannot read.
+pub fn open_data_dir_with(
+    data_dir: &Path,
+    keys: &dyn StorageKeySource,
+) -> Result<(Store, NodeIdentity), NodeError> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| NodeError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
-    let store = Store::open(
-        &data_dir.join("node.redb"),
-        &KeyFile::new(data_dir.join("storage.key")),
-    )?;
-    let identity = NodeIdentity::load_or_create(&store)
-        .map_err(|e| NodeError::Io(format!("identity: {e}")))?;
+    let store = Store::open(&data_dir.join(STORE_FILE), keys)?;
+    let identity = NodeIdentity::load_or_create(&store).map_err(|e| match e {
+        IdentityError::Store(e @ StoreError::Tampered { .. }) => NodeError::Store(e),
+        e => NodeError::Io(format!("identity: {e}")),
+    })?;
     Ok((store, identity))
 }
 
 /// Creates the node's identity if needed and returns its entry for a network file (party id 0:
 /// the network's author assigns it).
 pub fn init(config: &Config) -> Result<NetworkNode, NodeError> {
-    let (_store, identity) = open_data_dir(&config.data_dir)?;
+    let (_store, identity) = open_data_dir(&config.data_dir, config.attestation)?;
     Ok(network_entry(&identity, 0, config.public_url()))
 }
 
@@ -277,7 +319,7 @@ impl Node {
         config: &Config,
         chain: Option<(Arc<dyn Staking>, &NetworkState)>,
     ) -> Result<Node, NodeError> {
-        let (store, identity) = open_data_dir(&config.data_dir)?;
+        let (store, identity) = open_data_dir(&config.data_dir, config.attestation)?;
         let store = Arc::new(store);
         let identity = Arc::new(identity);
         let network = read_network_file(&config.network_file)?;
@@ -489,7 +531,7 @@ pub async fn run(
     // bind first (a devnet node binds port 0 and reports the port it got, see `devnet`); the
     // store is closed again before `Node::build` opens it
     let (listener, config, chain) = {
-        let (_store, identity) = open_data_dir(&config.data_dir)?;
+        let (_store, identity) = open_data_dir(&config.data_dir, config.attestation)?;
         let chain = open_staking(&config).await?;
         let (listener, config) = crate::devnet::listen(config, &identity).await?;
         (listener, config, chain)

@@ -8,8 +8,10 @@
 //! Every value is sealed with ChaCha20-Poly1305 under the node's storage key, with a fresh random
 //! nonce and the table and key as associated data: a value copied to another slot, a flipped bit
 //! or a database opened with another key is refused ([`StoreError::Tampered`]) rather than
-//! returned. The storage key comes from a [`StorageKeySource`]: on an SNP guest a key derived by
-//! the AMD secure processor (bound to the measurement), on development networks a key file.
+//! returned. The storage key comes from a [`StorageKeySource`]: on an SNP guest [`SealedKey`], a
+//! key derived by the AMD secure processor and bound to the image's measurement and policy, of
+//! which nothing is written to disk; on development networks [`KeyFile`], a key file in the data
+//! directory.
 
 use std::fmt;
 use std::fs;
@@ -18,8 +20,12 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hkdf::Hkdf;
+use lit_attest::sealing::{GuestFields, KeyRequest, KeyRequester};
+use lit_attest::AttestError;
 use rand_core::{OsRng, RngCore};
 use redb::{Database, ReadableTable, TableDefinition};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 /// Names of the tables the node uses.
@@ -57,15 +63,20 @@ pub enum StoreError {
     /// The database could not be opened, read or written.
     #[error("storage I/O: {0}")]
     Io(String),
-    /// A stored value does not decrypt: tampered, moved, or a wrong storage key.
-    #[error("stored value {table}/{key} failed authentication (tampered, or wrong storage key)")]
+    /// A stored value does not decrypt: tampered, moved, or a wrong storage key (on SNP: the
+    /// store was sealed by another release, under another guest policy, or on another machine).
+    #[error(
+        "stored value {table}/{key} failed authentication (tampered, or wrong storage key: on \
+         SNP, sealed by another release or on another machine)"
+    )]
     Tampered {
         /// The table.
         table: &'static str,
         /// The key.
         key: String,
     },
-    /// The storage key file is missing, unreadable or of the wrong size.
+    /// The storage key is unavailable: the key file is unreadable or of the wrong size, or the
+    /// secure processor refused the key request.
     #[error("storage key: {0}")]
     Key(String),
 }
@@ -119,6 +130,78 @@ impl StorageKeySource for KeyFile {
             }
             Err(e) => return Err(StoreError::Key(format!("{}: {e}", self.path.display()))),
         }
+        Ok(key)
+    }
+}
+
+/// SEV-SNP guests: the storage key is derived by the AMD secure processor (`MSG_KEY_REQ`, see
+/// [`lit_attest::sealing`]) on every start, and never written anywhere. The request is
+/// [`SealedKey::REQUEST`]:
+///
+/// - **root key VCEK**: the chip's own key, so the store opens only on this machine;
+/// - **`GUEST_FIELD_SELECT` = measurement + guest policy**: the key belongs to this image run
+///   under this policy. Another release (another measurement), or the same image launched with
+///   debugging allowed (another policy), derives another key and reads nothing;
+/// - **VMPL 0**: only code at VMPL 0, where the node runs (the attestation policy requires it),
+///   can request it;
+/// - **not the guest SVN nor the TCB version.** Binding the TCB would make each firmware update
+///   lock the node out of its store (the new TCB derives another key) unless the node kept asking
+///   for the old TCB's key, which only defers the problem; binding the SVN does the same at each
+///   release that raises it (and the measurement already names the release). The cost: a key
+///   derived under a firmware later found vulnerable is the same key after the update, so a key
+///   leaked through that flaw keeps opening the store. The network bounds this by refusing
+///   vulnerable TCBs in its attestation policy (`MinTcb`) and by resharing every epoch, after
+///   which old shares are worthless; to bind the TCB instead, select
+///   [`GuestFields::TCB_VERSION`] and accept that a firmware update behaves like a release.
+///
+/// A new release therefore cannot read the previous release's store: an upgraded node is dealt
+/// new shares at the next epoch (see `SECURITY.md`, "Sealed storage").
+///
+/// What is stored under this key is a further derivation (HKDF-SHA256 with a label), so that
+/// another component asking the secure processor the same question never holds the store key.
+pub struct SealedKey {
+    requester: Box<dyn KeyRequester>,
+}
+
+/// HKDF label of the store key derived from the secure processor's key.
+const SEALED_STORE_INFO: &[u8] = b"lit-node/store/sealed-storage-key/v1";
+
+impl SealedKey {
+    /// The key request: from the VCEK, measurement + guest policy, VMPL 0, SVN and TCB 0.
+    pub const REQUEST: KeyRequest =
+        KeyRequest::vcek(GuestFields::MEASUREMENT.union(GuestFields::GUEST_POLICY), 0);
+
+    /// Storage keys from `requester` ([`lit_attest::SnpKeyRequester`] on hardware).
+    pub fn new(requester: Box<dyn KeyRequester>) -> Self {
+        Self { requester }
+    }
+}
+
+impl fmt::Debug for SealedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedKey")
+            .field("request", &Self::REQUEST)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StorageKeySource for SealedKey {
+    fn storage_key(&self) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+        let derived = self
+            .requester
+            .derived_key(&Self::REQUEST)
+            .map_err(|e| match &e {
+                AttestError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    StoreError::Key(format!(
+                        "no AMD secure processor to derive the storage key from ({e}); sealed \
+                     storage runs only inside an SEV-SNP guest"
+                    ))
+                }
+                _ => StoreError::Key(format!("the secure processor refused the key request: {e}")),
+            })?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        // A 32-byte output is always within HKDF-SHA256's limit.
+        let _ = Hkdf::<Sha256>::new(None, derived.as_ref()).expand(SEALED_STORE_INFO, key.as_mut());
         Ok(key)
     }
 }
@@ -331,6 +414,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lit_attest::sealing::{FakeKeyDevice, LaunchFacts};
 
     fn temp() -> tempfile::TempDir {
         tempfile::tempdir().unwrap()
@@ -419,6 +503,115 @@ mod tests {
             other.get(Table::Shares, "a"),
             Err(StoreError::Tampered { .. })
         ));
+    }
+
+    fn sealed(device: &FakeKeyDevice, measurement: u8) -> SealedKey {
+        SealedKey::new(Box::new(
+            device.relaunch(LaunchFacts::new([measurement; 48])),
+        ))
+    }
+
+    const VALUES: [(Table, &str, &[u8]); 3] = [
+        (Table::Meta, "identity/seed", b"seed"),
+        (Table::Shares, "epoch/1/bls", b"share-1"),
+        (Table::Presignatures, "p/1", b"presignature"),
+    ];
+
+    fn assert_all_tampered(store: &Store) {
+        for (table, key, _) in VALUES {
+            assert!(
+                matches!(store.get(table, key), Err(StoreError::Tampered { .. })),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sealed_store_opens_under_its_image_only_and_leaves_no_key_on_disk() {
+        let dir = temp();
+        let path = dir.path().join("node.redb");
+        let chip = FakeKeyDevice::new([0x5e; 32], LaunchFacts::new([0xa; 48]));
+        {
+            let store = Store::open(&path, &sealed(&chip, 0xa)).unwrap();
+            store.put_batch(&VALUES).unwrap();
+        }
+        // nothing but the database in the data directory
+        let files: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, ["node.redb"]);
+
+        // the same chip and image reopen it, again and again
+        for _ in 0..2 {
+            let store = Store::open(&path, &sealed(&chip, 0xa)).unwrap();
+            for (table, key, value) in VALUES {
+                assert_eq!(store.get(table, key).unwrap().unwrap().as_slice(), value);
+            }
+        }
+        // another image (measurement B) on the same chip reads nothing
+        assert_all_tampered(&Store::open(&path, &sealed(&chip, 0xb)).unwrap());
+        // the same image under another policy (debug allowed) reads nothing
+        let mut debug = LaunchFacts::new([0xa; 48]);
+        debug.guest_policy |= 1 << 19;
+        assert_all_tampered(
+            &Store::open(&path, &SealedKey::new(Box::new(chip.relaunch(debug)))).unwrap(),
+        );
+        // the same image on another chip reads nothing
+        let other_chip = FakeKeyDevice::new([0x77; 32], LaunchFacts::new([0xa; 48]));
+        assert_all_tampered(&Store::open(&path, &SealedKey::new(Box::new(other_chip))).unwrap());
+        // a firmware update (committed TCB) or a higher guest SVN do not lock the node out
+        let mut updated = LaunchFacts::new([0xa; 48]);
+        updated.committed_tcb = u64::from_le_bytes([3, 0, 0, 0, 0, 0, 8, 115]);
+        updated.guest_svn = 4;
+        let store = Store::open(&path, &SealedKey::new(Box::new(chip.relaunch(updated)))).unwrap();
+        assert_eq!(
+            store
+                .get(Table::Shares, "epoch/1/bls")
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+            b"share-1"
+        );
+        drop(store);
+
+        // what a host that reads the data directory can do: open it with a key of its own
+        // (`KeyFile` makes one): every value is refused, none returned
+        let host = KeyFile::new(dir.path().join("host.key"));
+        assert_all_tampered(&Store::open(&path, &host).unwrap());
+        let raw = fs::read(&path).unwrap();
+        assert!(!raw.windows(7).any(|w| w == b"share-1"));
+    }
+
+    #[test]
+    fn a_refused_key_request_is_a_clear_error() {
+        let dir = temp();
+        // the node runs at VMPL 1 (e.g. under an SVSM): a VMPL 0 key is not for it
+        let device = FakeKeyDevice::new([1; 32], LaunchFacts::new([0xa; 48])).with_vmpl(1);
+        let err = Store::open(
+            &dir.path().join("node.redb"),
+            &SealedKey::new(Box::new(device)),
+        )
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Key(_)), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains("the secure processor refused the key request")
+                && shown.contains("VMPL"),
+            "{shown}"
+        );
+        assert!(!dir.path().join("node.redb").exists());
+
+        // off SNP hardware the real requester says so
+        if !std::path::Path::new("/dev/sev-guest").exists() {
+            let err = SealedKey::new(Box::new(lit_attest::SnpKeyRequester::new()))
+                .storage_key()
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("only inside an SEV-SNP guest"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

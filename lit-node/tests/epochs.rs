@@ -157,7 +157,9 @@ async fn signs_for_its_key(
 /// folder is `data_dir` (party `party`), as that node's operator could, to the node at `url`;
 /// returns the HTTP status.
 async fn envelope_from(data_dir: &std::path::Path, party: u32, url: &str, tag: u8) -> u16 {
-    let (store, identity) = lit_node::node::open_data_dir(data_dir).unwrap();
+    let (store, identity) =
+        lit_node::node::open_data_dir(data_dir, lit_node::config::AttestationMode::Simulated)
+            .unwrap();
     drop(store);
     let msg = lit_node::net::peer::seal_envelope(
         &identity,
@@ -380,7 +382,9 @@ async fn members_join_leave_and_are_voted_out(on_anvil: bool) {
     }
     net.kill(1);
     let data1 = net.devnet().layout().data_dir(1);
-    let (store, _) = lit_node::node::open_data_dir(&data1).unwrap();
+    let (store, _) =
+        lit_node::node::open_data_dir(&data1, lit_node::config::AttestationMode::Simulated)
+            .unwrap();
     assert_eq!(NodeKeys::stored_epochs(&store).unwrap(), Vec::<u64>::new());
     drop(store);
     assert_eq!(envelope_from(&data1, 1, &node2, 0x01).await, 403);

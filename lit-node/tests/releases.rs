@@ -22,7 +22,7 @@ use std::time::Duration;
 mod support;
 
 use support::chain::{account_key, Anvil};
-use support::net::{testnet, user_is};
+use support::net::{code, post_raw, testnet, user_is};
 
 /// `lit-node release ARGS --dir DIR`: success, stdout, stderr.
 fn release_cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
@@ -179,6 +179,20 @@ async fn a_revoked_release_is_refused_by_clients_and_the_network_serves_with_the
     match checker.check(&verifier, &impostor).await {
         Verdict::Refused(r) => assert!(r.contains("identity key"), "{r}"),
         other => panic!("{other:?}"),
+    }
+    // malformed challenges are refused with a clear code
+    for bad in [
+        "{}".to_string(),
+        r#"{"challenge": "abcd"}"#.to_string(),
+        format!(r#"{{"challenge": "{}", "extra": 1}}"#, "00".repeat(32)),
+        "not json".to_string(),
+    ] {
+        let (status, body) = post_raw(&net.url(1), "/v1/peer/attest", bad.clone()).await;
+        assert_eq!(
+            (status, code(&body)),
+            (400, "malformed_request"),
+            "{bad}: {body}"
+        );
     }
     // node 1's keys with another sealing key (what peers seal shares to): refused
     let swapped = Validator {
