@@ -174,19 +174,11 @@ impl PeerAttestResponse {
     /// The `context` of the attestation's binding: SHA-256 of [`PEER_ATTESTED_DOMAIN`] and the
     /// JSON of this answer with an empty evidence (the keys and the evidence kind).
     pub fn attested_digest(&self) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
         let unattested = PeerAttestResponse {
-            attestation: Attestation {
-                kind: self.attestation.kind,
-                evidence: Bytes(Vec::new()),
-            },
+            attestation: self.attestation.without_evidence(),
             ..self.clone()
         };
-        let mut h = Sha256::new();
-        h.update(PEER_ATTESTED_DOMAIN);
-        // serializing a struct of this crate cannot fail: no maps with non-string keys
-        h.update(serde_json::to_vec(&unattested).unwrap_or_default());
-        h.finalize().into()
+        attested_digest_of(PEER_ATTESTED_DOMAIN, &unattested)
     }
 }
 
@@ -202,20 +194,48 @@ impl HandshakeResponse {
     /// the attestation against it knows that no proxy changed any of these (for example swapped
     /// the key set, so that data would be encrypted to another key).
     pub fn attested_digest(&self) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
         let unattested = HandshakeResponse {
-            attestation: Attestation {
-                kind: self.attestation.kind,
-                evidence: Bytes(Vec::new()),
-            },
+            attestation: self.attestation.without_evidence(),
             ..self.clone()
         };
-        let mut h = Sha256::new();
-        h.update(HANDSHAKE_ATTESTED_DOMAIN);
-        // serializing a struct of this crate cannot fail: no maps with non-string keys
-        h.update(serde_json::to_vec(&unattested).unwrap_or_default());
-        h.finalize().into()
+        attested_digest_of(HANDSHAKE_ATTESTED_DOMAIN, &unattested)
     }
+}
+
+impl Attestation {
+    /// The evidence, decoded, and checked to be of the kind the answer claims (hardware evidence
+    /// for `sev-snp`, simulated evidence otherwise). It is not verified here.
+    pub fn decode(&self) -> Result<lit_attest::Evidence, String> {
+        let text = std::str::from_utf8(self.evidence.as_slice())
+            .map_err(|_| "evidence is not UTF-8".to_string())?;
+        let evidence =
+            lit_attest::Evidence::from_json(text).map_err(|e| format!("evidence: {e}"))?;
+        if evidence.is_hardware() != (self.kind == AttestationKind::SevSnp) {
+            return Err(format!(
+                "attestation kind {:?} does not match the evidence",
+                self.kind
+            ));
+        }
+        Ok(evidence)
+    }
+
+    /// The same kind, no evidence: what an answer's attested digest covers of it.
+    fn without_evidence(&self) -> Attestation {
+        Attestation {
+            kind: self.kind,
+            evidence: Bytes(Vec::new()),
+        }
+    }
+}
+
+/// SHA-256 of `domain` and the JSON of `unattested` (an answer with its evidence left out).
+fn attested_digest_of<T: Serialize>(domain: &[u8], unattested: &T) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(domain);
+    // serializing a struct of this crate cannot fail: no maps with non-string keys
+    h.update(serde_json::to_vec(unattested).unwrap_or_default());
+    h.finalize().into()
 }
 
 /// `GET /v1/network`: the network as the node reads it from the chain.

@@ -32,7 +32,7 @@ use lit_api::v1::{
     HandshakeRequest, HandshakeResponse, NetworkKeys,
 };
 use lit_api::{Bytes32, ErrorEnvelope, API_VERSION};
-use lit_attest::{Binding, Evidence, Policy, Verifier};
+use lit_attest::{Binding, Policy, Verifier};
 use lit_crypto::bls::{PublicKey, PublicKeySet, SignatureShare};
 use lit_crypto::identity::AccessControlIdentity;
 use lit_crypto::seal::SealSecretKey;
@@ -1065,20 +1065,10 @@ async fn handshake(
         }
     }
 
-    let evidence = std::str::from_utf8(response.attestation.evidence.as_slice())
-        .map_err(|_| NodeFailureReason::Attestation("evidence is not UTF-8".into()))
-        .and_then(|s| {
-            Evidence::from_json(s)
-                .map_err(|e| NodeFailureReason::Attestation(format!("evidence: {e}")))
-        })?;
-    let hardware = evidence.is_hardware();
-    let claims_hardware = response.attestation.kind == AttestationKind::SevSnp;
-    if hardware != claims_hardware {
-        return Err(NodeFailureReason::Attestation(format!(
-            "attestation kind {:?} does not match the evidence",
-            response.attestation.kind
-        )));
-    }
+    let evidence = response
+        .attestation
+        .decode()
+        .map_err(NodeFailureReason::Attestation)?;
     // the report covers the whole answer: a proxy that changed anything in it (the network
     // keys, the members, the node's keys) or passed another node's attestation is refused here
     let binding = Binding {

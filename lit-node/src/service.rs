@@ -305,16 +305,20 @@ impl Node {
             },
         };
         // the report covers the whole answer, so a proxy cannot change what the client relies on
-        let binding = Binding {
+        response.attestation.evidence = self.evidence(&Binding {
             context: response.attested_digest().to_vec(),
             ..Binding::new(&identity_key, Nonce(req.challenge.0), keys.epoch)
-        };
+        })?;
+        Ok(response)
+    }
+
+    /// This node's evidence for `binding`, encoded for an answer.
+    fn evidence(&self, binding: &Binding) -> Result<Bytes, ApiError> {
         let evidence = self
             .attester
             .attest(&binding.report_data())
             .map_err(|e| ApiError::internal(ErrorCode::Internal, "attestation failed", e))?;
-        response.attestation.evidence = Bytes(evidence.to_json().into_bytes());
-        Ok(response)
+        Ok(Bytes(evidence.to_json().into_bytes()))
     }
 
     /// This node's keys for a peer, attested (`POST /v1/peer/attest`; works before the node
@@ -337,15 +341,10 @@ impl Node {
                 evidence: Bytes(Vec::new()),
             },
         };
-        let binding = Binding {
+        response.attestation.evidence = self.evidence(&Binding {
             context: response.attested_digest().to_vec(),
             ..Binding::new(&identity_key, Nonce(req.challenge.0), 0)
-        };
-        let evidence = self
-            .attester
-            .attest(&binding.report_data())
-            .map_err(|e| ApiError::internal(ErrorCode::Internal, "attestation failed", e))?;
-        response.attestation.evidence = Bytes(evidence.to_json().into_bytes());
+        })?;
         Ok(response)
     }
 }

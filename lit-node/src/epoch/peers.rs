@@ -15,9 +15,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lit_api::v1::{paths, AttestationKind, PeerAttestRequest, PeerAttestResponse};
+use lit_api::v1::{paths, PeerAttestRequest, PeerAttestResponse};
 use lit_api::Bytes32;
-use lit_attest::{Binding, Evidence, Policy, Verifier};
+use lit_attest::{Binding, Policy, Verifier};
 
 use crate::chain::releases::ReleaseRegister;
 use crate::chain::staking::Validator;
@@ -140,15 +140,7 @@ fn verify(
     if answer.seal_key.0 != peer.seal_key || answer.dkg_key.0 != peer.dkg_key {
         return Err("its sealing or DKG key is not the one the chain records".into());
     }
-    let evidence = std::str::from_utf8(answer.attestation.evidence.as_slice())
-        .map_err(|_| "its evidence is not UTF-8".to_string())
-        .and_then(|s| Evidence::from_json(s).map_err(|e| format!("its evidence: {e}")))?;
-    if evidence.is_hardware() != (answer.attestation.kind == AttestationKind::SevSnp) {
-        return Err(format!(
-            "attestation kind {:?} does not match its evidence",
-            answer.attestation.kind
-        ));
-    }
+    let evidence = answer.attestation.decode()?;
     let binding = Binding {
         context: answer.attested_digest().to_vec(),
         ..Binding::new(&peer.identity_key, nonce, 0)
