@@ -169,7 +169,7 @@ pub async fn run(
         chain,
         options,
         attestation: Attestations {
-            checker,
+            checker: checker.map(Arc::new),
             ..Attestations::default()
         },
         running: None,
@@ -207,7 +207,9 @@ struct Watcher {
 /// What this node found of its peers' attestation.
 #[derive(Default)]
 struct Attestations {
-    checker: Option<PeerChecker>,
+    checker: Option<Arc<PeerChecker>>,
+    /// The round of checks in flight.
+    round: Option<JoinHandle<Vec<(Validator, Verdict)>>>,
     /// Refused members by identity key, with the reason.
     refused: BTreeMap<[u8; 32], String>,
     /// When the last round ran, and the members (identity keys) it checked.
@@ -476,37 +478,57 @@ impl Watcher {
     /// release register, every [`ATTEST_EVERY`] or at once when the members changed. A register
     /// that cannot be read keeps the last verdicts.
     async fn check_attestations(&mut self, net: &NetworkState) {
-        let Some(checker) = &self.attestation.checker else {
+        let Some(checker) = self.attestation.checker.clone() else {
             return;
         };
         let me = self.node.me.get();
-        let members: Vec<&Validator> = net
+        let members: Vec<Validator> = net
             .current
             .iter()
             .chain(&net.next)
             .filter(|v| v.party_id != me)
+            .cloned()
             .collect();
+        // a finished round's verdicts
+        if let Some(round) = self.attestation.round.take() {
+            if !round.is_finished() {
+                self.attestation.round = Some(round);
+            } else if let Ok(verdicts) = round.await {
+                self.apply_verdicts(verdicts);
+            }
+        }
+        self.attestation
+            .refused
+            .retain(|key, _| members.iter().any(|v| v.identity_key == *key));
         let keys: BTreeSet<[u8; 32]> = members.iter().map(|v| v.identity_key).collect();
         let due = match &self.attestation.last {
             None => true,
             Some((at, checked)) => at.elapsed() >= ATTEST_EVERY || *checked != keys,
         };
-        if !due {
+        if !due || self.attestation.round.is_some() {
             return;
         }
         self.attestation.last = Some((Instant::now(), keys));
-        let policy = match checker.policy().await {
-            Ok(p) => p,
-            Err(e) => {
-                warn!("cannot read the release register to check the peers: {e}");
-                return;
-            }
-        };
-        let verifier = lit_attest::Verifier::new(policy);
-        let verdicts =
-            futures_util::future::join_all(members.iter().map(|v| checker.check(&verifier, v)))
-                .await;
-        for (v, verdict) in members.iter().zip(verdicts) {
+        // a round runs beside the epoch loop: a silent peer must not hold up the chain's events
+        self.attestation.round = Some(tokio::spawn(async move {
+            let policy = match checker.policy().await {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!("cannot read the release register to check the peers: {e}");
+                    return Vec::new();
+                }
+            };
+            let verifier = lit_attest::Verifier::new(policy);
+            let verdicts =
+                futures_util::future::join_all(members.iter().map(|v| checker.check(&verifier, v)))
+                    .await;
+            members.into_iter().zip(verdicts).collect()
+        }));
+    }
+
+    /// Records a round's verdicts: refused members are left out of the peers from the next step.
+    fn apply_verdicts(&mut self, verdicts: Vec<(Validator, Verdict)>) {
+        for (v, verdict) in verdicts {
             match verdict {
                 Verdict::Accepted => {
                     if self.attestation.refused.remove(&v.identity_key).is_some() {
@@ -532,9 +554,6 @@ impl Watcher {
                 Verdict::Unreachable(_) => {}
             }
         }
-        self.attestation
-            .refused
-            .retain(|key, _| members.iter().any(|v| v.identity_key == *key));
     }
 
     /// Votes to kick the current members whose attestation this node refused (once per epoch).
