@@ -846,9 +846,7 @@ impl Devnet {
                 let mut network = network.clone();
                 if network.releases.as_ref() != Some(&releases) {
                     network.releases = Some(releases);
-                    let text = serde_json::to_string_pretty(&network)
-                        .map_err(|e| NodeError::Io(e.to_string()))?;
-                    write_atomically(&layout.network_file(), &text)?;
+                    save_network_file(&layout, &network)?;
                 }
                 for &id in &starting {
                     nodes.insert(id, spawn(&layout, id, &command)?);
@@ -883,9 +881,7 @@ impl Devnet {
                 network
                     .check()
                     .map_err(|e| NodeError::Network(e.to_string()))?;
-                let text = serde_json::to_string_pretty(&network)
-                    .map_err(|e| NodeError::Io(e.to_string()))?;
-                write_atomically(&layout.network_file(), &text)?;
+                save_network_file(&layout, &network)?;
                 network
             }
         };
@@ -1080,9 +1076,7 @@ impl Devnet {
         network
             .check()
             .map_err(|e| NodeError::Network(e.to_string()))?;
-        let text =
-            serde_json::to_string_pretty(&network).map_err(|e| NodeError::Io(e.to_string()))?;
-        write_atomically(&self.layout.network_file(), &text)?;
+        save_network_file(&self.layout, &network)?;
         self.layout.nodes = network.nodes.clone();
         self.layout.network = Some(network.clone());
         self.network = network;
@@ -1255,6 +1249,13 @@ fn command_measurement(command: &Command) -> Result<[u8; 48], NodeError> {
     Ok(m)
 }
 
+/// Writes `network` as the devnet's network file.
+fn save_network_file(layout: &Layout, network: &NetworkFile) -> Result<(), NodeError> {
+    let text = serde_json::to_string_pretty(network).map_err(|e| NodeError::Io(e.to_string()))?;
+    write_atomically(&layout.network_file(), &text)
+}
+
+/// The first file named `name` in a folder of `PATH`.
 fn which_in_path(name: &Path) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -1516,12 +1517,7 @@ fn find_anvil() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LIT_ANVIL") {
         return Some(PathBuf::from(p));
     }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("anvil"))
-            .find(|p| p.is_file())
-    });
-    on_path.or_else(|| {
+    which_in_path(Path::new("anvil")).or_else(|| {
         let local = PathBuf::from(".tools/bin/anvil");
         local.is_file().then_some(local)
     })
