@@ -228,7 +228,7 @@ async fn collect_real_shares(
     encrypted: &EncryptedData,
     alice: &Wallet,
 ) -> Vec<lit_crypto::bls::SignatureShare> {
-    let http = reqwest::Client::new();
+    let http = lit_node::https::any_node_client(Duration::from_secs(30)).unwrap();
     let identity = encrypted.identity().unwrap().to_bytes();
     let mut shares = Vec::new();
     for node in net.network().nodes.iter().take(4) {
@@ -264,7 +264,7 @@ async fn server_timing(
     alice: &Wallet,
     n: usize,
 ) -> (f64, f64, f64) {
-    let http = reqwest::Client::new();
+    let http = lit_node::https::any_node_client(Duration::from_secs(30)).unwrap();
     let url = format!("{}{}", net.url(1), paths::ENCRYPTION_SIGN);
     let mut sums = [0f64; 3];
     for _ in 0..n {

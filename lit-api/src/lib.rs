@@ -8,6 +8,7 @@ pub mod network;
 pub mod owner;
 pub mod session;
 pub mod siwe;
+pub mod tls;
 pub mod v1;
 
 pub use cid::ActionId;

@@ -791,10 +791,10 @@ impl LitClient {
                         Bytes32(seal_public.to_bytes()),
                     );
                     let url = endpoint(&node.url, paths::EXECUTE);
-                    let http = &self.http;
+                    let http = self.http_to(&view, &node.url);
                     let (party, base) = (node.party_id, node.url.clone());
                     async move {
-                        let answer = post_json_timeout(http, &url, &body, Some(timeout)).await;
+                        let answer = post_json_timeout(&http, &url, &body, Some(timeout)).await;
                         Answer {
                             party,
                             url: base,
@@ -881,9 +881,10 @@ impl LitClient {
             .zip(&bodies)
             .map(|(node, body)| {
                 let url = endpoint(&node.url, paths::ACTION_UPLOAD);
-                let http = &self.http;
+                let http = self.http_to(&view, &node.url);
                 async move {
-                    let answer: Result<ActionUploadResponse, _> = post_json(http, &url, body).await;
+                    let answer: Result<ActionUploadResponse, _> =
+                        post_json(&http, &url, body).await;
                     let checked = answer.and_then(|r| {
                         if r.ipfs_id != ipfs_id || r.size != size {
                             Err(NodeFailureReason::BadResponse(format!(

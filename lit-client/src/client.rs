@@ -109,6 +109,11 @@ pub struct ConnectOptions {
     /// requests moves on within that period and never meets `wrong_epoch`; a Lit Action that
     /// met it on some nodes of its group could not be run again. `None`: never.
     pub epoch_check: Option<Duration>,
+    /// Accept `http://` node URLs (nodes serving `insecure_plaintext_http`). Only for
+    /// measuring what TLS costs on a development network: it needs [`ConnectOptions::devnet`]
+    /// too, and gives up everything attested TLS protects (anyone on the path reads and
+    /// changes the traffic).
+    pub plaintext_http: bool,
 }
 
 impl Default for ConnectOptions {
@@ -120,6 +125,7 @@ impl Default for ConnectOptions {
             auth_ttl: DEFAULT_AUTH_TTL,
             epoch_settle: DEFAULT_EPOCH_SETTLE,
             epoch_check: Some(DEFAULT_EPOCH_CHECK),
+            plaintext_http: false,
         }
     }
 }
@@ -171,6 +177,13 @@ impl ConnectOptions {
         self.epoch_check = every;
         self
     }
+
+    /// Accept plain-HTTP nodes of a development network (benchmarks of what TLS costs; see
+    /// [`ConnectOptions::plaintext_http`]).
+    pub fn with_plaintext_http(mut self, plaintext: bool) -> Self {
+        self.plaintext_http = plaintext;
+        self
+    }
 }
 
 /// A node that passed the handshake.
@@ -202,6 +215,9 @@ pub struct NodeInfo {
 #[derive(Debug)]
 pub struct EpochView {
     nodes: Vec<NodeInfo>,
+    /// A connection pool per node (by the URL the client reaches it at), pinned to its
+    /// attested identity key.
+    clients: BTreeMap<String, reqwest::Client>,
     failures: Vec<NodeFailure>,
     epoch: u64,
     threshold: usize,
@@ -213,6 +229,12 @@ pub struct EpochView {
 }
 
 impl EpochView {
+    /// The connections to the node at `url`, pinned to its attested key (`None`: not a node of
+    /// this view).
+    pub(crate) fn http_to(&self, url: &str) -> Option<&reqwest::Client> {
+        self.clients.get(url)
+    }
+
     /// The epoch all healthy nodes agree on.
     pub fn epoch(&self) -> u64 {
         self.epoch
@@ -330,7 +352,7 @@ impl LitClient {
         let plan = Plan::of(&bootstrap, &options)?;
         let http = http_client(options.request_timeout)?;
         let verifier = Arc::new(Verifier::new(plan.policy().await?));
-        let view = establish(&http, &verifier, plan.targets, plan.threshold).await?;
+        let view = establish(&http, &options, &verifier, plan.targets, plan.threshold).await?;
         if let Some(domain) = plan.domain.filter(|d| *d != view.domain) {
             return Err(ClientError::Disagreement {
                 what: "domain",
@@ -352,6 +374,12 @@ impl LitClient {
             options,
             suspects: Default::default(),
         })
+    }
+
+    /// The connections to the node at `url`: pinned to its attested key when `view` has it,
+    /// else (a node outside the view, asked only for its health) to any node certificate.
+    pub(crate) fn http_to(&self, view: &EpochView, url: &str) -> reqwest::Client {
+        view.http_to(url).unwrap_or(&self.http).clone()
     }
 
     /// Handshakes again (with the bootstrap, and the members of the current epoch) and swaps
@@ -507,7 +535,7 @@ impl LitClient {
             key_set: view.key_set.clone(),
         });
         let shares = collect_shares(ShareCollector::new(view.threshold, order), |node| {
-            let http = self.http.clone();
+            let http = self.http_to(&view, &node.url);
             let request = request.clone();
             async move { request.ask(&http, &node).await }
         })
@@ -579,6 +607,7 @@ impl LitClient {
         &self,
         group: &[(u32, String)],
     ) -> Vec<(u32, String, NodeFailureReason)> {
+        let view = self.view();
         let fresh = |url: &str| {
             self.alive
                 .lock()
@@ -591,8 +620,9 @@ impl LitClient {
             .filter(|(_, url)| !fresh(url))
             .map(|(party, url)| {
                 let health = format!("{}{}", url.trim_end_matches('/'), paths::HEALTH);
+                let http = self.http_to(&view, url);
                 async move {
-                    let answer = get_json::<lit_api::v1::Health>(&self.http, &health).await;
+                    let answer = get_json::<lit_api::v1::Health>(&http, &health).await;
                     (*party, url.clone(), answer)
                 }
             });
@@ -640,7 +670,8 @@ impl LitClient {
             return;
         };
         let url = format!("{}{}", node.url.trim_end_matches('/'), paths::HEALTH);
-        let Ok(health) = get_json::<lit_api::v1::Health>(&self.http, &url).await else {
+        let http = self.http_to(&view, &node.url);
+        let Ok(health) = get_json::<lit_api::v1::Health>(&http, &url).await else {
             return;
         };
         if health.ready && health.epoch > view.epoch {
@@ -683,7 +714,14 @@ impl LitClient {
         let targets = membership::rehandshake_targets(&current.members, plan.targets.clone());
         let deadline = Instant::now() + self.options.epoch_settle;
         let view = loop {
-            match establish(&self.http, &verifier, targets.clone(), plan.threshold).await {
+            let view = establish(
+                &self.http,
+                &self.options,
+                &verifier,
+                targets.clone(),
+                plan.threshold,
+            );
+            match view.await {
                 Err(ClientError::Disagreement { what, .. })
                     if matches!(what, "epoch" | "members") && Instant::now() < deadline =>
                 {
@@ -860,6 +898,16 @@ impl Plan {
         if plan.targets.is_empty() {
             return Err(ClientError::Config("no nodes to connect to".into()));
         }
+        if options.plaintext_http && !options.devnet {
+            return Err(ClientError::Config(
+                "plain HTTP (`plaintext_http`) is only for benchmarks of a development network: \
+                 it needs `ConnectOptions::devnet()` too"
+                    .into(),
+            ));
+        }
+        for target in &plan.targets {
+            check_scheme(&target.url, options.plaintext_http).map_err(ClientError::Config)?;
+        }
         Ok(plan)
     }
 
@@ -878,11 +926,12 @@ impl Plan {
 /// and that `T` of them answered.
 async fn establish(
     http: &reqwest::Client,
+    options: &ConnectOptions,
     verifier: &Arc<Verifier>,
     targets: Vec<Target>,
     file_threshold: Option<usize>,
 ) -> Result<EpochView, ClientError> {
-    let (answers, mut failures) = handshake_round(http, verifier, &targets).await?;
+    let (answers, mut failures) = handshake_round(http, options, verifier, &targets).await?;
     // bootstrap nodes that left the network answer for an older epoch
     let (mut answers, departed) = membership::split_departed(answers);
     failures.extend(departed);
@@ -894,7 +943,7 @@ async fn establish(
     if !members.is_empty() {
         let missing = membership::missing_members(&members, &answers, &failures);
         if !missing.is_empty() {
-            let (more, more_failures) = handshake_round(http, verifier, &missing).await?;
+            let (more, more_failures) = handshake_round(http, options, verifier, &missing).await?;
             answers.extend(more);
             failures.extend(more_failures);
             check_agreement(&answers)?;
@@ -919,7 +968,19 @@ async fn establish(
             failures,
         });
     }
+    // every later request to a node goes over a connection pinned to its attested key
+    let mut clients = BTreeMap::new();
+    for a in &answers {
+        let key = <[u8; 32]>::try_from(a.info.identity_key.as_slice())
+            .map_err(|_| ClientError::Config("an identity key is not 32 bytes".into()))?;
+        let verifier = lit_api::tls::NodeKeyVerifier::pinned(key);
+        clients.insert(
+            a.info.url.clone(),
+            node_http_client(verifier, options.request_timeout, false)?,
+        );
+    }
     Ok(EpochView {
+        clients,
         epoch: first.response.epoch,
         threshold,
         node_count: first.response.node_count,
@@ -935,15 +996,20 @@ async fn establish(
 /// Handshakes with every target concurrently; answers and failures in the targets' order.
 async fn handshake_round(
     http: &reqwest::Client,
+    options: &ConnectOptions,
     verifier: &Arc<Verifier>,
     targets: &[Target],
 ) -> Result<(Vec<Answer>, Vec<NodeFailure>), ClientError> {
     let mut set = JoinSet::new();
+    let plaintext = options.plaintext_http;
     for (index, target) in targets.iter().cloned().enumerate() {
         let http = http.clone();
         let verifier = verifier.clone();
         set.spawn(async move {
-            let result = handshake(&http, &target.url, target.pin.as_ref(), &verifier).await;
+            let result = match check_scheme(&target.url, plaintext) {
+                Ok(()) => handshake(&http, &target.url, target.pin.as_ref(), &verifier).await,
+                Err(e) => Err(NodeFailureReason::Unreachable(e)),
+            };
             (index, target, result)
         });
     }
@@ -1015,12 +1081,40 @@ fn read_network_file(path: &std::path::Path) -> Result<NetworkFile, ClientError>
     NetworkFile::parse(&text).map_err(|e| bad(e.to_string()))
 }
 
+/// The client's connections to nodes before they are attested: TLS to any node certificate,
+/// whose key each handshake then compares with the attested identity key (`tls_info`).
 fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    node_http_client(lit_api::tls::NodeKeyVerifier::any_node(), timeout, true)
+}
+
+/// An HTTPS client whose server certificates `verifier` checks (see [`lit_api::tls`]).
+fn node_http_client(
+    verifier: Arc<lit_api::tls::NodeKeyVerifier>,
+    timeout: Duration,
+    tls_info: bool,
+) -> Result<reqwest::Client, ClientError> {
+    let tls = lit_api::tls::client_config(verifier, None)
+        .map_err(|e| ClientError::Config(format!("TLS: {e}")))?;
     reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .tls_info(tls_info)
         .timeout(timeout)
         .connect_timeout(timeout)
         .build()
         .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))
+}
+
+/// Refuses a node URL that is not `https://` (unless plain HTTP was asked for, benchmarks):
+/// a plain-HTTP URL is what a proxy that strips TLS would hand out.
+pub(crate) fn check_scheme(url: &str, plaintext: bool) -> Result<(), String> {
+    if url.starts_with("https://") || (plaintext && url.starts_with("http://")) {
+        return Ok(());
+    }
+    Err(format!(
+        "{url} is not an https:// URL: nodes serve attested TLS, and a client that spoke plain \
+         HTTP to them would let anyone on the path read and change its requests (a proxy that \
+         strips TLS)"
+    ))
 }
 
 pub(crate) fn endpoint(base: &str, path: &str) -> String {
@@ -1039,14 +1133,15 @@ async fn handshake(
 ) -> Result<Answer, NodeFailureReason> {
     let nonce = verifier.issue_nonce();
     let started = Instant::now();
-    let response: HandshakeResponse = post_json(
-        http,
-        &endpoint(url, paths::HANDSHAKE),
-        &HandshakeRequest {
-            challenge: Bytes32(nonce.0),
-        },
-    )
-    .await?;
+    let body = serde_json::to_vec(&HandshakeRequest {
+        challenge: Bytes32(nonce.0),
+    })
+    .map_err(|e| NodeFailureReason::BadResponse(format!("encoding the request: {e}")))?;
+    let request = http
+        .post(endpoint(url, paths::HANDSHAKE))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    let (response, tls_key): (HandshakeResponse, _) = read_json_tls(request).await?;
     let latency = started.elapsed();
     let inconsistent = |m: String| NodeFailureReason::Inconsistent(m);
     if response.api_version != API_VERSION {
@@ -1082,6 +1177,16 @@ async fn handshake(
              answer changed on the way is refused)"
         ))
     })?;
+    // the connection must end in the attested enclave: its TLS key is the identity key (an
+    // https URL; plain HTTP gets here only with `plaintext_http`, and has no key to compare)
+    if url.starts_with("https://")
+        && tls_key.as_ref().map(|k| k.as_slice()) != Some(&identity_key[..])
+    {
+        return Err(NodeFailureReason::TlsNotAttested {
+            expected: hex::encode(&identity_key),
+            got: tls_key.map(hex::encode).unwrap_or_default(),
+        });
+    }
 
     let key_set = PublicKeySet::from_bytes(response.network_keys.bls_key_set.as_slice())
         .map_err(|e| inconsistent(format!("BLS key set: {e}")))?;
@@ -1252,7 +1357,20 @@ pub(crate) async fn get_json<Resp: DeserializeOwned>(
 async fn read_json<Resp: DeserializeOwned>(
     request: reqwest::RequestBuilder,
 ) -> Result<Resp, NodeFailureReason> {
+    read_json_tls(request).await.map(|(r, _)| r)
+}
+
+/// [`read_json`], and the Ed25519 key of the TLS certificate the answer came under (a client
+/// built with `tls_info`; `None` over plain HTTP or for a certificate of another kind).
+async fn read_json_tls<Resp: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<(Resp, Option<[u8; 32]>), NodeFailureReason> {
     let mut response = request.send().await.map_err(transport_error)?;
+    let tls_key = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .and_then(|cert| lit_api::tls::ed25519_key_of(cert).ok());
     let status = response.status();
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
@@ -1265,6 +1383,7 @@ async fn read_json<Resp: DeserializeOwned>(
     }
     if status.is_success() {
         return serde_json::from_slice(&bytes)
+            .map(|r| (r, tls_key))
             .map_err(|e| NodeFailureReason::BadResponse(format!("HTTP {status}: {e}")));
     }
     match serde_json::from_slice::<ErrorEnvelope>(&bytes) {

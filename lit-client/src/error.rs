@@ -34,6 +34,14 @@ pub enum NodeFailureReason {
         /// The key the node presented, hex.
         got: String,
     },
+    /// The TLS connection does not end in the attested node: its certificate's key is not the
+    /// identity key the attestation binds (a proxy terminates TLS in front of the node).
+    TlsNotAttested {
+        /// The attested identity key, hex.
+        expected: String,
+        /// The key of the connection's certificate, hex (empty: no certificate at all).
+        got: String,
+    },
     /// The node's handshake is internally inconsistent (key set, party id, threshold).
     Inconsistent(String),
     /// The node is not a member of the network's current epoch (it left; its answer was for
@@ -68,6 +76,12 @@ impl fmt::Display for NodeFailureReason {
             NodeFailureReason::IdentityMismatch { expected, got } => {
                 write!(f, "identity key {got} is not the pinned key {expected}")
             }
+            NodeFailureReason::TlsNotAttested { expected, got } => write!(
+                f,
+                "the TLS connection does not end in the attested node: its certificate's key \
+                 is {got:?}, the attestation binds identity key {expected} (something between \
+                 this client and the node terminates TLS)"
+            ),
             NodeFailureReason::Inconsistent(e) => write!(f, "inconsistent handshake: {e}"),
             NodeFailureReason::NotMember { epoch, serving } if epoch == serving => {
                 write!(f, "not a member of epoch {epoch}")

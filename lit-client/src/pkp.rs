@@ -104,7 +104,8 @@ impl LitClient {
         shuffle(&mut order);
         let mut failures = Vec::new();
         for node in order {
-            match post_json::<Req, Resp>(&self.http, &endpoint(&node.url, path), body).await {
+            let http = self.http_to(&view, &node.url);
+            match post_json::<Req, Resp>(&http, &endpoint(&node.url, path), body).await {
                 Ok(r) => return Ok(r),
                 Err(reason) => {
                     let fatal = matches!(reason.code(), Some(c) if !c.is_retryable());
@@ -396,8 +397,9 @@ impl LitClient {
                 capability: message.to_string(),
                 client_public_key: Bytes32(seal_public.to_bytes()),
             };
+            let http = self.http_to(&view, &node.url);
             let r: Result<lit_api::v1::SessionSignResponse, _> =
-                post_json(&self.http, &endpoint(&node.url, paths::SESSION_SIGN), &body).await;
+                post_json(&http, &endpoint(&node.url, paths::SESSION_SIGN), &body).await;
             let share = r.and_then(|resp| {
                 let grant = lit_api::session::network_grant_message(message, &resp.party)
                     .ok_or_else(|| {
@@ -511,11 +513,11 @@ impl LitClient {
                         client_public_key: Bytes32(seal_public.to_bytes()),
                     };
                     let url = endpoint(&node.url, paths::PKP_SIGN);
-                    let http = &self.http;
+                    let http = self.http_to(&view, &node.url);
                     let epoch = view.epoch();
                     let party = node.party_id;
                     async move {
-                        let r: Result<PkpSignResponse, _> = post_json(http, &url, &body).await;
+                        let r: Result<PkpSignResponse, _> = post_json(&http, &url, &body).await;
                         let r = r.and_then(|resp| {
                             open_sign_share(&seal_key, party, epoch, &request_id, &digest, &resp)
                                 .map(|s| (s, resp.presignature))

@@ -57,9 +57,9 @@ impl LitClient {
             .iter()
             .map(|node| {
                 let url = endpoint(&node.url, paths::NETWORK_STATUS);
-                let http = &self.http;
+                let http = self.http_to(&view, &node.url);
                 async move {
-                    let answer: Result<NetworkStatus, _> = get_json(http, &url).await;
+                    let answer: Result<NetworkStatus, _> = get_json(&http, &url).await;
                     (node, answer)
                 }
             })

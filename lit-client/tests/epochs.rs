@@ -200,11 +200,17 @@ impl FakeNet {
             let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
                 .await
                 .unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let mut identity = [0u8; 32];
+            let url = format!("https://{}", listener.local_addr().unwrap());
+            // a real ed25519 identity: the fake node serves TLS with its certificate, as nodes do
+            let mut seed = [0u8; 32];
             let mut seal = [0u8; 32];
-            rng.fill_bytes(&mut identity);
+            rng.fill_bytes(&mut seed);
             rng.fill_bytes(&mut seal);
+            let identity = ed25519_dalek::SigningKey::from_bytes(&seed)
+                .verifying_key()
+                .to_bytes();
+            let certificate = lit_api::tls::NodeCertificate::new(&seed, &identity).unwrap();
+            let tls = Arc::new(lit_api::tls::server_config(&certificate).unwrap());
             let node = Arc::new(FakeNode {
                 party,
                 url,
@@ -220,7 +226,12 @@ impl FakeNet {
                 .route(paths::ENCRYPTION_SIGN, post(encryption_sign))
                 .route(paths::NETWORK_STATUS, get(network_status))
                 .with_state(node.clone());
-            tokio::spawn(async move { axum::serve(listener, router).await });
+            tokio::spawn(lit_node::https::serve(
+                router,
+                listener,
+                tls,
+                std::future::pending(),
+            ));
             nodes.insert(party, node);
         }
         FakeNet {

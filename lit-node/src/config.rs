@@ -3,7 +3,7 @@
 //! ```toml
 //! listen = "127.0.0.1:7471"          # where the HTTP API listens (port 0: a free port, reported
 //!                                    # to the devnet that started the node; see `devnet`)
-//! url = "http://127.0.0.1:7471"      # how peers and clients reach it (defaults to http://<listen>)
+//! url = "https://127.0.0.1:7471"     # how peers and clients reach it (defaults to https://<listen>)
 //! data_dir = "node-1"                # identity, shares and state (relative to the config file)
 //! network_file = "network.json"      # the network description (relative to the config file)
 //! attestation = "simulated"          # "simulated" (development) or "sev-snp"
@@ -110,9 +110,14 @@ fn default_max_body_bytes() -> usize {
 pub struct Config {
     /// Listen address.
     pub listen: SocketAddr,
-    /// Public URL (defaults to `http://<listen>`).
+    /// Public URL (defaults to `https://<listen>`; nodes serve attested TLS).
     #[serde(default)]
     pub url: Option<String>,
+    /// Serve plain HTTP instead of attested TLS. Only for measuring what TLS costs (the
+    /// benchmarks); refused unless `attestation = "simulated"`, and clients connect to such a
+    /// node only with `ConnectOptions::with_plaintext_http`.
+    #[serde(default)]
+    pub insecure_plaintext_http: bool,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Network description file.
@@ -404,6 +409,26 @@ impl Config {
         if config.dkg_round_timeout_ms == 0 {
             return Err("dkg_round_timeout_ms must be positive".into());
         }
+        if config.insecure_plaintext_http && config.attestation != AttestationMode::Simulated {
+            return Err(
+                "insecure_plaintext_http is for benchmarks of simulated nodes only: a node in \
+                 sev-snp mode serves attested TLS"
+                    .into(),
+            );
+        }
+        if let Some(url) = &config.url {
+            let scheme = format!("{}://", config.scheme());
+            if !url.starts_with(&scheme) {
+                return Err(format!(
+                    "url {url:?} must start with {scheme} (the node serves {})",
+                    if config.insecure_plaintext_http {
+                        "plain HTTP (insecure_plaintext_http)"
+                    } else {
+                        "HTTPS: attested TLS"
+                    }
+                ));
+            }
+        }
         for (name, chain) in &config.chains {
             if !(chain.rpc_url.starts_with("http://") || chain.rpc_url.starts_with("https://")) {
                 return Err(format!("chains.{name}.rpc_url must be an http(s) URL"));
@@ -461,11 +486,20 @@ impl Config {
         Ok(config)
     }
 
+    /// `https`, or `http` for a node serving [`Config::insecure_plaintext_http`].
+    pub fn scheme(&self) -> &'static str {
+        if self.insecure_plaintext_http {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
     /// The public URL.
     pub fn public_url(&self) -> String {
         self.url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| format!("{}://{}", self.scheme(), self.listen))
     }
 }
 
@@ -587,7 +621,7 @@ rpc_url = "http://127.0.0.1:8545"
     #[test]
     fn parses_with_defaults_and_resolves_paths() {
         let c = Config::parse(EXAMPLE, Path::new("/srv/lit")).unwrap();
-        assert_eq!(c.public_url(), "http://127.0.0.1:7471");
+        assert_eq!(c.public_url(), "https://127.0.0.1:7471");
         assert_eq!(c.data_dir, Path::new("/srv/lit/node-1"));
         assert_eq!(c.network_file, Path::new("/srv/lit/network.json"));
         assert_eq!(c.attestation, AttestationMode::Simulated);

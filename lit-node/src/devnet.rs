@@ -148,6 +148,19 @@ pub struct LayoutOptions {
     /// Membership on an embedded staking contract (epochs, joins and leaves) instead of a
     /// fixed network file.
     pub staking: Option<DevnetStaking>,
+    /// The nodes serve plain HTTP (`insecure_plaintext_http`): only for measuring what TLS
+    /// costs; clients need `ConnectOptions::with_plaintext_http` to connect.
+    pub plaintext_http: bool,
+}
+
+impl LayoutOptions {
+    fn scheme(&self) -> &'static str {
+        if self.plaintext_http {
+            "http"
+        } else {
+            "https"
+        }
+    }
 }
 
 /// A devnet whose membership follows a staking contract.
@@ -456,6 +469,9 @@ fn node_folder(
     if let Some(size) = options.presignature_pool {
         text.push_str(&format!("presignature_pool = {size}\n"));
     }
+    if options.plaintext_http {
+        text.push_str("insecure_plaintext_http = true\n");
+    }
     if let Some(ms) = options.dkg_round_timeout_ms {
         text.push_str(&format!("dkg_round_timeout_ms = {ms}\n"));
     }
@@ -616,7 +632,7 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
     // check the file now (with stand-in URLs), so a bad threshold fails before any process runs
     let mut check = network_file(threshold, nodes.clone());
     for node in &mut check.nodes {
-        node.url = format!("http://node-{}.invalid", node.party_id);
+        node.url = format!("https://node-{}.invalid", node.party_id);
     }
     check
         .check()
@@ -857,7 +873,7 @@ impl Devnet {
                 let mut entries = layout.nodes.clone();
                 for entry in entries.iter_mut() {
                     if absent.contains(&entry.party_id) {
-                        let (socket, url) = reserve()?;
+                        let (socket, url) = reserve(layout.options.scheme())?;
                         reserved.insert(entry.party_id, socket);
                         entry.url = url;
                     }
@@ -1034,10 +1050,7 @@ impl Devnet {
         timeout: Duration,
     ) -> Result<Vec<u32>, NodeError> {
         let admin = self.staking_admin().await?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| NodeError::Io(e.to_string()))?;
+        let http = crate::https::any_node_client(Duration::from_secs(2)).map_err(NodeError::Io)?;
         let start = Instant::now();
         loop {
             let net = admin
@@ -1091,10 +1104,7 @@ impl Devnet {
         timeout: Duration,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<(), NodeError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| NodeError::Io(e.to_string()))?;
+        let http = crate::https::any_node_client(Duration::from_secs(2)).map_err(NodeError::Io)?;
         let start = Instant::now();
         let mut last = usize::MAX;
         loop {
@@ -1168,14 +1178,14 @@ fn spawn(layout: &Layout, party_id: u32, command: &NodeCommand) -> Result<NodePr
 
 /// An address on loopback held bound but not listening (connections to it are refused, and
 /// without `SO_REUSEADDR` no other socket can bind it), and its URL.
-fn reserve() -> Result<(tokio::net::TcpSocket, String), NodeError> {
+fn reserve(scheme: &str) -> Result<(tokio::net::TcpSocket, String), NodeError> {
     let io = |e: std::io::Error| NodeError::Io(format!("cannot reserve a loopback port: {e}"));
     let socket = tokio::net::TcpSocket::new_v4().map_err(io)?;
     socket
         .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .map_err(io)?;
     let addr = socket.local_addr().map_err(io)?;
-    Ok((socket, format!("http://{addr}")))
+    Ok((socket, format!("{scheme}://{addr}")))
 }
 
 /// The URL node `p` reports in its data folder once it is bound.
@@ -1361,7 +1371,7 @@ fn listed_url(path: &Path, me: &Bytes32) -> Result<Option<String>, NodeError> {
         .map(|n| n.url))
 }
 
-/// The port of an `http://host:port[/…]` URL.
+/// The port of an `http(s)://host:port[/…]` URL.
 fn url_port(url: &str) -> Option<u16> {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split('/').next()?;

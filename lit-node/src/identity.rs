@@ -90,6 +90,15 @@ impl NodeIdentity {
         &self.dkg
     }
 
+    /// The node's TLS certificate: self-signed, of its identity key ([`lit_api::tls`]). The
+    /// TLS 1.3 handshake signs with the identity key; its signed content begins with 64 spaces,
+    /// never with a domain tag of [`NodeIdentity::sign`], so neither signature serves the other.
+    pub fn tls_certificate(&self) -> Result<lit_api::tls::NodeCertificate, String> {
+        let seed = Zeroizing::new(self.signing.to_bytes());
+        lit_api::tls::NodeCertificate::new(&seed, &self.public_key().to_bytes())
+            .map_err(|e| format!("TLS certificate: {e}"))
+    }
+
     /// Signs `message` under a domain tag (so a signature for one purpose never serves another).
     pub fn sign(&self, domain: &[u8], message: &[u8]) -> Signature {
         self.signing.sign(&tagged(domain, message))

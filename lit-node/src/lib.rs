@@ -8,6 +8,7 @@ pub mod config;
 pub mod devnet;
 pub mod epoch;
 pub mod error;
+pub mod https;
 pub mod identity;
 pub mod net;
 pub mod node;

@@ -307,6 +307,7 @@ fn main() -> ExitCode {
                     presignature_pool,
                     extra_config: String::new(),
                     staking,
+                    plaintext_http: false,
                 };
                 let _anvil = anvil;
                 match action {

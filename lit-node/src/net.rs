@@ -5,4 +5,6 @@ pub mod peer;
 pub mod transport;
 
 pub use peer::{open_envelope, seal_envelope, EnvelopeError, PeerKeys};
-pub use transport::{drive, DriveError, DriveOptions, Peer, PeerNet, TransportOptions};
+pub use transport::{
+    drive, DriveError, DriveOptions, Peer, PeerConnection, PeerNet, TransportOptions,
+};

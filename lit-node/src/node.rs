@@ -360,7 +360,7 @@ impl Node {
             }
         };
         let net = PeerNet::new(me, identity.clone(), peers, TransportOptions::default())
-            .map_err(|e| NodeError::Io(format!("http client: {e}")))?;
+            .map_err(|e| NodeError::Io(format!("peer transport: {e}")))?;
         let (attester, attestation_kind): (Box<dyn Attester>, _) = match config.attestation {
             AttestationMode::Simulated => (
                 Box::new(SimulatedAttester::new(measurement_of_this_binary()?)),
@@ -435,11 +435,20 @@ impl Node {
             .collect();
         let url = config.public_url();
         let domain = network.domain();
+        let tls = if config.insecure_plaintext_http {
+            None
+        } else {
+            let certificate = identity.tls_certificate().map_err(NodeError::Io)?;
+            let tls = lit_api::tls::server_config(&certificate)
+                .map_err(|e| NodeError::Io(format!("TLS: {e}")))?;
+            Some(Arc::new(tls))
+        };
         Ok(Node {
             me,
             url: url.clone(),
             network,
             identity,
+            tls,
             keys: RwLock::new(None),
             previous_keys: RwLock::new(None),
             membership: RwLock::new(Arc::new(membership)),
@@ -508,12 +517,17 @@ pub fn app(node: Arc<Node>) -> Router {
     api::router(node, max_body_bytes)
 }
 
-/// Serves `node` on `listener` until `shutdown` resolves (then finishes the requests in flight).
+/// Serves `node` on `listener` until `shutdown` resolves (then finishes the requests in flight):
+/// attested TLS ([`crate::https`]), or plain HTTP for a node configured with
+/// `insecure_plaintext_http` (benchmarks).
 pub async fn serve(
     node: Arc<Node>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Some(tls) = node.tls.clone() {
+        return crate::https::serve(app(node), listener, tls, shutdown).await;
+    }
     axum::serve(
         listener,
         app(node).into_make_service_with_connect_info::<SocketAddr>(),

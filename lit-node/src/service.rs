@@ -42,6 +42,8 @@ pub struct Node {
     pub(crate) url: String,
     pub(crate) network: NetworkFile,
     pub(crate) identity: Arc<NodeIdentity>,
+    /// The TLS server configuration (`None`: the node serves plain HTTP, benchmarks only).
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     pub(crate) keys: RwLock<Option<Arc<NodeKeys>>>,
     /// The previous epoch's keys during their grace period: requests already under way when
     /// the epoch changed still complete.

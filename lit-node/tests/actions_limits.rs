@@ -20,7 +20,7 @@ use lit_crypto::seal::SealSecretKey;
 use lit_node::devnet::LayoutOptions;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
-use support::net::{code, post, testnet, TestNet};
+use support::net::{code, https_client, post, testnet, TestNet};
 
 const N: usize = 3;
 
@@ -275,7 +275,9 @@ async fn hostile(engine: &str) {
     // the node, and its peers, still serve
     still_serves(&net, 1).await;
     for id in 1..=N as u32 {
-        let text = reqwest::get(format!("{}{}", net.url(id), paths::HEALTH))
+        let text = https_client()
+            .get(format!("{}{}", net.url(id), paths::HEALTH))
+            .send()
             .await
             .unwrap()
             .text()

@@ -61,7 +61,7 @@ fn run_until_ready_then_interrupt(dir: &std::path::Path) -> String {
 
 fn answers(url: &str) -> bool {
     std::net::TcpStream::connect_timeout(
-        &url.trim_start_matches("http://").parse().unwrap(),
+        &url.trim_start_matches("https://").parse().unwrap(),
         Duration::from_millis(200),
     )
     .is_ok()

@@ -21,7 +21,7 @@ use lit_node::chain::staking::{EpochState, StakingParams};
 use lit_node::devnet::{DevnetChain, DevnetStaking, LayoutOptions};
 use lit_node::epoch::NodeKeys;
 use lit_node::testnet::TestNet;
-use support::net::{libsecp_recover, testnet, user_is};
+use support::net::{https_client, libsecp_recover, testnet, user_is};
 
 const EPOCH_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -161,6 +161,16 @@ async fn envelope_from(data_dir: &std::path::Path, party: u32, url: &str, tag: u
         lit_node::node::open_data_dir(data_dir, lit_node::config::AttestationMode::Simulated)
             .unwrap();
     drop(store);
+    // over mutual TLS with the node's own certificate, as its operator could
+    let tls = lit_api::tls::client_config(
+        lit_api::tls::NodeKeyVerifier::any_node(),
+        Some(&identity.tls_certificate().unwrap()),
+    )
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap();
     let msg = lit_node::net::peer::seal_envelope(
         &identity,
         lit_crypto::PartyId::new(party).unwrap(),
@@ -170,8 +180,7 @@ async fn envelope_from(data_dir: &std::path::Path, party: u32, url: &str, tag: u
         &mut rand_core::OsRng,
     )
     .unwrap();
-    reqwest::Client::new()
-        .post(format!("{url}{}", lit_api::v1::paths::PEER_MESSAGE))
+    http.post(format!("{url}{}", lit_api::v1::paths::PEER_MESSAGE))
         .header("content-type", "application/json")
         .body(serde_json::to_vec(&msg).unwrap())
         .send()
@@ -462,7 +471,14 @@ async fn epochs_on_the_solidity_contracts_on_anvil() {
     let url =
         |net: &mut TestNet, id: u32| format!("{}/v1/epoch/keys", net.devnet().url(id).unwrap());
     let sharing = |url: String| async move {
-        let body = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+        let body = https_client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         serde_json::from_slice::<lit_api::v1::EpochKeys>(&body)
             .unwrap()
             .bls_commitment

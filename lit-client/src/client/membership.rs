@@ -513,6 +513,7 @@ mod tests {
 
     fn view(epoch: u64, answer: &Answer) -> EpochView {
         EpochView {
+            clients: std::collections::BTreeMap::new(),
             nodes: vec![answer.info.clone()],
             failures: Vec::new(),
             epoch,

@@ -177,7 +177,7 @@ pub async fn run(
         grace_until: None,
         missing_warned: None,
         members_of: BTreeMap::new(),
-        liveness: Liveness::default(),
+        liveness: Liveness::new(),
     };
     loop {
         if let Err(e) = w.step().await {
@@ -219,14 +219,33 @@ struct Attestations {
 }
 
 /// What this node saw of the other members' health, to vote out those that stay unreachable.
-#[derive(Default)]
 struct Liveness {
+    /// The current members' identity keys: a health answer counts only over a TLS connection
+    /// that ends in a member.
+    keys: lit_api::tls::TrustedKeys,
     http: reqwest::Client,
     /// Since when each member (party id) has not answered, for the members that do not.
     unreachable_since: BTreeMap<u32, Instant>,
     /// The members this node voted to kick, by epoch.
     voted: BTreeSet<(u64, u32)>,
     last_check: Option<Instant>,
+}
+
+impl Liveness {
+    fn new() -> Self {
+        let keys = lit_api::tls::TrustedKeys::default();
+        let verifier = lit_api::tls::NodeKeyVerifier::trusting(keys.clone());
+        Self {
+            keys,
+            // building a client fails only when TLS cannot initialise at all; the default
+            // client then fails every probe over TLS, which reads as members not answering
+            http: crate::https::node_client(verifier, HEALTH_TIMEOUT)
+                .unwrap_or_else(|_| reqwest::Client::new()),
+            unreachable_since: BTreeMap::new(),
+            voted: BTreeSet::new(),
+            last_check: None,
+        }
+    }
 }
 
 /// How long a member has to answer `/v1/health`.
@@ -436,6 +455,7 @@ impl Watcher {
         live.last_check = Some(Instant::now());
         let me = self.node.me.get();
         let others: Vec<&Validator> = net.current.iter().filter(|v| v.party_id != me).collect();
+        live.keys.replace(others.iter().map(|v| v.identity_key));
         let asks = others.iter().map(|v| {
             let url = format!("{}/v1/health", v.url.trim_end_matches('/'));
             let http = live.http.clone();
@@ -759,10 +779,13 @@ async fn old_public_sets(
         epoch: net.epoch,
         detail,
     };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| err(e.to_string()))?;
+    // over TLS connections that end in current members, and taken only when T agree
+    let members = lit_api::tls::TrustedKeys::new(net.current.iter().map(|v| v.identity_key));
+    let http = crate::https::node_client(
+        lit_api::tls::NodeKeyVerifier::trusting(members),
+        Duration::from_secs(5),
+    )
+    .map_err(err)?;
     let holders: Vec<u32> = net.current.iter().map(|v| v.party_id).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -39,7 +39,6 @@ pub enum Verdict {
 
 /// Checks peers' attestation against the release register.
 pub struct PeerChecker {
-    http: reqwest::Client,
     register: Option<Arc<dyn ReleaseRegister>>,
     local: Option<Policy>,
     allow_simulated: bool,
@@ -63,9 +62,8 @@ impl PeerChecker {
         register: Option<Arc<dyn ReleaseRegister>>,
         local: Option<Policy>,
         allow_simulated: bool,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, String> {
         Ok(Self {
-            http: reqwest::Client::builder().timeout(CHECK_TIMEOUT).build()?,
             register,
             local,
             allow_simulated,
@@ -91,8 +89,14 @@ impl PeerChecker {
     pub async fn check(&self, verifier: &Verifier, peer: &Validator) -> Verdict {
         let nonce = verifier.issue_nonce();
         let url = format!("{}{}", peer.url.trim_end_matches('/'), paths::PEER_ATTEST);
-        let sent = self
-            .http
+        // a TLS connection that ends in the key the chain records: a proxy in front of the
+        // peer fails here, before any evidence is read
+        let pinned = lit_api::tls::NodeKeyVerifier::pinned(peer.identity_key);
+        let http = match crate::https::node_client(pinned, CHECK_TIMEOUT) {
+            Ok(http) => http,
+            Err(e) => return Verdict::Unreachable(e),
+        };
+        let sent = http
             .post(&url)
             .header("content-type", "application/json")
             .body(
@@ -106,7 +110,16 @@ impl PeerChecker {
         let response = match sent {
             Ok(r) if r.status().is_success() => r,
             Ok(r) => return Verdict::Unreachable(format!("answered HTTP {}", r.status())),
-            Err(e) => return Verdict::Unreachable(e.to_string()),
+            Err(e) => {
+                let text = crate::https::error_chain(&e);
+                // something answers at the peer's address, but not with the peer's key
+                if text.contains(lit_api::tls::NOT_THE_ATTESTED_KEY) {
+                    return Verdict::Refused(format!(
+                        "the TLS connection does not end in its identity key: {text}"
+                    ));
+                }
+                return Verdict::Unreachable(text);
+            }
         };
         let body = match response.bytes().await {
             Ok(b) => b,

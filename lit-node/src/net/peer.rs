@@ -57,6 +57,10 @@ pub enum EnvelopeError {
     /// Bytes of the wrong length.
     #[error("malformed envelope from {0}")]
     Malformed(u32),
+    /// The envelope did not come over a mutual-TLS connection of its sender (no client
+    /// certificate, or another node's): someone else replayed it.
+    #[error("envelope from {0} did not come over its sender's mutual-TLS connection (peer messages need the sender's client certificate)")]
+    NotOverPeerTls(u32),
 }
 
 impl EnvelopeError {
@@ -69,6 +73,8 @@ impl EnvelopeError {
             | EnvelopeError::BadSignature(p)
             | EnvelopeError::BadPayload(p)
             | EnvelopeError::Malformed(p) => Some(*p),
+            // whoever replayed it is not the signer
+            EnvelopeError::NotOverPeerTls(_) => None,
         }
     }
 }

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lit_api::tls::{self, NodeKeyVerifier, TrustedKeys};
 use lit_api::v1::{paths, PeerMessage};
 use lit_api::Bytes32;
 use lit_crypto::protocol::{Action, Protocol, ProtocolError};
@@ -99,6 +100,19 @@ impl Default for TransportOptions {
     }
 }
 
+/// The TLS connection an envelope arrived over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerConnection {
+    /// Served over TLS: the client certificate's key, if it presented one.
+    Tls(Option<[u8; 32]>),
+    /// Served without TLS (in-process tests, plaintext benchmarks): nothing to check.
+    Unchecked,
+}
+
+fn member_keys(peers: &BTreeMap<PartyId, Peer>) -> Vec<[u8; 32]> {
+    peers.values().map(|p| p.keys.identity.to_bytes()).collect()
+}
+
 /// The members a node talks to, with their keys by party id.
 struct Members {
     peers: BTreeMap<PartyId, Peer>,
@@ -122,6 +136,9 @@ pub struct PeerNet {
     /// The members this node talks to (the current set, and the next one during a handover);
     /// replaced at each epoch ([`PeerNet::set_peers`]).
     peers: std::sync::RwLock<Arc<Members>>,
+    /// The members' identity keys: the only TLS server keys `http` accepts.
+    trusted: TrustedKeys,
+    /// Mutual TLS: presents this node's certificate and accepts only members' certificates.
     http: reqwest::Client,
     sessions: Mutex<Sessions>,
     options: TransportOptions,
@@ -155,20 +172,32 @@ pub enum DriveError {
 }
 
 impl PeerNet {
-    /// A transport for node `me` among `peers` (which may include `me`; it is skipped).
+    /// A transport for node `me` among `peers` (which may include `me`; it is skipped). Its
+    /// HTTPS client presents this node's certificate (mutual TLS, see [`lit_api::tls`]) and
+    /// accepts only servers whose key is a member's identity key.
     pub fn new(
         me: PartyId,
         identity: Arc<NodeIdentity>,
         peers: BTreeMap<PartyId, Peer>,
         options: TransportOptions,
-    ) -> Result<Arc<Self>, reqwest::Error> {
+    ) -> Result<Arc<Self>, String> {
+        let trusted = TrustedKeys::new(member_keys(&peers));
+        let certificate = identity.tls_certificate()?;
+        let tls = tls::client_config(
+            NodeKeyVerifier::trusting(trusted.clone()),
+            Some(&certificate),
+        )
+        .map_err(|e| format!("TLS: {e}"))?;
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .timeout(options.request_timeout)
-            .build()?;
+            .build()
+            .map_err(|e| e.to_string())?;
         Ok(Arc::new(Self {
             me,
             identity,
             peers: std::sync::RwLock::new(Arc::new(Members::new(peers))),
+            trusted,
             http,
             sessions: Mutex::new(Sessions::default()),
             options,
@@ -187,6 +216,7 @@ impl PeerNet {
     /// Replaces the members this node talks to (at an epoch change: the current set and the
     /// next one). Envelopes from others are refused from now on.
     pub fn set_peers(&self, peers: BTreeMap<PartyId, Peer>) {
+        self.trusted.replace(member_keys(&peers));
         *self.peers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Members::new(peers));
     }
 
@@ -201,10 +231,24 @@ impl PeerNet {
     }
 
     /// Accepts an envelope from the network: checks it and hands it to its session.
-    pub fn deliver(&self, msg: &PeerMessage) -> Result<(), EnvelopeError> {
+    /// `connection` is the TLS connection it came over ([`PeerConnection::Unchecked`] only where
+    /// the node serves without TLS, in in-process tests and plaintext benchmarks): the envelope's
+    /// sender must be the peer whose certificate the connection presented, so that a peer's
+    /// signed envelope replayed by anyone else is refused at the door.
+    pub fn deliver(
+        &self,
+        msg: &PeerMessage,
+        connection: PeerConnection,
+    ) -> Result<(), EnvelopeError> {
         let members = self.members();
         let (from, bytes) =
             open_envelope(&self.identity, self.me, &msg.session, &members.keys, msg)?;
+        if let PeerConnection::Tls(client_key) = connection {
+            let sender_key = members.keys.get(&from).map(|k| k.identity.to_bytes());
+            if client_key.is_none() || client_key != sender_key {
+                return Err(EnvelopeError::NotOverPeerTls(from.get()));
+            }
+        }
         let mut sessions = self.sessions();
         let now = Instant::now();
         sessions.purge(now);

@@ -183,9 +183,14 @@ pub fn user_is(address: &Address) -> Value {
             "returnValueTest": {"comparator": "=", "value": address.to_checksum()}}])
 }
 
+/// An HTTPS client to nodes that accepts any node's certificate (tests that make raw requests).
+pub fn https_client() -> reqwest::Client {
+    lit_node::https::any_node_client(std::time::Duration::from_secs(30)).unwrap()
+}
+
 /// POSTs a raw body; returns the status and the parsed JSON (or the text as a JSON string).
 pub async fn post_raw(url: &str, path: &str, body: String) -> (u16, Value) {
-    let resp = reqwest::Client::new()
+    let resp = https_client()
         .post(format!("{url}{path}"))
         .header("content-type", "application/json")
         .body(body)

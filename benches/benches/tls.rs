@@ -1,0 +1,138 @@
+//! What attested TLS costs on the decrypt path: two 5-node devnets of real node processes in
+//! the same run, one serving attested TLS (the default) and one serving plain HTTP
+//! (`insecure_plaintext_http`, benchmarks only), the same decryption against each, with the
+//! requests alternating between the two so that the machine's noise falls on both alike.
+//!
+//! `cargo bench -p lit-benches --bench tls`
+//! (`LIT_BENCH_SAMPLES`, default 300, sets the number of decryptions per network.)
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use lit_client::{Bootstrap, ConnectOptions, EncryptedData, LitClient, Wallet};
+use lit_node::devnet::LayoutOptions;
+use serde_json::json;
+
+#[path = "support/devnet.rs"]
+mod support;
+
+use support::env_or;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+struct Side {
+    client: LitClient,
+    encrypted: EncryptedData,
+    _net: lit_node::testnet::TestNet,
+}
+
+async fn side(plaintext: bool, alice: &Wallet) -> Side {
+    let options = LayoutOptions {
+        plaintext_http: plaintext,
+        ..LayoutOptions::default()
+    };
+    let net = support::start(5, &options, "warn").await;
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet().with_plaintext_http(plaintext),
+    )
+    .await
+    .unwrap();
+    let conditions = json!([{
+        "conditionType": "evmBasic", "contractAddress": "", "standardContractType": "",
+        "chain": "ethereum", "method": "", "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": alice.address().to_checksum()}
+    }]);
+    let encrypted = client.encrypt(&conditions, &[7u8; 32]).unwrap();
+    Side {
+        client,
+        encrypted,
+        _net: net,
+    }
+}
+
+fn main() {
+    if let Some(node) = lit_node::devnet::run_self_node() {
+        node.unwrap();
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(8));
+    let alice = Wallet::random();
+    let tls = rt.block_on(side(false, &alice));
+    let plain = rt.block_on(side(true, &alice));
+    let decrypt = |s: &Side| rt.block_on(s.client.decrypt(&s.encrypted, &alice)).unwrap();
+
+    {
+        let mut g = criterion.benchmark_group("tls");
+        g.bench_function("decrypt_e2e_n5_t4/attested_tls", |b| {
+            b.iter(|| decrypt(&tls))
+        });
+        g.bench_function("decrypt_e2e_n5_t4/plain_http", |b| {
+            b.iter(|| decrypt(&plain))
+        });
+        // a client's connect: 5 handshakes, each a new TLS connection
+        g.bench_function("connect_n5/attested_tls", |b| {
+            b.iter(|| {
+                rt.block_on(LitClient::connect_with(
+                    Bootstrap::NetworkFile(tls._net.network_file()),
+                    ConnectOptions::devnet(),
+                ))
+                .unwrap()
+            })
+        });
+        g.bench_function("connect_n5/plain_http", |b| {
+            b.iter(|| {
+                rt.block_on(LitClient::connect_with(
+                    Bootstrap::NetworkFile(plain._net.network_file()),
+                    ConnectOptions::devnet().with_plaintext_http(true),
+                ))
+                .unwrap()
+            })
+        });
+        g.finish();
+    }
+
+    // percentiles, the two networks alternating request by request
+    let samples = env_or("LIT_BENCH_SAMPLES", 300) as usize;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..samples {
+        let t = Instant::now();
+        decrypt(&tls);
+        with.push(t.elapsed());
+        let t = Instant::now();
+        decrypt(&plain);
+        without.push(t.elapsed());
+    }
+    with.sort();
+    without.sort();
+    let (p50_tls, p50_plain) = (percentile(&with, 0.5), percentile(&without, 0.5));
+    println!(
+        "tls/decrypt_e2e over {samples} alternating requests: attested TLS p50 {} p90 {} | plain \
+         HTTP p50 {} p90 {} | TLS overhead at p50 {:+.2} ms ({:.3}x)",
+        ms(p50_tls),
+        ms(percentile(&with, 0.9)),
+        ms(p50_plain),
+        ms(percentile(&without, 0.9)),
+        (p50_tls.as_secs_f64() - p50_plain.as_secs_f64()) * 1e3,
+        p50_tls.as_secs_f64() / p50_plain.as_secs_f64()
+    );
+    criterion.final_summary();
+}
