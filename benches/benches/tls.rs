@@ -17,16 +17,7 @@ use serde_json::json;
 #[path = "support/devnet.rs"]
 mod support;
 
-use support::env_or;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
+use support::{env_or, ms2 as ms, percentile};
 
 struct Side {
     client: LitClient,

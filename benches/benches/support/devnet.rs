@@ -53,12 +53,23 @@ pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
+/// `d` in milliseconds with two decimals.
+pub fn ms2(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// The `q` quantile (0 to 1) of `sorted`, which is not empty.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 /// The median and 99th percentile of `v`.
 pub fn percentiles(mut v: Vec<Duration>) -> String {
     if v.is_empty() {
         return "no samples".into();
     }
     v.sort();
-    let p = |q: f64| v[(((v.len() - 1) as f64) * q).round() as usize];
+    let p = |q: f64| percentile(&v, q);
     format!("p50 {} p99 {} (n = {})", ms(p(0.5)), ms(p(0.99)), v.len())
 }
