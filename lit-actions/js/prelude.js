@@ -214,6 +214,24 @@
         await call("runOnceResult", { name, result });
         return result;
       }),
+      // Lit's re-exports of the `uint8arrays` package: encodings by their multibase names
+      // (https://github.com/multiformats/multibase/blob/master/multibase.csv).
+      uint8arrayToString(array, encoding = "utf8") {
+        if (!(array instanceof Uint8ArrayCtor)) {
+          throw new TypeErrorCtor(
+            `Lit.Actions.uint8arrayToString: the first argument must be a Uint8Array, got ${kind(array)}`,
+          );
+        }
+        return codec("uint8arrayToString", encoding).encode(array);
+      },
+      uint8arrayFromString(string, encoding = "utf8") {
+        if (typeof string !== "string") {
+          throw new TypeErrorCtor(
+            `Lit.Actions.uint8arrayFromString: the first argument must be a string, got ${kind(string)}`,
+          );
+        }
+        return codec("uint8arrayFromString", encoding).decode(string);
+      },
       broadcastAndCollect: asyncFn("broadcastAndCollect", (a) => {
         options("broadcastAndCollect", a);
         return call("broadcastAndCollect", {
@@ -462,6 +480,168 @@
       };
     }
 
+    // ---- bytes and strings: atob/btoa where the engine has none, and the multibase codecs ----
+    function invalidCharacter(fn, what) {
+      const e = new ErrorCtor(`${fn}: ${what}`);
+      e.name = "InvalidCharacterError";
+      return e;
+    }
+    const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    function base64Encode(bytes, alphabet, pad) {
+      let out = "";
+      let i = 0;
+      for (; i + 2 < bytes.length; i += 3) {
+        const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+        out += alphabet[n >> 18] + alphabet[(n >> 12) & 63] + alphabet[(n >> 6) & 63] + alphabet[n & 63];
+      }
+      const rest = bytes.length - i;
+      if (rest === 1) {
+        const n = bytes[i] << 16;
+        out += alphabet[n >> 18] + alphabet[(n >> 12) & 63] + (pad ? "==" : "");
+      } else if (rest === 2) {
+        const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
+        out += alphabet[n >> 18] + alphabet[(n >> 12) & 63] + alphabet[(n >> 6) & 63] + (pad ? "=" : "");
+      }
+      return out;
+    }
+    // Trailing padding is optional; a length that leaves one character over is refused.
+    function base64Decode(fn, text, alphabet) {
+      let end = text.length;
+      while (end > 0 && text[end - 1] === "=") end--;
+      if (text.length - end > 2 || end % 4 === 1) {
+        throw invalidCharacter(fn, "the string is not correctly encoded");
+      }
+      const out = new Uint8ArrayCtor(Math.floor((end * 3) / 4));
+      let acc = 0;
+      let bits = 0;
+      let o = 0;
+      for (let i = 0; i < end; i++) {
+        const v = alphabet.indexOf(text[i]);
+        if (v < 0) throw invalidCharacter(fn, `the string contains ${stringify(text[i])}`);
+        acc = (acc << 6) | v;
+        bits += 6;
+        if (bits >= 8) {
+          bits -= 8;
+          out[o++] = (acc >> bits) & 0xff;
+        }
+      }
+      return out;
+    }
+    function latin1(fn, text) {
+      const out = new Uint8ArrayCtor(text.length);
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (c > 0xff) throw invalidCharacter(fn, "the string contains a character above U+00FF");
+        out[i] = c;
+      }
+      return out;
+    }
+    function fromLatin1(bytes) {
+      let s = "";
+      for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+      return s;
+    }
+    function base58Encode(bytes) {
+      let zeros = 0;
+      while (zeros < bytes.length && bytes[zeros] === 0) zeros++;
+      const digits = [];
+      for (let i = zeros; i < bytes.length; i++) {
+        let carry = bytes[i];
+        for (let j = 0; j < digits.length; j++) {
+          carry += digits[j] << 8;
+          digits[j] = carry % 58;
+          carry = Math.floor(carry / 58);
+        }
+        while (carry > 0) {
+          digits.push(carry % 58);
+          carry = Math.floor(carry / 58);
+        }
+      }
+      let out = "1".repeat(zeros);
+      for (let i = digits.length - 1; i >= 0; i--) out += B58[digits[i]];
+      return out;
+    }
+    function base58Decode(fn, text) {
+      let zeros = 0;
+      while (zeros < text.length && text[zeros] === "1") zeros++;
+      const bytes = [];
+      for (let i = zeros; i < text.length; i++) {
+        let carry = B58.indexOf(text[i]);
+        if (carry < 0) throw invalidCharacter(fn, `the string contains ${stringify(text[i])}`);
+        for (let j = 0; j < bytes.length; j++) {
+          carry += bytes[j] * 58;
+          bytes[j] = carry & 0xff;
+          carry >>= 8;
+        }
+        while (carry > 0) {
+          bytes.push(carry & 0xff);
+          carry >>= 8;
+        }
+      }
+      const out = new Uint8ArrayCtor(zeros + bytes.length);
+      for (let i = 0; i < bytes.length; i++) out[out.length - 1 - i] = bytes[i];
+      return out;
+    }
+    function hexDecode(fn, text) {
+      if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) {
+        throw invalidCharacter(fn, "the string is not an even number of hex digits");
+      }
+      const out = new Uint8ArrayCtor(text.length / 2);
+      for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(2 * i, 2), 16);
+      return out;
+    }
+    function hexEncode(bytes, upper) {
+      let s = "";
+      for (let i = 0; i < bytes.length; i++) s += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+      return upper ? s.toUpperCase() : s;
+    }
+    const codecs = {
+      utf8: [(b) => new TextDecoderImpl().decode(b), (_fn, t) => new TextEncoderImpl().encode(t)],
+      ascii: [fromLatin1, latin1],
+      latin1: [fromLatin1, latin1],
+      base16: [(b) => hexEncode(b, false), hexDecode],
+      base16upper: [(b) => hexEncode(b, true), hexDecode],
+      base64: [(b) => base64Encode(b, B64, false), (fn, t) => base64Decode(fn, t, B64)],
+      base64pad: [(b) => base64Encode(b, B64, true), (fn, t) => base64Decode(fn, t, B64)],
+      base64url: [(b) => base64Encode(b, B64URL, false), (fn, t) => base64Decode(fn, t, B64URL)],
+      base64urlpad: [(b) => base64Encode(b, B64URL, true), (fn, t) => base64Decode(fn, t, B64URL)],
+      base58btc: [base58Encode, base58Decode],
+    };
+    codecs["utf-8"] = codecs.utf8;
+    codecs.binary = codecs.latin1;
+    function codec(fn, encoding) {
+      const c = typeof encoding === "string" ? codecs[encoding] : undefined;
+      if (!c) {
+        throw new TypeErrorCtor(
+          `Lit.Actions.${fn}: unsupported encoding ${stringify(String(encoding))} (supported: ${ObjectKeys(codecs).join(", ")})`,
+        );
+      }
+      const name = `Lit.Actions.${fn}`;
+      return { encode: (bytes) => c[0](bytes), decode: (text) => c[1](name, text) };
+    }
+    let atobImpl = globalThis.atob;
+    let btoaImpl = globalThis.btoa;
+    if (atobImpl === undefined) {
+      // forgiving-base64 decode (WHATWG Infra): ASCII whitespace ignored, padding optional
+      atobImpl = function atob(data) {
+        const text = String(data).replace(/[\t\n\f\r ]/g, "");
+        if (/[^A-Za-z0-9+/=]/.test(text) || /=[^=]/.test(text)) {
+          throw invalidCharacter("atob", "the string to be decoded is not correctly encoded");
+        }
+        if (text.length % 4 === 0 || !text.includes("=")) {
+          return fromLatin1(base64Decode("atob", text, B64));
+        }
+        throw invalidCharacter("atob", "the string to be decoded is not correctly encoded");
+      };
+    }
+    if (btoaImpl === undefined) {
+      btoaImpl = function btoa(data) {
+        return base64Encode(latin1("btoa", String(data)), B64, true);
+      };
+    }
+
     function describe(e) {
       try {
         if (e !== null && typeof e === "object" && typeof e.message === "string") {
@@ -494,6 +674,8 @@
           jsParams: params,
           TextEncoder: TextEncoderImpl,
           TextDecoder: TextDecoderImpl,
+          atob: atobImpl,
+          btoa: btoaImpl,
         };
         for (const k of ObjectKeys(globals)) {
           Object.defineProperty(globalThis, k, {

@@ -113,6 +113,64 @@ async fn text_encoding(make: MakeEngine) {
     assert_eq!(v, json!({"bytes": expected, "back": true}));
 }
 
+/// `atob`/`btoa` (native in Deno, the prelude's in QuickJS, the same answers) and Lit's
+/// `uint8arrayToString`/`uint8arrayFromString` with multibase encoding names; expected values are
+/// computed independently in Rust.
+async fn bytes_and_strings(make: MakeEngine) {
+    let v = response(
+        make,
+        r#"const L = Lit.Actions;
+           const bytes = new Uint8Array([0, 0, 1, 2, 250, 255, 104, 105]);
+           const enc = ["base16", "base16upper", "base64", "base64pad", "base64url", "base64urlpad", "base58btc", "latin1"];
+           const out = {};
+           for (const e of enc) {
+             const s = L.uint8arrayToString(bytes, e);
+             out[e] = s;
+             if (Array.from(L.uint8arrayFromString(s, e)).join() !== Array.from(bytes).join()) throw new Error("round trip " + e);
+           }
+           out.utf8 = L.uint8arrayToString(L.uint8arrayFromString("héllo €"));
+           out.utf8Bytes = Array.from(L.uint8arrayFromString("€", "utf-8"));
+           out.btoa = btoa("hiÿ");
+           out.atob = Array.from(atob(" aGk/ Pw== "), (c) => c.charCodeAt(0));
+           out.atobNoPad = atob("aGk");
+           const errors = [];
+           for (const f of [() => atob("a"), () => atob("aGk=a"), () => btoa("€"),
+                            () => L.uint8arrayFromString("zz", "base16"), () => L.uint8arrayFromString("0OIl", "base58btc"),
+                            () => L.uint8arrayToString(bytes, "base32"), () => L.uint8arrayToString("not bytes")]) {
+             try { f(); errors.push(null); } catch (e) { errors.push(e.name); }
+           }
+           out.errors = errors;
+           Lit.Actions.setResponse({ response: JSON.stringify(out) });"#,
+    )
+    .await;
+    use base64::Engine as _;
+    let bytes = [0u8, 0, 1, 2, 250, 255, 104, 105];
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let b64url = base64::engine::general_purpose::URL_SAFE;
+    let unpadded = |s: String| s.trim_end_matches('=').to_string();
+    let latin1: String = bytes.iter().map(|&b| b as char).collect();
+    assert_eq!(
+        v,
+        json!({
+            "base16": hex::encode(bytes),
+            "base16upper": hex::encode_upper(bytes),
+            "base64": unpadded(b64.encode(bytes)),
+            "base64pad": b64.encode(bytes),
+            "base64url": unpadded(b64url.encode(bytes)),
+            "base64urlpad": b64url.encode(bytes),
+            "base58btc": bs58::encode(bytes).into_string(),
+            "latin1": latin1,
+            "utf8": "h\u{e9}llo \u{20ac}",
+            "utf8Bytes": "\u{20ac}".as_bytes(),
+            "btoa": b64.encode([b'h', b'i', 0xff]),
+            "atob": [b'h', b'i', b'?', b'?'],
+            "atobNoPad": "hi",
+            "errors": ["InvalidCharacterError", "InvalidCharacterError", "InvalidCharacterError",
+                       "InvalidCharacterError", "InvalidCharacterError", "TypeError", "TypeError"],
+        })
+    );
+}
+
 // ---- host calls --------------------------------------------------------------------------------
 
 async fn every_host_call_round_trips(make: MakeEngine) {
@@ -691,7 +749,7 @@ macro_rules! conformance {
         mod $engine {
             conformance!(@tests $make;
                 responses_params_and_auth, no_response_is_none, logs_are_captured,
-                lit_style_iife_and_timers, text_encoding, every_host_call_round_trips, run_once_on_another_node,
+                lit_style_iife_and_timers, text_encoding, bytes_and_strings, every_host_call_round_trips, run_once_on_another_node,
                 concurrent_host_calls, host_errors_are_catchable, unknown_calls_and_wrong_types_throw,
                 uncaught_exception_is_a_script_error, errors_in_callbacks_and_unhandled_rejections, fetch_allowed_host, fetch_not_allowed_host,
                 fetch_limit, infinite_loop_times_out, never_resolving_promise_times_out,
