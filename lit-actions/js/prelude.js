@@ -642,6 +642,58 @@
       };
     }
 
+    // Web Crypto's `getRandomValues` and `subtle.digest` where the engine has no `crypto`
+    // (QuickJS, from its native `randomBytes` and `digest`).
+    let cryptoImpl = globalThis.crypto;
+    if (cryptoImpl === undefined && native.randomBytes && native.digest) {
+      const randomBytes = native.randomBytes;
+      const nativeDigest = native.digest;
+      const integerArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array,
+        Int32Array, Uint32Array];
+      const named = (name, message) => {
+        const e = new ErrorCtor(message);
+        e.name = name;
+        return e;
+      };
+      const bytesOf = (data) => {
+        if (data instanceof ArrayBuffer) return new Uint8ArrayCtor(data);
+        if (ArrayBuffer.isView(data)) return new Uint8ArrayCtor(data.buffer, data.byteOffset, data.byteLength);
+        throw new TypeErrorCtor(`crypto.subtle.digest: data must be a BufferSource, got ${kind(data)}`);
+      };
+      cryptoImpl = ObjectFreeze({
+        getRandomValues(array) {
+          if (!integerArrays.some((T) => array instanceof T)) {
+            throw named("TypeMismatchError", "crypto.getRandomValues: the argument must be an integer typed array");
+          }
+          if (array.byteLength > 65536) {
+            throw named("QuotaExceededError", `crypto.getRandomValues: ${array.byteLength} bytes asked, at most 65536`);
+          }
+          const random = randomBytes(array.byteLength);
+          new Uint8ArrayCtor(array.buffer, array.byteOffset, array.byteLength).set(random);
+          return array;
+        },
+        randomUUID() {
+          const b = new Uint8ArrayCtor(randomBytes(16));
+          b[6] = (b[6] & 0x0f) | 0x40;
+          b[8] = (b[8] & 0x3f) | 0x80;
+          const h = hexEncode(b, false);
+          return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+        },
+        subtle: ObjectFreeze({
+          digest: asyncFn("digest", (algorithm, data) => {
+            const name = typeof algorithm === "string" ? algorithm : algorithm && algorithm.name;
+            const upper = typeof name === "string" ? name.toUpperCase() : "";
+            const bytes = bytesOf(data);
+            const out = nativeDigest(upper, ArrayFrom(bytes));
+            if (out === undefined || out === null) {
+              throw named("NotSupportedError", `crypto.subtle.digest: unsupported algorithm ${stringify(String(name))} (SHA-256, SHA-384 and SHA-512 are)`);
+            }
+            return PromiseCtor.resolve(new Uint8ArrayCtor(out).buffer);
+          }),
+        }),
+      });
+    }
+
     function describe(e) {
       try {
         if (e !== null && typeof e === "object" && typeof e.message === "string") {
@@ -677,6 +729,7 @@
           atob: atobImpl,
           btoa: btoaImpl,
         };
+        if (cryptoImpl !== undefined && globalThis.crypto === undefined) globals.crypto = cryptoImpl;
         for (const k of ObjectKeys(globals)) {
           Object.defineProperty(globalThis, k, {
             value: globals[k],

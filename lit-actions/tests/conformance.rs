@@ -171,6 +171,45 @@ async fn bytes_and_strings(make: MakeEngine) {
     );
 }
 
+/// `crypto.getRandomValues`, `randomUUID` and `subtle.digest` (native in Deno, the prelude's
+/// over the engine's CSPRNG and SHA-2 in QuickJS); digests checked against the `sha2` crate.
+async fn web_crypto(make: MakeEngine) {
+    let v = response(
+        make,
+        r#"const a = crypto.getRandomValues(new Uint8Array(32));
+           const b = crypto.getRandomValues(new Uint32Array(8));
+           const c = crypto.getRandomValues(new Uint8Array(32));
+           const hex = (buf) => Array.from(new Uint8Array(buf), (x) => x.toString(16).padStart(2, "0")).join("");
+           const data = new TextEncoder().encode("abc");
+           const names = async (f) => { try { await f(); return null; } catch (e) { return e.name; } };
+           Lit.Actions.setResponse({ response: JSON.stringify({
+             random: a.some((x) => x !== 0) && b.some((x) => x !== 0) && a.join() !== c.join(),
+             uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(crypto.randomUUID()),
+             sha256: hex(await crypto.subtle.digest("SHA-256", data)),
+             sha384: hex(await crypto.subtle.digest({ name: "sha-384" }, data.buffer)),
+             sha512: hex(await crypto.subtle.digest("SHA-512", new DataView(data.buffer))),
+             quota: await names(() => crypto.getRandomValues(new Uint8Array(65537))),
+             float: await names(() => crypto.getRandomValues(new Float64Array(2))),
+             unsupported: await names(() => crypto.subtle.digest("MD5", data)),
+           }) });"#,
+    )
+    .await;
+    use sha2::Digest as _;
+    assert_eq!(
+        v,
+        json!({
+            "random": true,
+            "uuid": true,
+            "sha256": hex::encode(sha2::Sha256::digest(b"abc")),
+            "sha384": hex::encode(sha2::Sha384::digest(b"abc")),
+            "sha512": hex::encode(sha2::Sha512::digest(b"abc")),
+            "quota": "QuotaExceededError",
+            "float": "TypeMismatchError",
+            "unsupported": "NotSupportedError",
+        })
+    );
+}
+
 // ---- host calls --------------------------------------------------------------------------------
 
 async fn every_host_call_round_trips(make: MakeEngine) {
@@ -749,7 +788,7 @@ macro_rules! conformance {
         mod $engine {
             conformance!(@tests $make;
                 responses_params_and_auth, no_response_is_none, logs_are_captured,
-                lit_style_iife_and_timers, text_encoding, bytes_and_strings, every_host_call_round_trips, run_once_on_another_node,
+                lit_style_iife_and_timers, text_encoding, bytes_and_strings, web_crypto, every_host_call_round_trips, run_once_on_another_node,
                 concurrent_host_calls, host_errors_are_catchable, unknown_calls_and_wrong_types_throw,
                 uncaught_exception_is_a_script_error, errors_in_callbacks_and_unhandled_rejections, fetch_allowed_host, fetch_not_allowed_host,
                 fetch_limit, infinite_loop_times_out, never_resolving_promise_times_out,

@@ -26,6 +26,9 @@ use crate::session::{drive, script_error, FromSandbox, Session};
 
 const NAME: &str = "quickjs";
 /// Native stack of the thread that runs an action.
+/// The most bytes one `crypto.getRandomValues` fills (the Web Crypto API's limit).
+const MAX_RANDOM_BYTES: usize = 65_536;
+
 const THREAD_STACK: usize = 16 * 1024 * 1024;
 /// JavaScript stack QuickJS may use (well under the thread's, so overflow is a JS error).
 const JS_STACK: usize = 4 * 1024 * 1024;
@@ -229,7 +232,25 @@ impl Job {
         })?;
         let transport = Object::new(ctx.clone())?;
         transport.set("send", send)?;
+        // what the prelude's `crypto` needs and plain JavaScript cannot do: a CSPRNG and SHA-2
         let native = Object::new(ctx.clone())?;
+        let random = Function::new(ctx.clone(), |n: usize| {
+            use rand_core::RngCore as _;
+            let mut bytes = vec![0u8; n.min(MAX_RANDOM_BYTES)];
+            rand_core::OsRng.fill_bytes(&mut bytes);
+            bytes
+        })?;
+        native.set("randomBytes", random)?;
+        let digest = Function::new(ctx.clone(), |algorithm: String, data: Vec<u8>| {
+            use sha2::Digest as _;
+            match algorithm.as_str() {
+                "SHA-256" => Some(sha2::Sha256::digest(&data).to_vec()),
+                "SHA-384" => Some(sha2::Sha384::digest(&data).to_vec()),
+                "SHA-512" => Some(sha2::Sha512::digest(&data).to_vec()),
+                _ => None,
+            }
+        })?;
+        native.set("digest", digest)?;
         let install: Function = globals.get("__litInstall")?;
         let api: Object = install.call((transport, native))?;
         let run: Function = api.get("run")?;
