@@ -214,6 +214,58 @@
         await call("runOnceResult", { name, result });
         return result;
       }),
+      // PKP permissions, read from the network's record of the PKP (as Lit reads its
+      // PKPPermissions contract): an unknown PKP has no permissions.
+      isPermittedAction: asyncFn("isPermittedAction", async (a) => {
+        options("isPermittedAction", a);
+        const ipfsId = str("isPermittedAction", a, "ipfsId");
+        const p = await permissionsOf("isPermittedAction", a);
+        return p.actions.includes(ipfsId);
+      }),
+      isPermittedAddress: asyncFn("isPermittedAddress", async (a) => {
+        options("isPermittedAddress", a);
+        const address = str("isPermittedAddress", a, "address").toLowerCase();
+        const p = await permissionsOf("isPermittedAddress", a);
+        return p.addresses.some((x) => x.toLowerCase() === address);
+      }),
+      isPermittedAuthMethod: asyncFn("isPermittedAuthMethod", async (a) => {
+        options("isPermittedAuthMethod", a);
+        return (await authMethodOf("isPermittedAuthMethod", a)) !== undefined;
+      }),
+      getPermittedActions: asyncFn("getPermittedActions", async (a) => {
+        options("getPermittedActions", a);
+        return ArrayFrom((await permissionsOf("getPermittedActions", a)).actions);
+      }),
+      getPermittedAddresses: asyncFn("getPermittedAddresses", async (a) => {
+        options("getPermittedAddresses", a);
+        return ArrayFrom((await permissionsOf("getPermittedAddresses", a)).addresses);
+      }),
+      getPermittedAuthMethods: asyncFn("getPermittedAuthMethods", async (a) => {
+        options("getPermittedAuthMethods", a);
+        const p = await permissionsOf("getPermittedAuthMethods", a);
+        return p.authMethods.map((m) => ({
+          auth_method_type: m.methodType,
+          id: "0x" + m.id.toLowerCase(),
+          user_pubkey: "0x",
+        }));
+      }),
+      getPermittedAuthMethodScopes: asyncFn("getPermittedAuthMethodScopes", async (a) => {
+        options("getPermittedAuthMethodScopes", a);
+        const max = a.maxScopeId;
+        if (!Number.isInteger(max) || max < 0 || max > 256) {
+          throw new TypeErrorCtor(
+            `Lit.Actions.getPermittedAuthMethodScopes: maxScopeId must be an integer from 0 to 256, got ${kind(max)}`,
+          );
+        }
+        const m = await authMethodOf("getPermittedAuthMethodScopes", a);
+        // Lit's scope ids: 1 sign anything, 2 personal sign; the answer has maxScopeId entries
+        const on = new Set((m ? m.scopes : []).map((s) => SCOPE_IDS[s]));
+        return ArrayFrom({ length: max }, (_, i) => on.has(i));
+      }),
+      pubkeyToTokenId: asyncFn("pubkeyToTokenId", async (a) => {
+        options("pubkeyToTokenId", a);
+        return call("pubkeyToTokenId", { publicKey: str("pubkeyToTokenId", a, "publicKey") });
+      }),
       // Lit's re-exports of the `uint8arrays` package: encodings by their multibase names
       // (https://github.com/multiformats/multibase/blob/master/multibase.csv).
       uint8arrayToString(array, encoding = "utf8") {
@@ -478,6 +530,47 @@
           return s;
         }
       };
+    }
+
+    // ---- PKP permissions ---------------------------------------------------------------------
+    const SCOPE_IDS = { "sign-anything": 1, "personal-sign": 2 };
+    // Lit passes token ids as decimal strings, `0x` hex strings, BigInts or numbers
+    function tokenIdOf(fn, a) {
+      const t = a.tokenId;
+      let n;
+      try {
+        if (typeof t === "bigint") n = t;
+        else if (typeof t === "string" && t !== "") n = BigInt(t);
+        else if (typeof t === "number" && Number.isSafeInteger(t)) n = BigInt(t);
+      } catch (_e) {
+        n = undefined;
+      }
+      if (n === undefined || n < 0n || n >= 1n << 256n) {
+        throw new TypeErrorCtor(
+          `Lit.Actions.${fn}: tokenId must be a uint256 (a decimal or 0x-hex string), got ${kind(t)}`,
+        );
+      }
+      return n.toString(16).padStart(64, "0");
+    }
+    async function permissionsOf(fn, a) {
+      const info = await call("pkpInfo", { tokenId: tokenIdOf(fn, a) });
+      return info ? info.permissions : { addresses: [], authMethods: [], actions: [] };
+    }
+    // the user id as Lit gives it: bytes (a Uint8Array), or a hex string
+    function userIdOf(fn, a) {
+      const u = a.userId;
+      if (u instanceof Uint8ArrayCtor) return hexEncode(u, false);
+      if (typeof u === "string" && /^(0x)?([0-9a-fA-F]{2})*$/.test(u)) return u.replace(/^0x/, "").toLowerCase();
+      throw new TypeErrorCtor(`Lit.Actions.${fn}: userId must be a Uint8Array or a hex string, got ${kind(u)}`);
+    }
+    async function authMethodOf(fn, a) {
+      const type = Number(a.authMethodType);
+      if (!Number.isInteger(type) || type < 0) {
+        throw new TypeErrorCtor(`Lit.Actions.${fn}: authMethodType must be an integer, got ${kind(a.authMethodType)}`);
+      }
+      const id = userIdOf(fn, a);
+      const p = await permissionsOf(fn, a);
+      return p.authMethods.find((m) => m.methodType === type && m.id.toLowerCase() === id);
     }
 
     // ---- bytes and strings: atob/btoa where the engine has none, and the multibase codecs ----

@@ -75,7 +75,7 @@ impl Action {
         &self.params
     }
 
-    /// `Lit.Auth` as the action sees it: the running action's id is always in `actionIpfsIds`.
+    /// `Lit.Auth` as the action sees it: the running action's id is always in `actionIpfsIdStack`.
     pub fn auth(&self) -> AuthContext {
         let mut auth = self.auth.clone();
         let id = self.id.to_string();

@@ -16,7 +16,9 @@ use crate::error::HostError;
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct AuthContext {
-    /// Ids of the actions in the call chain (the running action's id is always included).
+    /// Ids of the actions in the call chain (the running action's id is always included);
+    /// `Lit.Auth.actionIpfsIdStack`, Lit's name.
+    #[serde(rename = "actionIpfsIdStack")]
     pub action_ipfs_ids: Vec<String>,
     /// Address recovered from the caller's auth signature, when there is one.
     pub auth_sig_address: Option<String>,
@@ -224,6 +226,17 @@ pub trait ActionHost: Send + Sync {
         _result: &str,
     ) -> Result<(), HostError> {
         Err(HostError::Unsupported("runOnce"))
+    }
+    /// The PKP permission queries (`isPermittedAction`, `getPermittedAddresses`,
+    /// `getPermittedAuthMethodScopes`, …, answered by the runtime from this): the network's
+    /// record of the PKP with token id `token_id`, `None` when it has no such PKP (Lit's
+    /// contract then answers with empty lists and `false`).
+    async fn pkp_info(
+        &self,
+        _ctx: &ActionContext,
+        _token_id: [u8; 32],
+    ) -> Result<Option<lit_api::v1::PkpInfo>, HostError> {
+        Err(HostError::Unsupported("PKP permission queries"))
     }
     /// `broadcastAndCollect`: send `value` to the other nodes, return every node's value.
     async fn broadcast_and_collect(

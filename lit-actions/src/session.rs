@@ -155,6 +155,19 @@ struct ChainArg {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PublicKeyArg {
+    public_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TokenIdArg {
+    /// 64 hex digits (the prelude normalises Lit's decimal and `0x` forms).
+    token_id: String,
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunOnceResultArg {
     name: String,
@@ -398,6 +411,28 @@ impl Session {
                     .await
                     .map_err(host_err(op))?;
                 Ok(json!(url))
+            }
+            "pkpInfo" => {
+                let req: TokenIdArg = parse(op, args)?;
+                self.count("pkpInfo")?;
+                let token_id = hex::decode(&req.token_id)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        CallError::Js(format!(
+                            "Lit.Actions.{op}: a PKP token id is 32 bytes, got {:?}",
+                            req.token_id
+                        ))
+                    })?;
+                let info = host.pkp_info(ctx, token_id).await.map_err(host_err(op))?;
+                Ok(json!(info))
+            }
+            "pubkeyToTokenId" => {
+                let req: PublicKeyArg = parse(op, args)?;
+                self.count("pubkeyToTokenId")?;
+                let id = lit_crypto::eth::pkp_token_id_of_hex(&req.public_key)
+                    .map_err(|e| CallError::Js(format!("Lit.Actions.{op}: {e}")))?;
+                Ok(json!(format!("0x{}", hex::encode(id))))
             }
             "runOnce" => {
                 let req: RunOnce = parse(op, args)?;

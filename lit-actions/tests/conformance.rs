@@ -43,7 +43,7 @@ async fn responses_params_and_auth(make: MakeEngine) {
     let action = Action::new(
         r#"
         const r = { a, b, nested: nested.x, same: jsParams.a === a,
-                    auth: Lit.Auth.authSigAddress, ids: Lit.Auth.actionIpfsIds };
+                    auth: Lit.Auth.authSigAddress, ids: Lit.Auth.actionIpfsIdStack };
         Lit.Actions.setResponse({ response: "first" });
         Lit.Actions.setResponse({ response: JSON.stringify(r) });
         "#,

@@ -94,6 +94,21 @@ impl fmt::Display for Address {
     }
 }
 
+/// The token id of a PKP key: keccak256 of its uncompressed point without the `0x04` prefix.
+pub fn pkp_token_id(public_key: &AffinePoint) -> [u8; 32] {
+    let point = public_key.to_encoded_point(false);
+    Keccak256::digest(&point.as_bytes()[1..]).into()
+}
+
+/// [`pkp_token_id`] of a SEC1 public key (compressed or not, hex with or without `0x`).
+pub fn pkp_token_id_of_hex(public_key: &str) -> Result<[u8; 32], EthError> {
+    let bytes = hex::decode(public_key.trim_start_matches("0x"))
+        .map_err(|_| EthError::Malformed("a public key must be hex".into()))?;
+    let key = k256::PublicKey::from_sec1_bytes(&bytes)
+        .map_err(|_| EthError::Malformed("the public key is not a secp256k1 point".into()))?;
+    Ok(pkp_token_id(key.as_affine()))
+}
+
 /// The EIP-191 `personal_sign` hash of a message (version `0x45`):
 /// `keccak256("\x19Ethereum Signed Message:\n" ‖ len(message) ‖ message)` with the length in
 /// decimal ASCII.

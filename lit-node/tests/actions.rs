@@ -181,6 +181,91 @@ async fn signing(client: &LitClient, pkp: &PkpInfo, owner: &Wallet) {
     );
 }
 
+/// Lit's PKP permission queries, written as Lit's documentation writes them (token ids as
+/// `pubkeyToTokenId` gives them and in decimal, user ids as bytes), answered from the network's
+/// record of the PKP, which the client reads independently.
+async fn permission_queries(client: &LitClient, pkp: &PkpInfo, owner: &Wallet) {
+    let friend = Wallet::random();
+    let method_id = hex::encode([0x5a; 20]);
+    for change in [
+        PermissionChange::AddAddress {
+            address: friend.address().to_checksum(),
+        },
+        PermissionChange::AddAuthMethod {
+            method: lit_api::v1::PermittedAuthMethod {
+                method_type: 6,
+                id: method_id.clone(),
+                scopes: [lit_api::v1::PkpScope::PersonalSign].into(),
+            },
+        },
+    ] {
+        client
+            .pkp_permit(owner, pkp.token_id.0, change)
+            .await
+            .unwrap();
+    }
+    let code = r#"
+const tokenId = await Lit.Actions.pubkeyToTokenId({ publicKey });
+const decimal = BigInt(tokenId).toString();
+const userId = Lit.Actions.uint8arrayFromString(methodId, "base16");
+const out = {
+  tokenId,
+  actions: await Lit.Actions.getPermittedActions({ tokenId: decimal }),
+  addresses: await Lit.Actions.getPermittedAddresses({ tokenId }),
+  authMethods: await Lit.Actions.getPermittedAuthMethods({ tokenId }),
+  scopes: await Lit.Actions.getPermittedAuthMethodScopes({ tokenId, authMethodType: "6", userId, maxScopeId: 4 }),
+  isAction: await Lit.Actions.isPermittedAction({ tokenId, ipfsId: permittedCid }),
+  isOtherAction: await Lit.Actions.isPermittedAction({ tokenId, ipfsId: Lit.Auth.actionIpfsIdStack[0] }),
+  isFriend: await Lit.Actions.isPermittedAddress({ tokenId, address: friend.toLowerCase() }),
+  isStranger: await Lit.Actions.isPermittedAddress({ tokenId, address: "0x" + "11".repeat(20) }),
+  isMethod: await Lit.Actions.isPermittedAuthMethod({ tokenId, authMethodType: 6, userId }),
+  isOtherType: await Lit.Actions.isPermittedAuthMethod({ tokenId, authMethodType: 5, userId }),
+  unknownPkp: await Lit.Actions.getPermittedAddresses({ tokenId: "0x" + "00".repeat(32) }),
+};
+let refused = null;
+try { await Lit.Actions.getPermittedActions({ tokenId: "not a number" }); } catch (e) { refused = e.name; }
+out.refused = refused;
+Lit.Actions.setResponse({ response: JSON.stringify(out) });
+"#;
+    let permitted = ExecuteJs::code(SIGN).action_id().unwrap().to_string();
+    let out = client
+        .execute_js(
+            ExecuteJs::code(code)
+                .param("publicKey", json!(hex::encode(&pkp.public_key.0)))
+                .param("methodId", json!(method_id))
+                .param("permittedCid", json!(permitted))
+                .param("friend", json!(friend.address().to_checksum()))
+                .anonymous(),
+        )
+        .await
+        .unwrap();
+    let got: Value = serde_json::from_str(out.agreed_response().unwrap().unwrap()).unwrap();
+    let record = client.pkp(pkp.token_id.0).await.unwrap();
+    let actions: Vec<String> = record.permissions.actions.iter().cloned().collect();
+    let addresses: Vec<String> = record.permissions.addresses.iter().cloned().collect();
+    assert_eq!(actions, vec![permitted]);
+    assert_eq!(addresses, vec![friend.address().to_checksum()]);
+    assert_eq!(
+        got,
+        json!({
+            "tokenId": format!("0x{}", hex::encode(pkp.token_id.0)),
+            "actions": actions,
+            "addresses": addresses,
+            "authMethods": [{"auth_method_type": 6, "id": format!("0x{method_id}"), "user_pubkey": "0x"}],
+            // Lit's scope ids: 1 sign anything, 2 personal sign
+            "scopes": [false, false, true, false],
+            "isAction": true,
+            "isOtherAction": false,
+            "isFriend": true,
+            "isStranger": false,
+            "isMethod": true,
+            "isOtherType": false,
+            "unknownPkp": [],
+            "refused": "TypeError",
+        })
+    );
+}
+
 /// A wallet session granting `lit-action-execution`: every node verifies its own session
 /// signature and sees the wallet as `Lit.Auth.authSigAddress`; a session for another action is
 /// refused.
@@ -442,6 +527,7 @@ async fn everything(engine: &str) {
     let pkp = client.mint_pkp(&owner).await.unwrap();
 
     signing(&client, &pkp, &owner).await;
+    permission_queries(&client, &pkp, &owner).await;
     session_auth(&client, &owner).await;
     gated_decryption(&client).await;
     run_once_and_broadcast(&client, &allowed).await;

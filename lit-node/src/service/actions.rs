@@ -933,6 +933,19 @@ impl ActionHost for NodeHost {
         ))
     }
 
+    async fn pkp_info(
+        &self,
+        _ctx: &ActionContext,
+        token_id: [u8; 32],
+    ) -> Result<Option<lit_api::v1::PkpInfo>, HostError> {
+        // public on a chain, so public here: any action may read any PKP's permissions
+        let registry = registry(&self.node).map_err(api_to_host)?;
+        let token = hex::encode(token_id);
+        blocking(move || registry.get(&token))
+            .await
+            .map_err(api_to_host)
+    }
+
     async fn get_rpc_url(&self, _ctx: &ActionContext, chain: &str) -> Result<String, HostError> {
         // an RPC URL often carries the operator's API key: not for anyone who asks
         if !self.caller.authenticated() {

@@ -25,7 +25,7 @@ use lit_crypto::ecdsa::{
 use lit_crypto::eth::{eip191_hash, Address};
 use lit_crypto::PartyId;
 use rand_core::{OsRng, RngCore};
-use sha3::{Digest as _, Keccak256};
+use sha3::Digest as _;
 use time::OffsetDateTime;
 use tracing::info;
 
@@ -94,10 +94,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(ErrorCode::Internal, "the PKP registry failed", e))??)
 }
 
-/// The token id of a PKP key: keccak256 of its uncompressed point without the `0x04` prefix.
+/// The token id of a PKP key ([`lit_crypto::eth::pkp_token_id`]).
 pub fn token_id(public_key: &k256::AffinePoint) -> [u8; 32] {
-    let point = public_key.to_encoded_point(false);
-    Keccak256::digest(&point.as_bytes()[1..]).into()
+    lit_crypto::eth::pkp_token_id(public_key)
 }
 
 /// The network's identifier, which owner approvals name.
