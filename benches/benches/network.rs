@@ -13,11 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use criterion::Criterion;
 use lit_api::v1::{paths, ENCRYPTION_SHARE_SEAL_INFO};
 use lit_client::{Bootstrap, ConnectOptions, EncryptedData, LitClient, Wallet};
 use lit_crypto::seal::SealSecretKey;
-use lit_node::devnet::{self, LayoutOptions};
+use lit_node::devnet::LayoutOptions;
 use lit_node::testnet::TestNet;
 use rand_core::OsRng;
 use serde_json::json;
@@ -28,18 +27,9 @@ mod support;
 use support::{env_or, ms2 as ms, percentile};
 
 fn main() {
-    if let Some(node) = devnet::run_self_node() {
-        node.unwrap();
+    let Some((rt, mut criterion)) = support::runtime_and_criterion() else {
         return;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut criterion = Criterion::default()
-        .configure_from_args()
-        .sample_size(50)
-        .measurement_time(Duration::from_secs(8));
+    };
 
     let net = rt.block_on(support::start(5, &LayoutOptions::default(), "warn"));
     let client = Arc::new(

@@ -7,9 +7,8 @@
 //! (`LIT_BENCH_SAMPLES`, default 300, sets the number of decryptions per network.)
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::Criterion;
 use lit_client::{Bootstrap, ConnectOptions, EncryptedData, LitClient, Wallet};
 use lit_node::devnet::LayoutOptions;
 use serde_json::json;
@@ -51,21 +50,9 @@ async fn side(plaintext: bool, alice: &Wallet) -> Side {
 }
 
 fn main() {
-    if let Some(node) = lit_node::devnet::run_self_node() {
-        node.unwrap();
+    let Some((rt, mut criterion)) = support::runtime_and_criterion() else {
         return;
-    }
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut criterion = Criterion::default()
-        .configure_from_args()
-        .sample_size(50)
-        .measurement_time(Duration::from_secs(8));
+    };
     let alice = Wallet::random();
     let tls = rt.block_on(side(false, &alice));
     let plain = rt.block_on(side(true, &alice));

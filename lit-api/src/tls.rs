@@ -285,8 +285,8 @@ impl ClientCertVerifier for NodeKeyVerifier {
         true
     }
 
-    /// Users' clients have no certificate; peers present theirs, and the peer endpoints require
-    /// it (see [`ClientCertVerifier`] use in `lit-node`).
+    /// Users' clients have no certificate; peers present theirs, and the peer endpoint
+    /// requires it (`lit-node`'s `PeerNet::deliver` checks that it is the envelope's signer).
     fn client_auth_mandatory(&self) -> bool {
         false
     }

@@ -25,6 +25,28 @@ pub fn main(bench: impl std::future::Future<Output = ()>) {
         .block_on(bench);
 }
 
+/// The set-up of a devnet bench that drives criterion itself: a multi-threaded runtime and
+/// criterion (50 samples, 8 s each, command-line options applied), or `None` when this process
+/// ran as one of the devnet's nodes or was only asked to `--list`.
+pub fn runtime_and_criterion() -> Option<(tokio::runtime::Runtime, criterion::Criterion)> {
+    if let Some(node) = devnet::run_self_node() {
+        node.unwrap();
+        return None;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return None;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let criterion = criterion::Criterion::default()
+        .configure_from_args()
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(8));
+    Some((rt, criterion))
+}
+
 /// Starts `n` nodes with `options` (nodes log at `log_level`; this bench binary re-executed as
 /// each node) and waits until all serve. Dropping the network stops them.
 pub async fn start(n: usize, options: &LayoutOptions, log_level: &str) -> TestNet {
