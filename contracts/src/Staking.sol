@@ -343,6 +343,13 @@ contract Staking {
 
     // ---- views --------------------------------------------------------------------------------
 
+    /// @notice Whether `a` is a member of the current set (the validators of `epoch`).
+    /// @param a The staker to look up.
+    /// @return True if `a` is in the current set.
+    function isValidator(address a) external view returns (bool) {
+        return isCurrent[a];
+    }
+
     /// @notice The current set, ordered by party id.
     function currentValidators() external view returns (Validator[] memory) {
         return _records(current);

@@ -53,6 +53,11 @@ pub enum ErrorCode {
     /// The Lit Action hit one of its limits (time, memory, response or log size, number of
     /// calls); the message names the limit.
     ActionLimit,
+    /// The payer's balance (or the payer's delegation to the caller) cannot cover the request
+    /// at the current price; the message says what it lacks.
+    PaymentRequired,
+    /// The current price of the request is above the maximum the caller signed.
+    PriceTooHigh,
     /// A code this version does not know (a newer node's); parsed, never sent by this version.
     #[serde(other)]
     Unknown,
@@ -80,6 +85,8 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::ActionFailed => "action_failed",
             ErrorCode::ActionLimit => "action_limit",
+            ErrorCode::PaymentRequired => "payment_required",
+            ErrorCode::PriceTooHigh => "price_too_high",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -95,6 +102,7 @@ impl ErrorCode {
             ErrorCode::ConditionsNotMet | ErrorCode::UnauthorizedPeer | ErrorCode::NotPermitted => {
                 403
             }
+            ErrorCode::PaymentRequired | ErrorCode::PriceTooHigh => 402,
             ErrorCode::NotFound => 404,
             ErrorCode::WrongEpoch | ErrorCode::NonceReplayed => 409,
             ErrorCode::BodyTooLarge => 413,
@@ -158,7 +166,7 @@ pub struct ErrorEnvelope {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 19] = [
+    const ALL: [ErrorCode; 21] = [
         ErrorCode::MalformedRequest,
         ErrorCode::BodyTooLarge,
         ErrorCode::WrongEpoch,
@@ -177,6 +185,8 @@ mod tests {
         ErrorCode::Internal,
         ErrorCode::ActionFailed,
         ErrorCode::ActionLimit,
+        ErrorCode::PaymentRequired,
+        ErrorCode::PriceTooHigh,
         ErrorCode::Unknown,
     ];
 
@@ -206,7 +216,7 @@ mod tests {
     #[test]
     fn a_newer_code_parses_as_unknown_and_keeps_its_message() {
         let env: ErrorEnvelope =
-            serde_json::from_str(r#"{"error":{"code":"payment_required","message":"top up"}}"#)
+            serde_json::from_str(r#"{"error":{"code":"quota_exhausted","message":"top up"}}"#)
                 .unwrap();
         assert_eq!(env.error, ApiError::new(ErrorCode::Unknown, "top up"));
         assert!(!ErrorCode::Unknown.is_retryable());

@@ -13,8 +13,11 @@
 
 pub mod embedded;
 pub mod evm;
+pub mod evm_payments;
 pub mod evm_registry;
 pub mod evm_releases;
+mod ledger_book;
+pub mod payments;
 pub mod releases;
 pub mod staking;
 

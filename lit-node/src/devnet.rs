@@ -50,6 +50,7 @@ use tracing::info;
 use crate::chain::embedded::EmbeddedStaking;
 use crate::chain::evm::{self, EvmStaking};
 use crate::chain::evm_releases::EvmReleases;
+use crate::chain::payments::LedgerParams;
 use crate::chain::releases::ReleaseRegister;
 use crate::chain::staking::{Amount, JoinRequest, Staking, StakingParams, TOKEN};
 use crate::chain::ChainError;
@@ -411,9 +412,15 @@ impl Layout {
             .await
             .map_err(|e| chain_err("fund the admin", e))?;
         let params = self.staking.clone().unwrap_or_default().params;
-        let deployed = evm::deploy(&record.rpc_url, key.signing_key(), &params, DEVNET_SUPPLY)
-            .await
-            .map_err(|e| chain_err("deploy the contracts", e))?;
+        let deployed = evm::deploy(
+            &record.rpc_url,
+            key.signing_key(),
+            &params,
+            &LedgerParams::default(),
+            DEVNET_SUPPLY,
+        )
+        .await
+        .map_err(|e| chain_err("deploy the contracts", e))?;
         if deployed.staking.to_checksum() != record.staking {
             return Err(NodeError::Network(format!(
                 "the contracts were deployed at {} instead of {} (the admin account had sent \
@@ -599,6 +606,7 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
                     &dir.join(CHAIN_FILE),
                     admin,
                     &staking.params,
+                    &crate::chain::payments::LedgerParams::default(),
                     DEVNET_SUPPLY,
                 )
                 .map_err(|e| NodeError::Io(format!("staking: {e}")))?;

@@ -1,6 +1,7 @@
-//! One conformance suite for every backend of the staking contract and the release register
-//! (`contracts/SPEC.md`): each case runs on the embedded chain and on the Solidity contracts on
-//! a real anvil, and both must accept and refuse the same calls with the same reasons.
+//! One conformance suite for every backend of the staking contract, the release register and
+//! the payment ledger (`contracts/SPEC.md`): each case runs on the embedded chain and on the
+//! Solidity contracts on a real anvil, and both must accept and refuse the same calls with the
+//! same reasons.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -10,7 +11,9 @@ use lit_crypto::eth::Address;
 use lit_node::chain::embedded::EmbeddedStaking;
 use lit_node::chain::evm::bindings::PkpRegistry;
 use lit_node::chain::evm::{self, EvmStaking};
+use lit_node::chain::evm_payments::EvmPayments;
 use lit_node::chain::evm_releases::EvmReleases;
+use lit_node::chain::payments::{reasons, Charge, LedgerParams, Payments, Prices, Units};
 use lit_node::chain::releases::ReleaseRegister;
 use lit_node::chain::staking::{
     root_keys_hash, EpochState, JoinRequest, Staking, StakingParams, TOKEN,
@@ -30,6 +33,10 @@ struct Deployment {
     releases_admin: Arc<dyn ReleaseRegister>,
     /// The release register as `accounts[i]` sees it.
     releases: Vec<Arc<dyn ReleaseRegister>>,
+    /// The admin's view of the payment ledger.
+    payments_admin: Arc<dyn Payments>,
+    /// The payment ledger as `accounts[i]` sees it.
+    payments: Vec<Arc<dyn Payments>>,
     /// Keeps the backend alive (a temporary folder, a running anvil).
     _guard: Box<dyn std::any::Any + Send>,
 }
@@ -37,6 +44,15 @@ struct Deployment {
 const MIN_STAKE: u128 = 100 * TOKEN;
 /// The token supply, all at the admin (the faucet).
 const SUPPLY: u128 = 1_000_000 * TOKEN;
+
+/// The ledger's withdrawal delay (seconds): short, so that a case can wait for it.
+const WITHDRAW_DELAY: u64 = 2;
+
+fn ledger_params() -> LedgerParams {
+    LedgerParams {
+        withdraw_delay: WITHDRAW_DELAY,
+    }
+}
 
 fn params() -> StakingParams {
     StakingParams {
@@ -53,6 +69,7 @@ async fn embedded() -> Deployment {
         &dir.path().join("chain.sqlite"),
         Address([0xad; 20]),
         &params(),
+        &ledger_params(),
         SUPPLY,
     )
     .unwrap();
@@ -63,14 +80,19 @@ async fn embedded() -> Deployment {
     let admin = Arc::new(admin);
     Deployment {
         admin: admin.clone(),
-        releases_admin: admin,
+        releases_admin: admin.clone(),
+        payments_admin: admin,
         accounts: accounts
             .iter()
             .map(|a| a.clone() as Arc<dyn Staking>)
             .collect(),
         releases: accounts
+            .iter()
+            .map(|a| a.clone() as Arc<dyn ReleaseRegister>)
+            .collect(),
+        payments: accounts
             .into_iter()
-            .map(|a| a as Arc<dyn ReleaseRegister>)
+            .map(|a| a as Arc<dyn Payments>)
             .collect(),
         _guard: Box::new(dir),
     }
@@ -82,7 +104,7 @@ async fn anvil() -> Deployment {
     let chain = Anvil::start().await;
     let admin_key = account_key(0);
     chain.fund_account(&admin_key).await;
-    let deployed = evm::deploy(&chain.url, &admin_key, &params(), SUPPLY)
+    let deployed = evm::deploy(&chain.url, &admin_key, &params(), &ledger_params(), SUPPLY)
         .await
         .unwrap();
     let admin = EvmStaking::connect(&chain.url, deployed.staking, &admin_key)
@@ -90,8 +112,10 @@ async fn anvil() -> Deployment {
         .unwrap();
     let releases_admin =
         EvmReleases::connect(&chain.url, deployed.release_register, &admin_key).unwrap();
+    let payments_admin = EvmPayments::connect(&chain.url, deployed.ledger, &admin_key).unwrap();
     let mut accounts: Vec<Arc<dyn Staking>> = Vec::new();
     let mut releases: Vec<Arc<dyn ReleaseRegister>> = Vec::new();
+    let mut payments: Vec<Arc<dyn Payments>> = Vec::new();
     for i in 1..=7 {
         let key = account_key(i);
         chain.fund_account(&key).await;
@@ -101,12 +125,17 @@ async fn anvil() -> Deployment {
         accounts.push(Arc::new(account));
         let view = EvmReleases::connect(&chain.url, deployed.release_register, &key).unwrap();
         releases.push(Arc::new(view));
+        payments.push(Arc::new(
+            EvmPayments::connect(&chain.url, deployed.ledger, &key).unwrap(),
+        ));
     }
     Deployment {
         admin: Arc::new(admin),
         accounts,
         releases_admin: Arc::new(releases_admin),
         releases,
+        payments_admin: Arc::new(payments_admin),
+        payments,
         _guard: Box::new(chain),
     }
 }
@@ -507,6 +536,204 @@ async fn the_admin_alone_adds_each_release_once_and_revokes_it_for_good(d: Deplo
     assert_eq!(other.releases().await.unwrap(), [a, revoked, c, d4]);
 }
 
+const PRICES: Prices = Prices([10, 20, 30, 1, 2]);
+
+fn charge(user: Address, payer: Address, units: [u64; 5], amount: u128) -> Charge {
+    Charge {
+        user,
+        payer,
+        units: Units(units),
+        amount,
+        requests: [units[0] as u8; 32],
+    }
+}
+
+/// Gives account `i` `tokens` base units from the faucet and deposits `deposit` of them.
+async fn fund_and_deposit(d: &Deployment, i: usize, tokens: u128, deposit: u128) {
+    d.admin
+        .transfer_token(d.accounts[i].caller(), tokens)
+        .await
+        .unwrap();
+    d.payments[i].deposit(deposit).await.unwrap();
+}
+
+async fn deposits_withdraw_after_the_delay_and_only_the_admin_prices(d: Deployment) {
+    let user = &d.payments[4];
+    let me = user.caller();
+    refused(user.deposit(0).await, reasons::ZERO_AMOUNT);
+    refused(user.deposit(TOKEN).await, reasons::TRANSFER_FAILED);
+    fund_and_deposit(&d, 4, 10 * TOKEN, 4 * TOKEN).await;
+    assert_eq!(user.account(me).await.unwrap().balance, 4 * TOKEN);
+    assert_eq!(d.accounts[4].token_balance(me).await.unwrap(), 6 * TOKEN);
+
+    refused(user.request_withdraw(0).await, reasons::ZERO_AMOUNT);
+    refused(
+        user.request_withdraw(5 * TOKEN).await,
+        reasons::INSUFFICIENT_BALANCE,
+    );
+    refused(user.withdraw().await, reasons::NO_WITHDRAWAL);
+    user.request_withdraw(TOKEN).await.unwrap();
+    let account = user.account(me).await.unwrap();
+    assert_eq!(
+        (account.balance, account.withdrawal, account.spendable()),
+        (4 * TOKEN, TOKEN, 3 * TOKEN)
+    );
+    assert!(account.withdrawal_requested_at > 0);
+    refused(user.withdraw().await, reasons::DELAY_NOT_OVER);
+
+    // prices: the admin's alone, the same for every reader
+    assert!(user.prices().await.unwrap().is_free());
+    refused(user.set_prices(&PRICES).await, reasons::NOT_ADMIN);
+    d.payments_admin.set_prices(&PRICES).await.unwrap();
+    assert_eq!(d.payments[0].prices().await.unwrap(), PRICES);
+    assert_eq!(user.withdraw_delay().await.unwrap(), WITHDRAW_DELAY);
+
+    // once the delay has passed (a chain's clock may run ahead of this one: retry for a while)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match user.withdraw().await {
+            Ok(()) => break,
+            Err(ChainError::Refused(r))
+                if r == reasons::DELAY_NOT_OVER && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let account = user.account(me).await.unwrap();
+    assert_eq!((account.balance, account.withdrawal), (3 * TOKEN, 0));
+    assert_eq!(d.accounts[4].token_balance(me).await.unwrap(), 7 * TOKEN);
+    refused(user.withdraw().await, reasons::NO_WITHDRAWAL);
+}
+
+async fn members_charge_numbered_batches_within_prices_and_balances(d: Deployment) {
+    genesis(&d, 3).await;
+    d.payments_admin.set_prices(&PRICES).await.unwrap();
+    let (node0, node1, node2) = (&d.payments[0], &d.payments[1], &d.payments[2]);
+    let u = d.payments[4].caller();
+    fund_and_deposit(&d, 4, 1000, 500).await;
+
+    // only current members charge, each batch once and in order
+    refused(d.payments[5].charge(1, &[]).await, reasons::NOT_A_VALIDATOR);
+    refused(node0.charge(2, &[]).await, reasons::BATCH_OUT_OF_ORDER);
+    refused(node0.charge(0, &[]).await, reasons::BATCH_SETTLED);
+    // above its units at the prices: the whole batch is refused, nothing charged
+    let fair = charge(u, u, [2, 1, 0, 0, 0], 40);
+    refused(
+        node0
+            .charge(1, &[fair.clone(), charge(u, u, [1, 0, 0, 0, 0], 11)])
+            .await,
+        reasons::ABOVE_PRICES,
+    );
+    assert_eq!(node0.settled_batch(node0.caller()).await.unwrap(), 0);
+    assert_eq!(node0.account(u).await.unwrap().balance, 500);
+
+    node0.charge(1, std::slice::from_ref(&fair)).await.unwrap();
+    assert_eq!(node0.account(u).await.unwrap().balance, 460);
+    assert_eq!(node0.rewards(node0.caller()).await.unwrap(), 40);
+    assert_eq!(node0.settled_batch(node0.caller()).await.unwrap(), 1);
+    // the same batch again (a node that crashed before recording it): charged once
+    refused(node0.charge(1, &[fair]).await, reasons::BATCH_SETTLED);
+    assert_eq!(node0.account(u).await.unwrap().balance, 460);
+
+    // each node numbers its own batches
+    node1
+        .charge(1, &[charge(u, u, [3, 0, 0, 0, 0], 30)])
+        .await
+        .unwrap();
+    assert_eq!(node1.account(u).await.unwrap().balance, 430);
+    // more than the balance: the balance goes to zero, never below, the rest is the node's loss
+    node0
+        .charge(2, &[charge(u, u, [0, 0, 1, 500, 0], 530)])
+        .await
+        .unwrap();
+    assert_eq!(node0.account(u).await.unwrap().balance, 0);
+    assert_eq!(node0.rewards(node0.caller()).await.unwrap(), 470);
+    // an empty batch is a batch
+    node2.charge(1, &[]).await.unwrap();
+    assert_eq!(node2.settled_batch(node2.caller()).await.unwrap(), 1);
+
+    // rewards: to the node that served
+    let before = d.accounts[0].token_balance(node0.caller()).await.unwrap();
+    node0.claim_rewards().await.unwrap();
+    assert_eq!(
+        d.accounts[0].token_balance(node0.caller()).await.unwrap(),
+        before + 470
+    );
+    assert_eq!(node0.rewards(node0.caller()).await.unwrap(), 0);
+    refused(node0.claim_rewards().await, reasons::NO_REWARDS);
+    refused(node2.claim_rewards().await, reasons::NO_REWARDS);
+    assert_eq!(node1.rewards(node1.caller()).await.unwrap(), 30);
+}
+
+async fn a_payer_delegates_within_a_total_and_the_chain_counts_requests(d: Deployment) {
+    genesis(&d, 3).await;
+    d.payments_admin.set_prices(&PRICES).await.unwrap();
+    let (node0, node1) = (&d.payments[0], &d.payments[1]);
+    let payer = &d.payments[4];
+    let (p, u) = (payer.caller(), d.payments[5].caller());
+    fund_and_deposit(&d, 4, 100, 100).await;
+
+    refused(payer.delegate(u, 50, 3, 0).await, reasons::ZERO_PERIOD);
+    // no delegation: nothing is charged to the payer
+    node0
+        .charge(1, &[charge(u, p, [1, 0, 0, 0, 0], 10)])
+        .await
+        .unwrap();
+    assert_eq!(payer.account(p).await.unwrap().balance, 100);
+    assert_eq!(node0.rewards(node0.caller()).await.unwrap(), 0);
+
+    payer.delegate(u, 50, 3, 3600).await.unwrap();
+    let got = node0.delegation(p, u).await.unwrap();
+    assert_eq!(
+        (
+            got.total_limit,
+            got.spent,
+            got.requests_per_period,
+            got.period
+        ),
+        (50, 0, 3, 3600)
+    );
+    assert!(got.exists() && got.period_start > 0 && got.period_requests == 0);
+    node0
+        .charge(2, &[charge(u, p, [2, 0, 0, 0, 0], 20)])
+        .await
+        .unwrap();
+    // beyond the total: charged up to it
+    node1
+        .charge(1, &[charge(u, p, [0, 0, 1, 5, 0], 35)])
+        .await
+        .unwrap();
+    let got = node0.delegation(p, u).await.unwrap();
+    assert_eq!((got.spent, got.period_requests), (50, 3));
+    assert_eq!(payer.account(p).await.unwrap().balance, 50);
+    // at the total: nothing more, though the requests still count
+    node0
+        .charge(3, &[charge(u, p, [1, 0, 0, 0, 0], 10)])
+        .await
+        .unwrap();
+    let got = node0.delegation(p, u).await.unwrap();
+    assert_eq!((got.spent, got.period_requests), (50, 4));
+    assert_eq!(payer.account(p).await.unwrap().balance, 50);
+    // the user's own deposit was never touched
+    assert_eq!(node0.account(u).await.unwrap().balance, 0);
+    assert_eq!(
+        node0.rewards(node0.caller()).await.unwrap() + node1.rewards(node1.caller()).await.unwrap(),
+        50
+    );
+
+    // a new delegation starts from zero; a zero total removes it
+    payer.delegate(u, 10, 0, 0).await.unwrap();
+    let got = node0.delegation(p, u).await.unwrap();
+    assert_eq!(
+        (got.total_limit, got.spent, got.requests_per_period),
+        (10, 0, 0)
+    );
+    payer.delegate(u, 0, 0, 0).await.unwrap();
+    assert!(!node0.delegation(p, u).await.unwrap().exists());
+}
+
 /// One test per case and backend.
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
@@ -528,6 +755,9 @@ conformance!(embedded:
     anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
     a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records,
     the_admin_alone_adds_each_release_once_and_revokes_it_for_good,
+    deposits_withdraw_after_the_delay_and_only_the_admin_prices,
+    members_charge_numbered_batches_within_prices_and_balances,
+    a_payer_delegates_within_a_total_and_the_chain_counts_requests,
 );
 
 conformance!(anvil:
@@ -537,6 +767,9 @@ conformance!(anvil:
     anyone_locks_after_the_epoch_and_abandons_after_the_timeout,
     a_kick_while_locked_waits_for_the_following_lock_and_identity_keys_follow_the_records,
     the_admin_alone_adds_each_release_once_and_revokes_it_for_good,
+    deposits_withdraw_after_the_delay_and_only_the_admin_prices,
+    members_charge_numbered_batches_within_prices_and_balances,
+    a_payer_delegates_within_a_total_and_the_chain_counts_requests,
 );
 
 /// The release register on anvil, beyond what the embedded chain can express: the contracts are
@@ -551,7 +784,7 @@ async fn release_register_contract_checks_lengths_and_a_read_only_view_sends_not
     let chain = Anvil::start().await;
     let admin_key = account_key(0);
     let admin = chain.fund_account(&admin_key).await;
-    let deployed = evm::deploy(&chain.url, &admin_key, &params(), SUPPLY)
+    let deployed = evm::deploy(&chain.url, &admin_key, &params(), &ledger_params(), SUPPLY)
         .await
         .unwrap();
     assert_eq!(deployed, evm::deployment_of(admin));
@@ -614,7 +847,7 @@ async fn pkp_registry_permissions_belong_to_the_owner_and_follow_the_token() {
     let alice = to_evm(chain.fund_account(&alice_key).await);
     let bob = to_evm(chain.fund_account(&bob_key).await);
     let carol = to_evm(Address([0xca; 20]));
-    let deployed = evm::deploy(&chain.url, &alice_key, &params(), SUPPLY)
+    let deployed = evm::deploy(&chain.url, &alice_key, &params(), &ledger_params(), SUPPLY)
         .await
         .unwrap();
     let registry = |key| {
@@ -754,7 +987,7 @@ async fn both_pkp_registries_read_a_pkp_alike_and_the_chain_one_writes_nothing()
     let chain = Anvil::start().await;
     let owner_key = account_key(0);
     let owner = chain.fund_account(&owner_key).await;
-    let deployed = evm::deploy(&chain.url, &owner_key, &params(), SUPPLY)
+    let deployed = evm::deploy(&chain.url, &owner_key, &params(), &ledger_params(), SUPPLY)
         .await
         .unwrap();
     let (provider, _) = evm::connect(&chain.url, &owner_key).unwrap();

@@ -267,9 +267,15 @@ async fn the_client_reads_the_release_register_contract_as_the_nodes_do() {
     let chain = Anvil::start().await;
     let admin_key = account_key(0);
     chain.fund_account(&admin_key).await;
-    let deployed = evm::deploy(&chain.url, &admin_key, &StakingParams::default(), 1_000)
-        .await
-        .unwrap();
+    let deployed = evm::deploy(
+        &chain.url,
+        &admin_key,
+        &StakingParams::default(),
+        &Default::default(),
+        1_000,
+    )
+    .await
+    .unwrap();
     let admin = EvmReleases::connect(&chain.url, deployed.release_register, &admin_key).unwrap();
     let mut a = Release::new([0xa1; 48]);
     a.min_tcb.snp = 22;

@@ -16,6 +16,8 @@ use lit_crypto::eth::Address;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
+use super::ledger_book::Book;
+use super::payments::{Account, Charge, Delegation, LedgerParams, Payments, Prices};
 use super::releases::{self, ReleaseRegister};
 use super::staking::{
     threshold_for, Amount, EpochState, JoinRequest, NetworkState, Staking, StakingParams, Validator,
@@ -73,6 +75,9 @@ struct Ledger {
     /// The release register, in the order of addition.
     #[serde(default)]
     releases: Vec<Release>,
+    /// The payment ledger (`Ledger`).
+    #[serde(default)]
+    book: Book,
 }
 
 fn key(a: &Address) -> String {
@@ -84,7 +89,13 @@ fn refuse<T>(reason: &str) -> Result<T, ChainError> {
 }
 
 impl Ledger {
-    fn new(admin: Address, params: &StakingParams, supply: Amount, now: u64) -> Self {
+    fn new(
+        admin: Address,
+        params: &StakingParams,
+        ledger: &LedgerParams,
+        supply: Amount,
+        now: u64,
+    ) -> Self {
         Self {
             admin: admin.0,
             min_stake: params.min_stake,
@@ -107,7 +118,12 @@ impl Ledger {
             ready: BTreeMap::new(),
             kick_votes: BTreeMap::new(),
             releases: Vec::new(),
+            book: Book::new(ledger),
         }
+    }
+
+    fn is_admin(&self, k: &str) -> bool {
+        k == hex::encode(self.admin)
     }
 
     fn staker(&self, k: &str) -> Option<&Staker> {
@@ -482,16 +498,17 @@ pub struct EmbeddedStaking {
 }
 
 impl EmbeddedStaking {
-    /// Creates the staking contract in the file at `path` (the admin receives the token supply,
-    /// as the faucet) unless it exists; returns the admin's view.
+    /// Creates the staking contract and the payment ledger in the file at `path` (the admin
+    /// receives the token supply, as the faucet) unless they exist; returns the admin's view.
     pub fn create(
         path: &Path,
         admin: Address,
         params: &StakingParams,
+        ledger: &LedgerParams,
         supply: Amount,
     ) -> Result<Self, ChainError> {
         let db = Db::open(path)?;
-        let text = serde_json::to_string(&Ledger::new(admin, params, supply, now_secs()))
+        let text = serde_json::to_string(&Ledger::new(admin, params, ledger, supply, now_secs()))
             .map_err(|e| ChainError::Backend(e.to_string()))?;
         db.conn
             .lock()
@@ -662,5 +679,96 @@ impl ReleaseRegister for EmbeddedStaking {
             let admin = me == hex::encode(l.admin);
             releases::revoke_in(&mut l.releases, admin, measurement)
         })
+    }
+}
+
+#[async_trait]
+impl Payments for EmbeddedStaking {
+    fn caller(&self) -> Address {
+        self.caller
+    }
+
+    async fn prices(&self) -> Result<Prices, ChainError> {
+        Ok(self.db.read()?.book.prices())
+    }
+
+    async fn account(&self, user: Address) -> Result<Account, ChainError> {
+        Ok(self.db.read()?.book.account(&key(&user)))
+    }
+
+    async fn withdraw_delay(&self) -> Result<u64, ChainError> {
+        Ok(self.db.read()?.book.withdraw_delay())
+    }
+
+    async fn delegation(&self, payer: Address, user: Address) -> Result<Delegation, ChainError> {
+        Ok(self.db.read()?.book.delegation(&key(&payer), &key(&user)))
+    }
+
+    async fn settled_batch(&self, node: Address) -> Result<u64, ChainError> {
+        Ok(self.db.read()?.book.settled_batch(&key(&node)))
+    }
+
+    async fn rewards(&self, node: Address) -> Result<Amount, ChainError> {
+        Ok(self.db.read()?.book.rewards(&key(&node)))
+    }
+
+    async fn set_prices(&self, prices: &Prices) -> Result<(), ChainError> {
+        let me = self.me();
+        self.db.apply(|l| {
+            let admin = l.is_admin(&me);
+            l.book.set_prices(admin, prices)
+        })
+    }
+
+    async fn deposit(&self, amount: Amount) -> Result<(), ChainError> {
+        let me = self.me();
+        self.db
+            .apply(|l| l.book.deposit(&mut l.balances, &me, amount))
+    }
+
+    async fn request_withdraw(&self, amount: Amount) -> Result<(), ChainError> {
+        let me = self.me();
+        self.db
+            .apply(|l| l.book.request_withdraw(&me, amount, now_secs()))
+    }
+
+    async fn withdraw(&self) -> Result<(), ChainError> {
+        let me = self.me();
+        self.db
+            .apply(|l| l.book.withdraw(&mut l.balances, &me, now_secs()))
+    }
+
+    async fn delegate(
+        &self,
+        user: Address,
+        total_limit: Amount,
+        requests_per_period: u32,
+        period: u64,
+    ) -> Result<(), ChainError> {
+        let me = self.me();
+        self.db.apply(|l| {
+            l.book.delegate(
+                &me,
+                &key(&user),
+                total_limit,
+                requests_per_period,
+                period,
+                now_secs(),
+            )
+        })
+    }
+
+    async fn charge(&self, batch: u64, charges: &[Charge]) -> Result<(), ChainError> {
+        let me = self.me();
+        self.db.apply(|l| {
+            let member = l.is_current(&me);
+            l.book.charge(&me, member, batch, charges, now_secs())
+        })
+    }
+
+    async fn claim_rewards(&self) -> Result<(), ChainError> {
+        let me = self.me();
+        self.db
+            .apply(|l| l.book.claim_rewards(&mut l.balances, &me))
     }
 }
