@@ -124,6 +124,15 @@ pub struct SessionSignedMessage {
     pub node_address: String,
     /// Random per signed request (hex, 16 to 32 bytes): a node accepts each nonce once.
     pub nonce: String,
+    /// The most this request may cost at this node, in the token's base units (a decimal
+    /// string, as Lit's `maxPrice`). Absent: 0, so a network that charges refuses the request
+    /// with `price_too_high` rather than charge a price the caller never signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<String>,
+    /// Who pays (an address that delegated to the authorized address); absent: the authorized
+    /// address itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<String>,
 }
 
 impl SessionSignedMessage {
@@ -944,6 +953,8 @@ mod tests {
             expiration: "2026-01-01T00:10:00Z".into(),
             node_address: "http://127.0.0.1:7470".into(),
             nonce: "ab".repeat(16),
+            max_price: None,
+            payer: None,
         };
         let text = msg.to_json();
         assert!(text.contains(
@@ -956,6 +967,19 @@ mod tests {
         );
         let extra = text.replacen('{', r#"{"extra":true,"#, 1);
         assert!(serde_json::from_str::<SessionSignedMessage>(&extra).is_err());
+        // the payment fields appear only when set
+        assert!(!text.contains("maxPrice") && !text.contains("payer"));
+        let paid = SessionSignedMessage {
+            max_price: Some("1000".into()),
+            payer: Some("0x00000000000000000000000000000000000000aa".into()),
+            ..msg
+        };
+        let text = paid.to_json();
+        assert!(text.contains(r#""maxPrice":"1000""#) && text.contains(r#""payer":"0x0"#));
+        assert_eq!(
+            serde_json::from_str::<SessionSignedMessage>(&text).unwrap(),
+            paid
+        );
     }
 
     #[test]

@@ -334,6 +334,10 @@ pub struct EncryptionSignResponse {
 /// The HPKE `info` of a sealed [`EncryptionSignResponse::share`].
 pub const ENCRYPTION_SHARE_SEAL_INFO: &[u8] = b"lit/v1/encryption-share";
 
+/// The response header in which a node that charges for a request says what it charged the
+/// payer (base units of the ledger's token, decimal).
+pub const CHARGED_HEADER: &str = "x-lit-charged";
+
 /// The HPKE associated data of a sealed [`EncryptionSignResponse::share`]: the answering node's
 /// party id and the epoch (big-endian), then the identity the share signs, so a share cannot be
 /// passed off as another node's, another epoch's or another identity's.

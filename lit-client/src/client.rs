@@ -114,6 +114,13 @@ pub struct ConnectOptions {
     /// too, and gives up everything attested TLS protects (anyone on the path reads and
     /// changes the traffic).
     pub plaintext_http: bool,
+    /// The most each request may cost at each node (base units of the network's token),
+    /// signed into every session this client makes (`lit --max-price`). `None`: no maximum is
+    /// signed, and a network that charges refuses the requests with `price_too_high`.
+    pub max_price: Option<u128>,
+    /// Who pays for this client's requests, if not the signed-in address: an account that
+    /// delegated to it on the network's ledger (`lit --payer`).
+    pub payer: Option<lit_crypto::eth::Address>,
 }
 
 impl Default for ConnectOptions {
@@ -126,6 +133,8 @@ impl Default for ConnectOptions {
             epoch_settle: DEFAULT_EPOCH_SETTLE,
             epoch_check: Some(DEFAULT_EPOCH_CHECK),
             plaintext_http: false,
+            max_price: None,
+            payer: None,
         }
     }
 }
@@ -143,6 +152,19 @@ impl ConnectOptions {
     /// Accept simulated evidence (a development network) or not.
     pub fn with_devnet(mut self, devnet: bool) -> Self {
         self.devnet = devnet;
+        self
+    }
+
+    /// Sign this maximum price per request and node into every session
+    /// ([`ConnectOptions::max_price`]).
+    pub fn with_max_price(mut self, max_price: u128) -> Self {
+        self.max_price = Some(max_price);
+        self
+    }
+
+    /// Name `payer` as who pays ([`ConnectOptions::payer`]).
+    pub fn with_payer(mut self, payer: lit_crypto::eth::Address) -> Self {
+        self.payer = Some(payer);
         self
     }
 
@@ -423,7 +445,20 @@ impl LitClient {
         ttl: Duration,
     ) -> Result<crate::Session, ClientError> {
         crate::Session::from_wallet(wallet, &self.domain, requests, ttl)
+            .map(|s| self.with_payment_terms(s))
             .map_err(|e| ClientError::Config(format!("session: {e}")))
+    }
+
+    /// `session` with this client's maximum price and payer ([`ConnectOptions::max_price`],
+    /// [`ConnectOptions::payer`]).
+    pub fn with_payment_terms(&self, mut session: crate::Session) -> crate::Session {
+        if let Some(p) = self.options.max_price {
+            session = session.with_max_price(p);
+        }
+        if let Some(p) = self.options.payer {
+            session = session.with_payer(p);
+        }
+        session
     }
 
     /// The number of shares needed to decrypt.

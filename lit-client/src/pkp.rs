@@ -365,6 +365,7 @@ impl LitClient {
             .await?;
         let capability = crate::session::network_capability(grant, &signature, &address);
         crate::Session::from_network_capability(key, capability, vec![request])
+            .map(|s| self.with_payment_terms(s))
             .map_err(|e| config(e.to_string()))
     }
 

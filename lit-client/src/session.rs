@@ -125,6 +125,10 @@ pub struct Session {
     requests: Vec<ResourceAbilityRequest>,
     authorized_address: Address,
     expires_at: OffsetDateTime,
+    /// The most each request may cost at each node (base units), signed into every request.
+    max_price: Option<u128>,
+    /// Who pays, if not the authorized address.
+    payer: Option<Address>,
 }
 
 fn whole_seconds(t: SystemTime) -> Result<OffsetDateTime, SessionError> {
@@ -267,6 +271,8 @@ impl Session {
             requests,
             authorized_address: wallet.address(),
             expires_at,
+            max_price: None,
+            payer: None,
         })
     }
 
@@ -294,7 +300,29 @@ impl Session {
             requests,
             authorized_address: address,
             expires_at,
+            max_price: None,
+            payer: None,
         })
+    }
+
+    /// Signs `max_price` (base units) into every request of this session: the most a request
+    /// may cost at each node. A network that charges refuses requests without one
+    /// (`price_too_high`); a node whose price is higher refuses likewise.
+    pub fn with_max_price(mut self, max_price: u128) -> Self {
+        self.max_price = Some(max_price);
+        self
+    }
+
+    /// Names `payer` as who pays for this session's requests: an address that delegated to
+    /// the authorized address on the network's ledger.
+    pub fn with_payer(mut self, payer: Address) -> Self {
+        self.payer = Some(payer);
+        self
+    }
+
+    /// The most each request may cost at each node, if signed.
+    pub fn max_price(&self) -> Option<u128> {
+        self.max_price
     }
 
     /// The session key.
@@ -341,6 +369,8 @@ impl Session {
             expiration: rfc3339(self.expires_at)?,
             node_address: node_url.to_string(),
             nonce: random_hex(16),
+            max_price: self.max_price.map(|p| p.to_string()),
+            payer: self.payer.map(|p| p.to_checksum()),
         }))
     }
 

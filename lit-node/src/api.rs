@@ -102,6 +102,15 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
+/// Says in [`lit_api::v1::CHARGED_HEADER`] what the request cost the payer (nothing when free).
+fn charged_header(resp: &mut axum::response::Response, charged: u128) {
+    if charged > 0 {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&charged.to_string()) {
+            resp.headers_mut().insert(lit_api::v1::CHARGED_HEADER, v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -202,6 +202,18 @@ pub struct StakingConfig {
     /// to kick it (milliseconds; 0: the node never votes on its own).
     #[serde(default = "default_kick_after_ms")]
     pub kick_after_ms: u64,
+    /// EVM: the Ledger contract's address; the node charges its requests there (absent: the
+    /// network is free). The embedded chain holds its own ledger.
+    #[serde(default)]
+    pub ledger: Option<String>,
+    /// How often the node settles its charges with the ledger and reads its prices again
+    /// (milliseconds).
+    #[serde(default = "default_settle_interval_ms")]
+    pub settle_interval_ms: u64,
+}
+
+fn default_settle_interval_ms() -> u64 {
+    10_000
 }
 
 fn default_kick_after_ms() -> u64 {
@@ -477,6 +489,12 @@ impl Config {
                      either in the devnet's file or on the chain"
                         .into(),
                 );
+            }
+            if staking.settle_interval_ms == 0 {
+                return Err("staking.settle_interval_ms must be positive".into());
+            }
+            if staking.backend == StakingBackend::Embedded && staking.ledger.is_some() {
+                return Err("staking.ledger is for the evm backend".into());
             }
             if staking.poll_ms == 0 {
                 return Err("staking.poll_ms must be positive".into());

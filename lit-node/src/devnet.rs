@@ -49,8 +49,9 @@ use tracing::info;
 
 use crate::chain::embedded::EmbeddedStaking;
 use crate::chain::evm::{self, EvmStaking};
+use crate::chain::evm_payments::EvmPayments;
 use crate::chain::evm_releases::EvmReleases;
-use crate::chain::payments::LedgerParams;
+use crate::chain::payments::{LedgerParams, Payments};
 use crate::chain::releases::ReleaseRegister;
 use crate::chain::staking::{Amount, JoinRequest, Staking, StakingParams, TOKEN};
 use crate::chain::ChainError;
@@ -178,6 +179,8 @@ pub struct DevnetStaking {
     pub grace_ms: u64,
     /// The nodes' `staking.kick_after_ms` (`None`: the nodes' default).
     pub kick_after_ms: Option<u64>,
+    /// The nodes' `staking.settle_interval_ms`: how often they settle their charges.
+    pub settle_interval_ms: u64,
 }
 
 impl Default for DevnetStaking {
@@ -190,6 +193,7 @@ impl Default for DevnetStaking {
             poll_ms: 200,
             grace_ms: 10_000,
             kick_after_ms: None,
+            settle_interval_ms: 2_000,
             chain: DevnetChain::Embedded,
         }
     }
@@ -224,6 +228,9 @@ pub struct EvmChainRecord {
     /// `ReleaseRegister` (absent in records written before it existed).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub release_register: String,
+    /// `Ledger` (absent in records written before it existed: the network is free).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ledger: String,
 }
 
 impl EvmChainRecord {
@@ -314,6 +321,50 @@ impl Layout {
                         .await
                         .map_err(chain_err)?;
                 Ok(Arc::new(chain))
+            }
+        }
+    }
+
+    /// The payment ledger as the account of `key` (a user, a payer); on an EVM chain the
+    /// account gets ETH for gas first. Tokens come from the faucet: [`Layout::staking_admin`]'s
+    /// `transfer_token`.
+    pub async fn payments_as(
+        &self,
+        key: &k256::ecdsa::SigningKey,
+    ) -> Result<Arc<dyn Payments>, NodeError> {
+        let chain_err = |e: ChainError| NodeError::Io(format!("ledger: {e}"));
+        let caller = Address::from_public_key(key.verifying_key());
+        match evm_record(&self.dir)? {
+            None => Ok(Arc::new(
+                EmbeddedStaking::open(&self.chain_file(), caller).map_err(chain_err)?,
+            )),
+            Some(record) => {
+                let ledger = Address::parse(&record.ledger).map_err(|e| {
+                    NodeError::Io(format!(
+                        "{EVM_CHAIN_FILE}: ledger: {e} (a devnet laid out before the ledger \
+                         existed: lay it out again)"
+                    ))
+                })?;
+                evm::dev_fund_gas(&record.rpc_url, caller)
+                    .await
+                    .map_err(chain_err)?;
+                Ok(Arc::new(
+                    EvmPayments::connect(&record.rpc_url, ledger, key).map_err(chain_err)?,
+                ))
+            }
+        }
+    }
+
+    /// The payment ledger as the devnet admin (who sets the prices).
+    pub async fn payments_admin(&self) -> Result<Arc<dyn Payments>, NodeError> {
+        match evm_record(&self.dir)? {
+            None => Ok(Arc::new(
+                EmbeddedStaking::open(&self.chain_file(), self.admin()?)
+                    .map_err(|e| NodeError::Io(format!("ledger: {e}")))?,
+            )),
+            Some(_) => {
+                let key = admin_key(&self.dir)?;
+                self.payments_as(key.signing_key()).await
             }
         }
     }
@@ -499,11 +550,14 @@ fn node_folder(
                         record.release_register
                     ));
                 }
+                if !record.ledger.is_empty() {
+                    text.push_str(&format!("ledger = \"{}\"\n", record.ledger));
+                }
             }
         }
         text.push_str(&format!(
-            "poll_ms = {}\ngrace_ms = {}\n",
-            staking.poll_ms, staking.grace_ms
+            "poll_ms = {}\ngrace_ms = {}\nsettle_interval_ms = {}\n",
+            staking.poll_ms, staking.grace_ms, staking.settle_interval_ms
         ));
         if let Some(ms) = staking.kick_after_ms {
             text.push_str(&format!("kick_after_ms = {ms}\n"));
@@ -621,6 +675,7 @@ pub fn layout(dir: &Path, n: usize, options: &LayoutOptions) -> Result<Layout, N
                     staking: at.staking.to_checksum(),
                     pkp_registry: at.pkp_registry.to_checksum(),
                     release_register: at.release_register.to_checksum(),
+                    ledger: at.ledger.to_checksum(),
                 };
                 let text = serde_json::to_string_pretty(&record)
                     .map_err(|e| NodeError::Io(e.to_string()))?;
@@ -1039,6 +1094,19 @@ impl Devnet {
     /// The staking contract as the devnet admin.
     pub async fn staking_admin(&self) -> Result<Arc<dyn Staking>, NodeError> {
         self.layout.staking_admin().await
+    }
+
+    /// The payment ledger as the account of `key` ([`Layout::payments_as`]).
+    pub async fn payments_as(
+        &self,
+        key: &k256::ecdsa::SigningKey,
+    ) -> Result<Arc<dyn Payments>, NodeError> {
+        self.layout.payments_as(key).await
+    }
+
+    /// The payment ledger as the devnet admin, who sets the prices.
+    pub async fn payments_admin(&self) -> Result<Arc<dyn Payments>, NodeError> {
+        self.layout.payments_admin().await
     }
 
     /// The admin locks the next set now (without waiting for the epoch to end); the nodes then

@@ -27,8 +27,10 @@ use crate::auth::oidc::OidcVerifier;
 use crate::auth::Authenticator;
 use crate::chain::embedded::EmbeddedStaking;
 use crate::chain::evm::EvmStaking;
+use crate::chain::evm_payments::EvmPayments;
 use crate::chain::evm_registry::EvmRegistry;
 use crate::chain::evm_releases::EvmReleases;
+use crate::chain::payments::Payments;
 use crate::chain::releases::ReleaseRegister;
 use crate::chain::staking::{NetworkState, Staking};
 use crate::chain::{PkpRegistry, SqliteRegistry};
@@ -42,6 +44,7 @@ use crate::epoch::{KeysError, NodeKeys};
 use crate::identity::{IdentityError, NodeIdentity, StakerKey};
 use crate::net::{DriveOptions, Peer, PeerKeys, PeerNet, TransportOptions};
 use crate::service::actions::build_engine;
+use crate::service::meter::{run_settlement, Meter};
 use crate::service::presign::run_pools;
 use crate::service::Status;
 use crate::store::{KeyFile, SealedKey, StorageKeySource, Store, StoreError};
@@ -296,6 +299,38 @@ pub async fn open_staking(config: &Config) -> Result<Option<Arc<dyn Staking>>, N
     }
 }
 
+/// Opens the payment ledger of `config`'s chain as this node's staker: the embedded chain's
+/// own, or `staking.ledger` on an EVM chain (`None` without one: the network is free).
+pub async fn open_payments(config: &Config) -> Result<Option<Arc<dyn Payments>>, NodeError> {
+    let Some(staking) = &config.staking else {
+        return Ok(None);
+    };
+    let staker = StakerKey::load_or_create(&config.data_dir)
+        .map_err(|e| NodeError::Io(format!("staker key: {e}")))?;
+    match staking.backend {
+        StakingBackend::Embedded => {
+            let path = staking
+                .path
+                .as_ref()
+                .ok_or_else(|| NodeError::Io("staking.path is missing".into()))?;
+            let chain = EmbeddedStaking::open(path, staker.address())
+                .map_err(|e| NodeError::Io(format!("ledger {}: {e}", path.display())))?;
+            Ok(Some(Arc::new(chain)))
+        }
+        StakingBackend::Evm => {
+            let (Some(rpc_url), Some(ledger)) = (&staking.rpc_url, &staking.ledger) else {
+                warn!("no staking.ledger: requests are not charged");
+                return Ok(None);
+            };
+            let ledger = lit_crypto::eth::Address::parse(ledger)
+                .map_err(|e| NodeError::Io(format!("staking.ledger: {e}")))?;
+            let chain = EvmPayments::connect(rpc_url, ledger, staker.signing_key())
+                .map_err(|e| NodeError::Io(format!("ledger {ledger}: {e}")))?;
+            Ok(Some(Arc::new(chain)))
+        }
+    }
+}
+
 impl Node {
     /// Builds a node of a static network (members from the network file) from its
     /// configuration: data directory, network file, peers, attester, verifiers, chains,
@@ -466,6 +501,7 @@ impl Node {
             engine,
             action_permits: tokio::sync::Semaphore::new(config.actions.max_concurrent()),
             quotas: crate::service::quota::Quotas::new(&config.quotas),
+            meter: Default::default(),
             max_body_bytes: config.max_body_bytes,
             fault: DevFault::from_env(config.attestation),
         })
@@ -605,6 +641,24 @@ pub async fn start(node: &Arc<Node>, config: &Config) -> Result<(), NodeError> {
             "following the staking contract"
         );
         let checker = peer_checker(config).await?;
+        if let Some(payments) = open_payments(config).await? {
+            let path = config.data_dir.join(crate::service::meter::DEBITS_FILE);
+            let meter = Arc::new(
+                Meter::open(&path, payments)
+                    .await
+                    .map_err(|e| NodeError::Io(format!("payments: {e}")))?,
+            );
+            info!(
+                prices = ?meter.prices().0,
+                unsettled = meter.pending().map_err(|e| NodeError::Io(e.to_string()))?,
+                "charging requests on the ledger"
+            );
+            let _ = node.meter.set(meter.clone());
+            tokio::spawn(run_settlement(
+                meter,
+                Duration::from_millis(staking.settle_interval_ms),
+            ));
+        }
         tokio::spawn(handover::run(node.clone(), chain, options, Some(checker)));
         return Ok(());
     }

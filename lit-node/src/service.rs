@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod decrypt;
+pub mod meter;
 pub mod pkp;
 pub mod presign;
 pub mod quota;
@@ -70,6 +71,8 @@ pub struct Node {
     pub(crate) action_permits: tokio::sync::Semaphore,
     /// Quotas per caller (`[quotas]`).
     pub(crate) quotas: quota::Quotas,
+    /// Charges for requests (networks with a ledger; set when the node starts).
+    pub(crate) meter: std::sync::OnceLock<Arc<meter::Meter>>,
     pub(crate) max_body_bytes: usize,
     pub(crate) fault: Option<DevFault>,
 }

@@ -28,6 +28,7 @@ pub(super) async fn sign(
     )) {
         resp.headers_mut().insert("server-timing", v);
     }
+    super::charged_header(&mut resp, t.charged);
     Ok(resp)
 }
 

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lit_api::v1::{
-    PkpInfo, PkpInfoRequest, PkpMintRequest, PkpPermissionsRequest, PkpSignRequest, PkpSignResponse,
-};
+use lit_api::v1::{PkpInfo, PkpInfoRequest, PkpMintRequest, PkpPermissionsRequest, PkpSignRequest};
 
 use super::{ApiError, ApiJson};
 use crate::service::{pkp as service, Node};
@@ -36,6 +35,9 @@ pub(super) async fn permissions(
 pub(super) async fn sign(
     State(node): State<Arc<Node>>,
     ApiJson(req): ApiJson<PkpSignRequest>,
-) -> Result<Json<PkpSignResponse>, ApiError> {
-    service::sign(&node, req).await.map(Json)
+) -> Result<Response, ApiError> {
+    let (body, charged) = service::sign(&node, req).await?;
+    let mut resp = Json(body).into_response();
+    super::charged_header(&mut resp, charged);
+    Ok(resp)
 }

@@ -72,6 +72,13 @@ pub struct VerifiedSession {
     /// For a PKP session (network-signed capabilities): the party that obtained it, which the
     /// network signed with the capability (`lit_api::session::network_grant_message`).
     pub network_party: Option<String>,
+    /// The most the request may cost at this node (base units; 0 if the caller signed none).
+    pub max_price: u128,
+    /// Who pays: the signed `payer`, else the authorized address.
+    pub payer: Address,
+    /// The request's id: SHA-256 of the signed message (unique by its nonce), which a node's
+    /// charges digest.
+    pub request_id: [u8; 32],
 }
 
 /// Who signed a capability.
@@ -625,6 +632,23 @@ pub fn verify_session_sig(
             capability: rfc3339(capability_expiry),
         });
     }
+    let max_price = match &message.max_price {
+        None => 0,
+        Some(p) if !p.is_empty() && p.len() <= 39 && p.bytes().all(|b| b.is_ascii_digit()) => p
+            .parse::<u128>()
+            .map_err(|_| SessionError::Malformed(format!("maxPrice {p:?} is too large")))?,
+        Some(p) => {
+            return Err(SessionError::Malformed(format!(
+                "maxPrice {p:?} is not a decimal amount of base units"
+            )))
+        }
+    };
+    let payer = match &message.payer {
+        None => authorized_address,
+        Some(p) => {
+            Address::parse(p).map_err(|e| SessionError::Malformed(format!("payer {p:?}: {e}")))?
+        }
+    };
     // 6. replay, last: only valid signatures consume a nonce
     let remember_until = expires_at.min(issued_at + MAX_SIGNATURE_AGE);
     replay.check_and_insert(
@@ -642,6 +666,9 @@ pub fn verify_session_sig(
         requests: message.resource_ability_requests,
         grants,
         network_party,
+        max_price,
+        payer,
+        request_id: Sha256::digest(sig.signed_message.as_bytes()).into(),
     })
 }
 

@@ -18,6 +18,7 @@ use lit_crypto::identity::AccessControlIdentity;
 use super::{client_key, seal_reply, Node};
 use crate::auth::session::CapabilitySigner;
 use crate::auth::CallerKey;
+use crate::chain::payments::Product;
 use crate::config::DevFault;
 use crate::error::ApiError;
 
@@ -30,6 +31,8 @@ pub struct ShareTimings {
     pub share: Duration,
     /// Sealing it to the client.
     pub seal: Duration,
+    /// What the share costs the payer (base units; 0 on a free network).
+    pub charged: u128,
 }
 
 impl From<ConditionsError> for ApiError {
@@ -80,6 +83,7 @@ impl Node {
         )?;
         let identity = identity.to_bytes();
         let client_key = client_key(&req.client_public_key)?;
+        let quote = self.quote(Some(&session), Product::Decryption).await?;
 
         let t0 = Instant::now();
         let met = self.evaluator.evaluate(&items, &user).await?;
@@ -105,10 +109,13 @@ impl Node {
             &encryption_share_aad(self.me.get(), keys.epoch, &identity),
             &share.to_bytes(),
         )?;
+        // the debit is durable before the share leaves the node
+        let charged = self.record(quote.as_ref())?;
         let timings = ShareTimings {
             conditions,
             share: share_time,
             seal: t2.elapsed(),
+            charged,
         };
         Ok((
             EncryptionSignResponse {

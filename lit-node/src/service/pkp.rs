@@ -38,6 +38,7 @@ use crate::auth::action::Authorising;
 use crate::auth::owner::verify_approval;
 use crate::auth::session::CapabilitySigner;
 use crate::auth::{Caller, CallerKey};
+use crate::chain::payments::Product;
 use crate::chain::{ChainError, PkpRegistry};
 use crate::epoch::NodeKeys;
 use crate::error::ApiError;
@@ -299,6 +300,8 @@ struct Permitted {
     caller: CallerKey,
     /// Whether the caller used a PKP session (which cannot vouch for a new one).
     via_pkp_session: bool,
+    /// The session, when the caller used one (it carries the payment terms).
+    session: Option<crate::auth::session::VerifiedSession>,
 }
 
 /// What the caller may sign with the PKP. A Lit Action that is the auth is shown what it
@@ -321,6 +324,10 @@ async fn permitted_scopes(
         )
         .await?;
     let key = caller.key();
+    let session = match &caller {
+        Caller::Session(verified) => Some(verified.clone()),
+        _ => None,
+    };
     let party = match caller {
         Caller::Session(verified) => match verified.authorized_by {
             CapabilitySigner::Wallet => {
@@ -352,6 +359,7 @@ async fn permitted_scopes(
                     party: grant,
                     caller: key,
                     via_pkp_session: true,
+                    session,
                 });
             }
         },
@@ -393,6 +401,7 @@ async fn permitted_scopes(
         party,
         caller: key,
         via_pkp_session: false,
+        session,
     })
 }
 
@@ -578,7 +587,11 @@ fn presignature_session(
 }
 
 /// This node's signature share with a PKP, for a caller the PKP permits.
-pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignResponse, ApiError> {
+/// A share of the PKP's signature, and what it costs the payer (0 on a free network).
+pub async fn sign(
+    node: &Arc<Node>,
+    req: PkpSignRequest,
+) -> Result<(PkpSignResponse, u128), ApiError> {
     let started = Instant::now();
     let _serving = super::presign::Serving::new(&node.pools);
     let keys = node.keys_for_epoch(req.epoch)?;
@@ -591,8 +604,12 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
         pkp: &record,
         to_sign: &req.to_sign,
     };
-    let Permitted { scopes, caller, .. } =
-        permitted_scopes(node, &keys, &record, &req.auth, authorising).await?;
+    let Permitted {
+        scopes,
+        caller,
+        session,
+        ..
+    } = permitted_scopes(node, &keys, &record, &req.auth, authorising).await?;
     check_record(&keys, &record)?;
     let root = keys.ecdsa.public_key();
     let digest = match &req.to_sign {
@@ -616,6 +633,7 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
         now + time::Duration::hours(1),
         "clientPublicKey",
     )?;
+    let quote = node.quote(session.as_ref(), Product::PkpSign).await?;
 
     // only now, with the caller checked, may the lead hand out a pool entry
     let (presignature, source) = super::presign::agree(
@@ -646,11 +664,16 @@ pub async fn sign(node: &Arc<Node>, req: PkpSignRequest) -> Result<PkpSignRespon
         &pkp_share_aad(node.me.get(), keys.epoch, &req.request_id, &digest),
         &plain,
     )?;
-    Ok(PkpSignResponse {
-        party_id: node.me.get(),
-        epoch: keys.epoch,
-        share: sealed,
-        presignature: source,
-        node_ms: started.elapsed().as_secs_f64() * 1000.0,
-    })
+    // the debit is durable before the share leaves the node
+    let charged = node.record(quote.as_ref())?;
+    Ok((
+        PkpSignResponse {
+            party_id: node.me.get(),
+            epoch: keys.epoch,
+            share: sealed,
+            presignature: source,
+            node_ms: started.elapsed().as_secs_f64() * 1000.0,
+        },
+        charged,
+    ))
 }

@@ -141,6 +141,8 @@ pub fn session_auth_with(
             expiration: rfc(expires.min(now + time::Duration::minutes(5))),
             node_address: url.to_string(),
             nonce: hex::encode(nonce),
+            max_price: None,
+            payer: None,
         })
         .into()
 }

@@ -1,0 +1,675 @@
+//! Charging for requests: the node's side of the ledger ([`crate::chain::payments`]).
+//!
+//! For each paid request the node
+//! 1. **quotes** it before doing the work ([`Meter::quote`]): the price at the current prices
+//!    (read from the ledger at every settlement), refused with `price_too_high` when above the
+//!    `maxPrice` the caller signed into the request, and with `payment_required` when the
+//!    payer's spendable balance (or its delegation to the caller) less what this node has not
+//!    settled yet cannot cover it;
+//! 2. **records** the debit once the work is done and before it answers ([`Meter::record`]), in
+//!    its own SQLite file: a node that crashes after answering still has the debit, and one
+//!    that crashes before answering charged nothing;
+//! 3. **settles** its debits in numbered batches ([`Meter::settle`], every
+//!    `staking.settle_interval_ms`): the open debits get the next batch number (the ledger's
+//!    last settled batch of this node, plus one) before they are sent, and are forgotten only
+//!    once the ledger has that batch. A batch that was sent but not forgotten (a crash in
+//!    between) is sent again and refused as settled, so no debit is charged twice.
+//!
+//! Each node checks only its own debits: a payer whose requests are spread over many nodes
+//! can be served more than its balance, across nodes, between two settlements. The ledger
+//! never lets a balance go below zero, so that excess is the serving nodes' loss, bounded by
+//! what a payer can ask in one settlement interval.
+
+use std::path::Path;
+use std::sync::{Mutex, RwLock};
+
+use lit_api::ErrorCode;
+use lit_crypto::eth::Address;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+use crate::auth::session::VerifiedSession;
+use crate::chain::payments::{reasons, Charge, Payments, Prices, Product, Units};
+use crate::chain::staking::Amount;
+use crate::chain::ChainError;
+use crate::error::ApiError;
+
+/// The name of the debits file in the node's data directory.
+pub const DEBITS_FILE: &str = "debits.sqlite";
+
+/// A request the node agreed to serve at a price.
+#[derive(Clone, Debug)]
+pub struct Quote {
+    user: Address,
+    payer: Address,
+    units: Units,
+    price: Amount,
+    request_id: [u8; 32],
+    /// What the payer's balance could spend when quoted.
+    spendable: Amount,
+}
+
+impl Quote {
+    /// The price.
+    pub fn price(&self) -> Amount {
+        self.price
+    }
+}
+
+/// What one settlement did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// The batch number (0: nothing to settle).
+    pub batch: u64,
+    /// The debits it covered.
+    pub debits: usize,
+    /// What it asked in all (the ledger may have charged less: see its `Charged` events).
+    pub amount: Amount,
+}
+
+/// The node's meter: prices, unsettled debits, settlement.
+pub struct Meter {
+    chain: Arc<dyn Payments>,
+    db: Mutex<Connection>,
+    prices: RwLock<Prices>,
+    settling: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meter")
+            .field("node", &self.chain.caller())
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_error(e: rusqlite::Error) -> ApiError {
+    ApiError::new(ErrorCode::Internal, format!("debits: {e}"))
+}
+
+fn chain_unavailable(e: ChainError) -> ApiError {
+    ApiError::new(
+        ErrorCode::ChainUnavailable,
+        format!("the ledger cannot be read: {e}"),
+    )
+}
+
+fn amount_text(a: Amount) -> String {
+    a.to_string()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Meter {
+    /// Opens (creating) the debits file at `path`; charges go through `chain` (the ledger as
+    /// this node's staker). Reads the prices once.
+    pub async fn open(path: &Path, chain: Arc<dyn Payments>) -> Result<Self, String> {
+        let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             CREATE TABLE IF NOT EXISTS debits (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                batch INTEGER,
+                user TEXT NOT NULL,
+                payer TEXT NOT NULL,
+                units TEXT NOT NULL,
+                amount TEXT NOT NULL,
+                request TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS debits_payer ON debits(payer, user);
+             CREATE INDEX IF NOT EXISTS debits_batch ON debits(batch);",
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        let prices = chain
+            .prices()
+            .await
+            .map_err(|e| format!("the ledger's prices: {e}"))?;
+        Ok(Self {
+            chain,
+            db: Mutex::new(conn),
+            prices: RwLock::new(prices),
+            settling: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The prices in force here.
+    pub fn prices(&self) -> Prices {
+        *self.prices.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads the prices from the ledger again.
+    pub async fn refresh_prices(&self) -> Result<Prices, ChainError> {
+        let prices = self.chain.prices().await?;
+        *self.prices.write().unwrap_or_else(|e| e.into_inner()) = prices;
+        Ok(prices)
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The amount and requests of the debits not settled yet for `payer` (and `user`, if given).
+    fn unsettled(
+        conn: &Connection,
+        payer: &Address,
+        user: Option<&Address>,
+    ) -> Result<(Amount, u64), ApiError> {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT amount, units FROM debits WHERE payer = ?1 AND (?2 IS NULL OR user = ?2)",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(
+                params![payer.to_checksum(), user.map(|u| u.to_checksum())],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .map_err(db_error)?;
+        let (mut amount, mut requests) = (0u128, 0u64);
+        for row in rows {
+            let (a, u) = row.map_err(db_error)?;
+            amount = amount.saturating_add(a.parse().unwrap_or(0));
+            let units: Units = serde_json::from_str(&u).unwrap_or_default();
+            requests = requests.saturating_add(units.requests());
+        }
+        Ok((amount, requests))
+    }
+
+    /// Quotes `units` for the request of `session`; `Ok(None)` when they cost nothing here.
+    pub async fn quote(
+        &self,
+        session: &VerifiedSession,
+        units: Units,
+    ) -> Result<Option<Quote>, ApiError> {
+        let price = self.prices().cost(&units);
+        if price == 0 {
+            return Ok(None);
+        }
+        if price > session.max_price {
+            return Err(ApiError::new(
+                ErrorCode::PriceTooHigh,
+                format!(
+                    "this request costs {price} at this node, above the maxPrice of {} the \
+                     request signed (sign a higher one: `lit --max-price`, \
+                     `Session::with_max_price`)",
+                    session.max_price
+                ),
+            ));
+        }
+        let (user, payer) = (session.authorized_address, session.payer);
+        let account = self.chain.account(payer).await.map_err(chain_unavailable)?;
+        // the payer's balance covers all its unsettled debits here, its users' included
+        let spendable = account.spendable();
+        if payer != user {
+            let delegation = self
+                .chain
+                .delegation(payer, user)
+                .await
+                .map_err(chain_unavailable)?;
+            if !delegation.exists() {
+                return Err(ApiError::new(
+                    ErrorCode::PaymentRequired,
+                    format!("{payer} does not pay for {user}: it has no delegation to it"),
+                ));
+            }
+            let (pair_amount, pair_requests) = Self::unsettled(&self.conn(), &payer, Some(&user))?;
+            if delegation.remaining() < pair_amount.saturating_add(price) {
+                return Err(ApiError::new(
+                    ErrorCode::PaymentRequired,
+                    format!(
+                        "the delegation of {payer} to {user} has {} left ({pair_amount} of it \
+                         not yet settled here), less than the price {price}",
+                        delegation.remaining()
+                    ),
+                ));
+            }
+            let limit = u64::from(delegation.requests_per_period);
+            let used =
+                u64::from(delegation.requests_in_period(now_secs())).saturating_add(pair_requests);
+            if limit > 0 && used.saturating_add(units.requests()) > limit {
+                return Err(ApiError::new(
+                    ErrorCode::PaymentRequired,
+                    format!(
+                        "the delegation of {payer} to {user} allows {limit} requests per {} s, \
+                         and {used} were made in this period",
+                        delegation.period
+                    ),
+                ));
+            }
+        }
+        let quote = Quote {
+            user,
+            payer,
+            units,
+            price,
+            request_id: session.request_id,
+            spendable,
+        };
+        // refuse now rather than after the work
+        self.check(&self.conn(), &quote)?;
+        Ok(Some(quote))
+    }
+
+    fn check(&self, conn: &Connection, quote: &Quote) -> Result<(), ApiError> {
+        let (unsettled, _) = Self::unsettled(conn, &quote.payer, None)?;
+        if quote.spendable < unsettled.saturating_add(quote.price) {
+            return Err(ApiError::new(
+                ErrorCode::PaymentRequired,
+                format!(
+                    "the balance of {} on the ledger can spend {} ({unsettled} of it not yet \
+                     settled here), less than the price {}: deposit to the ledger (`lit deposit`)",
+                    quote.payer, quote.spendable, quote.price
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records the debit of a served request (before the answer leaves the node): checks the
+    /// payer's spendable balance against everything unsettled again, atomically with the
+    /// insert, so concurrent requests of one payer cannot overdraw it here. Returns the price.
+    pub fn record(&self, quote: &Quote) -> Result<Amount, ApiError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        self.check(&tx, quote)?;
+        tx.execute(
+            "INSERT INTO debits (batch, user, payer, units, amount, request)
+             VALUES (NULL, ?1, ?2, ?3, ?4, ?5)",
+            params![
+                quote.user.to_checksum(),
+                quote.payer.to_checksum(),
+                serde_json::to_string(&quote.units).unwrap_or_default(),
+                amount_text(quote.price),
+                hex::encode(quote.request_id),
+            ],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(quote.price)
+    }
+
+    /// The debits not settled yet (all payers).
+    pub fn pending(&self) -> Result<usize, ApiError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM debits", [], |r| r.get(0))
+            .map_err(db_error)?;
+        Ok(n as usize)
+    }
+
+    /// Settles the debits: the batch sent before and not confirmed, else the open debits as
+    /// the next batch. One settlement at a time.
+    pub async fn settle(&self) -> Result<Settled, ChainError> {
+        let _one = self.settling.lock().await;
+        let local = |e: rusqlite::Error| ChainError::Backend(format!("debits: {e}"));
+        let assigned: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT MIN(batch) FROM debits WHERE batch IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(local)?
+            .flatten();
+        let batch = match assigned {
+            Some(b) => b as u64,
+            None => {
+                let open: i64 = self
+                    .conn()
+                    .query_row("SELECT COUNT(*) FROM debits", [], |r| r.get(0))
+                    .map_err(local)?;
+                if open == 0 {
+                    return Ok(Settled::default());
+                }
+                let next = self.chain.settled_batch(self.chain.caller()).await? + 1;
+                self.conn()
+                    .execute(
+                        "UPDATE debits SET batch = ?1 WHERE batch IS NULL",
+                        params![next as i64],
+                    )
+                    .map_err(local)?;
+                next
+            }
+        };
+        let (charges, debits) = self.charges_of(batch).map_err(local)?;
+        // never above the prices in force (a price that fell since the request was served)
+        let prices = self.chain.prices().await?;
+        let charges: Vec<Charge> = charges
+            .into_iter()
+            .map(|mut c| {
+                c.amount = c.amount.min(prices.cost(&c.units));
+                c
+            })
+            .collect();
+        let amount = charges
+            .iter()
+            .fold(0u128, |s, c| s.saturating_add(c.amount));
+        match self.chain.charge(batch, &charges).await {
+            Ok(()) => {}
+            Err(ChainError::Refused(r)) if r == reasons::BATCH_SETTLED => {
+                info!(
+                    batch,
+                    "batch {batch} had landed before: forgetting its debits"
+                );
+            }
+            Err(ChainError::Refused(r)) if r == reasons::NOT_A_VALIDATOR => {
+                warn!(
+                    batch,
+                    debits,
+                    "this node is not in the current set, so the ledger refuses its charges: \
+                     {debits} debits ({amount}) are lost"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+        self.conn()
+            .execute("DELETE FROM debits WHERE batch = ?1", params![batch as i64])
+            .map_err(local)?;
+        Ok(Settled {
+            batch,
+            debits,
+            amount,
+        })
+    }
+
+    /// The charges of batch `batch`: one per user and payer, its units and amounts summed and
+    /// its request ids digested (SHA-256 of the ids in the order recorded).
+    fn charges_of(&self, batch: u64) -> Result<(Vec<Charge>, usize), rusqlite::Error> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT user, payer, units, amount, request FROM debits WHERE batch = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![batch as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut grouped: std::collections::BTreeMap<(String, String), (Units, Amount, Sha256)> =
+            Default::default();
+        let mut debits = 0;
+        for row in rows {
+            let (user, payer, units, amount, request) = row?;
+            debits += 1;
+            let entry = grouped
+                .entry((user, payer))
+                .or_insert_with(|| (Units::default(), 0, Sha256::new()));
+            entry
+                .0
+                .add(&serde_json::from_str(&units).unwrap_or_default());
+            entry.1 = entry.1.saturating_add(amount.parse().unwrap_or(0));
+            entry.2.update(hex::decode(request).unwrap_or_default());
+        }
+        let charges = grouped
+            .into_iter()
+            .filter_map(|((user, payer), (units, amount, digest))| {
+                Some(Charge {
+                    user: Address::parse(&user).ok()?,
+                    payer: Address::parse(&payer).ok()?,
+                    units,
+                    amount,
+                    requests: digest.finalize().into(),
+                })
+            })
+            .collect();
+        Ok((charges, debits))
+    }
+}
+
+/// Settles every `interval` (and refreshes the prices) until the node stops; a failed
+/// settlement is retried at the next tick.
+pub async fn run_settlement(meter: Arc<Meter>, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = meter.refresh_prices().await {
+            warn!("reading the ledger's prices: {e}");
+        }
+        match meter.settle().await {
+            Ok(s) if s.debits > 0 => info!(
+                batch = s.batch,
+                debits = s.debits,
+                amount = %s.amount,
+                "settled a batch of charges"
+            ),
+            Ok(_) => {}
+            Err(e) => warn!("settling charges (retried at the next tick): {e}"),
+        }
+    }
+}
+
+impl super::Node {
+    /// Quotes `product` for a request authorised by `session` (`None`: another kind of auth),
+    /// when this node charges; `Ok(None)` when it costs nothing.
+    pub(crate) async fn quote(
+        &self,
+        session: Option<&VerifiedSession>,
+        product: Product,
+    ) -> Result<Option<Quote>, ApiError> {
+        let Some(meter) = self.meter.get() else {
+            return Ok(None);
+        };
+        let units = Units::one(product);
+        match session {
+            Some(session) => meter.quote(session, units).await,
+            None if meter.prices().cost(&units) == 0 => Ok(None),
+            None => Err(ApiError::new(
+                ErrorCode::PaymentRequired,
+                "this network charges for this request, and only a session signature carries \
+                 the maxPrice and the payer a charge needs: sign the request with a session \
+                 (a PKP session for auth methods and actions)",
+            )),
+        }
+    }
+
+    /// Records the debit of a quoted request that was served; returns what it costs (0 for
+    /// none).
+    pub(crate) fn record(&self, quote: Option<&Quote>) -> Result<Amount, ApiError> {
+        match (quote, self.meter.get()) {
+            (Some(q), Some(meter)) => meter.record(q),
+            _ => Ok(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::session::CapabilitySigner;
+    use crate::chain::embedded::EmbeddedStaking;
+    use crate::chain::payments::LedgerParams;
+    use crate::chain::staking::{JoinRequest, Staking, StakingParams};
+
+    fn session(user: Address, payer: Address, max_price: u128, n: u8) -> VerifiedSession {
+        VerifiedSession {
+            session_key: ed25519_dalek::SigningKey::from_bytes(&[n; 32]).verifying_key(),
+            authorized_address: user,
+            authorized_by: CapabilitySigner::Wallet,
+            expires_at: time::OffsetDateTime::now_utc(),
+            requests: vec![],
+            grants: vec![],
+            network_party: None,
+            max_price,
+            payer,
+            request_id: [n; 32],
+        }
+    }
+
+    /// A one-member network on an embedded chain whose node (account 1) charges; returns the
+    /// admin's view and the node's.
+    async fn network(dir: &Path) -> (EmbeddedStaking, Arc<EmbeddedStaking>) {
+        let admin = EmbeddedStaking::create(
+            &dir.join("chain.sqlite"),
+            Address([0xad; 20]),
+            &StakingParams::default(),
+            &LedgerParams::default(),
+            1_000_000 * crate::chain::staking::TOKEN,
+        )
+        .unwrap();
+        let node = admin.as_caller(Address([1; 20]));
+        let stake = StakingParams::default().min_stake;
+        Staking::transfer_token(&admin, Staking::caller(&node), stake)
+            .await
+            .unwrap();
+        Staking::stake(&node, stake).await.unwrap();
+        node.request_to_join(&JoinRequest {
+            url: "https://127.0.0.1:1".into(),
+            identity_key: [1; 32],
+            seal_key: [2; 32],
+            dkg_key: vec![2; 33],
+        })
+        .await
+        .unwrap();
+        admin.lock_next_epoch().await.unwrap();
+        node.signal_ready(1, [7; 32]).await.unwrap();
+        admin.advance_epoch([7; 32]).await.unwrap();
+        admin.set_prices(&Prices([7, 11, 0, 0, 0])).await.unwrap();
+        (admin, Arc::new(node))
+    }
+
+    #[tokio::test]
+    async fn debits_settle_once_even_when_a_settled_batch_is_sent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (admin, node) = network(dir.path()).await;
+        let user = Address([5; 20]);
+        Staking::transfer_token(&admin, user, 100).await.unwrap();
+        Payments::deposit(&admin.as_caller(user), 30).await.unwrap();
+        let path = dir.path().join(DEBITS_FILE);
+        let meter = Meter::open(&path, node.clone()).await.unwrap();
+        let units = Units::one(Product::Decryption);
+
+        // the signed maximum and the balance
+        let cheap = meter.quote(&session(user, user, 6, 1), units).await;
+        assert_eq!(cheap.unwrap_err().code(), ErrorCode::PriceTooHigh);
+        let q1 = meter
+            .quote(&session(user, user, 7, 1), units)
+            .await
+            .unwrap()
+            .unwrap();
+        let q2 = meter
+            .quote(&session(user, user, 7, 2), units)
+            .await
+            .unwrap()
+            .unwrap();
+        let q3 = meter
+            .quote(&session(user, user, 7, 3), units)
+            .await
+            .unwrap()
+            .unwrap();
+        let q4 = meter
+            .quote(&session(user, user, 7, 4), units)
+            .await
+            .unwrap()
+            .unwrap();
+        // four quotes fit 30 alone; recorded, the fifth cannot: 4 × 7 = 28 unsettled
+        for q in [&q1, &q2, &q3, &q4] {
+            assert_eq!(meter.record(q).unwrap(), 7);
+        }
+        let over = meter.quote(&session(user, user, 7, 5), units).await;
+        assert_eq!(over.unwrap_err().code(), ErrorCode::PaymentRequired);
+        assert_eq!(meter.pending().unwrap(), 4);
+
+        let settled = meter.settle().await.unwrap();
+        assert_eq!((settled.batch, settled.debits, settled.amount), (1, 4, 28));
+        assert_eq!(node.account(user).await.unwrap().balance, 2);
+        assert_eq!(node.rewards(Payments::caller(&*node)).await.unwrap(), 28);
+        assert_eq!(meter.pending().unwrap(), 0);
+        assert_eq!(meter.settle().await.unwrap(), Settled::default());
+
+        // the state of a node that crashed after its batch landed and before it forgot it:
+        // the batch is sent again, refused as settled, and forgotten; nothing is charged twice
+        meter
+            .conn()
+            .execute(
+                "INSERT INTO debits (batch, user, payer, units, amount, request)
+                 VALUES (1, ?1, ?1, ?2, '7', ?3)",
+                params![
+                    user.to_checksum(),
+                    serde_json::to_string(&units).unwrap(),
+                    hex::encode([1u8; 32])
+                ],
+            )
+            .unwrap();
+        // a reopened meter (the restarted node) settles what the file holds
+        drop(meter);
+        let meter = Meter::open(&path, node.clone()).await.unwrap();
+        assert_eq!(meter.pending().unwrap(), 1);
+        let again = meter.settle().await.unwrap();
+        assert_eq!((again.batch, again.debits), (1, 1));
+        assert_eq!(meter.pending().unwrap(), 0);
+        assert_eq!(node.account(user).await.unwrap().balance, 2);
+        assert_eq!(node.rewards(Payments::caller(&*node)).await.unwrap(), 28);
+        assert_eq!(
+            node.settled_batch(Payments::caller(&*node)).await.unwrap(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delegation_pays_within_its_limits_and_a_free_product_is_not_metered() {
+        let dir = tempfile::tempdir().unwrap();
+        let (admin, node) = network(dir.path()).await;
+        let (payer, user) = (Address([4; 20]), Address([5; 20]));
+        Staking::transfer_token(&admin, payer, 1000).await.unwrap();
+        let payer_view = admin.as_caller(payer);
+        Payments::deposit(&payer_view, 1000).await.unwrap();
+        let meter = Meter::open(&dir.path().join(DEBITS_FILE), node.clone())
+            .await
+            .unwrap();
+        let units = Units::one(Product::PkpSign);
+        let no_delegation = meter.quote(&session(user, payer, 11, 1), units).await;
+        assert_eq!(
+            no_delegation.unwrap_err().code(),
+            ErrorCode::PaymentRequired
+        );
+        // two requests per hour, 100 in all
+        payer_view.delegate(user, 100, 2, 3600).await.unwrap();
+        for n in 1..=2 {
+            let q = meter
+                .quote(&session(user, payer, 11, n), units)
+                .await
+                .unwrap()
+                .unwrap();
+            meter.record(&q).unwrap();
+        }
+        let third = meter.quote(&session(user, payer, 11, 3), units).await;
+        let e = third.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::PaymentRequired);
+        assert!(
+            e.to_string().contains("allows 2 requests per 3600 s"),
+            "{e}"
+        );
+        meter.settle().await.unwrap();
+        assert_eq!(node.account(payer).await.unwrap().balance, 1000 - 22);
+        let d = node.delegation(payer, user).await.unwrap();
+        assert_eq!((d.spent, d.period_requests), (22, 2));
+        // settled, the period's count comes from the chain: still two
+        assert!(meter
+            .quote(&session(user, payer, 11, 4), units)
+            .await
+            .is_err());
+        // the user's own account is not what pays
+        assert_eq!(node.account(user).await.unwrap().balance, 0);
+        // an action run costs nothing at these prices: no quote, no debit
+        let free = meter
+            .quote(&session(user, user, 0, 5), Units::one(Product::Action))
+            .await
+            .unwrap();
+        assert!(free.is_none());
+    }
+}
