@@ -1,0 +1,367 @@
+//! Paying for requests on a devnet of real node processes with the embedded chain's ledger:
+//! every node refuses a request whose signed `maxPrice` is below its price (`price_too_high`)
+//! or whose payer cannot cover it (`payment_required`); after a deposit the same request is
+//! served, each node says what it charged, and once the nodes settle the balance has fallen
+//! by exactly those charges, each paid to the node that served. A payer's delegation pays for
+//! another user up to its request limit. A node killed between serving and settling settles
+//! its debits when it comes back, once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use lit_api::session::{LitAbility, ResourceAbilityRequest};
+use lit_api::v1::{paths, ToSign, CHARGED_HEADER};
+use lit_api::Bytes32;
+use lit_client::{Bootstrap, ConnectOptions, LitClient, Session, Signer, Wallet};
+use lit_crypto::eth::Address;
+use lit_node::chain::payments::Prices;
+use lit_node::devnet::{DevnetStaking, LayoutOptions};
+use lit_node::testnet::TestNet;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::net::{decryption_resource, https_client, libsecp_recover, testnet, user_is};
+
+/// Decryption 7, PKP signature 11 per node; actions free.
+const PRICES: Prices = Prices([7, 11, 0, 0, 0]);
+const TIMEOUT: Duration = Duration::from_secs(120);
+const NODES: u32 = 4;
+
+async fn start(settle_interval_ms: u64) -> TestNet {
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking {
+            settle_interval_ms,
+            ..DevnetStaking::default()
+        }),
+        ..LayoutOptions::default()
+    };
+    let mut net = testnet(NODES as usize).options(options).start().await;
+    net.devnet().wait_epoch(1, TIMEOUT).await.unwrap();
+    net
+}
+
+/// What one node answered.
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    /// The error code ("" for a share).
+    code: String,
+    /// `x-lit-charged` (0 when absent).
+    charged: u128,
+}
+
+/// Asks every node for a decryption share of `data` under `conditions` as `wallet`, each
+/// request signed with `max_price` and `payer` (raw requests, so that every node answers).
+async fn ask_every_node(
+    net: &TestNet,
+    wallet: &Wallet,
+    conditions: &Value,
+    data: &[u8],
+    max_price: Option<u128>,
+    payer: Option<Address>,
+) -> Vec<Answer> {
+    let grant = ResourceAbilityRequest::new(
+        decryption_resource(conditions, data),
+        LitAbility::AccessControlConditionDecryption,
+    )
+    .unwrap();
+    let mut session = Session::from_wallet(
+        wallet,
+        &net.network().domain(),
+        vec![grant],
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    if let Some(p) = max_price {
+        session = session.with_max_price(p);
+    }
+    if let Some(p) = payer {
+        session = session.with_payer(p);
+    }
+    let mut answers = Vec::new();
+    for id in 1..=NODES {
+        let url = net.url(id);
+        let auth: lit_api::v1::AuthSig = session
+            .sign_for_node(&url, std::time::SystemTime::now())
+            .unwrap()
+            .into();
+        let mut client_key = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut client_key);
+        let body = json!({
+            "epoch": 1,
+            "accessControlConditions": conditions,
+            "dataToEncryptHash": hex::encode(Sha256::digest(data)),
+            "authSig": auth,
+            "clientPublicKey": hex::encode(client_key),
+        });
+        let resp = https_client()
+            .post(format!("{url}{}", paths::ENCRYPTION_SIGN))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let charged = resp
+            .headers()
+            .get(CHARGED_HEADER)
+            .map(|v| v.to_str().unwrap().parse().unwrap())
+            .unwrap_or(0);
+        let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        let code = body["error"]["code"].as_str().unwrap_or("").to_string();
+        answers.push(Answer {
+            status,
+            code,
+            charged,
+        });
+    }
+    answers
+}
+
+fn all(status: u16, code: &str, charged: u128) -> Vec<Answer> {
+    (0..NODES)
+        .map(|_| Answer {
+            status,
+            code: code.into(),
+            charged,
+        })
+        .collect()
+}
+
+/// The nodes' stakers (who the ledger pays).
+async fn stakers(net: &mut TestNet) -> Vec<Address> {
+    let mut out = Vec::new();
+    for id in 1..=NODES {
+        out.push(net.devnet().staking_as(id).await.unwrap().caller());
+    }
+    out
+}
+
+/// Waits until `cond` holds of `payments`' reading, or fails with the nodes' logs.
+async fn eventually<F, Fut>(net: &TestNet, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cond().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            net.logs(&format!("never: {what}"))
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_pay_each_node_for_what_it_served_and_delegations_pay_up_to_their_limit() {
+    let mut net = start(500).await;
+    let admin = net.devnet().payments_admin().await.unwrap();
+    let faucet = net.devnet().staking_admin().await.unwrap();
+    let alice = Wallet::random();
+    let conditions = user_is(&alice.address());
+    let data = b"paid for";
+
+    // a free network: served without a price
+    assert_eq!(
+        ask_every_node(&net, &alice, &conditions, data, None, None).await,
+        all(200, "", 0)
+    );
+
+    // prices: once the nodes read them, a request without a signed maximum is refused
+    admin.set_prices(&PRICES).await.unwrap();
+    eventually(&net, "the nodes charge", || async {
+        ask_every_node(&net, &alice, &conditions, data, None, None).await
+            == all(402, "price_too_high", 0)
+    })
+    .await;
+    assert_eq!(
+        ask_every_node(&net, &alice, &conditions, data, Some(6), None).await,
+        all(402, "price_too_high", 0)
+    );
+    // no balance: every node refuses
+    assert_eq!(
+        ask_every_node(&net, &alice, &conditions, data, Some(10), None).await,
+        all(402, "payment_required", 0)
+    );
+
+    // the faucet, then a deposit: every node serves and says what it charged
+    let ledger = net.devnet().payments_as(alice.signing_key()).await.unwrap();
+    faucet.transfer_token(alice.address(), 1_000).await.unwrap();
+    ledger.deposit(200).await.unwrap();
+    assert_eq!(
+        ask_every_node(&net, &alice, &conditions, data, Some(10), None).await,
+        all(200, "", 7)
+    );
+    // settled: the balance fell by exactly the four charges, each paid to its node, once
+    eventually(&net, "the charges are settled", || async {
+        ledger.account(alice.address()).await.unwrap().balance == 200 - 4 * 7
+    })
+    .await;
+    let nodes = stakers(&mut net).await;
+    for node in &nodes {
+        assert_eq!(admin.rewards(*node).await.unwrap(), 7, "{node}");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(ledger.account(alice.address()).await.unwrap().balance, 172);
+
+    // through the SDK: the client signs its maximum price into every request
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet().with_max_price(20),
+    )
+    .await
+    .unwrap();
+    let encrypted = client.encrypt(&conditions, data).unwrap();
+    assert_eq!(client.decrypt(&encrypted, &alice).await.unwrap(), data);
+    let pkp = client.mint_pkp(&alice).await.unwrap();
+    let sig = client
+        .pkp_sign(
+            &pkp,
+            ToSign::Digest(Bytes32([9; 32])),
+            Signer::Wallet(&alice),
+        )
+        .await
+        .unwrap();
+    assert_eq!(libsecp_recover(&sig), pkp.public_key.0);
+    // a client without a maximum price is refused
+    let unpriced = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
+    let refused = unpriced
+        .pkp_sign(
+            &pkp,
+            ToSign::Digest(Bytes32([9; 32])),
+            Signer::Wallet(&alice),
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("price_too_high"), "{refused}");
+    // what the SDK's requests cost: each price once per node that served (at least T of
+    // them); settled when the balance stays put for three settlement intervals
+    let mut last = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let now = ledger.account(alice.address()).await.unwrap().balance;
+        if now == last {
+            break;
+        }
+        last = now;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            net.logs("unsettled")
+        );
+    }
+    let spent = 172 - last;
+    let t = client.threshold() as u128;
+    assert!(
+        (t..=4).any(|a| (t..=4).any(|b| 7 * a + 11 * b == spent)),
+        "the SDK's decryption and signature cost {spent}"
+    );
+    let mut paid = 0;
+    for node in &nodes {
+        paid += admin.rewards(*node).await.unwrap();
+    }
+    assert_eq!(paid, 200 - last);
+
+    // a dApp pays for bob: up to 4 node requests per hour
+    let bob = Wallet::random();
+    let bobs = user_is(&bob.address());
+    let none = ask_every_node(&net, &bob, &bobs, data, Some(10), Some(alice.address())).await;
+    assert_eq!(none, all(402, "payment_required", 0));
+    ledger.delegate(bob.address(), 50, 4, 3600).await.unwrap();
+    let before = ledger.account(alice.address()).await.unwrap().balance;
+
+    assert_eq!(
+        ask_every_node(&net, &bob, &bobs, data, Some(10), Some(alice.address())).await,
+        all(200, "", 7)
+    );
+    eventually(&net, "bob's requests are counted", || async {
+        ledger
+            .delegation(alice.address(), bob.address())
+            .await
+            .unwrap()
+            .period_requests
+            == 4
+    })
+    .await;
+    assert_eq!(
+        ledger.account(alice.address()).await.unwrap().balance,
+        before - 28
+    );
+    assert_eq!(ledger.account(bob.address()).await.unwrap().balance, 0);
+    // the period's four requests are used: every node refuses the fifth
+    assert_eq!(
+        ask_every_node(&net, &bob, &bobs, data, Some(10), Some(alice.address())).await,
+        all(402, "payment_required", 0)
+    );
+    // and nobody else can name alice as payer
+    let mallory = Wallet::random();
+    let hers = user_is(&mallory.address());
+    assert_eq!(
+        ask_every_node(&net, &mallory, &hers, data, Some(10), Some(alice.address())).await,
+        all(402, "payment_required", 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_killed_before_it_settles_charges_its_debits_once_when_it_is_back() {
+    // the nodes settle at start-up, then once a minute: the debits below wait
+    let mut net = start(60_000).await;
+    let admin = net.devnet().payments_admin().await.unwrap();
+    admin.set_prices(&PRICES).await.unwrap();
+    let alice = Wallet::random();
+    let ledger = net.devnet().payments_as(alice.signing_key()).await.unwrap();
+    net.devnet()
+        .staking_admin()
+        .await
+        .unwrap()
+        .transfer_token(alice.address(), 1_000)
+        .await
+        .unwrap();
+    ledger.deposit(100).await.unwrap();
+    let conditions = user_is(&alice.address());
+    // the prices are read at start-up and every minute: restart node 2 so it has them
+    net.kill(2);
+    net.devnet().restart(2).unwrap();
+    net.devnet().wait_epoch(1, TIMEOUT).await.unwrap();
+    let answers = ask_every_node(&net, &alice, &conditions, b"x", Some(10), None).await;
+    assert_eq!(
+        answers[1],
+        Answer {
+            status: 200,
+            code: String::new(),
+            charged: 7
+        }
+    );
+
+    // killed before its next settlement: the debit is in its file
+    net.kill(2);
+    let node2 = net.devnet().staking_as(2).await.unwrap().caller();
+    assert_eq!(admin.rewards(node2).await.unwrap(), 0);
+    let debits = net.devnet().layout().data_dir(2).join("debits.sqlite");
+    let rows: i64 = rusqlite::Connection::open(&debits)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM debits", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+
+    // back up, it settles at start-up; restarted again, it charges nothing more
+    net.devnet().restart(2).unwrap();
+    eventually(&net, "node 2 settles", || async {
+        admin.rewards(node2).await.unwrap() == 7
+    })
+    .await;
+    net.kill(2);
+    net.devnet().restart(2).unwrap();
+    net.devnet().wait_epoch(1, TIMEOUT).await.unwrap();
+    assert_eq!(admin.rewards(node2).await.unwrap(), 7);
+    assert_eq!(admin.settled_batch(node2).await.unwrap(), 1);
+}
