@@ -62,6 +62,15 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Show the fees the node's staker earned on the ledger, and claim them with `--claim`.
+    Rewards {
+        /// The node's configuration (with a `[staking]` section and a ledger).
+        #[arg(long)]
+        config: PathBuf,
+        /// Transfer them to the staker.
+        #[arg(long)]
+        claim: bool,
+    },
     /// List, approve or revoke the network's software releases (the release register that
     /// clients and nodes build their attestation policy from).
     Release {
@@ -162,6 +171,13 @@ enum DevnetAction {
     /// Lock the next validator set now (as the devnet's admin): the nodes reshare and the epoch
     /// advances.
     NextEpoch,
+    /// Set the ledger's prices (as the devnet's admin), per node and unit in base units, as
+    /// `decryption=7,pkp-sign=11,action=0,action-ms=0,action-host-call=0` (products left out
+    /// keep their price); without a value, show them.
+    Prices {
+        /// The new prices.
+        set: Option<String>,
+    },
 }
 
 /// The chain of the devnet in `dir` and the anvil this command runs for it, if any. A folder
@@ -242,6 +258,7 @@ fn main() -> ExitCode {
             Cmd::Join { config } => operator::join(&config).await,
             Cmd::Leave { config } => operator::leave(&config).await,
             Cmd::Status { config } => operator::status(&config).await,
+            Cmd::Rewards { config, claim } => operator::rewards(&config, claim).await,
             Cmd::Release {
                 action,
                 dir,
@@ -317,6 +334,9 @@ fn main() -> ExitCode {
                     }
                     Some(DevnetAction::NextEpoch) => {
                         operator::devnet_next_epoch(&dir, nodes, &options).await
+                    }
+                    Some(DevnetAction::Prices { set }) => {
+                        operator::devnet_prices(&dir, nodes, &options, set.as_deref()).await
                     }
                 }
             }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::chain::evm_releases::EvmReleases;
+use crate::chain::payments::{Prices, Product};
 use crate::chain::releases::ReleaseRegister;
 use crate::chain::staking::{Amount, JoinRequest, Staking, TOKEN};
 use crate::config::Config;
@@ -151,6 +152,88 @@ pub async fn status(config: &Path) -> Result<(), String> {
         net.next.len(),
         net.next_threshold
     );
+    Ok(())
+}
+
+/// `lit-node rewards [--claim]`: what the node's staker earned by serving paid requests, and
+/// what it settled; `claim` transfers the rewards to the staker.
+pub async fn rewards(config_path: &Path, claim: bool) -> Result<(), String> {
+    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+    let ledger = node::open_payments(&config)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            "the configuration names no ledger (an EVM network needs staking.ledger): its \
+             requests are free"
+                .to_string()
+        })?;
+    let me = ledger.caller();
+    let earned = ledger.rewards(me).await.map_err(|e| e.to_string())?;
+    let batches = ledger.settled_batch(me).await.map_err(|e| e.to_string())?;
+    println!("staker     {}", me.to_checksum());
+    println!("rewards    {earned} base units ({} tokens)", tokens(earned));
+    println!("settled    {batches} batches of charges");
+    if claim {
+        ledger
+            .claim_rewards()
+            .await
+            .map_err(|e| format!("claim: {e}"))?;
+        println!("Claimed {earned} base units to {}.", me.to_checksum());
+    }
+    Ok(())
+}
+
+/// Parses `decryption=7,pkp-sign=11,…` onto `prices`.
+pub fn parse_prices(text: &str, prices: &mut Prices) -> Result<(), String> {
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?}: expected PRODUCT=PRICE"))?;
+        let product = PRODUCT_NAMES
+            .iter()
+            .find(|(n, _)| *n == name.trim())
+            .map(|(_, p)| *p)
+            .ok_or_else(|| {
+                format!(
+                    "unknown product {name:?} (one of {})",
+                    PRODUCT_NAMES.map(|(n, _)| n).join(", ")
+                )
+            })?;
+        prices.0[product as usize] = value.trim().parse().map_err(|e| format!("{part:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The products by their command-line names.
+pub const PRODUCT_NAMES: [(&str, Product); 5] = [
+    ("decryption", Product::Decryption),
+    ("pkp-sign", Product::PkpSign),
+    ("action", Product::Action),
+    ("action-ms", Product::ActionMs),
+    ("action-host-call", Product::ActionHostCall),
+];
+
+/// `lit-node devnet prices [SET]`: shows the ledger's prices, or sets some as the admin.
+pub async fn devnet_prices(
+    dir: &Path,
+    n: usize,
+    options: &LayoutOptions,
+    set: Option<&str>,
+) -> Result<(), String> {
+    let layout = devnet::layout(dir, n, options).map_err(|e| e.to_string())?;
+    let admin = layout.payments_admin().await.map_err(|e| e.to_string())?;
+    let mut prices = admin.prices().await.map_err(|e| e.to_string())?;
+    if let Some(set) = set {
+        parse_prices(set, &mut prices)?;
+        admin
+            .set_prices(&prices)
+            .await
+            .map_err(|e| format!("set prices: {e}"))?;
+        println!("Set the prices; the nodes read them at their next settlement.");
+    }
+    for (name, product) in PRODUCT_NAMES {
+        println!("{name:<17}{}", prices.of(product));
+    }
     Ok(())
 }
 
@@ -378,6 +461,21 @@ mod tests {
         assert_eq!((t.snp, t.microcode, t.bootloader, t.fmc), (22, 210, 3, 0));
         assert!(parse_min_tcb("snp=300").unwrap_err().contains("0 to 255"));
         assert!(parse_min_tcb("gpu=1").unwrap_err().contains("unknown"));
+    }
+
+    #[test]
+    fn prices_parse_by_product_name_and_keep_the_others() {
+        let mut p = Prices([1, 2, 3, 4, 5]);
+        parse_prices("decryption=7, pkp-sign=11,action-host-call=0", &mut p).unwrap();
+        assert_eq!(p, Prices([7, 11, 3, 4, 0]));
+        assert!(parse_prices("gpu=1", &mut p)
+            .unwrap_err()
+            .contains("unknown product"));
+        assert!(parse_prices("decryption", &mut p)
+            .unwrap_err()
+            .contains("PRODUCT=PRICE"));
+        assert!(parse_prices("decryption=-1", &mut p).is_err());
+        assert_eq!(p, Prices([7, 11, 3, 4, 0]));
     }
 
     #[test]

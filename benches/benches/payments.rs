@@ -1,0 +1,159 @@
+//! What charging costs on the decrypt and PKP-sign paths: two 5-node devnets of real node
+//! processes on the embedded chain in the same run, one free (every price 0: the node quotes
+//! nothing) and one that charges (each node reads the payer's balance from the ledger, checks
+//! it against its unsettled debits and records a debit before it answers), the same requests
+//! against each, alternating so that the machine's noise falls on both alike.
+//!
+//! `cargo bench -p lit-benches --bench payments`
+//! (`LIT_BENCH_SAMPLES`, default 300, sets the decryptions per network; `LIT_BENCH_SIGN_SAMPLES`,
+//! default 16, the signatures, which come from the presignature pools filled first.)
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use lit_api::v1::{PkpInfo, ToSign};
+use lit_api::Bytes32;
+use lit_client::{Bootstrap, ConnectOptions, EncryptedData, LitClient, Signer, Wallet};
+use lit_node::chain::payments::Prices;
+use lit_node::devnet::{DevnetStaking, LayoutOptions};
+use serde_json::json;
+
+#[path = "support/devnet.rs"]
+mod support;
+
+use support::{env_or, ms2 as ms, percentile, refilled};
+
+/// Presignatures per rotation group: 5 groups.
+const POOL: usize = 4;
+
+struct Side {
+    client: LitClient,
+    encrypted: EncryptedData,
+    pkp: PkpInfo,
+    net: lit_node::testnet::TestNet,
+}
+
+async fn side(paid: bool, alice: &Wallet) -> Side {
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking::default()),
+        presignature_pool: Some(POOL),
+        ..LayoutOptions::default()
+    };
+    let mut net = support::start(5, &options, "info").await;
+    net.devnet()
+        .wait_epoch(1, Duration::from_secs(120))
+        .await
+        .unwrap();
+    if paid {
+        net.devnet()
+            .payments_admin()
+            .await
+            .unwrap()
+            .set_prices(&Prices([7, 11, 0, 0, 0]))
+            .await
+            .unwrap();
+        let faucet = net.devnet().staking_admin().await.unwrap();
+        faucet
+            .transfer_token(alice.address(), 1_000_000)
+            .await
+            .unwrap();
+        let ledger = net.devnet().payments_as(alice.signing_key()).await.unwrap();
+        ledger.deposit(1_000_000).await.unwrap();
+    }
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet().with_max_price(20),
+    )
+    .await
+    .unwrap();
+    let conditions = json!([{
+        "conditionType": "evmBasic", "contractAddress": "", "standardContractType": "",
+        "chain": "ethereum", "method": "", "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": alice.address().to_checksum()}
+    }]);
+    let encrypted = client.encrypt(&conditions, &[7u8; 32]).unwrap();
+    let pkp = client.mint_pkp(alice).await.unwrap();
+    Side {
+        client,
+        encrypted,
+        pkp,
+        net,
+    }
+}
+
+fn main() {
+    let Some((rt, mut criterion)) = support::runtime_and_criterion() else {
+        return;
+    };
+    let alice = Wallet::random();
+    let free = rt.block_on(side(false, &alice));
+    let paid = rt.block_on(side(true, &alice));
+    // the nodes read the prices at their next settlement (every 2 s on a devnet)
+    std::thread::sleep(Duration::from_secs(3));
+    let decrypt = |s: &Side| rt.block_on(s.client.decrypt(&s.encrypted, &alice)).unwrap();
+    // the paid network charges: a refused request would fail here
+    decrypt(&paid);
+
+    {
+        let mut g = criterion.benchmark_group("payments");
+        g.bench_function("decrypt_e2e_n5_t4/free", |b| b.iter(|| decrypt(&free)));
+        g.bench_function("decrypt_e2e_n5_t4/charged", |b| b.iter(|| decrypt(&paid)));
+        g.finish();
+    }
+
+    let samples = env_or("LIT_BENCH_SAMPLES", 300) as usize;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..samples {
+        let t = Instant::now();
+        decrypt(&paid);
+        with.push(t.elapsed());
+        let t = Instant::now();
+        decrypt(&free);
+        without.push(t.elapsed());
+    }
+    report("decrypt_e2e", samples, with, without);
+
+    // PKP signatures from full pools on both networks
+    let full = 5 * POOL;
+    let t = Instant::now();
+    while (refilled(&free.net) < full || refilled(&paid.net) < full)
+        && t.elapsed() < Duration::from_secs(300)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let sign_samples = env_or("LIT_BENCH_SIGN_SAMPLES", 16) as usize;
+    let sign = |s: &Side, i: usize| {
+        let mut d = [0u8; 32];
+        d[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        let t = Instant::now();
+        rt.block_on(
+            s.client
+                .pkp_sign(&s.pkp, ToSign::Digest(Bytes32(d)), Signer::Wallet(&alice)),
+        )
+        .unwrap();
+        t.elapsed()
+    };
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for i in 0..sign_samples {
+        with.push(sign(&paid, i));
+        without.push(sign(&free, i));
+    }
+    report("pkp_sign_e2e (pooled)", sign_samples, with, without);
+    criterion.final_summary();
+}
+
+fn report(what: &str, samples: usize, mut with: Vec<Duration>, mut without: Vec<Duration>) {
+    with.sort();
+    without.sort();
+    let (p50_paid, p50_free) = (percentile(&with, 0.5), percentile(&without, 0.5));
+    println!(
+        "payments/{what} over {samples} alternating requests: charged p50 {} p90 {} | free p50 \
+         {} p90 {} | metering overhead at p50 {:+.2} ms ({:.3}x)",
+        ms(p50_paid),
+        ms(percentile(&with, 0.9)),
+        ms(p50_free),
+        ms(percentile(&without, 0.9)),
+        (p50_paid.as_secs_f64() - p50_free.as_secs_f64()) * 1e3,
+        p50_paid.as_secs_f64() / p50_free.as_secs_f64()
+    );
+}
