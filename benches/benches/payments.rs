@@ -21,7 +21,7 @@ use serde_json::json;
 #[path = "support/devnet.rs"]
 mod support;
 
-use support::{env_or, ms2 as ms, percentile, refilled};
+use support::{alternating, compared, env_or, refilled};
 
 /// Presignatures per rotation group: 5 groups.
 const POOL: usize = 4;
@@ -102,16 +102,8 @@ fn main() {
     }
 
     let samples = env_or("LIT_BENCH_SAMPLES", 300) as usize;
-    let (mut with, mut without) = (Vec::new(), Vec::new());
-    for _ in 0..samples {
-        let t = Instant::now();
-        decrypt(&paid);
-        with.push(t.elapsed());
-        let t = Instant::now();
-        decrypt(&free);
-        without.push(t.elapsed());
-    }
-    report("decrypt_e2e", samples, with, without);
+    let (with, without) = alternating(samples, || drop(decrypt(&paid)), || drop(decrypt(&free)));
+    report("decrypt_e2e", samples, &with, &without);
 
     // PKP signatures from full pools on both networks
     let full = 5 * POOL;
@@ -125,35 +117,31 @@ fn main() {
     let sign = |s: &Side, i: usize| {
         let mut d = [0u8; 32];
         d[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        let t = Instant::now();
         rt.block_on(
             s.client
                 .pkp_sign(&s.pkp, ToSign::Digest(Bytes32(d)), Signer::Wallet(&alice)),
         )
         .unwrap();
-        t.elapsed()
     };
-    let (mut with, mut without) = (Vec::new(), Vec::new());
-    for i in 0..sign_samples {
-        with.push(sign(&paid, i));
-        without.push(sign(&free, i));
-    }
-    report("pkp_sign_e2e (pooled)", sign_samples, with, without);
+    let (mut i, mut j) = (0, 0);
+    let (with, without) = alternating(
+        sign_samples,
+        || {
+            i += 1;
+            sign(&paid, i)
+        },
+        || {
+            j += 1;
+            sign(&free, j)
+        },
+    );
+    report("pkp_sign_e2e (pooled)", sign_samples, &with, &without);
     criterion.final_summary();
 }
 
-fn report(what: &str, samples: usize, mut with: Vec<Duration>, mut without: Vec<Duration>) {
-    with.sort();
-    without.sort();
-    let (p50_paid, p50_free) = (percentile(&with, 0.5), percentile(&without, 0.5));
+fn report(what: &str, samples: usize, with: &[Duration], without: &[Duration]) {
     println!(
-        "payments/{what} over {samples} alternating requests: charged p50 {} p90 {} | free p50 \
-         {} p90 {} | metering overhead at p50 {:+.2} ms ({:.3}x)",
-        ms(p50_paid),
-        ms(percentile(&with, 0.9)),
-        ms(p50_free),
-        ms(percentile(&without, 0.9)),
-        (p50_paid.as_secs_f64() - p50_free.as_secs_f64()) * 1e3,
-        p50_paid.as_secs_f64() / p50_free.as_secs_f64()
+        "payments/{what} over {samples} alternating requests: {}",
+        compared("charged", with, "free", without, "metering overhead")
     );
 }

@@ -7,8 +7,6 @@
 //! (`LIT_BENCH_SAMPLES`, default 300, sets the number of decryptions per network.)
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Instant;
-
 use lit_client::{Bootstrap, ConnectOptions, EncryptedData, LitClient, Wallet};
 use lit_node::devnet::LayoutOptions;
 use serde_json::json;
@@ -16,7 +14,7 @@ use serde_json::json;
 #[path = "support/devnet.rs"]
 mod support;
 
-use support::{env_or, ms2 as ms, percentile};
+use support::{alternating, compared, env_or};
 
 struct Side {
     client: LitClient,
@@ -90,27 +88,16 @@ fn main() {
 
     // percentiles, the two networks alternating request by request
     let samples = env_or("LIT_BENCH_SAMPLES", 300) as usize;
-    let (mut with, mut without) = (Vec::new(), Vec::new());
-    for _ in 0..samples {
-        let t = Instant::now();
-        decrypt(&tls);
-        with.push(t.elapsed());
-        let t = Instant::now();
-        decrypt(&plain);
-        without.push(t.elapsed());
-    }
-    with.sort();
-    without.sort();
-    let (p50_tls, p50_plain) = (percentile(&with, 0.5), percentile(&without, 0.5));
+    let (with, without) = alternating(samples, || drop(decrypt(&tls)), || drop(decrypt(&plain)));
     println!(
-        "tls/decrypt_e2e over {samples} alternating requests: attested TLS p50 {} p90 {} | plain \
-         HTTP p50 {} p90 {} | TLS overhead at p50 {:+.2} ms ({:.3}x)",
-        ms(p50_tls),
-        ms(percentile(&with, 0.9)),
-        ms(p50_plain),
-        ms(percentile(&without, 0.9)),
-        (p50_tls.as_secs_f64() - p50_plain.as_secs_f64()) * 1e3,
-        p50_tls.as_secs_f64() / p50_plain.as_secs_f64()
+        "tls/decrypt_e2e over {samples} alternating requests: {}",
+        compared(
+            "attested TLS",
+            &with,
+            "plain HTTP",
+            &without,
+            "TLS overhead"
+        )
     );
     criterion.final_summary();
 }

@@ -36,7 +36,7 @@ use crate::chain::staking::{NetworkState, Staking};
 use crate::chain::{PkpRegistry, SqliteRegistry};
 use crate::conditions::rpc::ChainRpc;
 use crate::conditions::Evaluator;
-use crate::config::{AttestationMode, Config, DevFault, StakingBackend};
+use crate::config::{AttestationMode, Config, DevFault, StakingBackend, StakingConfig};
 use crate::epoch::dkg::{self, DkgContext, DkgError};
 use crate::epoch::handover::{self, EpochOptions};
 use crate::epoch::peers::PeerChecker;
@@ -256,25 +256,43 @@ async fn peer_checker(config: &Config) -> Result<PeerChecker, NodeError> {
     .map_err(|e| NodeError::Io(format!("http client: {e}")))
 }
 
-/// Opens the staking contract of `config` as this node's staker (`staker.key` in its data
-/// directory).
-pub async fn open_staking(config: &Config) -> Result<Option<Arc<dyn Staking>>, NodeError> {
+/// A `[staking]` section, the staker's key and, on the embedded chain, the chain.
+type StakerView<'a> = (&'a StakingConfig, StakerKey, Option<EmbeddedStaking>);
+
+/// `config`'s `[staking]` section, the node's staker key (`staker.key` in its data directory)
+/// and, on the embedded chain, the chain as that staker (the staking contract, the release
+/// register and the ledger are all that one file).
+fn staker_view(config: &Config) -> Result<Option<StakerView<'_>>, NodeError> {
     let Some(staking) = &config.staking else {
         return Ok(None);
     };
     let staker = StakerKey::load_or_create(&config.data_dir)
         .map_err(|e| NodeError::Io(format!("staker key: {e}")))?;
-    match staking.backend {
+    let embedded = match staking.backend {
         StakingBackend::Embedded => {
             let path = staking
                 .path
                 .as_ref()
                 .ok_or_else(|| NodeError::Io("staking.path is missing".into()))?;
-            let chain = EmbeddedStaking::open(path, staker.address())
-                .map_err(|e| NodeError::Io(format!("staking {}: {e}", path.display())))?;
-            Ok(Some(Arc::new(chain)))
+            Some(
+                EmbeddedStaking::open(path, staker.address())
+                    .map_err(|e| NodeError::Io(format!("chain {}: {e}", path.display())))?,
+            )
         }
-        StakingBackend::Evm => {
+        StakingBackend::Evm => None,
+    };
+    Ok(Some((staking, staker, embedded)))
+}
+
+/// Opens the staking contract of `config` as this node's staker (`staker.key` in its data
+/// directory).
+pub async fn open_staking(config: &Config) -> Result<Option<Arc<dyn Staking>>, NodeError> {
+    let Some((staking, staker, embedded)) = staker_view(config)? else {
+        return Ok(None);
+    };
+    match embedded {
+        Some(chain) => Ok(Some(Arc::new(chain))),
+        None => {
             let missing = |what: &str| {
                 NodeError::Io(format!(
                     "staking.{what} is missing (the evm backend needs it)"
@@ -302,22 +320,12 @@ pub async fn open_staking(config: &Config) -> Result<Option<Arc<dyn Staking>>, N
 /// Opens the payment ledger of `config`'s chain as this node's staker: the embedded chain's
 /// own, or `staking.ledger` on an EVM chain (`None` without one: the network is free).
 pub async fn open_payments(config: &Config) -> Result<Option<Arc<dyn Payments>>, NodeError> {
-    let Some(staking) = &config.staking else {
+    let Some((staking, staker, embedded)) = staker_view(config)? else {
         return Ok(None);
     };
-    let staker = StakerKey::load_or_create(&config.data_dir)
-        .map_err(|e| NodeError::Io(format!("staker key: {e}")))?;
-    match staking.backend {
-        StakingBackend::Embedded => {
-            let path = staking
-                .path
-                .as_ref()
-                .ok_or_else(|| NodeError::Io("staking.path is missing".into()))?;
-            let chain = EmbeddedStaking::open(path, staker.address())
-                .map_err(|e| NodeError::Io(format!("ledger {}: {e}", path.display())))?;
-            Ok(Some(Arc::new(chain)))
-        }
-        StakingBackend::Evm => {
+    match embedded {
+        Some(chain) => Ok(Some(Arc::new(chain))),
+        None => {
             let (Some(rpc_url), Some(ledger)) = (&staking.rpc_url, &staking.ledger) else {
                 warn!("no staking.ledger: requests are not charged");
                 return Ok(None);

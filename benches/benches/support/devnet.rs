@@ -95,3 +95,39 @@ pub fn percentiles(mut v: Vec<Duration>) -> String {
     let p = |q: f64| percentile(&v, q);
     format!("p50 {} p99 {} (n = {})", ms(p(0.5)), ms(p(0.99)), v.len())
 }
+
+/// Times `a` and `b` `samples` times each, alternating request by request so that the
+/// machine's noise falls on both alike; returns both latencies, sorted.
+pub fn alternating(
+    samples: usize,
+    mut a: impl FnMut(),
+    mut b: impl FnMut(),
+) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut ta, mut tb) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+    for _ in 0..samples {
+        let t = std::time::Instant::now();
+        a();
+        ta.push(t.elapsed());
+        let t = std::time::Instant::now();
+        b();
+        tb.push(t.elapsed());
+    }
+    ta.sort();
+    tb.sort();
+    (ta, tb)
+}
+
+/// `A p50 … p90 … | B p50 … p90 … | <what> at p50 +x ms (y×)` for sorted latencies of `a`
+/// against the baseline `b`.
+pub fn compared(a_name: &str, a: &[Duration], b_name: &str, b: &[Duration], what: &str) -> String {
+    let (pa, pb) = (percentile(a, 0.5), percentile(b, 0.5));
+    format!(
+        "{a_name} p50 {} p90 {} | {b_name} p50 {} p90 {} | {what} at p50 {:+.2} ms ({:.3}x)",
+        ms2(pa),
+        ms2(percentile(a, 0.9)),
+        ms2(pb),
+        ms2(percentile(b, 0.9)),
+        (pa.as_secs_f64() - pb.as_secs_f64()) * 1e3,
+        pa.as_secs_f64() / pb.as_secs_f64()
+    )
+}

@@ -7,8 +7,10 @@
 //!    payer's spendable balance (or its delegation to the caller) less what this node has not
 //!    settled yet cannot cover it;
 //! 2. **records** the debit once the work is done and before it answers ([`Meter::record`]), in
-//!    its own SQLite file: a node that crashes after answering still has the debit, and one
-//!    that crashes before answering charged nothing;
+//!    its own SQLite file (WAL, `synchronous = NORMAL`: a committed debit survives the node's
+//!    crash; a power failure may lose the last moments' debits, the node's loss, never a double
+//!    charge, as each batch is checkpointed to disk before it is sent): a node that crashes after
+//!    answering still has the debit, and one that crashes before answering charged nothing;
 //! 3. **settles** its debits in numbered batches ([`Meter::settle`], every
 //!    `staking.settle_interval_ms`): the open debits get the next batch number (the ledger's
 //!    last settled batch of this node, plus one) before they are sent, and are forgotten only
@@ -20,8 +22,10 @@
 //! never lets a balance go below zero, so that excess is the serving nodes' loss, bounded by
 //! what a payer can ask in one settlement interval.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
+use std::time::Instant;
 
 use lit_api::ErrorCode;
 use lit_crypto::eth::Address;
@@ -31,7 +35,9 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use crate::auth::session::VerifiedSession;
-use crate::chain::payments::{reasons, Charge, Payments, Prices, Product, Units};
+use crate::chain::payments::{
+    reasons, Account, Charge, Delegation, Payments, Prices, Product, Units,
+};
 use crate::chain::staking::Amount;
 use crate::chain::ChainError;
 use crate::error::ApiError;
@@ -75,6 +81,37 @@ pub struct Meter {
     db: Mutex<Connection>,
     prices: RwLock<Prices>,
     settling: tokio::sync::Mutex<()>,
+    reads: Mutex<Reads>,
+}
+
+/// How long a read of a deposit or a delegation serves the quotes that it lets through (a
+/// quote it would refuse reads again). Each settlement forgets them all.
+pub const READ_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The most reads remembered; beyond, all are forgotten.
+const MAX_READS: usize = 100_000;
+
+/// Recent ledger reads.
+#[derive(Default)]
+struct Reads {
+    accounts: HashMap<Address, (Instant, Account)>,
+    delegations: HashMap<(Address, Address), (Instant, Delegation)>,
+}
+
+impl Reads {
+    fn remember_account(&mut self, payer: Address, a: Account) {
+        if self.accounts.len() >= MAX_READS {
+            self.accounts.clear();
+        }
+        self.accounts.insert(payer, (Instant::now(), a));
+    }
+
+    fn remember_delegation(&mut self, payer: Address, user: Address, d: Delegation) {
+        if self.delegations.len() >= MAX_READS {
+            self.delegations.clear();
+        }
+        self.delegations.insert((payer, user), (Instant::now(), d));
+    }
 }
 
 impl std::fmt::Debug for Meter {
@@ -114,7 +151,7 @@ impl Meter {
         let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+             PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS debits (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 batch INTEGER,
@@ -137,6 +174,7 @@ impl Meter {
             db: Mutex::new(conn),
             prices: RwLock::new(prices),
             settling: tokio::sync::Mutex::new(()),
+            reads: Mutex::default(),
         })
     }
 
@@ -204,16 +242,69 @@ impl Meter {
                 ),
             ));
         }
+        // recent reads first; a refusal is only ever given on fresh ones
+        match self.quote_from(session, units, price, true).await {
+            Err(e) if e.code() == ErrorCode::PaymentRequired => {
+                self.quote_from(session, units, price, false).await
+            }
+            other => other,
+        }
+    }
+
+    /// The payer's deposit, from a read of the last [`READ_TTL`] when `recent` allows.
+    async fn account(&self, payer: Address, recent: bool) -> Result<Account, ApiError> {
+        if recent {
+            if let Some((at, a)) = self.reads().accounts.get(&payer) {
+                if at.elapsed() < READ_TTL {
+                    return Ok(*a);
+                }
+            }
+        }
+        let a = self.chain.account(payer).await.map_err(chain_unavailable)?;
+        self.reads().remember_account(payer, a);
+        Ok(a)
+    }
+
+    /// A delegation, from a read of the last [`READ_TTL`] when `recent` allows.
+    async fn delegation(
+        &self,
+        payer: Address,
+        user: Address,
+        recent: bool,
+    ) -> Result<Delegation, ApiError> {
+        if recent {
+            if let Some((at, d)) = self.reads().delegations.get(&(payer, user)) {
+                if at.elapsed() < READ_TTL {
+                    return Ok(*d);
+                }
+            }
+        }
+        let d = self
+            .chain
+            .delegation(payer, user)
+            .await
+            .map_err(chain_unavailable)?;
+        self.reads().remember_delegation(payer, user, d);
+        Ok(d)
+    }
+
+    fn reads(&self) -> std::sync::MutexGuard<'_, Reads> {
+        self.reads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn quote_from(
+        &self,
+        session: &VerifiedSession,
+        units: Units,
+        price: Amount,
+        recent: bool,
+    ) -> Result<Option<Quote>, ApiError> {
         let (user, payer) = (session.authorized_address, session.payer);
-        let account = self.chain.account(payer).await.map_err(chain_unavailable)?;
+        let account = self.account(payer, recent).await?;
         // the payer's balance covers all its unsettled debits here, its users' included
         let spendable = account.spendable();
         if payer != user {
-            let delegation = self
-                .chain
-                .delegation(payer, user)
-                .await
-                .map_err(chain_unavailable)?;
+            let delegation = self.delegation(payer, user, recent).await?;
             if !delegation.exists() {
                 return Err(ApiError::new(
                     ErrorCode::PaymentRequired,
@@ -333,11 +424,15 @@ impl Meter {
                     return Ok(Settled::default());
                 }
                 let next = self.chain.settled_batch(self.chain.caller()).await? + 1;
-                self.conn()
-                    .execute(
-                        "UPDATE debits SET batch = ?1 WHERE batch IS NULL",
-                        params![next as i64],
-                    )
+                let conn = self.conn();
+                conn.execute(
+                    "UPDATE debits SET batch = ?1 WHERE batch IS NULL",
+                    params![next as i64],
+                )
+                .map_err(local)?;
+                // the batch's contents are on disk before it is sent, power loss included:
+                // rows that lost their number could be charged again under the next one
+                conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))
                     .map_err(local)?;
                 next
             }
@@ -376,6 +471,8 @@ impl Meter {
         self.conn()
             .execute("DELETE FROM debits WHERE batch = ?1", params![batch as i64])
             .map_err(local)?;
+        // the balances moved: read them again
+        *self.reads() = Reads::default();
         Ok(Settled {
             batch,
             debits,
