@@ -4,6 +4,11 @@
 //! it against its unsettled debits and records a debit before it answers), the same requests
 //! against each, alternating so that the machine's noise falls on both alike.
 //!
+//! A PKP signature's end-to-end latency on this machine is dominated by the presignature pools
+//! refilling behind it, so the node's metering work on that path (the same quote and record as
+//! for a decryption) is also measured alone, in process, on an embedded chain
+//! (`payments/meter_quote_and_record`).
+//!
 //! `cargo bench -p lit-benches --bench payments`
 //! (`LIT_BENCH_SAMPLES`, default 300, sets the decryptions per network; `LIT_BENCH_SIGN_SAMPLES`,
 //! default 16, the signatures, which come from the presignature pools filled first.)
@@ -14,8 +19,10 @@ use std::time::{Duration, Instant};
 use lit_api::v1::{PkpInfo, ToSign};
 use lit_api::Bytes32;
 use lit_client::{Bootstrap, ConnectOptions, EncryptedData, LitClient, Signer, Wallet};
-use lit_node::chain::payments::Prices;
+use lit_node::auth::session::{CapabilitySigner, VerifiedSession};
+use lit_node::chain::payments::{Prices, Product, Units};
 use lit_node::devnet::{DevnetStaking, LayoutOptions};
+use lit_node::service::meter::Meter;
 use serde_json::json;
 
 #[path = "support/devnet.rs"]
@@ -85,6 +92,26 @@ fn main() {
     let Some((rt, mut criterion)) = support::runtime_and_criterion() else {
         return;
     };
+    // the node's metering work per request, alone
+    let dir = tempfile::tempdir().unwrap();
+    let meter = rt.block_on(meter_alone(dir.path()));
+    {
+        let mut g = criterion.benchmark_group("payments");
+        let mut n = 0u64;
+        g.bench_function("meter_quote_and_record", |b| {
+            b.iter(|| {
+                n += 1;
+                rt.block_on(quote_and_record(&meter, n))
+            })
+        });
+        g.finish();
+    }
+    let t = Instant::now();
+    let runs = 2000u64;
+    for i in 0..runs {
+        rt.block_on(quote_and_record(&meter, 1_000_000 + i));
+    }
+    let meter_cost = t.elapsed() / runs as u32;
     let alice = Wallet::random();
     let free = rt.block_on(side(false, &alice));
     let paid = rt.block_on(side(true, &alice));
@@ -136,6 +163,13 @@ fn main() {
         },
     );
     report("pkp_sign_e2e (pooled)", sign_samples, &with, &without);
+    println!(
+        "payments/meter_quote_and_record: {:.1} µs per request = {:.2}% of the free PKP \
+         signature's p50 in this run ({})",
+        meter_cost.as_secs_f64() * 1e6,
+        meter_cost.as_secs_f64() / support::percentile(&without, 0.5).as_secs_f64() * 100.0,
+        support::ms2(support::percentile(&without, 0.5))
+    );
     criterion.final_summary();
 }
 
@@ -144,4 +178,54 @@ fn report(what: &str, samples: usize, with: &[Duration], without: &[Duration]) {
         "payments/{what} over {samples} alternating requests: {}",
         compared("charged", with, "free", without, "metering overhead")
     );
+}
+
+/// A meter on a fresh embedded chain whose ledger charges, with one funded user.
+async fn meter_alone(dir: &std::path::Path) -> Meter {
+    use lit_node::chain::embedded::EmbeddedStaking;
+    use lit_node::chain::payments::{LedgerParams, Payments};
+    use lit_node::chain::staking::{Staking, StakingParams};
+    let admin = EmbeddedStaking::create(
+        &dir.join("chain.sqlite"),
+        lit_crypto::eth::Address([0xad; 20]),
+        &StakingParams::default(),
+        &LedgerParams::default(),
+        u128::MAX / 2,
+    )
+    .unwrap();
+    admin.set_prices(&Prices([7, 11, 0, 0, 0])).await.unwrap();
+    Staking::transfer_token(&admin, USER, u128::MAX / 4)
+        .await
+        .unwrap();
+    Payments::deposit(&admin.as_caller(USER), u128::MAX / 4)
+        .await
+        .unwrap();
+    let node = std::sync::Arc::new(admin.as_caller(lit_crypto::eth::Address([1; 20])));
+    Meter::open(&dir.join("debits.sqlite"), node).await.unwrap()
+}
+
+const USER: lit_crypto::eth::Address = lit_crypto::eth::Address([5; 20]);
+
+/// One PKP signature's quote and debit, as the node makes them.
+async fn quote_and_record(meter: &Meter, n: u64) {
+    let mut id = [0u8; 32];
+    id[..8].copy_from_slice(&n.to_be_bytes());
+    let session = VerifiedSession {
+        session_key: ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key(),
+        authorized_address: USER,
+        authorized_by: CapabilitySigner::Wallet,
+        expires_at: time::OffsetDateTime::now_utc(),
+        requests: vec![],
+        grants: vec![],
+        network_party: None,
+        max_price: 20,
+        payer: USER,
+        request_id: id,
+    };
+    let quote = meter
+        .quote(&session, Units::one(Product::PkpSign))
+        .await
+        .unwrap()
+        .unwrap();
+    meter.record(&quote).unwrap();
 }
