@@ -82,6 +82,38 @@ pub struct Meter {
     prices: RwLock<Prices>,
     settling: tokio::sync::Mutex<()>,
     reads: Mutex<Reads>,
+    totals: Mutex<Totals>,
+}
+
+/// The unsettled debits' running sums (amount, requests), per payer and per payer and user,
+/// kept with the file: the balance check of every quote reads them.
+#[derive(Default)]
+struct Totals {
+    by_payer: HashMap<Address, (Amount, u64)>,
+    by_pair: HashMap<(Address, Address), (Amount, u64)>,
+}
+
+impl Totals {
+    /// Adds (`sign` 1) or takes off (`sign` −1) debits; an entry that falls to nothing goes.
+    fn add(&mut self, payer: Address, user: Address, amount: Amount, requests: u64, sign: i8) {
+        fn apply(t: &mut (Amount, u64), amount: Amount, requests: u64, sign: i8) {
+            if sign > 0 {
+                *t = (t.0.saturating_add(amount), t.1.saturating_add(requests));
+            } else {
+                *t = (t.0.saturating_sub(amount), t.1.saturating_sub(requests));
+            }
+        }
+        let t = self.by_payer.entry(payer).or_default();
+        apply(t, amount, requests, sign);
+        if t.0 == 0 && t.1 == 0 {
+            self.by_payer.remove(&payer);
+        }
+        let t = self.by_pair.entry((payer, user)).or_default();
+        apply(t, amount, requests, sign);
+        if t.0 == 0 && t.1 == 0 {
+            self.by_pair.remove(&(payer, user));
+        }
+    }
 }
 
 /// How long a read of a deposit or a delegation serves the quotes that it lets through (a
@@ -165,6 +197,7 @@ impl Meter {
              CREATE INDEX IF NOT EXISTS debits_batch ON debits(batch);",
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
+        let totals = totals_of(&conn).map_err(|e| format!("{}: {e}", path.display()))?;
         let prices = chain
             .prices()
             .await
@@ -175,6 +208,7 @@ impl Meter {
             prices: RwLock::new(prices),
             settling: tokio::sync::Mutex::new(()),
             reads: Mutex::default(),
+            totals: Mutex::new(totals),
         })
     }
 
@@ -195,30 +229,16 @@ impl Meter {
     }
 
     /// The amount and requests of the debits not settled yet for `payer` (and `user`, if given).
-    fn unsettled(
-        conn: &Connection,
-        payer: &Address,
-        user: Option<&Address>,
-    ) -> Result<(Amount, u64), ApiError> {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT amount, units FROM debits WHERE payer = ?1 AND (?2 IS NULL OR user = ?2)",
-            )
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map(
-                params![payer.to_checksum(), user.map(|u| u.to_checksum())],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )
-            .map_err(db_error)?;
-        let (mut amount, mut requests) = (0u128, 0u64);
-        for row in rows {
-            let (a, u) = row.map_err(db_error)?;
-            amount = amount.saturating_add(a.parse().unwrap_or(0));
-            let units: Units = serde_json::from_str(&u).unwrap_or_default();
-            requests = requests.saturating_add(units.requests());
+    fn unsettled(&self, payer: &Address, user: Option<&Address>) -> (Amount, u64) {
+        let totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        match user {
+            None => totals.by_payer.get(payer).copied().unwrap_or_default(),
+            Some(u) => totals
+                .by_pair
+                .get(&(*payer, *u))
+                .copied()
+                .unwrap_or_default(),
         }
-        Ok((amount, requests))
     }
 
     /// Quotes `units` for the request of `session`; `Ok(None)` when they cost nothing here.
@@ -311,7 +331,7 @@ impl Meter {
                     format!("{payer} does not pay for {user}: it has no delegation to it"),
                 ));
             }
-            let (pair_amount, pair_requests) = Self::unsettled(&self.conn(), &payer, Some(&user))?;
+            let (pair_amount, pair_requests) = self.unsettled(&payer, Some(&user));
             if delegation.remaining() < pair_amount.saturating_add(price) {
                 return Err(ApiError::new(
                     ErrorCode::PaymentRequired,
@@ -345,12 +365,12 @@ impl Meter {
             spendable,
         };
         // refuse now rather than after the work
-        self.check(&self.conn(), &quote)?;
+        self.check(&quote)?;
         Ok(Some(quote))
     }
 
-    fn check(&self, conn: &Connection, quote: &Quote) -> Result<(), ApiError> {
-        let (unsettled, _) = Self::unsettled(conn, &quote.payer, None)?;
+    fn check(&self, quote: &Quote) -> Result<(), ApiError> {
+        let (unsettled, _) = self.unsettled(&quote.payer, None);
         if quote.spendable < unsettled.saturating_add(quote.price) {
             return Err(ApiError::new(
                 ErrorCode::PaymentRequired,
@@ -368,11 +388,12 @@ impl Meter {
     /// payer's spendable balance against everything unsettled again, atomically with the
     /// insert, so concurrent requests of one payer cannot overdraw it here. Returns the price.
     pub fn record(&self, quote: &Quote) -> Result<Amount, ApiError> {
+        // the connection's lock orders the check, the insert and the totals' update
         let mut conn = self.conn();
+        self.check(quote)?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        self.check(&tx, quote)?;
         tx.execute(
             "INSERT INTO debits (batch, user, payer, units, amount, request)
              VALUES (NULL, ?1, ?2, ?3, ?4, ?5)",
@@ -386,6 +407,14 @@ impl Meter {
         )
         .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
+        self.totals.lock().unwrap_or_else(|e| e.into_inner()).add(
+            quote.payer,
+            quote.user,
+            quote.price,
+            quote.units.requests(),
+            1,
+        );
+        drop(conn);
         Ok(quote.price)
     }
 
@@ -438,6 +467,11 @@ impl Meter {
             }
         };
         let (charges, debits) = self.charges_of(batch).map_err(local)?;
+        // what the batch takes off the running totals once it is forgotten (before capping)
+        let raw: Vec<(Address, Address, Amount, u64)> = charges
+            .iter()
+            .map(|c| (c.payer, c.user, c.amount, c.units.requests()))
+            .collect();
         // never above the prices in force (a price that fell since the request was served)
         let prices = self.chain.prices().await?;
         let charges: Vec<Charge> = charges
@@ -468,9 +502,15 @@ impl Meter {
             }
             Err(e) => return Err(e),
         }
-        self.conn()
-            .execute("DELETE FROM debits WHERE batch = ?1", params![batch as i64])
-            .map_err(local)?;
+        {
+            let conn = self.conn();
+            conn.execute("DELETE FROM debits WHERE batch = ?1", params![batch as i64])
+                .map_err(local)?;
+            let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+            for (payer, user, amount, requests) in &raw {
+                totals.add(*payer, *user, *amount, *requests, -1);
+            }
+        }
         // the balances moved: read them again
         *self.reads() = Reads::default();
         Ok(Settled {
@@ -525,6 +565,35 @@ impl Meter {
             .collect();
         Ok((charges, debits))
     }
+}
+
+/// The running sums of the debits in the file (at start-up).
+fn totals_of(conn: &Connection) -> Result<Totals, rusqlite::Error> {
+    let mut totals = Totals::default();
+    let mut stmt = conn.prepare("SELECT payer, user, amount, units FROM debits")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (payer, user, amount, units) = row?;
+        let (Ok(payer), Ok(user)) = (Address::parse(&payer), Address::parse(&user)) else {
+            continue;
+        };
+        let units: Units = serde_json::from_str(&units).unwrap_or_default();
+        totals.add(
+            payer,
+            user,
+            amount.parse().unwrap_or(0),
+            units.requests(),
+            1,
+        );
+    }
+    Ok(totals)
 }
 
 /// Settles every `interval` (and refreshes the prices) until the node stops; a failed
