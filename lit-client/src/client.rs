@@ -115,11 +115,11 @@ pub struct ConnectOptions {
     /// changes the traffic).
     pub plaintext_http: bool,
     /// The most each request may cost at each node (base units of the network's token),
-    /// signed into every session this client makes (`lit --max-price`). `None`: no maximum is
+    /// signed into every session this client makes. `None`: no maximum is
     /// signed, and a network that charges refuses the requests with `price_too_high`.
     pub max_price: Option<u128>,
     /// Who pays for this client's requests, if not the signed-in address: an account that
-    /// delegated to it on the network's ledger (`lit --payer`).
+    /// delegated to it on the network's ledger.
     pub payer: Option<lit_crypto::eth::Address>,
 }
 

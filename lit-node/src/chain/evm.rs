@@ -185,6 +185,22 @@ pub async fn dev_fund_gas(rpc_url: &str, address: Address) -> Result<(), ChainEr
     Ok(())
 }
 
+/// The lock that orders the transactions of `account` across every view of it in this process
+/// (its `EvmStaking`, `EvmPayments`, `EvmReleases`): the next nonce is read from the chain, so
+/// two concurrent sends from one account would pick the same.
+pub(crate) fn send_lock(account: Address) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<Address, Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::OnceLock::new();
+    LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(account)
+        .or_default()
+        .clone()
+}
+
 /// A provider for `rpc_url` that signs nothing.
 pub(crate) fn read_only(rpc_url: &str) -> Result<alloy_provider::RootProvider, ChainError> {
     let url: reqwest_alloy::Url = rpc_url
@@ -198,8 +214,9 @@ pub(crate) fn read_only(rpc_url: &str) -> Result<alloy_provider::RootProvider, C
 #[derive(Clone)]
 pub struct EvmStaking {
     caller: Address,
-    /// One transaction at a time from this view: the next nonce is read from the chain, so
-    /// two concurrent sends would pick the same.
+    /// One transaction at a time from this account, across its views in this process
+    /// ([`send_lock`]): the next nonce is read from the chain, so two concurrent sends would
+    /// pick the same.
     sending: Arc<tokio::sync::Mutex<()>>,
     staking: StakingContract::StakingInstance<DynProvider>,
     token: LitToken::LitTokenInstance<DynProvider>,
@@ -228,7 +245,7 @@ impl EvmStaking {
         let token = staking.token().call().await.map_err(contract_error)?;
         Ok(Self {
             caller: from_evm(caller),
-            sending: Arc::default(),
+            sending: send_lock(from_evm(caller)),
             token: LitToken::new(token, provider),
             staking,
         })

@@ -18,7 +18,7 @@ use lit_attest::{MinTcb, Release};
 use lit_crypto::eth::Address;
 
 use super::evm::bindings::ReleaseRegister as Contract;
-use super::evm::{connect, from_evm, read_only, to_evm, transact, view};
+use super::evm::{connect, from_evm, read_only, send_lock, to_evm, transact, view};
 use super::releases::ReleaseRegister;
 use super::ChainError;
 
@@ -27,9 +27,9 @@ use super::ChainError;
 pub struct EvmReleases {
     /// The account that signs this view's transactions; `None` for a read-only view.
     signer: Option<Address>,
-    /// One transaction at a time from this view: the next nonce is read from the chain, so
-    /// two concurrent sends would pick the same. (Another view of the same account, such as
-    /// its `EvmStaking`, has its own lock: do not send from both at once.)
+    /// One transaction at a time from this account, across its views in this process
+    /// ([`send_lock`]): the next nonce is read from the chain, so two concurrent sends would
+    /// pick the same.
     sending: Arc<tokio::sync::Mutex<()>>,
     contract: Contract::ReleaseRegisterInstance<DynProvider>,
 }
@@ -55,7 +55,7 @@ impl EvmReleases {
         let (provider, signer) = connect(rpc_url, key)?;
         Ok(Self {
             signer: Some(from_evm(signer)),
-            sending: Arc::default(),
+            sending: send_lock(from_evm(signer)),
             contract: Contract::new(to_evm(contract), provider),
         })
     }

@@ -256,8 +256,8 @@ impl Meter {
                 ErrorCode::PriceTooHigh,
                 format!(
                     "this request costs {price} at this node, above the maxPrice of {} the \
-                     request signed (sign a higher one: `lit --max-price`, \
-                     `Session::with_max_price`)",
+                     request signed (sign a higher one: `ConnectOptions::with_max_price` \
+                     or `Session::with_max_price`)",
                     session.max_price
                 ),
             ));
@@ -376,7 +376,7 @@ impl Meter {
                 ErrorCode::PaymentRequired,
                 format!(
                     "the balance of {} on the ledger can spend {} ({unsettled} of it not yet \
-                     settled here), less than the price {}: deposit to the ledger (`lit deposit`)",
+                     settled here), less than the price {}: deposit to the ledger",
                     quote.payer, quote.spendable, quote.price
                 ),
             ));
