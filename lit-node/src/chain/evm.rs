@@ -201,6 +201,16 @@ pub(crate) fn send_lock(account: Address) -> Arc<tokio::sync::Mutex<()>> {
         .clone()
 }
 
+/// The latest block, to read several views at one state (a transaction in between cannot mix
+/// two).
+pub(crate) async fn latest_block<P: Provider>(provider: &P) -> Result<BlockId, ChainError> {
+    let block = provider
+        .get_block_number()
+        .await
+        .map_err(|e| ChainError::Backend(format!("eth_blockNumber: {e}")))?;
+    Ok(BlockId::number(block))
+}
+
 /// A provider for `rpc_url` that signs nothing.
 pub(crate) fn read_only(rpc_url: &str) -> Result<alloy_provider::RootProvider, ChainError> {
     let url: reqwest_alloy::Url = rpc_url

@@ -16,12 +16,13 @@ use std::sync::Arc;
 use alloy_contract::{CallBuilder, CallDecoder};
 use alloy_primitives::{FixedBytes, U256};
 use alloy_provider::{DynProvider, Provider};
-use alloy_rpc_types_eth::BlockId;
 use async_trait::async_trait;
 use lit_crypto::eth::Address;
 
 use super::evm::bindings::{Ledger as Contract, LitToken};
-use super::evm::{amount, connect, from_evm, read_only, send_lock, to_evm, transact, view};
+use super::evm::{
+    amount, connect, from_evm, latest_block, read_only, send_lock, to_evm, transact, view,
+};
 use super::payments::{Account, Charge, Delegation, Payments, Prices};
 use super::staking::Amount;
 use super::ChainError;
@@ -128,13 +129,7 @@ impl Payments for EvmPayments {
 
     async fn account(&self, user: Address) -> Result<Account, ChainError> {
         // both views at one block, so the balance and the request agree
-        let block = self
-            .contract
-            .provider()
-            .get_block_number()
-            .await
-            .map_err(|e| ChainError::Backend(format!("eth_blockNumber: {e}")))?;
-        let at = BlockId::number(block);
+        let at = latest_block(self.contract.provider()).await?;
         let user = to_evm(user);
         let (balance, withdrawal) = futures_util::try_join!(
             view(self.contract.balanceOf(user).block(at)),

@@ -15,15 +15,14 @@
 use std::collections::BTreeSet;
 
 use alloy_primitives::U256;
-use alloy_provider::{Provider, RootProvider};
-use alloy_rpc_types_eth::BlockId;
+use alloy_provider::RootProvider;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_api::v1::{PkpScope, SCOPE_BIT_PERSONAL_SIGN, SCOPE_BIT_SIGN_ANYTHING};
 use lit_api::{Bytes, Bytes32};
 use lit_crypto::eth::Address;
 
 use super::evm::bindings::PkpRegistry as Contract;
-use super::evm::{contract_error, from_evm, read_only, to_evm};
+use super::evm::{contract_error, from_evm, latest_block, read_only, to_evm};
 use super::{Approval, ChainError, Permissions, PermittedAuthMethod, PkpRecord, PkpRegistry};
 
 /// The `PkpRegistry` contract at one address, read-only.
@@ -58,13 +57,7 @@ impl EvmRegistry {
 
     async fn record(&self, token_id: U256) -> Result<Option<PkpRecord>, ChainError> {
         // both views at one block: an owner's transaction in between cannot mix two states
-        let block = self
-            .contract
-            .provider()
-            .get_block_number()
-            .await
-            .map_err(|e| ChainError::Backend(format!("eth_blockNumber: {e}")))?;
-        let at = BlockId::number(block);
+        let at = latest_block(self.contract.provider()).await?;
         let pkp = match self
             .contract
             .pkp(token_id)
