@@ -4,6 +4,7 @@ pub mod cid;
 pub mod conditions;
 pub mod error;
 pub mod hex_bytes;
+pub mod ledger;
 pub mod network;
 pub mod owner;
 pub mod session;

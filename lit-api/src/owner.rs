@@ -21,6 +21,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::ledger::LedgerOp;
 use crate::v1::PermissionChange;
 use crate::{Bytes, Bytes32};
 
@@ -52,6 +53,13 @@ pub enum OwnerAction<'a> {
         /// The change.
         change: &'a PermissionChange,
     },
+    /// An operation of `account` on its deposit in the network's ledger.
+    Ledger {
+        /// The account (EIP-55).
+        account: &'a str,
+        /// The operation.
+        op: &'a LedgerOp,
+    },
 }
 
 /// An owner's approval of one action, sent with the request that performs it.
@@ -82,6 +90,11 @@ pub fn approval_message(
             hex::encode(token_id.0),
             // serialising a PermissionChange cannot fail (strings and numbers only)
             serde_json::to_string(change).unwrap_or_default()
+        ),
+        OwnerAction::Ledger { account, op } => format!(
+            "Lit ledger\nNetwork: {network_id}\nAccount: {account}\nOperation: {}",
+            // strings and numbers only: cannot fail
+            serde_json::to_string(op).unwrap_or_default()
         ),
     };
     format!(
@@ -124,5 +137,17 @@ mod tests {
             "x",
         );
         assert!(mint.starts_with("Lit PKP mint\nNetwork: lit:00\nOwner: 0xAb\nNonce: "));
+        let ledger = approval_message(
+            "lit:00",
+            &OwnerAction::Ledger {
+                account: "0xAb",
+                op: &LedgerOp::Deposit { amount: "5".into() },
+            },
+            &Bytes32([0; 32]),
+            "x",
+        );
+        assert!(ledger.starts_with(
+            "Lit ledger\nNetwork: lit:00\nAccount: 0xAb\nOperation: {\"op\":\"deposit\",\"amount\":\"5\"}\nNonce: "
+        ));
     }
 }

@@ -36,6 +36,15 @@ pub mod paths {
     /// `POST`: a node's attestation for a peer ([`super::PeerAttestRequest`]), also before it
     /// holds keys (a joining node is checked before it receives shares).
     pub const PEER_ATTEST: &str = "/v1/peer/attest";
+    /// `GET`: [`crate::ledger::LedgerStatus`]: the ledger and its prices.
+    pub const LEDGER: &str = "/v1/ledger";
+    /// `POST`: [`crate::ledger::LedgerAccountRequest`] → [`crate::ledger::LedgerAccount`].
+    pub const LEDGER_ACCOUNT: &str = "/v1/ledger/account";
+    /// `POST`: [`crate::ledger::LedgerOpRequest`] (embedded chain) →
+    /// [`crate::ledger::LedgerAccount`].
+    pub const LEDGER_OP: &str = "/v1/ledger/op";
+    /// `POST`: [`crate::ledger::FaucetRequest`] → [`crate::ledger::FaucetResponse`] (devnets).
+    pub const LEDGER_FAUCET: &str = "/v1/ledger/faucet";
 }
 
 /// An Ethereum wallet's signature over a SIWE (EIP-4361) message, in Lit's `AuthSig` shape.

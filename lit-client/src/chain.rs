@@ -76,25 +76,29 @@ impl PkpChain {
         &self,
         wallet: &Wallet,
     ) -> Result<PkpRegistry::PkpRegistryInstance<DynProvider>, ClientError> {
-        let url: reqwest_alloy::Url = self
-            .rpc_url
-            .parse()
-            .map_err(|e| ClientError::Config(format!("RPC URL: {e}")))?;
-        // alloy's reqwest has rustls without a provider (see the workspace manifest)
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let signer = PrivateKeySigner::from_signing_key(wallet.signing_key().clone());
-        let provider = ProviderBuilder::new()
-            .disable_recommended_fillers()
-            .with_gas_estimation()
-            .with_simple_nonce_management()
-            .fetch_chain_id()
-            .wallet(EthereumWallet::from(signer))
-            .connect_http(url)
-            .erased();
+        let provider = wallet_provider(&self.rpc_url, wallet)?;
         Ok(PkpRegistry::new(self.registry.0.into(), provider))
     }
+}
+
+/// A provider at `rpc_url` whose transactions `wallet` signs (and pays for).
+pub(crate) fn wallet_provider(rpc_url: &str, wallet: &Wallet) -> Result<DynProvider, ClientError> {
+    let url: reqwest_alloy::Url = rpc_url
+        .parse()
+        .map_err(|e| ClientError::Config(format!("RPC URL: {e}")))?;
+    // alloy's reqwest has rustls without a provider (see the workspace manifest)
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let signer = PrivateKeySigner::from_signing_key(wallet.signing_key().clone());
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
 }
 
 /// The key id the contract records for `owner`'s mint with `salt`.
@@ -106,7 +110,7 @@ pub fn key_id(owner: &Address, salt: &[u8; 32]) -> [u8; 32] {
 }
 
 /// Sends a call and waits for it to be mined; a refusal is the contract's reason.
-async fn send<D: alloy_contract::CallDecoder>(
+pub(crate) async fn send<D: alloy_contract::CallDecoder>(
     what: &str,
     call: alloy_contract::CallBuilder<&DynProvider, D>,
 ) -> Result<(), ClientError> {

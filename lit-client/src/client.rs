@@ -449,6 +449,17 @@ impl LitClient {
             .map_err(|e| ClientError::Config(format!("session: {e}")))
     }
 
+    /// Signs `max_price` into the sessions this client makes from now on (as
+    /// [`ConnectOptions::with_max_price`]); `None`: none (0).
+    pub fn set_max_price(&mut self, max_price: Option<u128>) {
+        self.options.max_price = max_price;
+    }
+
+    /// The maximum price this client signs into its sessions, if any.
+    pub fn max_price(&self) -> Option<u128> {
+        self.options.max_price
+    }
+
     /// `session` with this client's maximum price and payer ([`ConnectOptions::max_price`],
     /// [`ConnectOptions::payer`]).
     pub fn with_payment_terms(&self, mut session: crate::Session) -> crate::Session {

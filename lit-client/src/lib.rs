@@ -6,6 +6,7 @@ pub mod client;
 pub mod encrypted;
 pub mod error;
 pub mod eth_tx;
+pub mod ledger;
 pub mod owner;
 pub mod pkp;
 pub mod releases;
@@ -23,6 +24,7 @@ pub use client::{collect_shares, Bootstrap, ConnectOptions, EpochView, LitClient
 pub use encrypted::{encrypt_to, identity_of, EncryptedData, ENCRYPTED_DATA_VERSION};
 pub use error::{ClientError, NodeFailure, NodeFailureReason};
 pub use eth_tx::{Eip1559Transaction, EthTransaction, LegacyTransaction};
+pub use ledger::{LedgerInfo, LedgerPrices};
 pub use pkp::{pkp_grant, PkpSignature, Signer, SIGN_ATTEMPTS};
 pub use session::{Session, SessionKey, DEFAULT_SESSION_TTL};
 pub use shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};

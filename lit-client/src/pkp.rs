@@ -84,7 +84,7 @@ impl LitClient {
     /// Asks the nodes one by one (in random order) until one answers; non-retryable refusals
     /// (e.g. `not_permitted`) end the search. Handshakes again and asks once more if the
     /// network moved to another epoch.
-    async fn ask_any<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+    pub(crate) async fn ask_any<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
         &self,
         what: &'static str,
         path: &str,

@@ -10,6 +10,7 @@ mod encryption;
 mod epoch;
 mod execute;
 mod handshake;
+mod ledger;
 mod peer;
 mod pkp;
 mod session;
@@ -80,6 +81,10 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .route(paths::ACTION_UPLOAD, post(execute::upload))
         .route(paths::EPOCH_KEYS, get(epoch::keys))
         .route(paths::NETWORK_STATUS, get(epoch::network))
+        .route(paths::LEDGER, get(ledger::status))
+        .route(paths::LEDGER_ACCOUNT, post(ledger::account))
+        .route(paths::LEDGER_OP, post(ledger::op))
+        .route(paths::LEDGER_FAUCET, post(ledger::faucet))
         .with_state(node.clone());
     base(node.status().clone(), max_body_bytes, routes)
 }

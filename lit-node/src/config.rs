@@ -157,6 +157,33 @@ pub struct Config {
     /// What one caller may do per hour.
     #[serde(default)]
     pub quotas: QuotasConfig,
+    /// A development network's faucet (`lit faucet`); absent: none.
+    #[serde(default)]
+    pub faucet: Option<FaucetConfig>,
+}
+
+/// The `[faucet]` section: test tokens for new wallets on a devnet, from the token's first
+/// holder. On an EVM chain the faucet also gives the address ETH for gas (`anvil_setBalance`:
+/// a development chain only).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaucetConfig {
+    /// The token balance the faucet tops an address up to (base units, decimal; default
+    /// 1000 tokens).
+    #[serde(default = "default_faucet_amount")]
+    pub amount: String,
+    /// Embedded chain: the account that gives (the devnet's admin; the embedded chain moves
+    /// its tokens without a key).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// EVM chain: the folder of the key that gives and pays the gas (`staker.key`, as
+    /// `lit-node init` writes it).
+    #[serde(default)]
+    pub key_dir: Option<PathBuf>,
+}
+
+fn default_faucet_amount() -> String {
+    (1000u128 * 10u128.pow(18)).to_string()
 }
 
 /// Which backend holds the staking contract.
@@ -464,6 +491,20 @@ impl Config {
             return Err("quotas.mints_per_hour, quotas.uploads_per_hour, \
                  quotas.upload_bytes_per_hour and quotas.tracked_callers must be positive"
                 .into());
+        }
+        if let Some(faucet) = &mut config.faucet {
+            lit_api::ledger::parse_amount("faucet.amount", &faucet.amount)?;
+            if faucet.account.is_some() == faucet.key_dir.is_some() {
+                return Err(
+                    "faucet needs exactly one of account (embedded chain) and key_dir \
+                     (EVM chain)"
+                        .into(),
+                );
+            }
+            if config.staking.is_none() {
+                return Err("faucet needs a [staking] chain".into());
+            }
+            faucet.key_dir = faucet.key_dir.take().map(|d| base.join(d));
         }
         config.actions.deno = config.actions.deno.map(|d| base.join(d));
         config.data_dir = base.join(&config.data_dir);

@@ -562,6 +562,15 @@ fn node_folder(
         if let Some(ms) = staking.kick_after_ms {
             text.push_str(&format!("kick_after_ms = {ms}\n"));
         }
+        // the faucet gives from the admin, who holds the token supply
+        match &evm {
+            None => {
+                let admin =
+                    std::fs::read_to_string(dir.join(ADMIN_FILE)).map_err(|e| io("admin", e))?;
+                text.push_str(&format!("\n[faucet]\naccount = \"{}\"\n", admin.trim()));
+            }
+            Some(_) => text.push_str(&format!("\n[faucet]\nkey_dir = \"../{ADMIN_DIR}\"\n")),
+        }
     }
     for (name, url) in &options.chains {
         text.push_str(&format!("\n[chains.{name}]\nrpc_url = \"{url}\"\n"));

@@ -44,6 +44,7 @@ use crate::epoch::{KeysError, NodeKeys};
 use crate::identity::{IdentityError, NodeIdentity, StakerKey};
 use crate::net::{DriveOptions, Peer, PeerKeys, PeerNet, TransportOptions};
 use crate::service::actions::build_engine;
+use crate::service::ledger::{Faucet, LedgerBackend, LedgerDesk};
 use crate::service::meter::{run_settlement, Meter};
 use crate::service::presign::run_pools;
 use crate::service::Status;
@@ -339,6 +340,92 @@ pub async fn open_payments(config: &Config) -> Result<Option<Arc<dyn Payments>>,
     }
 }
 
+/// The ledger's client endpoints of a node whose network has a ledger: where it is, the
+/// node's views of it and of the token, and the faucet of a devnet (`[faucet]`).
+async fn ledger_desk(
+    config: &Config,
+    staking: &StakingConfig,
+    chain: Arc<dyn Staking>,
+    payments: Arc<dyn Payments>,
+) -> Result<LedgerDesk, NodeError> {
+    let io = |what: &str, e: &dyn std::fmt::Display| NodeError::Io(format!("{what}: {e}"));
+    let backend = match staking.backend {
+        StakingBackend::Embedded => LedgerBackend::Embedded(
+            staking
+                .path
+                .clone()
+                .ok_or_else(|| NodeError::Io("staking.path is missing".into()))?,
+        ),
+        StakingBackend::Evm => {
+            let (Some(rpc_url), Some(ledger)) = (&staking.rpc_url, &staking.ledger) else {
+                return Err(NodeError::Io("staking.ledger needs staking.rpc_url".into()));
+            };
+            let ledger =
+                lit_crypto::eth::Address::parse(ledger).map_err(|e| io("staking.ledger", &e))?;
+            let token = EvmPayments::open(rpc_url, ledger)
+                .map_err(|e| io("staking.ledger", &e))?
+                .token()
+                .await
+                .map_err(|e| io("the ledger's token", &e))?;
+            LedgerBackend::Evm {
+                rpc_url: rpc_url.clone(),
+                ledger,
+                token,
+            }
+        }
+    };
+    let faucet = match &config.faucet {
+        None => None,
+        Some(f) => {
+            let amount =
+                lit_api::ledger::parse_amount("faucet.amount", &f.amount).map_err(NodeError::Io)?;
+            let (giver, gas_rpc): (Arc<dyn Staking>, _) = match (&backend, &f.account, &f.key_dir) {
+                (LedgerBackend::Embedded(path), Some(account), _) => {
+                    let account = lit_crypto::eth::Address::parse(account)
+                        .map_err(|e| io("faucet.account", &e))?;
+                    (
+                        Arc::new(
+                            EmbeddedStaking::open(path, account).map_err(|e| io("faucet", &e))?,
+                        ),
+                        None,
+                    )
+                }
+                (LedgerBackend::Evm { rpc_url, .. }, _, Some(dir)) => {
+                    let key =
+                        StakerKey::load_or_create(dir).map_err(|e| io("faucet.key_dir", &e))?;
+                    let contract = staking.contract.as_deref().unwrap_or_default();
+                    let contract = lit_crypto::eth::Address::parse(contract)
+                        .map_err(|e| io("staking.contract", &e))?;
+                    let giver = EvmStaking::connect(rpc_url, contract, key.signing_key())
+                        .await
+                        .map_err(|e| io("faucet", &e))?;
+                    (Arc::new(giver), Some(rpc_url.clone()))
+                }
+                _ => {
+                    return Err(NodeError::Io(
+                        "faucet: an embedded chain's faucet names its `account`, an EVM chain's \
+                         its `key_dir`"
+                            .into(),
+                    ))
+                }
+            };
+            info!(giver = %giver.caller().to_checksum(), amount, "devnet faucet");
+            Some(Faucet {
+                amount,
+                giver,
+                gas_rpc,
+                one: tokio::sync::Mutex::new(()),
+            })
+        }
+    };
+    Ok(LedgerDesk {
+        backend,
+        payments,
+        chain,
+        faucet,
+    })
+}
+
 impl Node {
     /// Builds a node of a static network (members from the network file) from its
     /// configuration: data directory, network file, peers, attester, verifiers, chains,
@@ -510,6 +597,7 @@ impl Node {
             action_permits: tokio::sync::Semaphore::new(config.actions.max_concurrent()),
             quotas: crate::service::quota::Quotas::new(&config.quotas),
             meter: Default::default(),
+            ledger: Default::default(),
             max_body_bytes: config.max_body_bytes,
             fault: DevFault::from_env(config.attestation),
         })
@@ -652,7 +740,7 @@ pub async fn start(node: &Arc<Node>, config: &Config) -> Result<(), NodeError> {
         if let Some(payments) = open_payments(config).await? {
             let path = config.data_dir.join(crate::service::meter::DEBITS_FILE);
             let meter = Arc::new(
-                Meter::open(&path, payments)
+                Meter::open(&path, payments.clone())
                     .await
                     .map_err(|e| NodeError::Io(format!("payments: {e}")))?,
             );
@@ -661,6 +749,8 @@ pub async fn start(node: &Arc<Node>, config: &Config) -> Result<(), NodeError> {
                 unsettled = meter.pending().map_err(|e| NodeError::Io(e.to_string()))?,
                 "charging requests on the ledger"
             );
+            let desk = ledger_desk(config, staking, chain.clone(), payments.clone()).await?;
+            let _ = node.ledger.set(Arc::new(desk));
             let _ = node.meter.set(meter.clone());
             tokio::spawn(run_settlement(
                 meter,

@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod decrypt;
+pub mod ledger;
 pub mod meter;
 pub mod pkp;
 pub mod presign;
@@ -73,6 +74,8 @@ pub struct Node {
     pub(crate) quotas: quota::Quotas,
     /// Charges for requests (networks with a ledger; set when the node starts).
     pub(crate) meter: std::sync::OnceLock<Arc<meter::Meter>>,
+    /// The ledger's endpoints (networks with a ledger; set when the node starts).
+    pub(crate) ledger: std::sync::OnceLock<Arc<ledger::LedgerDesk>>,
     pub(crate) max_body_bytes: usize,
     pub(crate) fault: Option<DevFault>,
 }

@@ -11,6 +11,8 @@ mod support;
 
 use std::time::Duration;
 
+use lit_api::ledger::{LedgerOp, LedgerOpRequest};
+use lit_api::owner::OwnerAction;
 use lit_api::session::{LitAbility, ResourceAbilityRequest};
 use lit_api::v1::{paths, ToSign, CHARGED_HEADER};
 use lit_api::Bytes32;
@@ -21,7 +23,9 @@ use lit_node::devnet::{DevnetStaking, LayoutOptions};
 use lit_node::testnet::TestNet;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::net::{decryption_resource, https_client, libsecp_recover, testnet, user_is};
+use support::net::{
+    code, decryption_resource, https_client, libsecp_recover, post, testnet, user_is,
+};
 
 /// Decryption 7, PKP signature 11 per node; actions free.
 const PRICES: Prices = Prices([7, 11, 0, 0, 0]);
@@ -364,4 +368,190 @@ async fn a_node_killed_before_it_settles_charges_its_debits_once_when_it_is_back
     net.devnet().wait_epoch(1, TIMEOUT).await.unwrap();
     assert_eq!(admin.rewards(node2).await.unwrap(), 7);
     assert_eq!(admin.settled_batch(node2).await.unwrap(), 1);
+}
+
+/// An owner-approved ledger operation of `wallet`, as the client sends it.
+fn approved(
+    wallet: &Wallet,
+    network_id: &str,
+    account: Address,
+    op: LedgerOp,
+    now: std::time::SystemTime,
+    ttl: Duration,
+) -> Value {
+    let account = account.to_checksum();
+    let approval = wallet
+        .approve(
+            network_id,
+            &OwnerAction::Ledger {
+                account: &account,
+                op: &op,
+            },
+            now,
+            ttl,
+        )
+        .unwrap();
+    serde_json::to_value(LedgerOpRequest {
+        account,
+        op,
+        approval,
+    })
+    .unwrap()
+}
+
+/// On the embedded chain a node applies an account's own ledger operation with the account's
+/// approval: once, whichever node it reaches (a node that replays it, here or elsewhere,
+/// changes nothing), only for the operation, the account, the network and the time signed.
+#[tokio::test(flavor = "multi_thread")]
+async fn ledger_operations_through_the_nodes_take_effect_once_and_only_as_approved() {
+    let net = start(500).await;
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
+    let network = client.network_id();
+    let alice = Wallet::random();
+    let now = std::time::SystemTime::now;
+    let ttl = Duration::from_secs(600);
+
+    // the faucet tops an address up to its amount, not beyond
+    let thousand = (1000 * 10u128.pow(18)).to_string();
+    let got = client.faucet(alice.address()).await.unwrap();
+    assert_eq!(
+        (got.given.as_str(), got.tokens.as_str()),
+        (thousand.as_str(), thousand.as_str())
+    );
+    let again = client.faucet(alice.address()).await.unwrap();
+    assert_eq!(
+        (again.given.as_str(), again.tokens.as_str()),
+        ("0", thousand.as_str())
+    );
+    let (status, body) = post(
+        &net.url(2),
+        paths::LEDGER_FAUCET,
+        &json!({"address": "0x12"}),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "malformed_request"), "{body}");
+
+    // a deposit approved by alice, at node 1
+    let deposit = LedgerOp::Deposit {
+        amount: "500".into(),
+    };
+    let request = approved(
+        &alice,
+        &network,
+        alice.address(),
+        deposit.clone(),
+        now(),
+        ttl,
+    );
+    let (status, body) = post(&net.url(1), paths::LEDGER_OP, &request).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["balance"], "500");
+    // replayed at every node, node 1 included: refused, nothing moves
+    for id in 1..=NODES {
+        let (_, body) = post(&net.url(id), paths::LEDGER_OP, &request).await;
+        assert_eq!(code(&body), "nonce_replayed", "node {id}: {body}");
+    }
+    // the approval of 500 does not deposit 5000
+    let mut stretched = request.clone();
+    stretched["op"]["amount"] = json!("5000");
+    stretched["approval"] = approved(
+        &alice,
+        &network,
+        alice.address(),
+        deposit.clone(),
+        now(),
+        ttl,
+    )["approval"]
+        .clone();
+    let (_, body) = post(&net.url(2), paths::LEDGER_OP, &stretched).await;
+    assert_eq!(code(&body), "invalid_auth", "{body}");
+    // bob cannot move alice's tokens, whatever he signs
+    let bob = Wallet::random();
+    let bobs = approved(&bob, &network, alice.address(), deposit.clone(), now(), ttl);
+    let (_, body) = post(&net.url(3), paths::LEDGER_OP, &bobs).await;
+    assert_eq!(code(&body), "invalid_auth", "{body}");
+    // an approval that lives two hours, an expired one, another network's
+    let long = approved(
+        &alice,
+        &network,
+        alice.address(),
+        deposit.clone(),
+        now(),
+        Duration::from_secs(7200),
+    );
+    let (_, body) = post(&net.url(1), paths::LEDGER_OP, &long).await;
+    assert_eq!(code(&body), "invalid_auth", "{body}");
+    let past = now() - Duration::from_secs(700);
+    let expired = approved(
+        &alice,
+        &network,
+        alice.address(),
+        deposit.clone(),
+        past,
+        ttl,
+    );
+    let (_, body) = post(&net.url(1), paths::LEDGER_OP, &expired).await;
+    assert_eq!(code(&body), "auth_expired", "{body}");
+    let other = approved(
+        &alice,
+        "lit:0000000000000000000000000000000000000000",
+        alice.address(),
+        deposit.clone(),
+        now(),
+        ttl,
+    );
+    let (_, body) = post(&net.url(1), paths::LEDGER_OP, &other).await;
+    assert_eq!(code(&body), "invalid_auth", "{body}");
+    let account = client.ledger_account(alice.address(), None).await.unwrap();
+    assert_eq!(
+        (account.balance.as_str(), account.unsettled.as_str()),
+        ("500", "0")
+    );
+
+    // a refused operation still uses its approval: a withdrawal before the delay is over
+    // cannot be sent again once it would pass
+    client.request_withdraw(&alice, 200).await.unwrap();
+    let withdraw = approved(
+        &alice,
+        &network,
+        alice.address(),
+        LedgerOp::Withdraw {},
+        now(),
+        ttl,
+    );
+    let (_, body) = post(&net.url(1), paths::LEDGER_OP, &withdraw).await;
+    assert_eq!(code(&body), "not_permitted", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("withdrawal delay not over"),
+        "{body}"
+    );
+    let (_, body) = post(&net.url(2), paths::LEDGER_OP, &withdraw).await;
+    assert_eq!(code(&body), "nonce_replayed", "{body}");
+
+    // delegation through the SDK, read back with the account
+    client
+        .delegate(&alice, bob.address(), 40, 3, 60)
+        .await
+        .unwrap();
+    let bobs = client
+        .ledger_account(bob.address(), Some(alice.address()))
+        .await
+        .unwrap();
+    let d = bobs.delegation.unwrap();
+    assert_eq!(
+        (d.total_limit.as_str(), d.requests_per_period, d.period),
+        ("40", 3, 60)
+    );
+    let info = client.ledger().await.unwrap();
+    assert_eq!(info.status.backend, "embedded");
+    assert_eq!(info.status.withdraw_delay, 600);
+    assert_eq!(info.status.faucet.as_deref(), Some(thousand.as_str()));
 }

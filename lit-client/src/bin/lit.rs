@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use lit_api::ledger::LedgerOp;
 use lit_client::{
     Bootstrap, ClientError, ConnectOptions, EncryptedData, LitClient, Policy, Wallet,
 };
@@ -41,6 +42,15 @@ struct Cli {
     /// proves nothing about their software). Never implied by the network file.
     #[arg(long, global = true, env = "LIT_DEVNET")]
     devnet: bool,
+    /// The most one node may charge for one request, in base units of the ledger's token,
+    /// signed into every request: a node whose price is higher refuses with `price_too_high`.
+    /// `auto`: twice the dearest request at the network's current prices (an action counted at
+    /// 30 s and 100 host calls); nothing on a network without a ledger.
+    #[arg(long, global = true, env = "LIT_MAX_PRICE", default_value = "auto")]
+    max_price: String,
+    /// Charge another account that delegated to the wallet (`lit delegate`), not the wallet.
+    #[arg(long, global = true, env = "LIT_PAYER")]
+    payer: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +93,65 @@ enum Command {
     /// Lit Actions: upload code to the nodes, run it on a group of T nodes.
     #[command(subcommand)]
     Action(ActionCommand),
+    /// Show an account's deposit in the network's ledger (default: the wallet's), the tokens
+    /// it can deposit, and the network's prices.
+    Balance {
+        /// The account (default: the wallet's address).
+        address: Option<String>,
+        /// Also show this payer's delegation to the account.
+        #[arg(long)]
+        payer: Option<String>,
+    },
+    /// Get test tokens from a development network's faucet (and ETH for gas on an EVM devnet).
+    Faucet {
+        /// Who gets them (default: the wallet's address).
+        address: Option<String>,
+    },
+    /// Deposit the wallet's tokens in the network's ledger, to pay for requests.
+    Deposit {
+        /// Base units of the token (18 decimals).
+        amount: String,
+        #[command(flatten)]
+        chain: LedgerChain,
+    },
+    /// Withdraw from the wallet's deposit: `lit withdraw AMOUNT` asks, and `lit withdraw
+    /// --complete` pays what was asked once the ledger's delay has passed.
+    Withdraw {
+        /// Base units to ask for.
+        #[arg(required_unless_present = "complete", conflicts_with = "complete")]
+        amount: Option<String>,
+        /// Pay the pending withdrawal.
+        #[arg(long)]
+        complete: bool,
+        #[command(flatten)]
+        chain: LedgerChain,
+    },
+    /// Let another wallet spend from this wallet's deposit (a dApp paying for its users; the
+    /// user signs `--payer` with this wallet's address).
+    Delegate {
+        /// The user.
+        #[arg(long)]
+        to: String,
+        /// The most the user may spend in all (base units; 0 removes the delegation).
+        #[arg(long)]
+        limit: String,
+        /// Requests the user may make per period (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        requests: u32,
+        /// The period of --requests, in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        period: u64,
+        #[command(flatten)]
+        chain: LedgerChain,
+    },
+}
+
+/// On an EVM chain: where the wallet sends its transactions.
+#[derive(Debug, clap::Args)]
+struct LedgerChain {
+    /// The chain's JSON-RPC URL (default: the one the nodes name).
+    #[arg(long)]
+    rpc_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,7 +371,44 @@ async fn connect(cli: &Cli) -> Result<LitClient, ClientError> {
             .map_err(|e| ClientError::Config(format!("policy {}: {e}", path.display())))?;
         options = options.with_policy(policy);
     }
+    if let Some(payer) = &cli.payer {
+        options = options.with_payer(parse_address("--payer", payer)?);
+    }
     LitClient::connect_with(Bootstrap::NetworkFile(cli.network.clone()), options).await
+}
+
+/// An action's run counted by `--max-price auto`: 30 s (Lit's limit) and 100 host calls.
+const AUTO_ACTION_MS: u64 = 30_000;
+const AUTO_ACTION_HOST_CALLS: u64 = 100;
+
+/// [`connect`], for a command whose requests are charged: signs `--max-price` into them.
+async fn connect_paying(cli: &Cli) -> Result<LitClient, ClientError> {
+    let mut client = connect(cli).await?;
+    let max_price = if cli.max_price == "auto" {
+        match client.ledger().await {
+            Ok(info) => Some(
+                info.prices
+                    .max_price(AUTO_ACTION_MS, AUTO_ACTION_HOST_CALLS),
+            )
+            .filter(|p| *p > 0),
+            // a network without a ledger is free
+            Err(ClientError::NodesFailed { failures })
+                if failures
+                    .iter()
+                    .all(|f| f.reason.code() == Some(lit_api::ErrorCode::NotFound)) =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        Some(
+            lit_api::ledger::parse_amount("--max-price", &cli.max_price)
+                .map_err(ClientError::Config)?,
+        )
+    };
+    client.set_max_price(max_price);
+    Ok(client)
 }
 
 /// Prints a line for humans, or nothing in JSON mode.
@@ -435,7 +541,7 @@ async fn run(cli: &Cli) -> Result<(), ClientError> {
                 .map_err(|_| ClientError::EncryptedData("not UTF-8".into()))?;
             let data = EncryptedData::from_json(&text)?;
             let wallet = Wallet::load(&cli.wallet)?;
-            let client = connect(cli).await?;
+            let client = connect_paying(cli).await?;
             let plaintext = zeroize::Zeroizing::new(client.decrypt(&data, &wallet).await?);
             write_output(out, &plaintext)?;
             if cli.json && !is_stdio(out) {
@@ -449,8 +555,178 @@ async fn run(cli: &Cli) -> Result<(), ClientError> {
         }
         Command::Pkp(cmd) => run_pkp(cli, cmd).await?,
         Command::Action(cmd) => run_action(cli, cmd).await?,
+        Command::Balance { address, payer } => {
+            let who = match address {
+                Some(a) => parse_address("address", a)?,
+                None => Wallet::load(&cli.wallet)?.address(),
+            };
+            let payer = payer
+                .as_deref()
+                .map(|p| parse_address("--payer", p))
+                .transpose()?;
+            let client = connect(cli).await?;
+            let info = client.ledger().await?;
+            let account = client.ledger_account(who, payer).await?;
+            print_account(cli, &account, Some(&info));
+        }
+        Command::Faucet { address } => {
+            let who = match address {
+                Some(a) => parse_address("address", a)?,
+                None => Wallet::load(&cli.wallet)?.address(),
+            };
+            let client = connect(cli).await?;
+            let got = client.faucet(who).await?;
+            if cli.json {
+                print_json(&serde_json::to_value(&got).unwrap_or_default());
+            } else {
+                println!(
+                    "{}: given {}, now holds {} tokens",
+                    got.address,
+                    tokens(&got.given),
+                    tokens(&got.tokens)
+                );
+            }
+        }
+        Command::Deposit { amount, chain } => {
+            let op = LedgerOp::Deposit {
+                amount: parse_amount("amount", amount)?,
+            };
+            ledger_op(cli, op, chain).await?;
+        }
+        Command::Withdraw {
+            amount,
+            complete,
+            chain,
+        } => {
+            let op = match (amount, complete) {
+                (Some(a), false) => LedgerOp::RequestWithdraw {
+                    amount: parse_amount("amount", a)?,
+                },
+                _ => LedgerOp::Withdraw {},
+            };
+            ledger_op(cli, op, chain).await?;
+        }
+        Command::Delegate {
+            to,
+            limit,
+            requests,
+            period,
+            chain,
+        } => {
+            let op = LedgerOp::Delegate {
+                user: parse_address("--to", to)?.to_checksum(),
+                total_limit: parse_amount("--limit", limit)?,
+                requests_per_period: *requests,
+                period: *period,
+            };
+            ledger_op(cli, op, chain).await?;
+        }
     }
     Ok(())
+}
+
+fn parse_address(what: &str, text: &str) -> Result<lit_crypto::eth::Address, ClientError> {
+    lit_crypto::eth::Address::parse(text)
+        .map_err(|e| ClientError::Config(format!("{what} {text:?}: {e}")))
+}
+
+/// A decimal amount of base units, checked (kept as text for the request).
+fn parse_amount(what: &str, text: &str) -> Result<String, ClientError> {
+    lit_api::ledger::parse_amount(what, text)
+        .map(|a| a.to_string())
+        .map_err(ClientError::Config)
+}
+
+/// Base units as tokens for people (`12.5`), or the raw text.
+fn tokens(base_units: &str) -> String {
+    lit_client::format_tokens(base_units).unwrap_or_else(|| base_units.to_string())
+}
+
+async fn ledger_op(cli: &Cli, op: LedgerOp, chain: &LedgerChain) -> Result<(), ClientError> {
+    let wallet = Wallet::load(&cli.wallet)?;
+    let client = connect(cli).await?;
+    let account = client
+        .ledger_op(&wallet, op.clone(), chain.rpc_url.as_deref())
+        .await?;
+    say(
+        cli,
+        match &op {
+            LedgerOp::Deposit { amount } => format!("deposited {}", tokens(amount)),
+            LedgerOp::RequestWithdraw { amount } => format!(
+                "asked to withdraw {} (`lit withdraw --complete` once the delay is over)",
+                tokens(amount)
+            ),
+            LedgerOp::Withdraw {} => "withdrawn".to_string(),
+            LedgerOp::Delegate {
+                user, total_limit, ..
+            } if total_limit == "0" => format!("removed the delegation to {user}"),
+            LedgerOp::Delegate {
+                user,
+                total_limit,
+                requests_per_period,
+                period,
+            } => format!(
+                "{user} may spend up to {} of this deposit{}",
+                tokens(total_limit),
+                if *requests_per_period > 0 {
+                    format!(", {requests_per_period} requests per {period} s")
+                } else {
+                    String::new()
+                }
+            ),
+        },
+    );
+    print_account(cli, &account, None);
+    Ok(())
+}
+
+fn print_account(
+    cli: &Cli,
+    account: &lit_api::ledger::LedgerAccount,
+    info: Option<&lit_client::LedgerInfo>,
+) {
+    if cli.json {
+        let mut value = serde_json::to_value(account).unwrap_or_default();
+        if let Some(info) = info {
+            value["prices"] = json!(lit_api::ledger::PRODUCTS
+                .iter()
+                .zip(info.prices.0)
+                .map(|(name, p)| (name.to_string(), json!(p.to_string())))
+                .collect::<serde_json::Map<_, _>>());
+            value["backend"] = json!(info.status.backend);
+        }
+        print_json(&value);
+        return;
+    }
+    println!("account     {}", account.address);
+    println!(
+        "deposit     {} ({} base units)",
+        tokens(&account.balance),
+        account.balance
+    );
+    if account.withdrawal != "0" {
+        println!(
+            "withdrawal  {} asked at {}",
+            tokens(&account.withdrawal),
+            rfc3339(account.withdrawal_requested_at)
+        );
+    }
+    println!("unsettled   {} (at the answering node)", account.unsettled);
+    println!("tokens      {}", tokens(&account.tokens));
+    if let Some(d) = &account.delegation {
+        println!(
+            "delegation  from {}: {} of {} spent, {} of {} requests this period ({} s)",
+            d.payer, d.spent, d.total_limit, d.period_requests, d.requests_per_period, d.period
+        );
+    }
+    if let Some(info) = info {
+        let prices: Vec<String> = lit_api::ledger::PRODUCTS
+            .iter()
+            .zip(info.prices.0)
+            .map(|(name, p)| format!("{name} {p}"))
+            .collect();
+        println!("prices      {} (base units per node)", prices.join(", "));
+    }
 }
 
 /// A stake for people: tokens (`1000.0`), or the raw amount if it is not a number.
@@ -780,7 +1056,7 @@ async fn run_action(cli: &Cli, cmd: &ActionCommand) -> Result<(), ClientError> {
             if let Some(wallet) = &wallet {
                 run = run.wallet(wallet);
             }
-            let client = connect(cli).await?;
+            let client = connect_paying(cli).await?;
             let result = client.execute_js(run).await?;
             if cli.json {
                 print_json(&execute_json(&result));
@@ -796,7 +1072,7 @@ async fn run_action(cli: &Cli, cmd: &ActionCommand) -> Result<(), ClientError> {
 
 async fn run_pkp(cli: &Cli, cmd: &PkpCommand) -> Result<(), ClientError> {
     use lit_api::v1::{PermissionChange, ToSign};
-    let client = connect(cli).await?;
+    let client = connect_paying(cli).await?;
     match cmd {
         PkpCommand::Mint { chain } => {
             let wallet = Wallet::load(&cli.wallet)?;

@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use super::ledger_book::Book;
-use super::payments::{Account, Charge, Delegation, LedgerParams, Payments, Prices};
+use super::payments::{Account, Charge, Delegation, LedgerCall, LedgerParams, Payments, Prices};
 use super::releases::{self, ReleaseRegister};
 use super::staking::{
     threshold_for, Amount, EpochState, JoinRequest, NetworkState, Staking, StakingParams, Validator,
@@ -544,6 +544,46 @@ impl EmbeddedStaking {
 
     fn me(&self) -> String {
         key(&self.caller)
+    }
+
+    /// Applies the caller's own ledger operation `call` with its owner approval, after recording
+    /// the approval's nonce: the embedded chain's counterpart of the caller sending its own
+    /// transaction. An approval seen before is refused with [`ChainError::ApprovalUsed`] and
+    /// changes nothing.
+    pub fn apply_approved(
+        &self,
+        approval: &super::Approval,
+        call: &LedgerCall,
+    ) -> Result<(), ChainError> {
+        let me = self.me();
+        let now = now_secs();
+        // the nonce in its own write first: a refused operation still uses its approval, so
+        // whoever holds it cannot try it again later, when the operation would pass
+        self.db.apply(|l| {
+            l.book.use_approval(
+                &approval.nonce,
+                approval.expires,
+                i64::try_from(now).unwrap_or(i64::MAX),
+            )
+        })?;
+        self.db.apply(|l| match call {
+            LedgerCall::Deposit(amount) => l.book.deposit(&mut l.balances, &me, *amount),
+            LedgerCall::RequestWithdraw(amount) => l.book.request_withdraw(&me, *amount, now),
+            LedgerCall::Withdraw => l.book.withdraw(&mut l.balances, &me, now),
+            LedgerCall::Delegate {
+                user,
+                total_limit,
+                requests_per_period,
+                period,
+            } => l.book.delegate(
+                &me,
+                &key(user),
+                *total_limit,
+                *requests_per_period,
+                *period,
+                now,
+            ),
+        })
     }
 }
 

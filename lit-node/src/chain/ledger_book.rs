@@ -58,6 +58,10 @@ pub(crate) struct Book {
     delegations: BTreeMap<String, StoredDelegation>,
     settled: BTreeMap<String, u64>,
     rewards: BTreeMap<String, Amount>,
+    /// The nonces of the owner approvals applied (hex), with their expiry (Unix seconds): an
+    /// expired approval is refused anyway, so its nonce is forgotten.
+    #[serde(default)]
+    approvals: BTreeMap<String, i64>,
 }
 
 fn pair(payer: &str, user: &str) -> String {
@@ -120,6 +124,22 @@ impl Book {
 
     pub(crate) fn rewards(&self, node: &str) -> Amount {
         self.rewards.get(node).copied().unwrap_or(0)
+    }
+
+    /// Records an owner approval's nonce (forgetting expired ones); refuses one seen before.
+    pub(crate) fn use_approval(
+        &mut self,
+        nonce: &[u8; 32],
+        expires: i64,
+        now: i64,
+    ) -> Result<(), ChainError> {
+        self.approvals.retain(|_, until| *until > now);
+        let k = hex::encode(nonce);
+        if self.approvals.contains_key(&k) {
+            return Err(ChainError::ApprovalUsed);
+        }
+        self.approvals.insert(k, expires);
+        Ok(())
     }
 
     pub(crate) fn set_prices(&mut self, admin: bool, prices: &Prices) -> Result<(), ChainError> {
@@ -299,6 +319,19 @@ mod tests {
     use super::*;
     use crate::chain::payments::Units;
     use lit_crypto::eth::Address;
+
+    #[test]
+    fn an_approval_is_used_once_and_forgotten_after_its_expiry() {
+        let mut book = Book::new(&LedgerParams::default());
+        book.use_approval(&[1; 32], 100, 50).unwrap();
+        let again = book.use_approval(&[1; 32], 100, 99).unwrap_err();
+        assert!(matches!(again, ChainError::ApprovalUsed), "{again}");
+        book.use_approval(&[2; 32], 300, 99).unwrap();
+        // at 100 the first has expired (nodes refuse it as expired): forgotten, the second kept
+        book.use_approval(&[3; 32], 400, 100).unwrap();
+        assert_eq!(book.approvals.len(), 2);
+        assert!(book.use_approval(&[2; 32], 300, 100).is_err());
+    }
 
     /// The period of a delegation rolls at the first charge after it ended (a clock the
     /// conformance suite cannot set on a real chain).

@@ -59,6 +59,29 @@ pub mod reasons {
 /// The number of products.
 pub const PRODUCTS: usize = 5;
 
+/// An account's own operation on its deposit (what it sends the `Ledger` contract itself; on
+/// the embedded chain, a node applies it for the account with its approval).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerCall {
+    /// [`Payments::deposit`].
+    Deposit(Amount),
+    /// [`Payments::request_withdraw`].
+    RequestWithdraw(Amount),
+    /// [`Payments::withdraw`].
+    Withdraw,
+    /// [`Payments::delegate`].
+    Delegate {
+        /// The user.
+        user: Address,
+        /// Its total limit (0 removes the delegation).
+        total_limit: Amount,
+        /// Requests per period (0: no limit).
+        requests_per_period: u32,
+        /// Seconds.
+        period: u64,
+    },
+}
+
 /// What a node charges for, per unit; the index into [`Prices`] and [`Charge::units`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -212,6 +212,11 @@ impl Meter {
         })
     }
 
+    /// What this node charged `payer` and has not settled yet.
+    pub fn unsettled_of(&self, payer: Address) -> Amount {
+        self.unsettled(&payer, None).0
+    }
+
     /// The prices in force here.
     pub fn prices(&self) -> Prices {
         *self.prices.read().unwrap_or_else(|e| e.into_inner())
