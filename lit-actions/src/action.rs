@@ -7,14 +7,16 @@ use serde_json::{Map, Value};
 use crate::cid::ActionId;
 use crate::error::ActionError;
 use crate::host::AuthContext;
+use crate::limits::Budget;
 
-/// JavaScript code with its content id, parameters and auth context.
+/// JavaScript code with its content id, parameters, auth context and budget.
 #[derive(Debug, Clone)]
 pub struct Action {
     id: ActionId,
     code: Arc<str>,
     params: Map<String, Value>,
     auth: AuthContext,
+    budget: Budget,
 }
 
 impl Action {
@@ -26,6 +28,7 @@ impl Action {
             code,
             params: Map::new(),
             auth: AuthContext::default(),
+            budget: Budget::unlimited(),
         }
     }
 
@@ -60,6 +63,13 @@ impl Action {
         self
     }
 
+    /// Sets what the caller paid for: the engine stops the action when it has used it (no budget,
+    /// the default: only the engine's limits apply).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// The action's content id.
     pub fn id(&self) -> &ActionId {
         &self.id
@@ -73,6 +83,11 @@ impl Action {
     /// The `jsParams`.
     pub fn params(&self) -> &Map<String, Value> {
         &self.params
+    }
+
+    /// What the caller paid for.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// `Lit.Auth` as the action sees it: the running action's id is always in `actionIpfsIdStack`.
@@ -102,7 +117,8 @@ pub struct ActionOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Usage {
-    /// Wall time from the start of the host session to the action's end.
+    /// Wall time from the start of the host session to the action's end (with a time budget,
+    /// always below it).
     pub duration: std::time::Duration,
     /// Signatures asked for (`signEcdsa` and `signAndCombineEcdsa`).
     pub signatures: u32,
@@ -114,4 +130,30 @@ pub struct Usage {
     pub response_bytes: usize,
     /// Size of the logs.
     pub log_bytes: usize,
+}
+
+impl Usage {
+    /// The billable host calls the action made, all kinds together: signatures, fetches and the
+    /// other host calls counted per kind (see [`Budget::host_calls`] for the list). This is the
+    /// number compared with [`Budget::host_calls`].
+    pub fn total_host_calls(&self) -> u64 {
+        total_host_calls(
+            self.signatures,
+            self.fetches,
+            self.host_calls.values().copied(),
+        )
+    }
+}
+
+/// Billable host calls from their counters: the one sum behind [`Usage::total_host_calls`] and the
+/// host's check of [`Budget::host_calls`].
+pub(crate) fn total_host_calls(
+    signatures: u32,
+    fetches: u32,
+    per_kind: impl IntoIterator<Item = u32>,
+) -> u64 {
+    per_kind.into_iter().map(u64::from).fold(
+        u64::from(signatures) + u64::from(fetches),
+        u64::saturating_add,
+    )
 }

@@ -26,7 +26,8 @@ pub trait Engine: Send + Sync {
     /// The limits actions run under.
     fn limits(&self) -> &Limits;
 
-    /// Runs `action` to its end, with `host` serving its `Lit.Actions` calls.
+    /// Runs `action` to its end, with `host` serving its `Lit.Actions` calls, under the engine's
+    /// limits lowered by the action's [`Budget`](crate::Budget).
     async fn run(
         &self,
         action: &Action,

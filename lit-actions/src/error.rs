@@ -69,6 +69,18 @@ pub enum ActionError {
         /// The limit.
         limit: u32,
     },
+    /// The action used all of a resource its caller paid for (its [`Budget`](crate::Budget)),
+    /// below the engine's limit for it. Out of time, the action ran for `limit` ms (it is stopped
+    /// then); out of host calls, it made `limit` billable calls and the one refused was not
+    /// performed.
+    #[error("the action used all the {resource} its caller paid for ({limit} {})", budget_unit(.resource))]
+    BudgetExhausted {
+        /// [`Budget::TIME`](crate::Budget::TIME) (`"time"`) or
+        /// [`Budget::HOST_CALLS`](crate::Budget::HOST_CALLS) (`"host calls"`).
+        resource: String,
+        /// The budget: milliseconds of time, or a number of billable host calls.
+        limit: u64,
+    },
     /// The JavaScript call stack overflowed (unbounded recursion).
     #[error("the action overflowed its call stack: {message}")]
     StackOverflow {
@@ -115,6 +127,15 @@ pub enum ActionError {
         /// Why.
         reason: String,
     },
+}
+
+/// The unit of a [`ActionError::BudgetExhausted`] limit.
+fn budget_unit(resource: &str) -> &'static str {
+    if resource == crate::Budget::TIME {
+        "ms"
+    } else {
+        "calls"
+    }
 }
 
 /// An error of the node's side of a host call. It is thrown into the action as a JavaScript

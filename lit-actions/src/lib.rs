@@ -14,7 +14,7 @@ pub use engine::quickjs::QuickJsEngine;
 pub use engine::{default_engine, Engine, EngineConfig};
 pub use error::{ActionError, HostError};
 pub use host::{ActionContext, ActionHost, AuthContext};
-pub use limits::Limits;
+pub use limits::{Budget, Limits};
 /// Content addressing of action code (the type lives in `lit-api`, shared with the client).
 pub use lit_api::cid;
 pub use lit_api::cid::ActionId;

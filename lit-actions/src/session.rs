@@ -9,13 +9,13 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::action::{Action, ActionOutcome, Usage};
+use crate::action::{total_host_calls, Action, ActionOutcome, Usage};
 use crate::error::{ActionError, HostError};
 use crate::host::{
     ActionContext, ActionHost, BroadcastAndCollect, CheckConditions, DecryptAndCombine, Encrypt,
     RunOnce, RunOnceRole, SignEcdsa,
 };
-use crate::limits::Limits;
+use crate::limits::{Budget, Limits};
 use crate::net::{Fetcher, NetPolicy};
 
 /// What the engine does after a message.
@@ -39,6 +39,13 @@ struct State {
     signatures: u32,
     fetches: u32,
     run_once_granted: BTreeSet<String>,
+}
+
+impl State {
+    /// The billable host calls so far ([`Usage::total_host_calls`]).
+    fn total_host_calls(&self) -> u64 {
+        total_host_calls(self.signatures, self.fetches, self.calls.values().copied())
+    }
 }
 
 /// A message from the sandbox, read.
@@ -65,18 +72,19 @@ pub(crate) enum FromSandbox {
 }
 
 /// Runs the host side of an action until it finishes: reads messages from `rx`, answers calls
-/// concurrently through `reply` (one JSON text per answer), enforces the deadline.
+/// concurrently through `reply` (one JSON text per answer), enforces [`Session::deadline`].
 pub(crate) async fn drive(
     session: Arc<Session>,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<FromSandbox>,
     mut reply: impl FnMut(String) -> bool,
-    deadline: tokio::time::Instant,
     engine: &'static str,
 ) -> Result<ActionOutcome, ActionError> {
     let mut calls = tokio::task::JoinSet::new();
-    let timeout = ActionError::Timeout {
-        limit_ms: u64::try_from(session.limits.time.as_millis()).unwrap_or(u64::MAX),
-    };
+    let deadline = tokio::time::Instant::now()
+        + session
+            .deadline()
+            .saturating_duration_since(std::time::Instant::now());
+    let timeout = session.time_up();
     loop {
         tokio::select! {
             biased;
@@ -123,6 +131,8 @@ pub(crate) struct Session {
     ctx: ActionContext,
     host: Arc<dyn ActionHost>,
     limits: Limits,
+    /// The action's budget, which lowers `limits`.
+    budget: Budget,
     net: NetPolicy,
     fetcher: Option<Fetcher>,
     state: Mutex<State>,
@@ -195,6 +205,7 @@ impl Session {
             },
             host,
             limits,
+            budget: action.budget().clone(),
             net,
             fetcher,
             state: Mutex::new(State::default()),
@@ -202,18 +213,29 @@ impl Session {
         }
     }
 
+    /// When the action must have ended: the session's start plus the engine's time limit, lowered
+    /// by the budget. Each engine stops the action then, with [`Session::time_up`].
+    pub(crate) fn deadline(&self) -> std::time::Instant {
+        self.started + self.budget.time_allowed(&self.limits)
+    }
+
+    /// The error of an action still running at the deadline.
+    pub(crate) fn time_up(&self) -> ActionError {
+        self.budget.time_up(&self.limits)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The outcome so far (used when the action ends).
-    pub(crate) fn outcome(&self) -> ActionOutcome {
+    /// The outcome so far (used when the action ends, `duration` after the session started).
+    fn outcome(&self, duration: Duration) -> ActionOutcome {
         let st = self.state();
         ActionOutcome {
             response: st.response.clone(),
             logs: st.logs.clone(),
             usage: Usage {
-                duration: self.started.elapsed(),
+                duration,
                 signatures: st.signatures,
                 fetches: st.fetches,
                 host_calls: st
@@ -310,7 +332,14 @@ impl Session {
     fn done(&self, args: Value) -> Step {
         let error = args.get("error").cloned().unwrap_or(Value::Null);
         if error.is_null() {
-            return Step::Done(Ok(self.outcome()));
+            let duration = self.started.elapsed();
+            // The deadline may pass while this message waits to be read: with a time budget, an
+            // action reported done has a duration below it (the caller is never charged more time
+            // than it paid for). Without one, the engine's limit is enforced as it always was.
+            if self.budget.time.is_some() && duration >= self.budget.time_allowed(&self.limits) {
+                return Step::Fatal(self.time_up());
+            }
+            return Step::Done(Ok(self.outcome(duration)));
         }
         let f: ScriptFailure = serde_json::from_value(error).unwrap_or(ScriptFailure {
             name: String::new(),
@@ -325,6 +354,10 @@ impl Session {
         )))
     }
 
+    // The three counters below count the billable host calls (`Budget::host_calls`): a call is
+    // counted by one of them, after its arguments are read and before the host performs it.
+
+    /// Counts a host call of `kind` (its JavaScript name).
     fn count(&self, kind: &'static str) -> Result<(), CallError> {
         let mut st = self.state();
         let n = st.calls.entry(kind).or_insert(0);
@@ -335,9 +368,10 @@ impl Session {
                 limit: self.limits.host_calls_per_kind,
             }));
         }
-        Ok(())
+        self.within_budget(&st)
     }
 
+    /// Counts a signature.
     fn count_signature(&self) -> Result<(), CallError> {
         let mut st = self.state();
         st.signatures += 1;
@@ -346,9 +380,10 @@ impl Session {
                 limit: self.limits.signatures,
             }));
         }
-        Ok(())
+        self.within_budget(&st)
     }
 
+    /// Counts a `fetch`.
     fn count_fetch(&self) -> Result<(), CallError> {
         let mut st = self.state();
         st.fetches += 1;
@@ -357,7 +392,17 @@ impl Session {
                 limit: self.limits.fetches,
             }));
         }
-        Ok(())
+        self.within_budget(&st)
+    }
+
+    /// Checks the billable host calls counted so far (the one just counted included) against the
+    /// budget; called by each counter after its engine limit, under the same lock, so concurrent
+    /// calls are counted one at a time and an engine limit reached at the same call is named first.
+    fn within_budget(&self, st: &State) -> Result<(), CallError> {
+        match self.budget.host_calls_exceeded(st.total_host_calls()) {
+            Some(e) => Err(CallError::Fatal(e)),
+            None => Ok(()),
+        }
     }
 
     async fn call(&self, op: &str, args: Value) -> Result<Value, CallError> {
@@ -574,6 +619,61 @@ fn host_err(op: &str) -> impl Fn(HostError) -> CallError + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::NoCapabilities;
+
+    fn session(budget: Budget) -> Session {
+        Session::new(
+            &Action::new("").with_budget(budget),
+            Arc::new(NoCapabilities),
+            Limits::default(),
+            NetPolicy::default(),
+            None,
+        )
+    }
+
+    #[test]
+    fn every_counter_bills_one_budget_and_usage_reports_what_was_compared() {
+        let s = session(Budget::unlimited().with_host_calls(3));
+        assert!(s.count("getRpcUrl").is_ok());
+        assert!(s.count_signature().is_ok());
+        assert!(s.count_fetch().is_ok());
+        assert_eq!(s.state().total_host_calls(), 3);
+        assert_eq!(s.outcome(Duration::ZERO).usage.total_host_calls(), 3);
+        match s.count("getRpcUrl") {
+            Err(CallError::Fatal(e)) => assert_eq!(
+                e,
+                ActionError::BudgetExhausted {
+                    resource: "host calls".into(),
+                    limit: 3
+                }
+            ),
+            _ => panic!("the 4th billable call was not refused"),
+        }
+        // the refused call is counted, as an engine limit counts the call over it
+        assert_eq!(s.state().total_host_calls(), 4);
+        assert_eq!(s.outcome(Duration::ZERO).usage.total_host_calls(), 4);
+    }
+
+    #[test]
+    fn done_after_the_time_budget_is_not_a_result() {
+        let done = br#"{"op":"done","args":{}}"#;
+        let spent = session(Budget::unlimited().with_time(Duration::ZERO));
+        match spent.receive(done) {
+            Received::Step(Step::Fatal(e)) => assert_eq!(
+                e,
+                ActionError::BudgetExhausted {
+                    resource: "time".into(),
+                    limit: 0
+                }
+            ),
+            _ => panic!("an action done after its time budget got a result"),
+        }
+        let unlimited = session(Budget::unlimited());
+        assert!(matches!(
+            unlimited.receive(done),
+            Received::Step(Step::Done(Ok(_)))
+        ));
+    }
 
     #[test]
     fn engine_frames_are_dropped_and_the_users_kept() {

@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lit_actions::{Action, ActionError, AuthContext, EngineConfig, NetPolicy};
+use lit_actions::{Action, ActionError, AuthContext, Budget, EngineConfig, NetPolicy};
 use serde_json::{json, Value};
 use support::{limits, MakeEngine, RecordingHost};
 
@@ -783,6 +783,193 @@ async fn limit_hit_does_not_affect_others(make: MakeEngine) {
     assert_eq!(c.unwrap().response.as_deref(), Some("fine"));
 }
 
+// ---- budgets: what the caller paid for, below the engine's limits ------------------------------
+// Without a budget nothing changes: `infinite_loop_times_out`, `never_resolving_promise_times_out`,
+// `signature_and_call_limits` and `limit_hit_does_not_affect_others` run without one.
+
+async fn run_with_budget(
+    make: MakeEngine,
+    config: EngineConfig,
+    code: &str,
+    budget: Budget,
+) -> (
+    Result<lit_actions::ActionOutcome, ActionError>,
+    Arc<RecordingHost>,
+) {
+    let host = RecordingHost::new();
+    let engine = make(config);
+    let action = Action::new(code).with_budget(budget);
+    let r = engine.run(&action, host.clone()).await;
+    (r, host)
+}
+
+fn time_exhausted(limit: u64) -> ActionError {
+    ActionError::BudgetExhausted {
+        resource: Budget::TIME.into(),
+        limit,
+    }
+}
+
+fn host_calls_exhausted(limit: u64) -> ActionError {
+    ActionError::BudgetExhausted {
+        resource: Budget::HOST_CALLS.into(),
+        limit,
+    }
+}
+
+/// A time budget below the limit stops the action, by name: busy (the engine interrupts it) or
+/// idle (the host's deadline ends it).
+async fn time_budget_ends_the_action(make: MakeEngine) {
+    let config = EngineConfig::new(limits().with_time(Duration::from_secs(30)));
+    let budget = Budget::unlimited().with_time(Duration::from_millis(300));
+    for code in [
+        "while (true) {}",
+        r#"Lit.Actions.setResponse({ response: "early" }); await new Promise(() => {});"#,
+    ] {
+        let (r, _) = run_with_budget(make, config.clone(), code, budget.clone()).await;
+        assert_eq!(r, Err(time_exhausted(300)), "{code}");
+    }
+}
+
+/// A budget at or above the limit does not raise it: the limit ends the action, as without one.
+async fn time_budget_does_not_raise_the_limit(make: MakeEngine) {
+    let config = EngineConfig::new(limits().with_time(Duration::from_millis(500)));
+    for time in [Duration::from_millis(500), Duration::from_secs(10)] {
+        let budget = Budget::unlimited().with_time(time);
+        let (r, _) = run_with_budget(make, config.clone(), "while (true) {}", budget).await;
+        assert_eq!(r, Err(ActionError::Timeout { limit_ms: 500 }), "{time:?}");
+    }
+}
+
+/// An action that ends within its time budget reports a duration below it.
+async fn time_budget_is_not_spent_by_a_quick_action(make: MakeEngine) {
+    let budget = Budget::unlimited().with_time(Duration::from_secs(3));
+    let (r, _) = run_with_budget(
+        make,
+        config(),
+        r#"await new Promise((r) => setTimeout(r, 20)); Lit.Actions.setResponse({ response: "in time" });"#,
+        budget,
+    )
+    .await;
+    let out = r.unwrap();
+    assert_eq!(out.response.as_deref(), Some("in time"));
+    assert!(out.usage.duration < Duration::from_secs(3));
+}
+
+/// A budget of 3 host calls: the 4th ends the action and the host never sees it.
+async fn host_call_budget_stops_the_call_over_it(make: MakeEngine) {
+    let budget = Budget::unlimited().with_host_calls(3);
+    let (r, host) = run_with_budget(
+        make,
+        config(),
+        r#"for (let i = 0; i < 4; i++) await Lit.Actions.getRpcUrl({ chain: "ethereum" });
+           Lit.Actions.setResponse({ response: "not reached" });"#,
+        budget.clone(),
+    )
+    .await;
+    assert_eq!(r, Err(host_calls_exhausted(3)));
+    let calls = host.calls();
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|c| c["call"] == "getRpcUrl"), "{calls:?}");
+
+    // Exactly the budget is fine.
+    let (r, host) = run_with_budget(
+        make,
+        config(),
+        r#"for (let i = 0; i < 3; i++) await Lit.Actions.getRpcUrl({ chain: "ethereum" });
+           Lit.Actions.setResponse({ response: "done" });"#,
+        budget.clone(),
+    )
+    .await;
+    let out = r.unwrap();
+    assert_eq!(out.response.as_deref(), Some("done"));
+    assert_eq!(out.usage.total_host_calls(), 3);
+    assert_eq!(host.calls().len(), 3);
+
+    // Calls made at once: those over the budget are refused before the host performs them.
+    let (r, host) = run_with_budget(
+        make,
+        config(),
+        r#"await Promise.all(Array.from({ length: 8 }, () => Lit.Actions.getRpcUrl({ chain: "ethereum" })));"#,
+        budget,
+    )
+    .await;
+    assert_eq!(r, Err(host_calls_exhausted(3)));
+    assert!(host.calls().len() <= 3, "{:?}", host.calls());
+}
+
+/// Every billable kind counts against one budget (per-kind calls, signatures, fetches, a host call
+/// the host fails); timers, logs, the response and a `runOnce` section's result do not.
+async fn host_call_budget_counts_every_billable_call(make: MakeEngine) {
+    let port = support::http_server("ok");
+    let config = config().with_net(NetPolicy::allow([format!("127.0.0.1:{port}")]));
+    let code = format!(
+        r#"await Lit.Actions.getRpcUrl({{ chain: "ethereum" }});
+           await (await fetch("http://127.0.0.1:{port}/")).text();
+           await new Promise((r) => setTimeout(r, 5));
+           console.log("free");
+           await Lit.Actions.signEcdsa({{ toSign: [1], publicKey: "0x04", sigName: "s" }});
+           try {{ await Lit.Actions.isPermittedAction({{ tokenId: "1", ipfsId: "Qm" }}); }} catch (_e) {{}}
+           Lit.Actions.setResponse({{ response: "partial" }});
+           const once = await Lit.Actions.runOnce({{ name: "tx" }}, async () => "r");
+           Lit.Actions.setResponse({{ response: once }});"#
+    );
+    let (r, host) = run_with_budget(
+        make,
+        config.clone(),
+        &code,
+        Budget::unlimited().with_host_calls(5),
+    )
+    .await;
+    let out = r.unwrap();
+    assert_eq!(out.response.as_deref(), Some("r"));
+    let usage = &out.usage;
+    assert_eq!(usage.total_host_calls(), 5);
+    assert_eq!((usage.signatures, usage.fetches), (1, 1));
+    assert_eq!(
+        usage.host_calls,
+        [("getRpcUrl", 1), ("pkpInfo", 1), ("runOnce", 1)]
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect()
+    );
+    let names: Vec<Value> = host.calls().iter().map(|c| c["call"].clone()).collect();
+    assert_eq!(
+        names,
+        ["getRpcUrl", "signEcdsa", "runOnce", "runOnceResult"]
+    );
+
+    // One fewer: `runOnce` is refused, and its section never runs.
+    let (r, host) =
+        run_with_budget(make, config, &code, Budget::unlimited().with_host_calls(4)).await;
+    assert_eq!(r, Err(host_calls_exhausted(4)));
+    let names: Vec<Value> = host.calls().iter().map(|c| c["call"].clone()).collect();
+    assert_eq!(names, ["getRpcUrl", "signEcdsa"]);
+}
+
+/// An engine limit reached first, or at the same call, is named as without a budget.
+async fn host_call_limits_come_before_the_budget(make: MakeEngine) {
+    let config = EngineConfig::new(limits().with_host_calls_per_kind(3));
+    for budget in [3, 10] {
+        let (r, host) = run_with_budget(
+            make,
+            config.clone(),
+            r#"for (let i = 0; i < 4; i++) await Lit.Actions.getRpcUrl({ chain: "ethereum" });"#,
+            Budget::unlimited().with_host_calls(budget),
+        )
+        .await;
+        assert_eq!(
+            r,
+            Err(ActionError::TooManyHostCalls {
+                kind: "getRpcUrl".into(),
+                limit: 3
+            }),
+            "budget {budget}"
+        );
+        assert_eq!(host.calls().len(), 3);
+    }
+}
+
 macro_rules! conformance {
     ($engine:ident, $make:path) => {
         mod $engine {
@@ -796,7 +983,10 @@ macro_rules! conformance {
                 deep_recursion_overflows_the_stack, code_too_large_and_id_checked,
                 signature_and_call_limits, no_files_env_processes_or_remote_modules,
                 forged_frames_are_not_accepted, exiting_the_process_is_an_error, prototype_pollution_does_not_leak,
-                limit_hit_does_not_affect_others);
+                limit_hit_does_not_affect_others, time_budget_ends_the_action,
+                time_budget_does_not_raise_the_limit, time_budget_is_not_spent_by_a_quick_action,
+                host_call_budget_stops_the_call_over_it, host_call_budget_counts_every_billable_call,
+                host_call_limits_come_before_the_budget);
         }
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

@@ -4,8 +4,9 @@
 //! write, env, run, ffi and sys denied, network allowed only to the configured hosts (none by
 //! default, and remote imports denied whatever the network policy), a V8 heap limit, a watch on its
 //! resident memory, an empty environment and its own empty `DENO_DIR`. It is killed at the time
-//! limit. A pool of warm processes (started and waiting
-//! for their action) hides Deno's start-up; a process runs one action and is discarded.
+//! limit (lowered by the action's [`Budget`](crate::Budget)). A pool of warm processes (started
+//! and waiting for their action) hides Deno's start-up; a process runs one action and is
+//! discarded.
 //!
 //! The host talks to the process over its pipes with framed JSON (see `js/deno.js`).
 
@@ -353,7 +354,6 @@ impl Engine for DenoEngine {
             None,
         ));
 
-        let deadline = tokio::time::Instant::now() + limits.time;
         let (to_host, mut from_deno) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_frames(
             stdout,
@@ -381,7 +381,6 @@ impl Engine for DenoEngine {
             session,
             &mut from_deno,
             |text| to_deno.send(text).is_ok(),
-            deadline,
             NAME,
         )
         .await;

@@ -2,9 +2,10 @@
 //!
 //! Each action gets a fresh QuickJS runtime (nothing survives from one action to the next) on its
 //! own thread, with a memory limit, a stack limit and an interrupt handler that stops it at the
-//! time limit or when the host ends it. The runtime has no module loader and no I/O: its only
-//! capability is one transport function to the host, which the prelude captures and removes from
-//! the global object. `fetch` and timers are served by the host.
+//! time limit (lowered by the action's [`Budget`](crate::Budget)) or when the host ends it. The
+//! runtime has no module loader and no I/O: its only capability is one transport function to the
+//! host, which the prelude captures and removes from the global object. `fetch` and timers are
+//! served by the host.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -88,14 +89,13 @@ impl Engine for QuickJsEngine {
         let (to_js, from_host) = std_mpsc::channel::<String>();
         let abort = Arc::new(AtomicBool::new(false));
         let _guard = AbortOnDrop(abort.clone());
-        let start = Instant::now();
-        let deadline = start + limits.time;
         let job = Job {
             code: action.code().to_owned(),
             params: serde_json::Value::Object(action.params().clone()).to_string(),
             auth: serde_json::to_string(&action.auth()).unwrap_or_else(|_| "{}".into()),
             limits,
-            deadline,
+            deadline: session.deadline(),
+            time_up: session.time_up(),
             abort,
             to_host,
             from_host,
@@ -108,16 +108,7 @@ impl Engine for QuickJsEngine {
                 engine: NAME,
                 reason: format!("cannot start a thread: {e}"),
             })?;
-        let deadline =
-            tokio::time::Instant::now() + deadline.saturating_duration_since(Instant::now());
-        drive(
-            session,
-            &mut from_js,
-            |text| to_js.send(text).is_ok(),
-            deadline,
-            NAME,
-        )
-        .await
+        drive(session, &mut from_js, |text| to_js.send(text).is_ok(), NAME).await
     }
 }
 
@@ -127,7 +118,10 @@ struct Job {
     params: String,
     auth: String,
     limits: Limits,
+    /// The session's deadline (the time limit lowered by the action's budget).
     deadline: Instant,
+    /// The error of an action still running at `deadline`.
+    time_up: ActionError,
     abort: Arc<AtomicBool>,
     to_host: mpsc::UnboundedSender<FromSandbox>,
     from_host: std_mpsc::Receiver<String>,
@@ -142,9 +136,7 @@ impl Job {
     }
 
     fn timeout(&self) -> ActionError {
-        ActionError::Timeout {
-            limit_ms: u64::try_from(self.limits.time.as_millis()).unwrap_or(u64::MAX),
-        }
+        self.time_up.clone()
     }
 
     fn stopped(&self) -> bool {
