@@ -555,3 +555,136 @@ async fn ledger_operations_through_the_nodes_take_effect_once_and_only_as_approv
     assert_eq!(info.status.withdraw_delay, 600);
     assert_eq!(info.status.faucet.as_deref(), Some(thousand.as_str()));
 }
+
+/// Lit Actions are charged by what they use at each node of the group (a base price, each
+/// millisecond, each billable host call), within the price the caller signed: a run that would
+/// cost more is stopped at it and charged at most it.
+#[tokio::test(flavor = "multi_thread")]
+async fn actions_are_charged_by_their_usage_and_stopped_at_the_signed_price() {
+    let mut net = start(500).await;
+    // an action: 50 to start, 1 per millisecond, 20 per host call
+    net.devnet()
+        .payments_admin()
+        .await
+        .unwrap()
+        .set_prices(&Prices([0, 0, 50, 1, 20]))
+        .await
+        .unwrap();
+    let alice = Wallet::random();
+    let ledger = net.devnet().payments_as(alice.signing_key()).await.unwrap();
+    net.devnet()
+        .staking_admin()
+        .await
+        .unwrap()
+        .transfer_token(alice.address(), 1_000_000)
+        .await
+        .unwrap();
+    ledger.deposit(100_000).await.unwrap();
+    let connect = |max_price: u128| {
+        LitClient::connect_with(
+            Bootstrap::NetworkFile(net.network_file()),
+            ConnectOptions::devnet().with_max_price(max_price),
+        )
+    };
+    let client = connect(5_000).await.unwrap();
+    let pkp = client.mint_pkp(&alice).await.unwrap();
+    let code = r#"
+for (let i = 0; i < 3; i++) await Lit.Actions.pubkeyToTokenId({ publicKey });
+Lit.Actions.setResponse({ response: "done" });
+"#;
+    let params = || {
+        let mut p = serde_json::Map::new();
+        p.insert("publicKey".into(), json!(hex::encode(&pkp.public_key.0)));
+        p
+    };
+    // the nodes read the prices at their next settlement
+    eventually(&net, "every node has the prices", || async {
+        let mut all = true;
+        for id in 1..=NODES {
+            let resp = https_client()
+                .get(format!("{}{}", net.url(id), paths::LEDGER))
+                .send()
+                .await
+                .unwrap();
+            let status: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+            all &= status["prices"][2] == "50";
+        }
+        all
+    })
+    .await;
+    // an anonymous caller signs no price: refused
+    let anonymous = client
+        .execute_js(lit_client::ExecuteJs::code(code).params(params()))
+        .await
+        .unwrap_err();
+    assert!(
+        anonymous.to_string().contains("payment_required"),
+        "{anonymous}"
+    );
+    let before = ledger.account(alice.address()).await.unwrap().balance;
+    let run = client
+        .execute_js(
+            lit_client::ExecuteJs::code(code)
+                .params(params())
+                .wallet(&alice),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.agreed_response().unwrap(), Some("done"));
+    // each node of the group charged its own usage: 50 + its milliseconds + 3 calls
+    let mut expected = 0;
+    for usage in run.usage.values() {
+        let calls: u32 = usage.host_calls.values().sum::<u32>() + usage.signatures + usage.fetches;
+        assert_eq!(calls, 3, "{usage:?}");
+        let ms = ((usage.duration_ms * 1000.0).floor() as u128).div_ceil(1000);
+        expected += 50 + ms + 20 * 3;
+    }
+    eventually(&net, "the action's charges are settled", || async {
+        before - ledger.account(alice.address()).await.unwrap().balance == expected
+    })
+    .await;
+
+    // a signed maximum that does not pay for the start and one millisecond: refused before
+    // running, nothing charged
+    let cheap = connect(50).await.unwrap();
+    let err = cheap
+        .execute_js(
+            lit_client::ExecuteJs::code(code)
+                .params(params())
+                .wallet(&alice),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("price_too_high"), "{err}");
+    // a loop that never ends, with 50 + 300 signed: stopped after 300 ms at each node and
+    // charged the 350 it paid for
+    let capped = connect(350).await.unwrap();
+    let settled_before = ledger.account(alice.address()).await.unwrap().balance;
+    let err = capped
+        .execute_js(lit_client::ExecuteJs::code("while (true) {}").wallet(&alice))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("price_too_high") && text.contains("time its caller paid for (300 ms)"),
+        "{text}"
+    );
+    let group = client.threshold() as u128;
+    eventually(&net, "the stopped runs are charged", || async {
+        settled_before - ledger.account(alice.address()).await.unwrap().balance == 350 * group
+    })
+    .await;
+    // host calls: 50 + 60 signed pays for three calls at most (or 60 ms): the fourth of ten
+    // stops the run
+    let few = connect(50 + 40 + 20).await.unwrap();
+    let many = "for (let i = 0; i < 10; i++) await Lit.Actions.pubkeyToTokenId({ publicKey });";
+    let err = few
+        .execute_js(
+            lit_client::ExecuteJs::code(many)
+                .params(params())
+                .wallet(&alice),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("price_too_high"), "{err}");
+}

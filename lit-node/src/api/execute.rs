@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lit_api::v1::{ActionUploadRequest, ActionUploadResponse, ExecuteRequest, ExecuteResponse};
 
@@ -13,8 +14,11 @@ use crate::service::{actions as service, Node};
 pub(super) async fn execute(
     State(node): State<Arc<Node>>,
     ApiJson(req): ApiJson<ExecuteRequest>,
-) -> Result<Json<ExecuteResponse>, ApiError> {
-    service::execute(&node, req).await.map(Json)
+) -> Result<Response, ApiError> {
+    let (body, charged) = service::execute(&node, req).await?;
+    let mut resp = Json::<ExecuteResponse>(body).into_response();
+    super::charged_header(&mut resp, charged);
+    Ok(resp)
 }
 
 pub(super) async fn upload(

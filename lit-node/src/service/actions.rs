@@ -30,7 +30,8 @@ use lit_actions::host::{
     RunOnce, RunOnceRole, SignEcdsa,
 };
 use lit_actions::{
-    Action, ActionError, ActionHost, AuthContext, Engine, EngineConfig, HostError, NetPolicy,
+    Action, ActionError, ActionHost, AuthContext, Budget, Engine, EngineConfig, HostError,
+    NetPolicy,
 };
 use lit_api::session::{LitAbility, LitResource, ResourceAbilityRequest};
 use lit_api::v1::{
@@ -53,9 +54,12 @@ use super::pkp::{blocking, check_record, parse_group, registry, StoreUsed};
 use super::{client_key, seal_reply, Node};
 use crate::auth::action::action_permit;
 use crate::auth::{Caller as Verified, CallerKey};
+use crate::chain::payments::{Product, Units};
+use crate::chain::staking::Amount;
 use crate::config::{ActionsConfig, EngineChoice};
 use crate::epoch::NodeKeys;
 use crate::error::ApiError;
+use crate::service::meter::ActionQuote;
 use crate::store::Table;
 
 /// How long a member waits for the others' part of a host call (their shares, values, the
@@ -211,6 +215,8 @@ struct Caller {
     grants: Vec<ResourceAbilityRequest>,
     /// Verified auth methods: (type, id as lowercase hex).
     auth_methods: Vec<(u32, String)>,
+    /// The session signature, when the caller sent one (it carries the price terms).
+    session: Option<crate::auth::session::VerifiedSession>,
 }
 
 impl Caller {
@@ -262,7 +268,8 @@ async fn verify_caller(
             let address = session.authorized_address.to_checksum();
             ctx.auth_sig_address = Some(address.clone());
             caller.address = Some(address);
-            caller.grants = session.grants;
+            caller.grants = session.grants.clone();
+            caller.session = Some(session);
         }
         Verified::AuthMethod {
             identity,
@@ -292,6 +299,32 @@ async fn verify_caller(
     Ok((caller, ctx, key))
 }
 
+/// Records what a run used at the prices of its quote: the base price, its milliseconds
+/// (rounded up) and its billable host calls. A run the engine could not carry out is not
+/// charged; a run that failed is charged its time, and its host calls when it ran out of them
+/// (the engine counts a failed run's calls only then).
+fn charge_run(
+    node: &Node,
+    quote: &ActionQuote,
+    outcome: &Result<lit_actions::ActionOutcome, ActionError>,
+    elapsed: Duration,
+) -> Result<Amount, ApiError> {
+    let (duration, calls) = match outcome {
+        Ok(o) => (o.usage.duration, o.usage.total_host_calls()),
+        Err(ActionError::EngineUnavailable { .. } | ActionError::Engine { .. }) => return Ok(0),
+        Err(ActionError::BudgetExhausted { resource, limit }) if resource == Budget::HOST_CALLS => {
+            (elapsed, *limit)
+        }
+        Err(ActionError::BudgetExhausted { limit, .. }) => (Duration::from_millis(*limit), 0),
+        Err(_) => (elapsed, 0),
+    };
+    let ms = u64::try_from(duration.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+    let mut units = Units::one(Product::Action);
+    units.0[Product::ActionMs as usize] = ms;
+    units.0[Product::ActionHostCall as usize] = calls;
+    node.record_action(quote, units)
+}
+
 /// How an action's failure is answered: limits and the action's own errors are the caller's
 /// to see; the engine's failures stay in the log.
 impl From<ActionError> for ApiError {
@@ -315,6 +348,12 @@ fn action_error(e: ActionError) -> ApiError {
         ActionError::EngineUnavailable { .. } | ActionError::Engine { .. } => {
             return ApiError::internal(ErrorCode::Internal, "the action engine failed", e);
         }
+        ActionError::BudgetExhausted { .. } => {
+            return ApiError::new(
+                ErrorCode::PriceTooHigh,
+                format!("{e}: the maxPrice the request signed pays for no more"),
+            )
+        }
         _ => ErrorCode::ActionFailed,
     };
     ApiError::new(code, e.to_string())
@@ -323,7 +362,10 @@ fn action_error(e: ActionError) -> ApiError {
 /// Runs an action as one member of the execution group: checks the epoch, the group, the
 /// client key, the code, the caller, the concurrency cap and the request's nonces, then runs
 /// it in the configured engine with this node as its host.
-pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteResponse, ApiError> {
+pub async fn execute(
+    node: &Arc<Node>,
+    req: ExecuteRequest,
+) -> Result<(ExecuteResponse, Amount), ApiError> {
     let keys = node.keys_for_epoch(req.epoch)?;
     let group = parse_group(&keys, node.me, &req.group, keys.ecdsa.threshold())?;
     let client = client_key(&req.client_public_key)?;
@@ -331,6 +373,7 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
     let (caller, auth, key) =
         verify_caller(node, &keys, req.auth.as_ref(), &action, &req.js_params).await?;
     let _permit = action_permit(&node.action_permits)?;
+    let price = node.quote_action(caller.session.as_ref()).await?;
     let until = OffsetDateTime::now_utc() + time::Duration::hours(1);
     node.auth
         .fresh_nonce(&key, req.client_public_key.0, until, "clientPublicKey")?;
@@ -341,7 +384,18 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
         .into();
     node.auth
         .fresh_nonce(&key, request_nonce, until, "requestId")?;
-    let action = action.with_params(req.js_params).with_auth(auth);
+    let mut action = action.with_params(req.js_params).with_auth(auth);
+    if let Some(quote) = &price {
+        let (ms, calls) = quote.budget();
+        let mut budget = Budget::unlimited();
+        if let Some(ms) = ms {
+            budget = budget.with_time(Duration::from_millis(ms));
+        }
+        if let Some(calls) = calls {
+            budget = budget.with_host_calls(u32::try_from(calls).unwrap_or(u32::MAX));
+        }
+        action = action.with_budget(budget);
+    }
     let ipfs_id = action.id().to_string();
     let _serving = super::presign::Serving::new(&node.pools);
     let host = Arc::new(NodeHost {
@@ -355,10 +409,23 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
         deadline: tokio::time::Instant::now() + node.engine.limits().time,
         state: Mutex::new(HostState::default()),
     });
-    let outcome = node.engine.run(&action, host.clone()).await?;
+    let started = tokio::time::Instant::now();
+    let outcome = node.engine.run(&action, host.clone()).await;
+    let charged = match &price {
+        None => 0,
+        Some(quote) => charge_run(node, quote, &outcome, started.elapsed())?,
+    };
+    let outcome = outcome.map_err(|e| {
+        let e = action_error(e);
+        if charged > 0 {
+            ApiError::new(e.code(), format!("{} (charged {charged})", e.message()))
+        } else {
+            e
+        }
+    })?;
     let signed = std::mem::take(&mut host.state().signed);
     let usage = &outcome.usage;
-    Ok(ExecuteResponse {
+    let response = ExecuteResponse {
         party_id: node.me.get(),
         epoch: keys.epoch,
         ipfs_id,
@@ -374,7 +441,8 @@ pub async fn execute(node: &Arc<Node>, req: ExecuteRequest) -> Result<ExecuteRes
             response_bytes: usage.response_bytes as u64,
             log_bytes: usage.log_bytes as u64,
         },
-    })
+    };
+    Ok((response, charged))
 }
 
 #[derive(Default)]

@@ -55,12 +55,43 @@ pub struct Quote {
     request_id: [u8; 32],
     /// What the payer's balance could spend when quoted.
     spendable: Amount,
+    /// The most this request could cost when quoted: what the balance (and the delegation)
+    /// had left here beyond the unsettled debits.
+    room: Amount,
 }
 
 impl Quote {
     /// The price.
     pub fn price(&self) -> Amount {
         self.price
+    }
+}
+
+/// A Lit Action the node agreed to run: its base price is quoted like any request, and the
+/// run may use what is left of the cap (the smaller of the signed maximum and what the payer
+/// has left) in milliseconds and host calls, at the prices of the quote.
+#[derive(Clone, Debug)]
+pub struct ActionQuote {
+    quote: Quote,
+    prices: Prices,
+    cap: Amount,
+}
+
+impl ActionQuote {
+    /// What the caller can pay for beyond the base price: milliseconds and billable host calls
+    /// (`None`: that resource is free).
+    pub fn budget(&self) -> (Option<u64>, Option<u64>) {
+        let extra = self.cap.saturating_sub(self.quote.price);
+        let of = |product: Product| {
+            let price = self.prices.of(product);
+            (price > 0).then(|| u64::try_from(extra / price).unwrap_or(u64::MAX))
+        };
+        (of(Product::ActionMs), of(Product::ActionHostCall))
+    }
+
+    /// The price of a run that used `units`: at the quote's prices, never above the cap.
+    pub fn price_of(&self, units: &Units) -> Amount {
+        self.prices.cost(units).min(self.cap)
     }
 }
 
@@ -256,6 +287,68 @@ impl Meter {
         if price == 0 {
             return Ok(None);
         }
+        self.quote_priced(session, units, price).await.map(Some)
+    }
+
+    /// Quotes a Lit Action: its base price as a request, then the budget of its run (see
+    /// [`ActionQuote`]); `Ok(None)` when actions are free here. Refused like any request, and
+    /// with `price_too_high` (or `payment_required`, when the balance is what is short) when
+    /// the cap does not pay for one millisecond beyond the base price.
+    pub async fn quote_action(
+        &self,
+        session: &VerifiedSession,
+    ) -> Result<Option<ActionQuote>, ApiError> {
+        let prices = self.prices();
+        let (base, ms, call) = (
+            prices.of(Product::Action),
+            prices.of(Product::ActionMs),
+            prices.of(Product::ActionHostCall),
+        );
+        if base == 0 && ms == 0 && call == 0 {
+            return Ok(None);
+        }
+        let quote = self
+            .quote_priced(session, Units::one(Product::Action), base)
+            .await?;
+        let cap = session.max_price.min(quote.room);
+        if cap < base.saturating_add(ms) {
+            let (code, short) = if session.max_price < base.saturating_add(ms) {
+                (ErrorCode::PriceTooHigh, "the maxPrice the request signed")
+            } else {
+                (
+                    ErrorCode::PaymentRequired,
+                    "what the payer's balance has left here",
+                )
+            };
+            return Err(ApiError::new(
+                code,
+                format!(
+                    "an action costs {base} to start and {ms} per millisecond at this node: {short} \
+                     ({cap}) does not pay for one millisecond"
+                ),
+            ));
+        }
+        Ok(Some(ActionQuote { quote, prices, cap }))
+    }
+
+    /// Records the run of a quoted action that used `units`, at [`ActionQuote::price_of`]
+    /// (the balance's room at the time of recording caps it: the node's loss, never the
+    /// payer's overdraft). Returns the price.
+    pub fn record_action(&self, action: &ActionQuote, units: Units) -> Result<Amount, ApiError> {
+        let quote = Quote {
+            units,
+            price: action.price_of(&units),
+            ..action.quote.clone()
+        };
+        self.record_inner(&quote, true)
+    }
+
+    async fn quote_priced(
+        &self,
+        session: &VerifiedSession,
+        units: Units,
+        price: Amount,
+    ) -> Result<Quote, ApiError> {
         if price > session.max_price {
             return Err(ApiError::new(
                 ErrorCode::PriceTooHigh,
@@ -323,11 +416,12 @@ impl Meter {
         units: Units,
         price: Amount,
         recent: bool,
-    ) -> Result<Option<Quote>, ApiError> {
+    ) -> Result<Quote, ApiError> {
         let (user, payer) = (session.authorized_address, session.payer);
         let account = self.account(payer, recent).await?;
         // the payer's balance covers all its unsettled debits here, its users' included
         let spendable = account.spendable();
+        let mut room = spendable.saturating_sub(self.unsettled(&payer, None).0);
         if payer != user {
             let delegation = self.delegation(payer, user, recent).await?;
             if !delegation.exists() {
@@ -337,6 +431,7 @@ impl Meter {
                 ));
             }
             let (pair_amount, pair_requests) = self.unsettled(&payer, Some(&user));
+            room = room.min(delegation.remaining().saturating_sub(pair_amount));
             if delegation.remaining() < pair_amount.saturating_add(price) {
                 return Err(ApiError::new(
                     ErrorCode::PaymentRequired,
@@ -368,10 +463,11 @@ impl Meter {
             price,
             request_id: session.request_id,
             spendable,
+            room,
         };
         // refuse now rather than after the work
         self.check(&quote)?;
-        Ok(Some(quote))
+        Ok(quote)
     }
 
     fn check(&self, quote: &Quote) -> Result<(), ApiError> {
@@ -393,9 +489,26 @@ impl Meter {
     /// payer's spendable balance against everything unsettled again, atomically with the
     /// insert, so concurrent requests of one payer cannot overdraw it here. Returns the price.
     pub fn record(&self, quote: &Quote) -> Result<Amount, ApiError> {
+        self.record_inner(quote, false)
+    }
+
+    /// [`Meter::record`]; `capped`: charges at most what the balance has left instead of
+    /// refusing (work whose price is known only after it was done).
+    fn record_inner(&self, quote: &Quote, capped: bool) -> Result<Amount, ApiError> {
         // the connection's lock orders the check, the insert and the totals' update
         let mut conn = self.conn();
-        self.check(quote)?;
+        let capped_quote;
+        let quote = if capped {
+            let (unsettled, _) = self.unsettled(&quote.payer, None);
+            capped_quote = Quote {
+                price: quote.price.min(quote.spendable.saturating_sub(unsettled)),
+                ..quote.clone()
+            };
+            &capped_quote
+        } else {
+            self.check(quote)?;
+            quote
+        };
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -648,6 +761,43 @@ impl super::Node {
         }
     }
 
+    /// Quotes a Lit Action for a caller authorised by `session` (`None`: another kind of
+    /// auth), when this node charges for actions; `Ok(None)` when they are free.
+    pub(crate) async fn quote_action(
+        &self,
+        session: Option<&VerifiedSession>,
+    ) -> Result<Option<ActionQuote>, ApiError> {
+        let Some(meter) = self.meter.get() else {
+            return Ok(None);
+        };
+        match session {
+            Some(session) => meter.quote_action(session).await,
+            None if meter.prices().0[Product::Action as usize..]
+                .iter()
+                .all(|p| *p == 0) =>
+            {
+                Ok(None)
+            }
+            None => Err(ApiError::new(
+                ErrorCode::PaymentRequired,
+                "this network charges for actions, and only a session signature carries the \
+                 maxPrice and the payer a charge needs: run the action with a session",
+            )),
+        }
+    }
+
+    /// Records the run of a quoted action that used `units`; returns what it costs.
+    pub(crate) fn record_action(
+        &self,
+        quote: &ActionQuote,
+        units: Units,
+    ) -> Result<Amount, ApiError> {
+        match self.meter.get() {
+            Some(meter) => meter.record_action(quote, units),
+            None => Ok(0),
+        }
+    }
+
     /// Records the debit of a quoted request that was served; returns what it costs (0 for
     /// none).
     pub(crate) fn record(&self, quote: Option<&Quote>) -> Result<Amount, ApiError> {
@@ -789,6 +939,63 @@ mod tests {
             node.settled_batch(Payments::caller(&*node)).await.unwrap(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn an_action_gets_the_budget_its_price_and_the_balance_allow_and_is_charged_within_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (admin, node) = network(dir.path()).await;
+        // 50 to start, 2 per millisecond, 10 per host call
+        admin.set_prices(&Prices([7, 11, 50, 2, 10])).await.unwrap();
+        let user = Address([5; 20]);
+        Staking::transfer_token(&admin, user, 1000).await.unwrap();
+        Payments::deposit(&admin.as_caller(user), 500)
+            .await
+            .unwrap();
+        let meter = Meter::open(&dir.path().join(DEBITS_FILE), node.clone())
+            .await
+            .unwrap();
+
+        // the signed maximum must pay for the start and one millisecond
+        let short = meter.quote_action(&session(user, user, 51, 1)).await;
+        assert_eq!(short.unwrap_err().code(), ErrorCode::PriceTooHigh);
+        // 250 signed: 200 beyond the start, 100 ms or 20 host calls
+        let q = meter
+            .quote_action(&session(user, user, 250, 2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(q.budget(), (Some(100), Some(20)));
+        // a run of 30 ms and 4 calls costs 50 + 60 + 40; one that used everything costs the cap
+        let mut units = Units::one(Product::Action);
+        units.0[Product::ActionMs as usize] = 30;
+        units.0[Product::ActionHostCall as usize] = 4;
+        assert_eq!(meter.record_action(&q, units).unwrap(), 150);
+        units.0[Product::ActionMs as usize] = 100;
+        assert_eq!(q.price_of(&units), 250);
+        // the balance bounds the budget: 500 - 150 unsettled leaves 350, though 10 000 is signed
+        let rich = meter
+            .quote_action(&session(user, user, 10_000, 3))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rich.budget(), (Some(150), Some(30)));
+        // two runs quoted on the same room: the second is charged what is left, not more
+        let twin = meter
+            .quote_action(&session(user, user, 10_000, 4))
+            .await
+            .unwrap()
+            .unwrap();
+        units.0[Product::ActionMs as usize] = 150;
+        units.0[Product::ActionHostCall as usize] = 0;
+        assert_eq!(meter.record_action(&rich, units).unwrap(), 350);
+        assert_eq!(meter.record_action(&twin, units).unwrap(), 0);
+        // nothing left: refused before running, as payment_required
+        let broke = meter.quote_action(&session(user, user, 10_000, 5)).await;
+        assert_eq!(broke.unwrap_err().code(), ErrorCode::PaymentRequired);
+        let settled = meter.settle().await.unwrap();
+        assert_eq!(settled.amount, 500);
+        assert_eq!(node.account(user).await.unwrap().balance, 0);
     }
 
     #[tokio::test]
