@@ -20,6 +20,7 @@
 use std::time::SystemTime;
 
 use alloy_primitives::U256;
+use alloy_provider::Provider;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lit_api::ledger::{
     parse_amount, FaucetRequest, FaucetResponse, LedgerAccount, LedgerAccountRequest, LedgerOp,
@@ -293,6 +294,20 @@ impl LitClient {
                 let ledger_at = contract("Ledger contract", &status.ledger)?;
                 let token_at = contract("token contract", &status.token)?;
                 let provider = wallet_provider(rpc_url, wallet)?;
+                let gas = provider
+                    .get_balance(wallet.address().0.into())
+                    .await
+                    .map_err(|e| ClientError::Chain {
+                        message: format!("reading the wallet's ETH balance: {e}"),
+                        refused: None,
+                    })?;
+                if gas.is_zero() {
+                    return Err(ClientError::Config(format!(
+                        "the wallet {} has no ETH to pay for the gas of its transactions to the \
+                         ledger (`lit faucet` gives some on a devnet)",
+                        wallet.address().to_checksum()
+                    )));
+                }
                 let ledger = Ledger::new(ledger_at.0.into(), provider.clone());
                 let amount = |text: &str| {
                     parse_amount("amount", text)

@@ -6,6 +6,10 @@
 //! (`--payer`) until its per-period limit, then `payment_required` again; `--max-price` below
 //! the price is `price_too_high`; `lit withdraw` asks and refuses to pay before the delay.
 //!
+//! Then the same on the Solidity contracts on anvil, where `lit deposit`, `lit delegate` and
+//! `lit withdraw` are the wallet's own transactions to the `Ledger` contract the nodes name,
+//! and no node applies an account's operation for it.
+//!
 //! A test without the libtest harness (`harness = false`): `main` is the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,6 +33,7 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--list") {
         println!("paying_with_the_cli: test");
+        println!("paying_on_an_evm_chain: test");
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -37,6 +42,8 @@ fn main() {
         .unwrap();
     rt.block_on(paying_with_the_cli());
     println!("test paying_with_the_cli ... ok");
+    rt.block_on(paying_on_an_evm_chain());
+    println!("test paying_on_an_evm_chain ... ok");
 }
 
 /// Runs `lit ARGS` on `network` as `wallet`; returns success, stdout, stderr.
@@ -73,6 +80,32 @@ fn balance(network: &str, wallet: &Path) -> u128 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+/// Waits until every node has read the ledger's prices (at its next settlement): a request
+/// served before is free.
+async fn prices_read(net: &TestNet) {
+    let http = lit_node::https::any_node_client(Duration::from_secs(10)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in 1..=NODES as u32 {
+        loop {
+            let resp = http
+                .get(format!("{}/v1/ledger", net.url(id)))
+                .send()
+                .await
+                .unwrap();
+            let status: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+            if status["prices"][0] == PRICES.0[0].to_string() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                net.logs("prices never read")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 /// Waits until the deposit of `wallet` stays put for three settlement intervals; returns it.
@@ -156,16 +189,10 @@ async fn paying_with_the_cli() {
         lit(&network, wallet, &args)
     };
 
-    // the nodes read the prices at their next settlement: then a new wallet is refused
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let refused = loop {
-        let (ok, _, err) = decrypt(&alice, "alice", &[]);
-        if !ok && err.contains("payment_required") {
-            break err;
-        }
-        assert!(Instant::now() < deadline, "never refused: {ok} {err}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    // once the nodes have read the prices, a new wallet is refused by every node
+    prices_read(&net).await;
+    let (ok, _, refused) = decrypt(&alice, "alice", &[]);
+    assert!(!ok && refused.contains("payment_required"), "{refused}");
     assert!(!refused.contains("price_too_high"), "{refused}");
     // a maximum price below the price: price_too_high, before the balance is looked at
     let (ok, _, err) = decrypt(&alice, "alice", &["--max-price", "6"]);
@@ -242,4 +269,197 @@ async fn paying_with_the_cli() {
     // a bad amount is refused before anything is sent
     let (ok, _, err) = lit(&network, &alice, &["deposit", "1.5"]);
     assert!(!ok && err.contains("not a decimal amount"), "{err}");
+}
+
+/// anvil from the project's tools (`LIT_ANVIL`, `.tools/bin`, or `PATH`), on a free port.
+struct Anvil {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn anvil() -> Anvil {
+    let tool = std::env::var("LIT_ANVIL")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/anvil");
+            if local.exists() {
+                local
+            } else {
+                "anvil".into()
+            }
+        });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(tool)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--silent",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("anvil (the test script installs it into .tools)");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "anvil did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Anvil { child, url }
+}
+
+async fn paying_on_an_evm_chain() {
+    let chain = anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let options = LayoutOptions {
+        staking: Some(DevnetStaking {
+            chain: lit_node::devnet::DevnetChain::Evm {
+                rpc_url: chain.url.clone(),
+            },
+            settle_interval_ms: 500,
+            ..DevnetStaking::default()
+        }),
+        ..LayoutOptions::default()
+    };
+    let mut net = TestNet::builder(NodeProgram::this_program().unwrap(), NODES)
+        .options(options)
+        .start()
+        .await;
+    net.devnet()
+        .wait_epoch(1, Duration::from_secs(180))
+        .await
+        .unwrap();
+    let admin = net.devnet().payments_admin().await.unwrap();
+    admin.set_prices(&PRICES).await.unwrap();
+    let network = net.network_file().display().to_string();
+    let carol = dir.path().join("carol.json");
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    assert!(lit(&network, &carol, &["wallet", "new"]).0);
+    let carol_address = lit_json(&network, &carol, &["wallet", "address"])["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let conditions = json!([{"conditionType": "evmBasic", "contractAddress": "",
+        "standardContractType": "", "chain": "ethereum", "method": "", "parameters": [":userAddress"],
+        "returnValueTest": {"comparator": "=", "value": carol_address}}]);
+    std::fs::write(p("c.conditions"), conditions.to_string()).unwrap();
+    std::fs::write(p("c.txt"), "for carol").unwrap();
+    let (ok, _, err) = lit(
+        &network,
+        &carol,
+        &[
+            "encrypt",
+            "--conditions",
+            &p("c.conditions"),
+            "--in",
+            &p("c.txt"),
+            "--out",
+            &p("c.enc"),
+        ],
+    );
+    assert!(ok, "{err}");
+
+    // a new wallet has no ETH for gas and no tokens: the faucet gives both, then it deposits
+    // with its own transactions (approve, deposit)
+    let shown = lit_json(&network, &carol, &["balance"]);
+    assert_eq!(
+        (shown["backend"].as_str(), shown["tokens"].as_str()),
+        (Some("evm"), Some("0"))
+    );
+    let (ok, _, err) = lit(&network, &carol, &["deposit", "1000"]);
+    assert!(!ok && err.contains("no ETH to pay for the gas"), "{err}");
+    lit_json(&network, &carol, &["faucet"]);
+    let (ok, _, err) = lit(&network, &carol, &["deposit", "1000"]);
+    assert!(ok, "{err}");
+    assert_eq!(balance(&network, &carol), 1000);
+    prices_read(&net).await;
+    let (ok, _, err) = lit(
+        &network,
+        &carol,
+        &[
+            "decrypt",
+            "--in",
+            &p("c.enc"),
+            "--out",
+            "-",
+            "--max-price",
+            "0",
+        ],
+    );
+    assert!(!ok && err.contains("price_too_high"), "{err}");
+    let (ok, out, err) = lit(
+        &network,
+        &carol,
+        &["decrypt", "--in", &p("c.enc"), "--out", "-"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "for carol");
+    let after = settled(&network, &carol, &net);
+    let mut paid = 0;
+    for id in 1..=NODES as u32 {
+        let node = net.devnet().staking_as(id).await.unwrap().caller();
+        paid += admin.rewards(node).await.unwrap();
+    }
+    assert_eq!(paid, 1000 - after);
+    assert!(paid >= 7 * net.network().threshold as u128, "{paid}");
+
+    // a delegation and a withdrawal request are carol's transactions too; the contract refuses
+    // to pay the withdrawal before its delay, with its reason
+    let (ok, _, err) = lit(
+        &network,
+        &carol,
+        &[
+            "delegate",
+            "--to",
+            "0x00000000000000000000000000000000000000d4",
+            "--limit",
+            "100",
+        ],
+    );
+    assert!(ok, "{err}");
+    let shown = lit_json(
+        &network,
+        &carol,
+        &[
+            "balance",
+            "0x00000000000000000000000000000000000000d4",
+            "--payer",
+            &carol_address,
+        ],
+    );
+    assert_eq!(shown["delegation"]["totalLimit"], "100");
+    let (ok, _, err) = lit(&network, &carol, &["withdraw", "10"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = lit(&network, &carol, &["withdraw", "--complete"]);
+    assert!(!ok && err.contains("withdrawal delay not over"), "{err}");
+
+    // no node applies an account's operation on an EVM chain, whoever approved it
+    let http = lit_node::https::any_node_client(Duration::from_secs(10)).unwrap();
+    let resp = http
+        .post(format!("{}/v1/ledger/op", net.url(1)))
+        .header("content-type", "application/json")
+        .body(
+            json!({"account": carol_address, "op": {"op": "withdraw"},
+                   "approval": {"nonce": "00".repeat(32), "expiresAt": "2026-01-01T00:00:00Z",
+                                "signature": format!("0x{}", "00".repeat(65))}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "not_permitted", "{body}");
 }

@@ -17,6 +17,7 @@ use lit_api::Bytes32;
 use lit_client::{
     Bootstrap, ConnectOptions, Eip1559Transaction, EthTransaction, LitClient, Signer, Wallet,
 };
+use lit_node::chain::payments::Prices;
 use lit_node::chain::staking::{EpochState, StakingParams};
 use lit_node::devnet::{DevnetChain, DevnetStaking, LayoutOptions};
 use lit_node::epoch::NodeKeys;
@@ -25,10 +26,43 @@ use support::net::{https_client, libsecp_recover, testnet, user_is};
 
 const EPOCH_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// What each payer deposits when a network charges.
+const DEPOSIT: u128 = 10_000_000;
+
+/// Waits until every node in `ids` has read the ledger's current prices (it reads them at each
+/// settlement): a request served before would be free.
+async fn prices_read(net: &TestNet, ids: &[u32]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for id in ids {
+        loop {
+            let resp = https_client()
+                .get(format!("{}{}", net.url(*id), lit_api::v1::paths::LEDGER))
+                .send()
+                .await
+                .unwrap();
+            let status: serde_json::Value =
+                serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+            if status["prices"][0] == "7" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                net.logs(&format!("node {id} never read the prices"))
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The most a request may cost at one node in these tests (the networks that charge price a
+/// decryption share 7 and a PKP signature share 11).
+const MAX_PRICE: u128 = 100;
+
 async fn client(net: &TestNet) -> LitClient {
     LitClient::connect_with(
         Bootstrap::NetworkFile(net.network_file()),
-        ConnectOptions::devnet(),
+        ConnectOptions::devnet().with_max_price(MAX_PRICE),
     )
     .await
     .unwrap_or_else(|e| panic!("{}", net.logs(&format!("connect: {e}"))))
@@ -69,7 +103,7 @@ async fn load(
     } = control;
     let client = LitClient::connect_with(
         Bootstrap::NetworkFile(network_file),
-        ConnectOptions::devnet(),
+        ConnectOptions::devnet().with_max_price(MAX_PRICE),
     )
     .await
     .unwrap();
@@ -252,6 +286,32 @@ async fn members_join_leave_and_are_voted_out(on_anvil: bool) {
     let pkp = mint(&net, &c1, &anvil, &owner, on_anvil).await;
     signs_for_its_key(&c1, &pkp, &owner, [0x11; 32]).await;
 
+    // from here on the network charges a decryption share 7 and a PKP signature share 11 (actions
+    // are free), paid from alice's and the owner's deposits
+    net.devnet()
+        .payments_admin()
+        .await
+        .unwrap()
+        .set_prices(&Prices([7, 11, 0, 0, 0]))
+        .await
+        .unwrap();
+    let faucet = net.devnet().staking_admin().await.unwrap();
+    let mut ledgers = Vec::new();
+    for wallet in [&alice, &owner] {
+        faucet
+            .transfer_token(wallet.address(), DEPOSIT)
+            .await
+            .unwrap();
+        let ledger = net
+            .devnet()
+            .payments_as(wallet.signing_key())
+            .await
+            .unwrap();
+        ledger.deposit(DEPOSIT).await.unwrap();
+        ledgers.push((wallet.address(), ledger));
+    }
+    prices_read(&net, &[1, 2, 3, 4, 5]).await;
+
     // from here on a client decrypts, signs and runs actions without pause
     let stop = Arc::new(AtomicBool::new(false));
     let between_rounds = Arc::new(tokio::sync::RwLock::new(()));
@@ -280,6 +340,10 @@ async fn members_join_leave_and_are_voted_out(on_anvil: bool) {
     net.devnet().leave(1).await.unwrap();
     let members = next_epoch(&mut net, 3).await;
     assert_eq!(members, [2, 3, 4, 5, 6, 7]);
+    // what node 1 earned as a member; out of the set, the ledger takes no charge of it
+    let staker1 = net.devnet().layout().stakers[&1];
+    let ledger_admin = net.devnet().payments_admin().await.unwrap();
+    let earned1 = ledger_admin.rewards(staker1).await.unwrap();
     let log = net.log(1);
     assert!(log.contains("this node left the network"), "{log}");
 
@@ -350,6 +414,75 @@ async fn members_join_leave_and_are_voted_out(on_anvil: bool) {
     assert!(report.failures.is_empty(), "{report:?}");
     assert!(report.epochs_seen.contains(&4), "{report:?}");
     assert!(report.decrypted > 0 && report.signed > 0 && report.executed > 0);
+
+    // the charges match the requests served: once every node has settled, what the two payers
+    // paid is what the nodes were paid, and each request was served by at least T (4 here in
+    // every epoch) and at most all 7 nodes, retries included: paid, or lost by a node that
+    // crashed or left before it settled
+    let mut last = u128::MAX;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let paid = loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut left = 0;
+        for (who, ledger) in &ledgers {
+            left += ledger.account(*who).await.unwrap().balance;
+        }
+        if left == last {
+            break 2 * DEPOSIT - left;
+        }
+        last = left;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            net.logs("never settled")
+        );
+    };
+    let mut earned = std::collections::BTreeMap::new();
+    for (id, staker) in net.devnet().layout().stakers.clone() {
+        earned.insert(id, ledger_admin.rewards(staker).await.unwrap());
+    }
+    assert_eq!(earned.values().sum::<u128>(), paid, "{earned:?}");
+    // what was served and is not paid: the debits node 6 had not settled when it crashed (still
+    // in its file: it never came back) and those node 1 settled after it left (refused and
+    // logged as lost)
+    let debits6 = net.devnet().layout().data_dir(6).join("debits.sqlite");
+    let lost6: u128 = rusqlite::Connection::open(&debits6)
+        .unwrap()
+        .prepare("SELECT amount FROM debits")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|a| a.unwrap().parse::<u128>().unwrap())
+        .sum();
+    let lost1: u128 = net
+        .log(1)
+        .lines()
+        .filter_map(|l| {
+            l.split(") are lost")
+                .next()
+                .filter(|_| l.contains(") are lost"))
+        })
+        .filter_map(|l| l.rsplit('(').next()?.parse::<u128>().ok())
+        .sum();
+    let served = paid + lost6 + lost1;
+    let (d, s, r) = (
+        report.decrypted as u128,
+        report.signed as u128,
+        report.epoch_retries as u128,
+    );
+    assert!(
+        4 * (7 * d + 11 * s) <= served && served <= 7 * (7 * (d + r) + 11 * (s + r)),
+        "{paid} paid, {lost6} lost by node 6 and {lost1} by node 1, for {report:?}"
+    );
+    // each member of the last epoch was paid, those that joined at epoch 2 too; node 1 kept
+    // what it earned before it left and got nothing after
+    for id in [2, 3, 4, 5, 7] {
+        assert!(earned[&id] > 0, "node {id}: {earned:?}");
+    }
+    assert!(
+        earned1 > 0 && earned[&1] == earned1,
+        "{earned1} then {earned:?}"
+    );
 
     // the same keys: what epoch 1 encrypted decrypts, the PKP signs for the same address
     let c4 = client(&net).await;
