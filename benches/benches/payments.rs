@@ -9,9 +9,13 @@
 //! for a decryption) is also measured alone, in process, on an embedded chain
 //! (`payments/meter_quote_and_record`).
 //!
+//! An empty Lit Action run by a wallet's session is compared the same way (the charging network
+//! quotes its base price and budget before the run and records its milliseconds after).
+//!
 //! `cargo bench -p lit-benches --bench payments`
 //! (`LIT_BENCH_SAMPLES`, default 300, sets the decryptions per network; `LIT_BENCH_SIGN_SAMPLES`,
-//! default 16, the signatures, which come from the presignature pools filled first.)
+//! default 16, the signatures, which come from the presignature pools filled first;
+//! `LIT_BENCH_ACTION_SAMPLES`, default 100, the actions.)
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -32,6 +36,13 @@ use support::{alternating, compared, env_or, refilled};
 
 /// Presignatures per rotation group: 5 groups.
 const POOL: usize = 4;
+
+/// The charging network's prices: a decryption share 7, a PKP signature share 11, an action 5
+/// to start, 1 per millisecond and 1 per host call.
+const PRICES: [u128; 5] = [7, 11, 5, 1, 1];
+
+/// The signed maximum per request and node: an action's 30 s pass under it.
+const MAX_PRICE: u128 = 100_000;
 
 struct Side {
     client: LitClient,
@@ -56,7 +67,7 @@ async fn side(paid: bool, alice: &Wallet) -> Side {
             .payments_admin()
             .await
             .unwrap()
-            .set_prices(&Prices([7, 11, 0, 0, 0]))
+            .set_prices(&Prices(PRICES))
             .await
             .unwrap();
         let faucet = net.devnet().staking_admin().await.unwrap();
@@ -69,7 +80,7 @@ async fn side(paid: bool, alice: &Wallet) -> Side {
     }
     let client = LitClient::connect_with(
         Bootstrap::NetworkFile(net.network_file()),
-        ConnectOptions::devnet().with_max_price(20),
+        ConnectOptions::devnet().with_max_price(MAX_PRICE),
     )
     .await
     .unwrap();
@@ -169,6 +180,25 @@ fn main() {
         meter_cost.as_secs_f64() * 1e6,
         meter_cost.as_secs_f64() / support::percentile(&without, 0.5).as_secs_f64() * 100.0,
         support::ms2(support::percentile(&without, 0.5))
+    );
+
+    // an empty Lit Action run by the wallet's session: quoted, run within its budget, recorded
+    let action_samples = env_or("LIT_BENCH_ACTION_SAMPLES", 100) as usize;
+    let execute = |s: &Side| {
+        rt.block_on(
+            s.client.execute_js(
+                lit_client::ExecuteJs::code("Lit.Actions.setResponse({response: \"ok\"})")
+                    .wallet(&alice),
+            ),
+        )
+        .unwrap();
+    };
+    let (with, without) = alternating(action_samples, || execute(&paid), || execute(&free));
+    report(
+        "execute_e2e (empty action)",
+        action_samples,
+        &with,
+        &without,
     );
     criterion.final_summary();
 }

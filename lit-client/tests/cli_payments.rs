@@ -15,10 +15,13 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lit_node::chain::payments::Prices;
-use lit_node::devnet::{self, DevnetStaking, LayoutOptions, NodeProgram};
+use lit_node::chain::payments::{Payments, Prices};
+use lit_node::devnet::{
+    self, AnvilProcess, DevnetChain, DevnetStaking, LayoutOptions, NodeProgram,
+};
 use lit_node::testnet::TestNet;
 use serde_json::{json, Value};
 
@@ -126,10 +129,12 @@ fn settled(network: &str, wallet: &Path, net: &TestNet) -> u128 {
     last
 }
 
-async fn paying_with_the_cli() {
-    let dir = tempfile::tempdir().unwrap();
+/// Four nodes on `chain` that settle every 500 ms, at epoch 1, charging [`PRICES`]; the
+/// ledger as its admin.
+async fn start(chain: DevnetChain) -> (TestNet, Arc<dyn Payments>) {
     let options = LayoutOptions {
         staking: Some(DevnetStaking {
+            chain,
             settle_interval_ms: 500,
             ..DevnetStaking::default()
         }),
@@ -139,12 +144,17 @@ async fn paying_with_the_cli() {
         .options(options)
         .start()
         .await;
-    net.devnet()
-        .wait_epoch(1, Duration::from_secs(120))
-        .await
-        .unwrap();
+    if let Err(e) = net.devnet().wait_epoch(1, Duration::from_secs(180)).await {
+        panic!("{}", net.logs(&format!("epoch 1: {e}")));
+    }
     let admin = net.devnet().payments_admin().await.unwrap();
     admin.set_prices(&PRICES).await.unwrap();
+    (net, admin)
+}
+
+async fn paying_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut net, admin) = start(DevnetChain::Embedded).await;
     let network = net.network_file().display().to_string();
     let alice = dir.path().join("alice.json");
     let bob = dir.path().join("bob.json");
@@ -271,79 +281,15 @@ async fn paying_with_the_cli() {
     assert!(!ok && err.contains("not a decimal amount"), "{err}");
 }
 
-/// anvil from the project's tools (`LIT_ANVIL`, `.tools/bin`, or `PATH`), on a free port.
-struct Anvil {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn anvil() -> Anvil {
-    let tool = std::env::var("LIT_ANVIL")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/anvil");
-            if local.exists() {
-                local
-            } else {
-                "anvil".into()
-            }
-        });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(tool)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--silent",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("anvil (the test script installs it into .tools)");
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "anvil did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Anvil { child, url }
-}
-
 async fn paying_on_an_evm_chain() {
-    let chain = anvil();
     let dir = tempfile::tempdir().unwrap();
-    let options = LayoutOptions {
-        staking: Some(DevnetStaking {
-            chain: lit_node::devnet::DevnetChain::Evm {
-                rpc_url: chain.url.clone(),
-            },
-            settle_interval_ms: 500,
-            ..DevnetStaking::default()
-        }),
-        ..LayoutOptions::default()
-    };
-    let mut net = TestNet::builder(NodeProgram::this_program().unwrap(), NODES)
-        .options(options)
-        .start()
-        .await;
-    net.devnet()
-        .wait_epoch(1, Duration::from_secs(180))
+    let chain = AnvilProcess::start(&dir.path().join("anvil"))
         .await
         .unwrap();
-    let admin = net.devnet().payments_admin().await.unwrap();
-    admin.set_prices(&PRICES).await.unwrap();
+    let (mut net, admin) = start(DevnetChain::Evm {
+        rpc_url: chain.url.clone(),
+    })
+    .await;
     let network = net.network_file().display().to_string();
     let carol = dir.path().join("carol.json");
     let p = |name: &str| dir.path().join(name).display().to_string();

@@ -476,6 +476,13 @@ mod tests {
             .contains("PRODUCT=PRICE"));
         assert!(parse_prices("decryption=-1", &mut p).is_err());
         assert_eq!(p, Prices([7, 11, 3, 4, 0]));
+        // the names clients read prices by (`/v1/ledger`), in the ledger's order
+        for (i, (name, product)) in PRODUCT_NAMES.iter().enumerate() {
+            assert_eq!(
+                (*product as usize, *name),
+                (i, lit_api::ledger::PRODUCTS[i])
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lit_api::ledger::{LedgerOp, LedgerOpRequest};
@@ -18,7 +19,7 @@ use lit_api::v1::{paths, ToSign, CHARGED_HEADER};
 use lit_api::Bytes32;
 use lit_client::{Bootstrap, ConnectOptions, LitClient, Session, Signer, Wallet};
 use lit_crypto::eth::Address;
-use lit_node::chain::payments::Prices;
+use lit_node::chain::payments::{Payments, Prices};
 use lit_node::devnet::{DevnetStaking, LayoutOptions};
 use lit_node::testnet::TestNet;
 use serde_json::{json, Value};
@@ -27,7 +28,7 @@ use support::net::{
     code, decryption_resource, https_client, libsecp_recover, post, testnet, user_is,
 };
 
-/// Decryption 7, PKP signature 11 per node; actions free.
+/// Decryption 7, PKP signature 11 per node; actions free (their own test sets their prices).
 const PRICES: Prices = Prices([7, 11, 0, 0, 0]);
 const TIMEOUT: Duration = Duration::from_secs(120);
 const NODES: u32 = 4;
@@ -43,6 +44,30 @@ async fn start(settle_interval_ms: u64) -> TestNet {
     let mut net = testnet(NODES as usize).options(options).start().await;
     net.devnet().wait_epoch(1, TIMEOUT).await.unwrap();
     net
+}
+
+/// `wallet`'s view of the ledger, once it has `tokens` from the devnet's faucet (its admin) and
+/// has deposited `deposit` of them.
+async fn funded(
+    net: &mut TestNet,
+    wallet: &Wallet,
+    tokens: u128,
+    deposit: u128,
+) -> Arc<dyn Payments> {
+    net.devnet()
+        .staking_admin()
+        .await
+        .unwrap()
+        .transfer_token(wallet.address(), tokens)
+        .await
+        .unwrap();
+    let ledger = net
+        .devnet()
+        .payments_as(wallet.signing_key())
+        .await
+        .unwrap();
+    ledger.deposit(deposit).await.unwrap();
+    ledger
 }
 
 /// What one node answered.
@@ -163,7 +188,6 @@ where
 async fn users_pay_each_node_for_what_it_served_and_delegations_pay_up_to_their_limit() {
     let mut net = start(500).await;
     let admin = net.devnet().payments_admin().await.unwrap();
-    let faucet = net.devnet().staking_admin().await.unwrap();
     let alice = Wallet::random();
     let conditions = user_is(&alice.address());
     let data = b"paid for";
@@ -192,9 +216,7 @@ async fn users_pay_each_node_for_what_it_served_and_delegations_pay_up_to_their_
     );
 
     // the faucet, then a deposit: every node serves and says what it charged
-    let ledger = net.devnet().payments_as(alice.signing_key()).await.unwrap();
-    faucet.transfer_token(alice.address(), 1_000).await.unwrap();
-    ledger.deposit(200).await.unwrap();
+    let ledger = funded(&mut net, &alice, 1_000, 200).await;
     assert_eq!(
         ask_every_node(&net, &alice, &conditions, data, Some(10), None).await,
         all(200, "", 7)
@@ -322,15 +344,7 @@ async fn a_node_killed_before_it_settles_charges_its_debits_once_when_it_is_back
     let admin = net.devnet().payments_admin().await.unwrap();
     admin.set_prices(&PRICES).await.unwrap();
     let alice = Wallet::random();
-    let ledger = net.devnet().payments_as(alice.signing_key()).await.unwrap();
-    net.devnet()
-        .staking_admin()
-        .await
-        .unwrap()
-        .transfer_token(alice.address(), 1_000)
-        .await
-        .unwrap();
-    ledger.deposit(100).await.unwrap();
+    funded(&mut net, &alice, 1_000, 100).await;
     let conditions = user_is(&alice.address());
     // the prices are read at start-up and every minute: restart node 2 so it has them
     net.kill(2);
@@ -571,15 +585,7 @@ async fn actions_are_charged_by_their_usage_and_stopped_at_the_signed_price() {
         .await
         .unwrap();
     let alice = Wallet::random();
-    let ledger = net.devnet().payments_as(alice.signing_key()).await.unwrap();
-    net.devnet()
-        .staking_admin()
-        .await
-        .unwrap()
-        .transfer_token(alice.address(), 1_000_000)
-        .await
-        .unwrap();
-    ledger.deposit(100_000).await.unwrap();
+    let ledger = funded(&mut net, &alice, 1_000_000, 100_000).await;
     let connect = |max_price: u128| {
         LitClient::connect_with(
             Bootstrap::NetworkFile(net.network_file()),

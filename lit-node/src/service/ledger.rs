@@ -235,7 +235,7 @@ pub async fn apply(node: &Node, req: LedgerOpRequest) -> Result<LedgerAccount, A
     let keys = node.keys()?;
     let account = parse_address("account", &req.account)?;
     let call = ledger_call(&req.op)?;
-    let network_id = lit_api::owner::network_id(&keys.bls_set.public_key().to_bytes());
+    let network_id = super::pkp::network_id(&keys);
     let account_text = account.to_checksum();
     let (signer, approval) = verify_approval(
         &network_id,

@@ -101,7 +101,7 @@ pub fn token_id(public_key: &k256::AffinePoint) -> [u8; 32] {
 }
 
 /// The network's identifier, which owner approvals name.
-fn network_id(keys: &NodeKeys) -> String {
+pub(crate) fn network_id(keys: &NodeKeys) -> String {
     lit_api::owner::network_id(&keys.bls_set.public_key().to_bytes())
 }
 
