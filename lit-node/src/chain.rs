@@ -133,17 +133,38 @@ pub(crate) fn open_shared(path: &Path) -> Result<Connection, ChainError> {
     let conn = Connection::open(path).map_err(backend)?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(backend)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(backend)?;
+    retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(backend)?;
     Ok(conn)
+}
+
+/// Runs `f` again while SQLite answers "database is locked" without waiting, for up to 10 s.
+/// SQLite skips the busy handler where waiting could deadlock: switching a file that other
+/// processes are opening at the same moment to WAL, or a schema statement whose read lock must
+/// become a write lock while another process writes (several nodes of a devnet starting at once).
+pub(crate) fn retry_busy<T>(
+    mut f: impl FnMut() -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 impl SqliteRegistry {
     /// Opens (creating if needed) the registry file.
     pub fn open(path: &Path) -> Result<Self, ChainError> {
         let conn = open_shared(path)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS pkps (
+        retry_busy(|| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS pkps (
                 token_id TEXT PRIMARY KEY,
                 owner TEXT NOT NULL,
                 record TEXT NOT NULL
@@ -162,7 +183,8 @@ impl SqliteRegistry {
             );
             CREATE INDEX IF NOT EXISTS mints_owner_at ON mints(owner, at);
             CREATE INDEX IF NOT EXISTS mints_at ON mints(at);",
-        )
+            )
+        })
         .map_err(backend)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -355,6 +377,29 @@ impl PkpRegistry for SqliteRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nodes of a devnet open the shared files at the same moment: none is refused "database
+    /// is locked" (SQLite does not wait there by itself).
+    #[test]
+    fn many_processes_opening_a_new_shared_file_at_once_all_succeed() {
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("registry-{round}.sqlite"));
+            let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let openers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        SqliteRegistry::open(&path).map(drop)
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+        }
+    }
 
     fn record(n: u8, owner: Address) -> PkpRecord {
         PkpRecord {

@@ -442,12 +442,14 @@ fn now_secs() -> u64 {
 impl Db {
     fn open(path: &Path) -> Result<Self, ChainError> {
         let conn = super::open_shared(path)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS staking (
-                id INTEGER PRIMARY KEY CHECK (id = 1),
-                ledger TEXT NOT NULL
-            );",
-        )
+        super::retry_busy(|| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS staking (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    ledger TEXT NOT NULL
+                );",
+            )
+        })
         .map_err(backend)?;
         Ok(Self {
             conn: Mutex::new(conn),
