@@ -787,6 +787,1074 @@
       });
     }
 
+    // ---- URL and URLSearchParams where the engine has none (QuickJS) ---------------------------
+    // Written from the WHATWG URL Standard (https://url.spec.whatwg.org/): the basic URL parser's
+    // state machine (with the state overrides the setters use), the host parser (domains, IPv4
+    // with its hex/octal forms, IPv6 with its canonical serialization, opaque hosts), the URL
+    // serializer, origins, and the application/x-www-form-urlencoded parser and serializer.
+    // Deno keeps its native classes; on QuickJS these give the same answers.
+    //
+    // Supported: special schemes (http, https, ws, wss, ftp, file, with default ports elided),
+    // other schemes with an authority (`foo://host/path`) or an opaque path (`data:`, `mailto:`),
+    // relative references against a base, userinfo, percent-encoding with the standard's encode
+    // sets, every `URL` getter and setter, `searchParams` linked both ways, `URL.canParse`,
+    // `URL.parse`, and `URLSearchParams` in full. Not supported: non-ASCII host names, which need
+    // IDNA (UTS #46) and Punycode: such a host (also one percent-encoded) throws
+    // `TypeError: IDNA is not supported` instead of being converted to `xn--` labels; ASCII labels
+    // are lowercased but `xn--` labels are not checked for valid Punycode. Query encodings other
+    // than UTF-8 (the standard's legacy form encodings) and `URL.createObjectURL` are not provided.
+    // Paths leave `^` as it is, as Deno's native URL does (see `pathSet`).
+    let URLImpl = globalThis.URL;
+    let URLSearchParamsImpl = globalThis.URLSearchParams;
+    if (URLImpl === undefined || URLSearchParamsImpl === undefined) {
+      const FAILURE = Symbol("failure");
+      // the special schemes and their default ports
+      const SPECIAL = new Map([["ftp", 21], ["file", null], ["http", 80], ["https", 443], ["ws", 80], ["wss", 443]]);
+      const isSpecialScheme = (s) => SPECIAL.has(s);
+      const defaultPort = (s) => (SPECIAL.has(s) ? SPECIAL.get(s) : null);
+
+      // -- code points, UTF-8 and percent-encoding --
+      // Strings as the standard's USVStrings: lone surrogates become U+FFFD.
+      const usv = (v) => {
+        const s = String(v);
+        let out = "";
+        for (let i = 0; i < s.length; i++) {
+          const c = s.charCodeAt(i);
+          if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+            const d = s.charCodeAt(i + 1);
+            if (d >= 0xdc00 && d <= 0xdfff) {
+              out += s[i] + s[i + 1];
+              i++;
+              continue;
+            }
+          }
+          out += c >= 0xd800 && c <= 0xdfff ? "\ufffd" : s[i];
+        }
+        return out;
+      };
+      const utf8Encode = (s) => {
+        const out = [];
+        for (const ch of s) {
+          const c = ch.codePointAt(0);
+          if (c < 0x80) out.push(c);
+          else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+          else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+          else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+        }
+        return out;
+      };
+      // The Encoding Standard's UTF-8 decoder (one U+FFFD per maximal invalid subpart), no BOM.
+      const utf8Decode = (bytes) => {
+        let s = "";
+        let cp = 0;
+        let needed = 0;
+        let seen = 0;
+        let lower = 0x80;
+        let upper = 0xbf;
+        for (let i = 0; i < bytes.length; i++) {
+          const b = bytes[i];
+          if (needed === 0) {
+            if (b < 0x80) s += String.fromCharCode(b);
+            else if (b >= 0xc2 && b <= 0xdf) {
+              needed = 1;
+              cp = b & 0x1f;
+            } else if (b >= 0xe0 && b <= 0xef) {
+              if (b === 0xe0) lower = 0xa0;
+              if (b === 0xed) upper = 0x9f;
+              needed = 2;
+              cp = b & 0xf;
+            } else if (b >= 0xf0 && b <= 0xf4) {
+              if (b === 0xf0) lower = 0x90;
+              if (b === 0xf4) upper = 0x8f;
+              needed = 3;
+              cp = b & 0x7;
+            } else s += "\ufffd";
+            continue;
+          }
+          if (b < lower || b > upper) {
+            cp = needed = seen = 0;
+            lower = 0x80;
+            upper = 0xbf;
+            s += "\ufffd";
+            i--;
+            continue;
+          }
+          lower = 0x80;
+          upper = 0xbf;
+          cp = (cp << 6) | (b & 0x3f);
+          if (++seen === needed) {
+            s += String.fromCodePoint(cp);
+            cp = needed = seen = 0;
+          }
+        }
+        if (needed !== 0) s += "\ufffd";
+        return s;
+      };
+      const HEX = "0123456789ABCDEF";
+      const pctByte = (b) => "%" + HEX[b >> 4] + HEX[b & 15];
+      const inList = (list) => (c) => list.includes(c);
+      // The encode sets, as predicates on a code point.
+      const c0Set = (c) => c < 0x20 || c > 0x7e;
+      const fragmentSet = (c) => c0Set(c) || inList([0x20, 0x22, 0x3c, 0x3e, 0x60])(c);
+      const querySet = (c) => c0Set(c) || inList([0x20, 0x22, 0x23, 0x3c, 0x3e])(c);
+      const specialQuerySet = (c) => querySet(c) || c === 0x27;
+      // The path set, leaving U+005E (^) unescaped as Deno's native URL does.
+      const pathSet = (c) => querySet(c) || inList([0x3f, 0x60, 0x7b, 0x7d])(c);
+      const userinfoSet = (c) =>
+        pathSet(c) || inList([0x2f, 0x3a, 0x3b, 0x3d, 0x40, 0x5b, 0x5c, 0x5d, 0x5e, 0x7c])(c);
+      const pctEncode = (s, set) => {
+        let out = "";
+        for (const ch of s) {
+          if (set(ch.codePointAt(0))) for (const b of utf8Encode(ch)) out += pctByte(b);
+          else out += ch;
+        }
+        return out;
+      };
+      const isHexDigit = (ch) => ch !== undefined && /^[0-9A-Fa-f]$/.test(ch);
+      const pctDecodeBytes = (bytes) => {
+        const out = [];
+        const hexOf = (b) => (b !== undefined && isHexDigit(String.fromCharCode(b)) ? parseInt(String.fromCharCode(b), 16) : -1);
+        for (let i = 0; i < bytes.length; i++) {
+          const hi = hexOf(bytes[i + 1]);
+          const lo = hexOf(bytes[i + 2]);
+          if (bytes[i] === 0x25 && hi >= 0 && lo >= 0) {
+            out.push(hi * 16 + lo);
+            i += 2;
+          } else out.push(bytes[i]);
+        }
+        return out;
+      };
+      const isAlpha = (ch) => ch !== undefined && /^[A-Za-z]$/.test(ch);
+      const isDigit = (ch) => ch !== undefined && /^[0-9]$/.test(ch);
+
+      // -- hosts --
+      const FORBIDDEN_HOST = [0x0, 0x9, 0xa, 0xd, 0x20, 0x23, 0x2f, 0x3a, 0x3c, 0x3e, 0x3f, 0x40, 0x5b,
+        0x5c, 0x5d, 0x5e, 0x7c];
+      const forbiddenHost = (c) => FORBIDDEN_HOST.includes(c);
+      const forbiddenDomain = (c) => forbiddenHost(c) || c <= 0x1f || c === 0x25 || c === 0x7f;
+      function parseIPv4Number(s) {
+        if (s === "") return FAILURE;
+        let radix = 10;
+        if (/^0[xX]/.test(s)) {
+          s = s.slice(2);
+          radix = 16;
+        } else if (s.length >= 2 && s[0] === "0") {
+          s = s.slice(1);
+          radix = 8;
+        }
+        if (s === "") return 0;
+        const digits = radix === 16 ? /^[0-9A-Fa-f]+$/ : radix === 8 ? /^[0-7]+$/ : /^[0-9]+$/;
+        if (!digits.test(s)) return FAILURE;
+        return parseInt(s, radix);
+      }
+      function endsInANumber(s) {
+        const parts = s.split(".");
+        if (parts[parts.length - 1] === "") {
+          if (parts.length === 1) return false;
+          parts.pop();
+        }
+        const last = parts[parts.length - 1];
+        if (/^[0-9]+$/.test(last)) return true;
+        return parseIPv4Number(last) !== FAILURE && /^0[xX]/.test(last);
+      }
+      function parseIPv4(s) {
+        const parts = s.split(".");
+        if (parts[parts.length - 1] === "" && parts.length > 1) parts.pop();
+        if (parts.length > 4) return FAILURE;
+        const numbers = [];
+        for (const p of parts) {
+          const n = parseIPv4Number(p);
+          if (n === FAILURE) return FAILURE;
+          numbers.push(n);
+        }
+        for (let i = 0; i < numbers.length - 1; i++) if (numbers[i] > 255) return FAILURE;
+        if (numbers[numbers.length - 1] >= 256 ** (5 - numbers.length)) return FAILURE;
+        let v = numbers[numbers.length - 1];
+        for (let i = 0; i < numbers.length - 1; i++) v += numbers[i] * 256 ** (3 - i);
+        return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join(".");
+      }
+      function parseIPv6(text) {
+        const s = Array.from(text);
+        const address = [0, 0, 0, 0, 0, 0, 0, 0];
+        let piece = 0;
+        let compress = null;
+        let p = 0;
+        if (s[p] === ":") {
+          if (s[p + 1] !== ":") return FAILURE;
+          p += 2;
+          compress = ++piece;
+        }
+        while (s[p] !== undefined) {
+          if (piece === 8) return FAILURE;
+          if (s[p] === ":") {
+            if (compress !== null) return FAILURE;
+            p++;
+            compress = ++piece;
+            continue;
+          }
+          let value = 0;
+          let length = 0;
+          while (length < 4 && isHexDigit(s[p])) {
+            value = value * 16 + parseInt(s[p], 16);
+            p++;
+            length++;
+          }
+          if (s[p] === ".") {
+            if (length === 0) return FAILURE;
+            p -= length;
+            if (piece > 6) return FAILURE;
+            let numbersSeen = 0;
+            while (s[p] !== undefined) {
+              let v4 = null;
+              if (numbersSeen > 0) {
+                if (s[p] === "." && numbersSeen < 4) p++;
+                else return FAILURE;
+              }
+              if (!isDigit(s[p])) return FAILURE;
+              while (isDigit(s[p])) {
+                const n = Number(s[p]);
+                if (v4 === null) v4 = n;
+                else if (v4 === 0) return FAILURE;
+                else v4 = v4 * 10 + n;
+                if (v4 > 255) return FAILURE;
+                p++;
+              }
+              address[piece] = address[piece] * 0x100 + v4;
+              numbersSeen++;
+              if (numbersSeen === 2 || numbersSeen === 4) piece++;
+            }
+            if (numbersSeen !== 4) return FAILURE;
+            break;
+          } else if (s[p] === ":") {
+            p++;
+            if (s[p] === undefined) return FAILURE;
+          } else if (s[p] !== undefined) return FAILURE;
+          address[piece++] = value;
+        }
+        if (compress !== null) {
+          let swaps = piece - compress;
+          piece = 7;
+          while (piece !== 0 && swaps > 0) {
+            const t = address[piece];
+            address[piece] = address[compress + swaps - 1];
+            address[compress + swaps - 1] = t;
+            piece--;
+            swaps--;
+          }
+        } else if (piece !== 8) return FAILURE;
+        return address;
+      }
+      function serializeIPv6(address) {
+        // the first longest run of two or more zero pieces is compressed to "::"
+        let best = -1;
+        let bestLen = 1;
+        for (let i = 0; i < 8; ) {
+          let j = i;
+          while (j < 8 && address[j] === 0) j++;
+          if (j - i > bestLen) {
+            best = i;
+            bestLen = j - i;
+          }
+          i = j === i ? i + 1 : j;
+        }
+        let out = "";
+        let ignore0 = false;
+        for (let i = 0; i < 8; i++) {
+          if (ignore0 && address[i] === 0) continue;
+          ignore0 = false;
+          if (i === best) {
+            out += i === 0 ? "::" : ":";
+            ignore0 = true;
+            continue;
+          }
+          out += address[i].toString(16);
+          if (i !== 7) out += ":";
+        }
+        return out;
+      }
+      function idnaUnsupported(input) {
+        return new TypeErrorCtor(`IDNA is not supported: the host name ${stringify(input)} is not ASCII`);
+      }
+      function parseHost(input, isOpaque) {
+        if (input[0] === "[") {
+          if (input[input.length - 1] !== "]") return FAILURE;
+          const a = parseIPv6(input.slice(1, -1));
+          return a === FAILURE ? FAILURE : "[" + serializeIPv6(a) + "]";
+        }
+        if (isOpaque) {
+          for (const ch of input) if (forbiddenHost(ch.codePointAt(0))) return FAILURE;
+          return pctEncode(input, c0Set);
+        }
+        const bytes = pctDecodeBytes(utf8Encode(input));
+        if (bytes.some((b) => b >= 0x80)) throw idnaUnsupported(input);
+        // UTS #46 maps ASCII by lowercasing it
+        const domain = String.fromCharCode(...bytes).toLowerCase();
+        if (domain === "") return FAILURE;
+        for (let i = 0; i < domain.length; i++) if (forbiddenDomain(domain.charCodeAt(i))) return FAILURE;
+        if (endsInANumber(domain)) return parseIPv4(domain);
+        return domain;
+      }
+
+      // -- the basic URL parser --
+      // A URL record: {scheme, username, password, host (null or serialized), port (null or a
+      // number), path (a list of segments, or a string when opaque), query, fragment (null or a
+      // string)}.
+      const S = {
+        SCHEME_START: 1, SCHEME: 2, NO_SCHEME: 3, SPECIAL_RELATIVE_OR_AUTHORITY: 4, PATH_OR_AUTHORITY: 5,
+        RELATIVE: 6, RELATIVE_SLASH: 7, SPECIAL_AUTHORITY_SLASHES: 8, SPECIAL_AUTHORITY_IGNORE_SLASHES: 9,
+        AUTHORITY: 10, HOST: 11, HOSTNAME: 12, PORT: 13, FILE: 14, FILE_SLASH: 15, FILE_HOST: 16,
+        PATH_START: 17, PATH: 18, OPAQUE_PATH: 19, QUERY: 20, FRAGMENT: 21,
+      };
+      const newRecord = () => ({
+        scheme: "", username: "", password: "", host: null, port: null, path: [], query: null,
+        fragment: null,
+      });
+      const isSpecial = (url) => isSpecialScheme(url.scheme);
+      const hasOpaquePath = (url) => typeof url.path === "string";
+      const includesCredentials = (url) => url.username !== "" || url.password !== "";
+      const cannotHaveCredentialsOrPort = (url) =>
+        url.host === null || url.host === "" || url.scheme === "file";
+      const isDriveLetter = (s) => s.length === 2 && isAlpha(s[0]) && (s[1] === ":" || s[1] === "|");
+      const isNormalizedDriveLetter = (s) => isDriveLetter(s) && s[1] === ":";
+      const startsWithDriveLetter = (cps, p) =>
+        cps.length - p >= 2 &&
+        isDriveLetter(cps[p] + cps[p + 1]) &&
+        (cps.length - p === 2 || "/\\?#".includes(cps[p + 2]));
+      const isSingleDot = (s) => s === "." || s.toLowerCase() === "%2e";
+      const isDoubleDot = (s) => ["..", ".%2e", "%2e.", "%2e%2e"].includes(s.toLowerCase());
+      function shortenPath(url) {
+        const path = url.path;
+        if (url.scheme === "file" && path.length === 1 && isNormalizedDriveLetter(path[0])) return;
+        path.pop();
+      }
+
+      function basicParse(inputString, base, givenUrl, stateOverride) {
+        let input = inputString;
+        let url = givenUrl;
+        if (!url) {
+          url = newRecord();
+          input = input.replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, "");
+        }
+        input = input.replace(/[\t\n\r]/g, "");
+        const cps = Array.from(input);
+        let state = stateOverride || S.SCHEME_START;
+        let buffer = "";
+        let atSignSeen = false;
+        let insideBrackets = false;
+        let passwordTokenSeen = false;
+        const remainingStartsWith = (p, ch) => cps[p + 1] === ch;
+
+        for (let p = 0; p <= cps.length; p++) {
+          const c = cps[p];
+          const special = isSpecial(url);
+          switch (state) {
+            case S.SCHEME_START:
+              if (isAlpha(c)) {
+                buffer += c.toLowerCase();
+                state = S.SCHEME;
+              } else if (!stateOverride) {
+                state = S.NO_SCHEME;
+                p--;
+              } else return FAILURE;
+              break;
+            case S.SCHEME:
+              if (c !== undefined && /^[A-Za-z0-9+\-.]$/.test(c)) buffer += c.toLowerCase();
+              else if (c === ":") {
+                if (stateOverride) {
+                  if (isSpecialScheme(url.scheme) !== isSpecialScheme(buffer)) return url;
+                  if ((includesCredentials(url) || url.port !== null) && buffer === "file") return url;
+                  if (url.scheme === "file" && url.host === "") return url;
+                }
+                url.scheme = buffer;
+                if (stateOverride) {
+                  if (url.port === defaultPort(url.scheme)) url.port = null;
+                  return url;
+                }
+                buffer = "";
+                if (url.scheme === "file") state = S.FILE;
+                else if (isSpecial(url) && base && base.scheme === url.scheme) {
+                  state = S.SPECIAL_RELATIVE_OR_AUTHORITY;
+                } else if (isSpecial(url)) state = S.SPECIAL_AUTHORITY_SLASHES;
+                else if (remainingStartsWith(p, "/")) {
+                  state = S.PATH_OR_AUTHORITY;
+                  p++;
+                } else {
+                  url.path = "";
+                  state = S.OPAQUE_PATH;
+                }
+              } else if (!stateOverride) {
+                buffer = "";
+                state = S.NO_SCHEME;
+                p = -1;
+              } else return FAILURE;
+              break;
+            case S.NO_SCHEME:
+              if (!base || (hasOpaquePath(base) && c !== "#")) return FAILURE;
+              if (hasOpaquePath(base) && c === "#") {
+                url.scheme = base.scheme;
+                url.path = base.path;
+                url.query = base.query;
+                url.fragment = "";
+                state = S.FRAGMENT;
+              } else if (base.scheme !== "file") {
+                state = S.RELATIVE;
+                p--;
+              } else {
+                state = S.FILE;
+                p--;
+              }
+              break;
+            case S.SPECIAL_RELATIVE_OR_AUTHORITY:
+              if (c === "/" && remainingStartsWith(p, "/")) {
+                state = S.SPECIAL_AUTHORITY_IGNORE_SLASHES;
+                p++;
+              } else {
+                state = S.RELATIVE;
+                p--;
+              }
+              break;
+            case S.PATH_OR_AUTHORITY:
+              if (c === "/") state = S.AUTHORITY;
+              else {
+                state = S.PATH;
+                p--;
+              }
+              break;
+            case S.RELATIVE:
+              url.scheme = base.scheme;
+              if (c === "/" || (isSpecial(url) && c === "\\")) state = S.RELATIVE_SLASH;
+              else {
+                url.username = base.username;
+                url.password = base.password;
+                url.host = base.host;
+                url.port = base.port;
+                url.path = base.path.slice();
+                url.query = base.query;
+                if (c === "?") {
+                  url.query = "";
+                  state = S.QUERY;
+                } else if (c === "#") {
+                  url.fragment = "";
+                  state = S.FRAGMENT;
+                } else if (c !== undefined) {
+                  url.query = null;
+                  shortenPath(url);
+                  state = S.PATH;
+                  p--;
+                }
+              }
+              break;
+            case S.RELATIVE_SLASH:
+              if (special && (c === "/" || c === "\\")) state = S.SPECIAL_AUTHORITY_IGNORE_SLASHES;
+              else if (c === "/") state = S.AUTHORITY;
+              else {
+                url.username = base.username;
+                url.password = base.password;
+                url.host = base.host;
+                url.port = base.port;
+                state = S.PATH;
+                p--;
+              }
+              break;
+            case S.SPECIAL_AUTHORITY_SLASHES:
+              state = S.SPECIAL_AUTHORITY_IGNORE_SLASHES;
+              if (c === "/" && remainingStartsWith(p, "/")) p++;
+              else p--;
+              break;
+            case S.SPECIAL_AUTHORITY_IGNORE_SLASHES:
+              if (c !== "/" && c !== "\\") {
+                state = S.AUTHORITY;
+                p--;
+              }
+              break;
+            case S.AUTHORITY:
+              if (c === "@") {
+                if (atSignSeen) buffer = "%40" + buffer;
+                atSignSeen = true;
+                for (const ch of buffer) {
+                  if (ch === ":" && !passwordTokenSeen) {
+                    passwordTokenSeen = true;
+                    continue;
+                  }
+                  const encoded = pctEncode(ch, userinfoSet);
+                  if (passwordTokenSeen) url.password += encoded;
+                  else url.username += encoded;
+                }
+                buffer = "";
+              } else if (c === undefined || c === "/" || c === "?" || c === "#" || (special && c === "\\")) {
+                if (atSignSeen && buffer === "") return FAILURE;
+                p -= Array.from(buffer).length + 1;
+                buffer = "";
+                state = S.HOST;
+              } else buffer += c;
+              break;
+            case S.HOST:
+            case S.HOSTNAME:
+              if (stateOverride && url.scheme === "file") {
+                p--;
+                state = S.FILE_HOST;
+              } else if (c === ":" && !insideBrackets) {
+                if (buffer === "") return FAILURE;
+                if (stateOverride === S.HOSTNAME) return FAILURE;
+                const host = parseHost(buffer, !special);
+                if (host === FAILURE) return FAILURE;
+                url.host = host;
+                buffer = "";
+                state = S.PORT;
+              } else if (c === undefined || c === "/" || c === "?" || c === "#" || (special && c === "\\")) {
+                p--;
+                if (special && buffer === "") return FAILURE;
+                if (stateOverride && buffer === "" && (includesCredentials(url) || url.port !== null)) {
+                  return FAILURE;
+                }
+                const host = parseHost(buffer, !special);
+                if (host === FAILURE) return FAILURE;
+                url.host = host;
+                buffer = "";
+                state = S.PATH_START;
+                if (stateOverride) return url;
+              } else {
+                if (c === "[") insideBrackets = true;
+                if (c === "]") insideBrackets = false;
+                buffer += c;
+              }
+              break;
+            case S.PORT:
+              if (isDigit(c)) buffer += c;
+              else if (c === undefined || c === "/" || c === "?" || c === "#" || (special && c === "\\") || stateOverride) {
+                if (buffer !== "") {
+                  const port = /^0*$/.test(buffer) ? 0 : buffer.replace(/^0+/, "").length > 5 ? 65536 : Number(buffer);
+                  if (port > 65535) return FAILURE;
+                  url.port = port === defaultPort(url.scheme) ? null : port;
+                  buffer = "";
+                }
+                if (stateOverride) return url;
+                state = S.PATH_START;
+                p--;
+              } else return FAILURE;
+              break;
+            case S.FILE:
+              url.scheme = "file";
+              url.host = "";
+              if (c === "/" || c === "\\") state = S.FILE_SLASH;
+              else if (base && base.scheme === "file") {
+                url.host = base.host;
+                url.path = base.path.slice();
+                url.query = base.query;
+                if (c === "?") {
+                  url.query = "";
+                  state = S.QUERY;
+                } else if (c === "#") {
+                  url.fragment = "";
+                  state = S.FRAGMENT;
+                } else if (c !== undefined) {
+                  url.query = null;
+                  if (!startsWithDriveLetter(cps, p)) shortenPath(url);
+                  else url.path = [];
+                  state = S.PATH;
+                  p--;
+                }
+              } else {
+                state = S.PATH;
+                p--;
+              }
+              break;
+            case S.FILE_SLASH:
+              if (c === "/" || c === "\\") state = S.FILE_HOST;
+              else {
+                if (base && base.scheme === "file") {
+                  url.host = base.host;
+                  if (!startsWithDriveLetter(cps, p) && base.path.length > 0 && isNormalizedDriveLetter(base.path[0])) {
+                    url.path.push(base.path[0]);
+                  }
+                }
+                state = S.PATH;
+                p--;
+              }
+              break;
+            case S.FILE_HOST:
+              if (c === undefined || c === "/" || c === "\\" || c === "?" || c === "#") {
+                p--;
+                if (!stateOverride && isDriveLetter(buffer)) state = S.PATH;
+                else if (buffer === "") {
+                  url.host = "";
+                  if (stateOverride) return url;
+                  state = S.PATH_START;
+                } else {
+                  let host = parseHost(buffer, !special);
+                  if (host === FAILURE) return FAILURE;
+                  if (host === "localhost") host = "";
+                  url.host = host;
+                  if (stateOverride) return url;
+                  buffer = "";
+                  state = S.PATH_START;
+                }
+              } else buffer += c;
+              break;
+            case S.PATH_START:
+              if (special) {
+                state = S.PATH;
+                if (c !== "/" && c !== "\\") p--;
+              } else if (!stateOverride && c === "?") {
+                url.query = "";
+                state = S.QUERY;
+              } else if (!stateOverride && c === "#") {
+                url.fragment = "";
+                state = S.FRAGMENT;
+              } else if (c !== undefined) {
+                state = S.PATH;
+                if (c !== "/") p--;
+              } else if (stateOverride && url.host === null) url.path.push("");
+              break;
+            case S.PATH:
+              if (c === undefined || c === "/" || (special && c === "\\") || (!stateOverride && (c === "?" || c === "#"))) {
+                const slash = c === "/" || (special && c === "\\");
+                if (isDoubleDot(buffer)) {
+                  shortenPath(url);
+                  if (!slash) url.path.push("");
+                } else if (isSingleDot(buffer) && !slash) url.path.push("");
+                else if (!isSingleDot(buffer)) {
+                  if (url.scheme === "file" && url.path.length === 0 && isDriveLetter(buffer)) {
+                    buffer = buffer[0] + ":";
+                  }
+                  url.path.push(buffer);
+                }
+                buffer = "";
+                if (c === "?") {
+                  url.query = "";
+                  state = S.QUERY;
+                } else if (c === "#") {
+                  url.fragment = "";
+                  state = S.FRAGMENT;
+                }
+              } else buffer += pctEncode(c, pathSet);
+              break;
+            case S.OPAQUE_PATH:
+              if (c === "?") {
+                url.query = "";
+                state = S.QUERY;
+              } else if (c === "#") {
+                url.fragment = "";
+                state = S.FRAGMENT;
+              } else if (c !== undefined) url.path += pctEncode(c, c0Set);
+              break;
+            case S.QUERY:
+              if ((!stateOverride && c === "#") || c === undefined) {
+                url.query += pctEncode(buffer, special ? specialQuerySet : querySet);
+                buffer = "";
+                if (c === "#") {
+                  url.fragment = "";
+                  state = S.FRAGMENT;
+                }
+              } else buffer += c;
+              break;
+            case S.FRAGMENT:
+              if (c !== undefined) url.fragment += pctEncode(c, fragmentSet);
+              break;
+          }
+        }
+        return url;
+      }
+
+      function serializePath(url) {
+        if (hasOpaquePath(url)) return url.path;
+        let out = "";
+        for (const seg of url.path) out += "/" + seg;
+        return out;
+      }
+      function serializeURL(url, excludeFragment) {
+        let out = url.scheme + ":";
+        if (url.host !== null) {
+          out += "//";
+          if (includesCredentials(url)) {
+            out += url.username;
+            if (url.password !== "") out += ":" + url.password;
+            out += "@";
+          }
+          out += url.host;
+          if (url.port !== null) out += ":" + url.port;
+        } else if (!hasOpaquePath(url) && url.path.length > 1 && url.path[0] === "") out += "/.";
+        out += serializePath(url);
+        if (url.query !== null) out += "?" + url.query;
+        if (!excludeFragment && url.fragment !== null) out += "#" + url.fragment;
+        return out;
+      }
+      function serializeOrigin(url) {
+        switch (url.scheme) {
+          case "blob": {
+            if (!hasOpaquePath(url)) return "null";
+            const inner = basicParse(url.path, null);
+            return inner !== FAILURE && (inner.scheme === "http" || inner.scheme === "https")
+              ? serializeOrigin(inner)
+              : "null";
+          }
+          case "ftp":
+          case "http":
+          case "https":
+          case "ws":
+          case "wss":
+            return url.scheme + "://" + url.host + (url.port === null ? "" : ":" + url.port);
+          default:
+            return "null";
+        }
+      }
+      // The standard's "potentially strip trailing spaces from an opaque path".
+      function stripTrailingSpaces(url) {
+        if (!hasOpaquePath(url) || url.fragment !== null || url.query !== null) return;
+        url.path = url.path.replace(/ +$/, "");
+      }
+
+      // -- application/x-www-form-urlencoded --
+      function formParse(input) {
+        const list = [];
+        for (const sequence of input.split("&")) {
+          if (sequence === "") continue;
+          const eq = sequence.indexOf("=");
+          const name = eq < 0 ? sequence : sequence.slice(0, eq);
+          const value = eq < 0 ? "" : sequence.slice(eq + 1);
+          const decode = (s) => utf8Decode(pctDecodeBytes(utf8Encode(s.replace(/\+/g, " "))));
+          list.push([decode(name), decode(value)]);
+        }
+        return list;
+      }
+      function formEncode(s) {
+        let out = "";
+        for (const b of utf8Encode(s)) {
+          if (b === 0x20) out += "+";
+          else if ((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) ||
+            b === 0x2a || b === 0x2d || b === 0x2e || b === 0x5f) {
+            out += String.fromCharCode(b);
+          } else out += pctByte(b);
+        }
+        return out;
+      }
+      const formSerialize = (list) => list.map(([n, v]) => formEncode(n) + "=" + formEncode(v)).join("&");
+
+      // -- the classes --
+      // Internal state lives in WeakMaps, so instances have no own properties (as in Deno).
+      const urls = new WeakMap();
+      const paramsState = new WeakMap();
+      const urlOfThis = (self) => {
+        const s = urls.get(self);
+        if (s === undefined) throw new TypeErrorCtor("Illegal invocation: not a URL");
+        return s;
+      };
+      const paramsOfThis = (self) => {
+        const s = paramsState.get(self);
+        if (s === undefined) throw new TypeErrorCtor("Illegal invocation: not a URLSearchParams");
+        return s;
+      };
+      const needArgs = (what, got, n) => {
+        if (got < n) {
+          throw new TypeErrorCtor(`${what}: ${n} argument${n === 1 ? "" : "s"} required, but only ${got} present`);
+        }
+      };
+      function parseWithBase(input, base) {
+        let parsedBase = null;
+        const text = usv(input);
+        if (base !== undefined) {
+          parsedBase = basicParse(usv(base), null);
+          if (parsedBase === FAILURE) throw new TypeErrorCtor(`Invalid URL: '${text}' with base '${usv(base)}'`);
+        }
+        const url = basicParse(text, parsedBase);
+        if (url === FAILURE) {
+          throw new TypeErrorCtor(
+            parsedBase === null ? `Invalid URL: '${text}'` : `Invalid URL: '${text}' with base '${usv(base)}'`,
+          );
+        }
+        return url;
+      }
+      // The standard's "URLSearchParams update steps": the list written back to the URL's query.
+      function updateURL(state) {
+        if (state.url === null) return;
+        const u = urlOfThis(state.url);
+        const serialized = formSerialize(state.list);
+        u.record.query = serialized === "" ? null : serialized;
+        if (serialized === "") stripTrailingSpaces(u.record);
+      }
+
+      URLSearchParamsImpl = class URLSearchParams {
+        constructor(init = "") {
+          let list;
+          if (init !== null && (typeof init === "object" || typeof init === "function")) {
+            if (typeof init[Symbol.iterator] === "function") {
+              list = [];
+              for (const pair of init) {
+                if (pair === null || (typeof pair !== "object" && typeof pair !== "function")) {
+                  throw new TypeErrorCtor("URLSearchParams: each pair must be a sequence");
+                }
+                const p = ArrayFrom(pair);
+                if (p.length !== 2) {
+                  throw new TypeErrorCtor("URLSearchParams: each pair must have exactly two items");
+                }
+                list.push([usv(p[0]), usv(p[1])]);
+              }
+            } else list = ObjectKeys(init).map((k) => [usv(k), usv(init[k])]);
+          } else {
+            const s = usv(init);
+            list = formParse(s[0] === "?" ? s.slice(1) : s);
+          }
+          paramsState.set(this, { list, url: null });
+        }
+        get size() {
+          return paramsOfThis(this).list.length;
+        }
+        append(name, value) {
+          needArgs("URLSearchParams.append", arguments.length, 2);
+          const s = paramsOfThis(this);
+          s.list.push([usv(name), usv(value)]);
+          updateURL(s);
+        }
+        delete(name, value) {
+          needArgs("URLSearchParams.delete", arguments.length, 1);
+          const s = paramsOfThis(this);
+          const n = usv(name);
+          const v = value === undefined ? undefined : usv(value);
+          s.list = s.list.filter(([k, x]) => !(k === n && (v === undefined || x === v)));
+          updateURL(s);
+        }
+        get(name) {
+          needArgs("URLSearchParams.get", arguments.length, 1);
+          const n = usv(name);
+          const e = paramsOfThis(this).list.find(([k]) => k === n);
+          return e === undefined ? null : e[1];
+        }
+        getAll(name) {
+          needArgs("URLSearchParams.getAll", arguments.length, 1);
+          const n = usv(name);
+          return paramsOfThis(this).list.filter(([k]) => k === n).map(([, v]) => v);
+        }
+        has(name, value) {
+          needArgs("URLSearchParams.has", arguments.length, 1);
+          const n = usv(name);
+          const v = value === undefined ? undefined : usv(value);
+          return paramsOfThis(this).list.some(([k, x]) => k === n && (v === undefined || x === v));
+        }
+        set(name, value) {
+          needArgs("URLSearchParams.set", arguments.length, 2);
+          const s = paramsOfThis(this);
+          const n = usv(name);
+          const v = usv(value);
+          const i = s.list.findIndex(([k]) => k === n);
+          if (i < 0) s.list.push([n, v]);
+          else {
+            s.list[i] = [n, v];
+            s.list = s.list.filter(([k], j) => j <= i || k !== n);
+          }
+          updateURL(s);
+        }
+        // Stable, by the names' UTF-16 code units (JavaScript's string order).
+        sort() {
+          const s = paramsOfThis(this);
+          s.list = s.list
+            .map((e, i) => [e, i])
+            .sort(([a, i], [b, j]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : i - j))
+            .map(([e]) => e);
+          updateURL(s);
+        }
+        forEach(callback, thisArg = undefined) {
+          needArgs("URLSearchParams.forEach", arguments.length, 1);
+          if (typeof callback !== "function") {
+            throw new TypeErrorCtor("URLSearchParams.forEach: the callback must be a function");
+          }
+          const s = paramsOfThis(this);
+          for (let i = 0; i < s.list.length; i++) callback.call(thisArg, s.list[i][1], s.list[i][0], this);
+        }
+        keys() {
+          return paramsIterator(paramsOfThis(this), (e) => e[0]);
+        }
+        values() {
+          return paramsIterator(paramsOfThis(this), (e) => e[1]);
+        }
+        entries() {
+          return paramsIterator(paramsOfThis(this), (e) => [e[0], e[1]]);
+        }
+        toString() {
+          return formSerialize(paramsOfThis(this).list);
+        }
+      };
+      // Iterators read the live list, as the standard's iterators do.
+      const ParamsIteratorProto = Object.create(Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())), {
+        [Symbol.toStringTag]: { value: "URLSearchParams Iterator", configurable: true },
+      });
+      function paramsIterator(state, pick) {
+        let i = 0;
+        const it = Object.create(ParamsIteratorProto);
+        it.next = function next() {
+          if (i >= state.list.length) return { value: undefined, done: true };
+          return { value: pick(state.list[i++]), done: false };
+        };
+        Object.defineProperty(it, "next", { enumerable: false });
+        return it;
+      }
+      Object.defineProperty(URLSearchParamsImpl.prototype, Symbol.iterator, {
+        value: URLSearchParamsImpl.prototype.entries,
+        writable: true,
+        configurable: true,
+      });
+      Object.defineProperty(URLSearchParamsImpl.prototype, Symbol.toStringTag, {
+        value: "URLSearchParams",
+        configurable: true,
+      });
+      const URLSearchParamsCtor = URLSearchParamsImpl;
+
+      URLImpl = class URL {
+        constructor(url, base = undefined) {
+          needArgs("URL", arguments.length, 1);
+          const record = parseWithBase(url, base);
+          urls.set(this, { record, params: null });
+        }
+        static canParse(url, base = undefined) {
+          needArgs("URL.canParse", arguments.length, 1);
+          try {
+            parseWithBase(url, base);
+            return true;
+          } catch (e) {
+            if (e instanceof TypeErrorCtor && !String(e.message).startsWith("IDNA")) return false;
+            throw e;
+          }
+        }
+        static parse(url, base = undefined) {
+          needArgs("URL.parse", arguments.length, 1);
+          try {
+            return new URL(url, base);
+          } catch (e) {
+            if (e instanceof TypeErrorCtor && !String(e.message).startsWith("IDNA")) return null;
+            throw e;
+          }
+        }
+        get href() {
+          return serializeURL(urlOfThis(this).record, false);
+        }
+        set href(value) {
+          const u = urlOfThis(this);
+          const text = usv(value);
+          const record = basicParse(text, null);
+          if (record === FAILURE) throw new TypeErrorCtor(`Invalid URL: '${text}'`);
+          u.record = record;
+          if (u.params !== null) paramsOfThis(u.params).list = formParse(record.query || "");
+        }
+        get origin() {
+          return serializeOrigin(urlOfThis(this).record);
+        }
+        get protocol() {
+          return urlOfThis(this).record.scheme + ":";
+        }
+        set protocol(value) {
+          const u = urlOfThis(this);
+          setWith(u, usv(value) + ":", S.SCHEME_START);
+        }
+        get username() {
+          return urlOfThis(this).record.username;
+        }
+        set username(value) {
+          const r = urlOfThis(this).record;
+          if (cannotHaveCredentialsOrPort(r)) return;
+          r.username = pctEncode(usv(value), userinfoSet);
+        }
+        get password() {
+          return urlOfThis(this).record.password;
+        }
+        set password(value) {
+          const r = urlOfThis(this).record;
+          if (cannotHaveCredentialsOrPort(r)) return;
+          r.password = pctEncode(usv(value), userinfoSet);
+        }
+        get host() {
+          const r = urlOfThis(this).record;
+          if (r.host === null) return "";
+          return r.port === null ? r.host : r.host + ":" + r.port;
+        }
+        set host(value) {
+          const u = urlOfThis(this);
+          if (hasOpaquePath(u.record)) return;
+          setWith(u, usv(value), S.HOST);
+        }
+        get hostname() {
+          const r = urlOfThis(this).record;
+          return r.host === null ? "" : r.host;
+        }
+        set hostname(value) {
+          const u = urlOfThis(this);
+          if (hasOpaquePath(u.record)) return;
+          setWith(u, usv(value), S.HOSTNAME);
+        }
+        get port() {
+          const r = urlOfThis(this).record;
+          return r.port === null ? "" : String(r.port);
+        }
+        set port(value) {
+          const u = urlOfThis(this);
+          if (cannotHaveCredentialsOrPort(u.record)) return;
+          const v = usv(value);
+          if (v === "") u.record.port = null;
+          else setWith(u, v, S.PORT);
+        }
+        get pathname() {
+          return serializePath(urlOfThis(this).record);
+        }
+        set pathname(value) {
+          const u = urlOfThis(this);
+          if (hasOpaquePath(u.record)) return;
+          u.record.path = [];
+          setWith(u, usv(value), S.PATH_START);
+        }
+        get search() {
+          const q = urlOfThis(this).record.query;
+          return q === null || q === "" ? "" : "?" + q;
+        }
+        set search(value) {
+          const u = urlOfThis(this);
+          const v = usv(value);
+          if (v === "") {
+            u.record.query = null;
+            if (u.params !== null) paramsOfThis(u.params).list = [];
+            stripTrailingSpaces(u.record);
+            return;
+          }
+          const input = v[0] === "?" ? v.slice(1) : v;
+          u.record.query = "";
+          setWith(u, input, S.QUERY);
+          if (u.params !== null) paramsOfThis(u.params).list = formParse(input);
+        }
+        get searchParams() {
+          const u = urlOfThis(this);
+          if (u.params === null) {
+            u.params = new URLSearchParamsCtor(u.record.query || "");
+            paramsOfThis(u.params).url = this;
+          }
+          return u.params;
+        }
+        get hash() {
+          const f = urlOfThis(this).record.fragment;
+          return f === null || f === "" ? "" : "#" + f;
+        }
+        set hash(value) {
+          const u = urlOfThis(this);
+          const v = usv(value);
+          if (v === "") {
+            u.record.fragment = null;
+            stripTrailingSpaces(u.record);
+            return;
+          }
+          u.record.fragment = "";
+          setWith(u, v[0] === "#" ? v.slice(1) : v, S.FRAGMENT);
+        }
+        toString() {
+          return serializeURL(urlOfThis(this).record, false);
+        }
+        toJSON() {
+          return serializeURL(urlOfThis(this).record, false);
+        }
+      };
+      // Setters parse into the URL itself, as the standard does: a host setter whose port is out
+      // of range still sets the host name.
+      function setWith(u, input, stateOverride) {
+        basicParse(input, null, u.record, stateOverride);
+      }
+      Object.defineProperty(URLImpl.prototype, Symbol.toStringTag, { value: "URL", configurable: true });
+    }
+
     function describe(e) {
       try {
         if (e !== null && typeof e === "object" && typeof e.message === "string") {
@@ -823,6 +1891,8 @@
           btoa: btoaImpl,
         };
         if (cryptoImpl !== undefined && globalThis.crypto === undefined) globals.crypto = cryptoImpl;
+        if (globalThis.URL === undefined) globals.URL = URLImpl;
+        if (globalThis.URLSearchParams === undefined) globals.URLSearchParams = URLSearchParamsImpl;
         for (const k of ObjectKeys(globals)) {
           Object.defineProperty(globalThis, k, {
             value: globals[k],
