@@ -22,38 +22,12 @@ use lit_node::chain::staking::{EpochState, StakingParams};
 use lit_node::devnet::{DevnetChain, DevnetStaking, LayoutOptions};
 use lit_node::epoch::NodeKeys;
 use lit_node::testnet::TestNet;
-use support::net::{https_client, libsecp_recover, testnet, user_is};
+use support::net::{funded, https_client, libsecp_recover, prices_read, testnet, user_is};
 
 const EPOCH_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// What each payer deposits when a network charges.
 const DEPOSIT: u128 = 10_000_000;
-
-/// Waits until every node in `ids` has read the ledger's current prices (it reads them at each
-/// settlement): a request served before would be free.
-async fn prices_read(net: &TestNet, ids: &[u32]) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    for id in ids {
-        loop {
-            let resp = https_client()
-                .get(format!("{}{}", net.url(*id), lit_api::v1::paths::LEDGER))
-                .send()
-                .await
-                .unwrap();
-            let status: serde_json::Value =
-                serde_json::from_str(&resp.text().await.unwrap()).unwrap();
-            if status["prices"][0] == "7" {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{}",
-                net.logs(&format!("node {id} never read the prices"))
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
 
 /// The most a request may cost at one node in these tests (the networks that charge price a
 /// decryption share 7 and a PKP signature share 11).
@@ -295,22 +269,12 @@ async fn members_join_leave_and_are_voted_out(on_anvil: bool) {
         .set_prices(&Prices([7, 11, 0, 0, 0]))
         .await
         .unwrap();
-    let faucet = net.devnet().staking_admin().await.unwrap();
     let mut ledgers = Vec::new();
     for wallet in [&alice, &owner] {
-        faucet
-            .transfer_token(wallet.address(), DEPOSIT)
-            .await
-            .unwrap();
-        let ledger = net
-            .devnet()
-            .payments_as(wallet.signing_key())
-            .await
-            .unwrap();
-        ledger.deposit(DEPOSIT).await.unwrap();
+        let ledger = funded(&mut net, wallet, DEPOSIT, DEPOSIT).await;
         ledgers.push((wallet.address(), ledger));
     }
-    prices_read(&net, &[1, 2, 3, 4, 5]).await;
+    prices_read(&net, &[1, 2, 3, 4, 5], 0, 7).await;
 
     // from here on a client decrypts, signs and runs actions without pause
     let stop = Arc::new(AtomicBool::new(false));

@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lit_api::ledger::{LedgerOp, LedgerOpRequest};
@@ -19,13 +18,14 @@ use lit_api::v1::{paths, ToSign, CHARGED_HEADER};
 use lit_api::Bytes32;
 use lit_client::{Bootstrap, ConnectOptions, LitClient, Session, Signer, Wallet};
 use lit_crypto::eth::Address;
-use lit_node::chain::payments::{Payments, Prices};
+use lit_node::chain::payments::Prices;
 use lit_node::devnet::{DevnetStaking, LayoutOptions};
 use lit_node::testnet::TestNet;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::net::{
-    code, decryption_resource, https_client, libsecp_recover, post, testnet, user_is,
+    code, decryption_resource, funded, https_client, libsecp_recover, post, prices_read, testnet,
+    user_is,
 };
 
 /// Decryption 7, PKP signature 11 per node; actions free (their own test sets their prices).
@@ -44,30 +44,6 @@ async fn start(settle_interval_ms: u64) -> TestNet {
     let mut net = testnet(NODES as usize).options(options).start().await;
     net.devnet().wait_epoch(1, TIMEOUT).await.unwrap();
     net
-}
-
-/// `wallet`'s view of the ledger, once it has `tokens` from the devnet's faucet (its admin) and
-/// has deposited `deposit` of them.
-async fn funded(
-    net: &mut TestNet,
-    wallet: &Wallet,
-    tokens: u128,
-    deposit: u128,
-) -> Arc<dyn Payments> {
-    net.devnet()
-        .staking_admin()
-        .await
-        .unwrap()
-        .transfer_token(wallet.address(), tokens)
-        .await
-        .unwrap();
-    let ledger = net
-        .devnet()
-        .payments_as(wallet.signing_key())
-        .await
-        .unwrap();
-    ledger.deposit(deposit).await.unwrap();
-    ledger
 }
 
 /// What one node answered.
@@ -604,20 +580,7 @@ Lit.Actions.setResponse({ response: "done" });
         p
     };
     // the nodes read the prices at their next settlement
-    eventually(&net, "every node has the prices", || async {
-        let mut all = true;
-        for id in 1..=NODES {
-            let resp = https_client()
-                .get(format!("{}{}", net.url(id), paths::LEDGER))
-                .send()
-                .await
-                .unwrap();
-            let status: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
-            all &= status["prices"][2] == "50";
-        }
-        all
-    })
-    .await;
+    prices_read(&net, &[1, 2, 3, 4], 2, 50).await;
     // an anonymous caller signs no price: refused
     let anonymous = client
         .execute_js(lit_client::ExecuteJs::code(code).params(params()))
@@ -652,25 +615,29 @@ Lit.Actions.setResponse({ response: "done" });
 
     // a signed maximum that does not pay for the start and one millisecond: refused before
     // running, nothing charged
-    let cheap = connect(50).await.unwrap();
-    let err = cheap
-        .execute_js(
-            lit_client::ExecuteJs::code(code)
-                .params(params())
-                .wallet(&alice),
-        )
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("price_too_high"), "{err}");
+    // (a run by alice under `max_price` that fails: its error's text)
+    let refused = |max_price: u128, code: &'static str| {
+        let (alice, params) = (&alice, params());
+        let connecting = connect(max_price);
+        async move {
+            let run = lit_client::ExecuteJs::code(code)
+                .params(params)
+                .wallet(alice);
+            connecting
+                .await
+                .unwrap()
+                .execute_js(run)
+                .await
+                .unwrap_err()
+                .to_string()
+        }
+    };
+    let err = refused(50, code).await;
+    assert!(err.contains("price_too_high"), "{err}");
     // a loop that never ends, with 50 + 300 signed: stopped after 300 ms at each node and
     // charged the 350 it paid for
-    let capped = connect(350).await.unwrap();
     let settled_before = ledger.account(alice.address()).await.unwrap().balance;
-    let err = capped
-        .execute_js(lit_client::ExecuteJs::code("while (true) {}").wallet(&alice))
-        .await
-        .unwrap_err();
-    let text = err.to_string();
+    let text = refused(350, "while (true) {}").await;
     assert!(
         text.contains("price_too_high") && text.contains("time its caller paid for (300 ms)"),
         "{text}"
@@ -682,15 +649,7 @@ Lit.Actions.setResponse({ response: "done" });
     .await;
     // host calls: 50 + 60 signed pays for three calls at most (or 60 ms): the fourth of ten
     // stops the run
-    let few = connect(50 + 40 + 20).await.unwrap();
     let many = "for (let i = 0; i < 10; i++) await Lit.Actions.pubkeyToTokenId({ publicKey });";
-    let err = few
-        .execute_js(
-            lit_client::ExecuteJs::code(many)
-                .params(params())
-                .wallet(&alice),
-        )
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("price_too_high"), "{err}");
+    let err = refused(50 + 40 + 20, many).await;
+    assert!(err.contains("price_too_high"), "{err}");
 }

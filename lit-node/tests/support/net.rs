@@ -233,3 +233,53 @@ pub fn libsecp_recover(sig: &lit_client::PkpSignature) -> Vec<u8> {
         .unwrap();
     pk.serialize().to_vec()
 }
+
+/// `wallet`'s view of the devnet's ledger, once it has `tokens` from the devnet's faucet (its
+/// admin) and has deposited `deposit` of them.
+pub async fn funded(
+    net: &mut TestNet,
+    wallet: &lit_client::Wallet,
+    tokens: u128,
+    deposit: u128,
+) -> std::sync::Arc<dyn lit_node::chain::payments::Payments> {
+    net.devnet()
+        .staking_admin()
+        .await
+        .unwrap()
+        .transfer_token(wallet.address(), tokens)
+        .await
+        .unwrap();
+    let ledger = net
+        .devnet()
+        .payments_as(wallet.signing_key())
+        .await
+        .unwrap();
+    ledger.deposit(deposit).await.unwrap();
+    ledger
+}
+
+/// Waits until every node in `ids` serves `price` for `product` (an index of the ledger's price
+/// list; the nodes read the prices at each settlement): a request served before would be charged
+/// the old price.
+pub async fn prices_read(net: &TestNet, ids: &[u32], product: usize, price: u128) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for id in ids {
+        loop {
+            let resp = https_client()
+                .get(format!("{}{}", net.url(*id), lit_api::v1::paths::LEDGER))
+                .send()
+                .await
+                .unwrap();
+            let status: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+            if status["prices"][product] == price.to_string() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                net.logs(&format!("node {id} never read the prices"))
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
