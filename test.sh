@@ -29,6 +29,18 @@ if ! "$tools/bin/deno" --version 2>/dev/null | grep -q "deno $deno_version" \
   "$tools/bin/deno" --version >/dev/null
 fi
 
+# lit-actions: the `ethers` v5 global of Lit Actions, evaluated from the npm package's own
+# self-contained browser bundle (dist/ethers.umd.min.js); found by lit-actions at this path or
+# through LIT_ETHERS, never copied into the repository.
+ethers_version=5.7.2
+ethers_bundle="$tools/npm-ethers/node_modules/ethers/dist/ethers.umd.min.js"
+if ! grep -q "\"ethers/$ethers_version\"" "$ethers_bundle" 2>/dev/null; then
+  step "install ethers@$ethers_version into .tools"
+  command -v npm >/dev/null || { echo "error: npm is needed to install ethers (apt-get install npm)" >&2; exit 1; }
+  npm install --silent --no-audit --no-fund --prefix "$tools/npm-ethers" "ethers@$ethers_version" >/dev/null
+  [ -f "$ethers_bundle" ] || { echo "error: ethers@$ethers_version has no dist/ethers.umd.min.js" >&2; exit 1; }
+fi
+
 # lit-node: a real EVM node (anvil, npm package @foundry-rs/anvil, which ships the binary through
 # an optional platform package) and the Solidity compiler (solcjs) for the test contracts.
 anvil_version=1.7.1

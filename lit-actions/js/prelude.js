@@ -87,6 +87,7 @@
     // ---- argument checks -------------------------------------------------------------------
     function kind(v) {
       if (v === null) return "null";
+      if (v === undefined) return "undefined";
       if (ArrayIsArray(v)) return "an array";
       return typeof v === "object" ? "an object" : `a ${typeof v}`;
     }
@@ -284,6 +285,85 @@
         }
         return codec("uint8arrayFromString", encoding).decode(string);
       },
+      // EIP-191: the PKP signs keccak256("\x19Ethereum Signed Message:\n" + len + message) of
+      // the message's UTF-8 bytes; the share goes to the client as signEcdsa's does.
+      ethPersonalSignMessageEcdsa: asyncFn("ethPersonalSignMessageEcdsa", (a) => {
+        const fn = "ethPersonalSignMessageEcdsa";
+        options(fn, a);
+        return call(fn, {
+          message: ArrayFrom(new TextEncoderImpl().encode(str(fn, a, "message"))),
+          publicKey: str(fn, a, "publicKey"),
+          sigName: str(fn, a, "sigName"),
+        });
+      }),
+      // The action's own key (derived from its IPFS id): Lit's SignedDataOutput as JSON text.
+      signAsAction: asyncFn("signAsAction", (a) => {
+        const fn = "signAsAction";
+        options(fn, a);
+        return call(fn, {
+          toSign: bytes(fn, a, "toSign"),
+          sigName: str(fn, a, "sigName"),
+          signingScheme: str(fn, a, "signingScheme"),
+        });
+      }),
+      getActionPublicKey: asyncFn("getActionPublicKey", (a) => {
+        const fn = "getActionPublicKey";
+        options(fn, a);
+        return call(fn, {
+          signingScheme: str(fn, a, "signingScheme"),
+          actionIpfsCid: str(fn, a, "actionIpfsCid"),
+        });
+      }),
+      verifyActionSignature: asyncFn("verifyActionSignature", (a) => {
+        const fn = "verifyActionSignature";
+        options(fn, a);
+        return call(fn, {
+          signingScheme: str(fn, a, "signingScheme"),
+          actionIpfsCid: str(fn, a, "actionIpfsCid"),
+          toSign: bytes(fn, a, "toSign"),
+          signOutput: str(fn, a, "signOutput"),
+        });
+      }),
+      getLatestNonce: asyncFn("getLatestNonce", (a) => {
+        const fn = "getLatestNonce";
+        options(fn, a);
+        return call(fn, { address: str(fn, a, "address"), chain: str(fn, a, "chain") });
+      }),
+      // AES-256-CBC, the IV in the ciphertext's first 16 bytes; the plaintext as hex (Lit's).
+      aesDecrypt: asyncFn("aesDecrypt", (a) => {
+        const fn = "aesDecrypt";
+        options(fn, a);
+        return call(fn, {
+          symmetricKey: bytes(fn, a, "symmetricKey"),
+          ciphertext: bytes(fn, a, "ciphertext"),
+        });
+      }),
+      // Runs another (uploaded) action by its IPFS id; its response, "" when it set none.
+      call: asyncFn("call", (a) => {
+        const fn = "call";
+        options(fn, a);
+        const ipfsId = str(fn, a, "ipfsId");
+        const params = optional(a, "params");
+        if (params !== null && (typeof params !== "object" || ArrayIsArray(params))) {
+          throw new TypeErrorCtor(`Lit.Actions.call: params must be an object, got ${kind(params)}`);
+        }
+        return call(fn, { ipfsId, params: params === null ? {} : params });
+      }),
+      decryptToSingleNode: asyncFn("decryptToSingleNode", (a) => {
+        const fn = "decryptToSingleNode";
+        options(fn, a);
+        return call(fn, {
+          accessControlConditions: present(fn, a, "accessControlConditions"),
+          ciphertext: str(fn, a, "ciphertext"),
+          dataToEncryptHash: str(fn, a, "dataToEncryptHash"),
+          authSig: optional(a, "authSig"),
+          chain: str(fn, a, "chain"),
+        });
+      }),
+      claimKey: asyncFn("claimKey", (a) => {
+        options("claimKey", a);
+        return call("claimKey", { keyId: str("claimKey", a, "keyId") });
+      }),
       broadcastAndCollect: asyncFn("broadcastAndCollect", (a) => {
         options("broadcastAndCollect", a);
         return call("broadcastAndCollect", {
@@ -427,19 +507,29 @@
         }
       };
     } else {
-      const cancelled = new Set();
+      // A timer is a host `sleep` call; clearing it forgets the call, so a cleared timer no
+      // longer keeps the action alive (the host's answer, if it comes, is ignored).
+      const timers = new Map(); // handle -> call id
       let nextTimer = 1;
       setTimeout = function setTimeout(fn, ms, ...args) {
         const handle = nextTimer++;
         const delay = Number(ms) > 0 ? Math.floor(Number(ms)) : 0;
-        call("sleep", { ms: delay }).then(() => {
-          if (cancelled.delete(handle)) return;
-          guarded(fn, args);
-        });
+        const id = nextId++;
+        inflight++;
+        timers.set(handle, id);
+        const fire = () => {
+          timers.delete(handle);
+          PromiseCtor.resolve().then(() => guarded(fn, args));
+        };
+        pending.set(id, { resolve: fire, reject: fire });
+        post({ op: "sleep", id, args: { ms: delay } });
         return handle;
       };
       clearTimeout = function clearTimeout(handle) {
-        cancelled.add(handle);
+        const id = timers.get(handle);
+        if (id === undefined) return;
+        timers.delete(handle);
+        if (pending.delete(id)) settled();
       };
     }
     {
@@ -1873,7 +1963,13 @@
     async function run(code, params, auth) {
       let error = null;
       try {
-        const Lit = ObjectFreeze({ Actions: LitActions, Auth: deepFreeze(auth) });
+        // `Lit.Headers`: only what the caller passed with the request (asked before user code)
+        const headers = await call("headers", {});
+        const Lit = ObjectFreeze({
+          Actions: LitActions,
+          Auth: deepFreeze(auth),
+          Headers: deepFreeze(headers),
+        });
         const globals = {
           Lit,
           LitActions,

@@ -1,5 +1,6 @@
 //! An action to run and what running it produced.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -17,6 +18,7 @@ pub struct Action {
     params: Map<String, Value>,
     auth: AuthContext,
     budget: Budget,
+    headers: BTreeMap<String, String>,
 }
 
 impl Action {
@@ -29,6 +31,7 @@ impl Action {
             params: Map::new(),
             auth: AuthContext::default(),
             budget: Budget::unlimited(),
+            headers: BTreeMap::new(),
         }
     }
 
@@ -70,6 +73,18 @@ impl Action {
         self
     }
 
+    /// Sets `Lit.Headers`: the request headers the caller chose to pass to the action (names as
+    /// given, usually lower-case). The node bounds them ([`lit_api::v1::check_action_headers`]).
+    pub fn with_headers(mut self, headers: BTreeMap<String, String>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// `Lit.Headers`.
+    pub fn headers(&self) -> &BTreeMap<String, String> {
+        &self.headers
+    }
+
     /// The action's content id.
     pub fn id(&self) -> &ActionId {
         &self.id
@@ -90,11 +105,13 @@ impl Action {
         &self.budget
     }
 
-    /// `Lit.Auth` as the action sees it: the running action's id is always in `actionIpfsIdStack`.
+    /// `Lit.Auth` as the action sees it: the running action's id is always last in
+    /// `actionIpfsIdStack` (a child run by `Lit.Actions.call` is given the stack with its id
+    /// pushed already, as Lit pushes it on every call, recursive ones included).
     pub fn auth(&self) -> AuthContext {
         let mut auth = self.auth.clone();
         let id = self.id.to_string();
-        if !auth.action_ipfs_ids.contains(&id) {
+        if auth.action_ipfs_ids.last() != Some(&id) {
             auth.action_ipfs_ids.push(id);
         }
         auth

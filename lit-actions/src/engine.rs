@@ -11,7 +11,10 @@ use crate::limits::Limits;
 use crate::net::NetPolicy;
 
 pub mod deno;
+pub mod ethers;
 pub mod quickjs;
+
+pub use ethers::EthersSource;
 
 /// The JavaScript both engines load before user code: `Lit.Actions`, argument checks,
 /// `console`, `fetch`, timers. Each engine adds only its transport.
@@ -43,6 +46,9 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Hosts `fetch` may reach (none by default).
     pub net: NetPolicy,
+    /// Where the `ethers` global comes from (by default the bundle [`ethers::find_ethers`]
+    /// finds; none found, a use of `ethers` throws an error naming the missing package).
+    pub ethers: EthersSource,
 }
 
 impl EngineConfig {
@@ -51,12 +57,19 @@ impl EngineConfig {
         Self {
             limits,
             net: NetPolicy::default(),
+            ethers: EthersSource::default(),
         }
     }
 
     /// This configuration allowing `fetch` to these hosts.
     pub fn with_net(mut self, net: NetPolicy) -> Self {
         self.net = net;
+        self
+    }
+
+    /// This configuration taking the `ethers` bundle from `source`.
+    pub fn with_ethers(mut self, source: EthersSource) -> Self {
+        self.ethers = source;
         self
     }
 }

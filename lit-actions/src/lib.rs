@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod action;
+mod aes_cbc;
 pub mod engine;
 pub mod error;
 pub mod host;
@@ -11,7 +12,7 @@ mod session;
 pub use action::{Action, ActionOutcome, Usage};
 pub use engine::deno::{DenoConfig, DenoEngine};
 pub use engine::quickjs::QuickJsEngine;
-pub use engine::{default_engine, Engine, EngineConfig};
+pub use engine::{default_engine, Engine, EngineConfig, EthersSource};
 pub use error::{ActionError, HostError};
 pub use host::{ActionContext, ActionHost, AuthContext};
 pub use limits::{Budget, Limits};

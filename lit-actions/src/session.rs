@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 use crate::action::{total_host_calls, Action, ActionOutcome, Usage};
 use crate::error::{ActionError, HostError};
 use crate::host::{
-    ActionContext, ActionHost, BroadcastAndCollect, CheckConditions, DecryptAndCombine, Encrypt,
-    RunOnce, RunOnceRole, SignEcdsa,
+    ActionContext, ActionHost, ActionSignature, BroadcastAndCollect, CallAction, CheckConditions,
+    DecryptAndCombine, Encrypt, EthPersonalSign, RunOnce, RunOnceRole, SignAsAction, SignEcdsa,
+    SigningScheme, MAX_CALL_DEPTH,
 };
 use crate::limits::{Budget, Limits};
 use crate::net::{Fetcher, NetPolicy};
@@ -35,7 +36,8 @@ pub(crate) enum Step {
 struct State {
     response: Option<String>,
     logs: String,
-    calls: BTreeMap<&'static str, u32>,
+    /// Per kind, with the calls of child actions (`Lit.Actions.call`) added.
+    calls: BTreeMap<String, u32>,
     signatures: u32,
     fetches: u32,
     run_once_granted: BTreeSet<String>,
@@ -137,6 +139,8 @@ pub(crate) struct Session {
     fetcher: Option<Fetcher>,
     state: Mutex<State>,
     started: std::time::Instant,
+    /// `Lit.Headers`: what the caller passed.
+    headers: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +182,58 @@ struct TokenIdArg {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ActionKeyArg {
+    signing_scheme: String,
+    action_ipfs_cid: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SignAsActionArg {
+    to_sign: Vec<u8>,
+    sig_name: String,
+    signing_scheme: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct VerifyActionSignatureArg {
+    signing_scheme: String,
+    action_ipfs_cid: String,
+    to_sign: Vec<u8>,
+    sign_output: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LatestNonceArg {
+    address: String,
+    chain: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AesDecryptArg {
+    symmetric_key: Vec<u8>,
+    ciphertext: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CallArg {
+    ipfs_id: String,
+    #[serde(default)]
+    params: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ClaimKeyArg {
+    key_id: String,
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunOnceResultArg {
     name: String,
@@ -210,6 +266,7 @@ impl Session {
             fetcher,
             state: Mutex::new(State::default()),
             started: std::time::Instant::now(),
+            headers: action.headers().clone(),
         }
     }
 
@@ -238,11 +295,7 @@ impl Session {
                 duration,
                 signatures: st.signatures,
                 fetches: st.fetches,
-                host_calls: st
-                    .calls
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), *v))
-                    .collect(),
+                host_calls: st.calls.clone(),
                 response_bytes: st.response.as_ref().map_or(0, String::len),
                 log_bytes: st.logs.len(),
             },
@@ -360,7 +413,7 @@ impl Session {
     /// Counts a host call of `kind` (its JavaScript name).
     fn count(&self, kind: &'static str) -> Result<(), CallError> {
         let mut st = self.state();
-        let n = st.calls.entry(kind).or_insert(0);
+        let n = st.calls.entry(kind.to_owned()).or_insert(0);
         *n += 1;
         if *n > self.limits.host_calls_per_kind {
             return Err(CallError::Fatal(ActionError::TooManyHostCalls {
@@ -393,6 +446,35 @@ impl Session {
             }));
         }
         self.within_budget(&st)
+    }
+
+    /// Adds what a child action used (`Lit.Actions.call`) to this action's usage, and checks the
+    /// budget (the child ran under what was left of it, so only the `call` itself can tip it).
+    fn absorb(&self, child: &Usage) -> Result<(), CallError> {
+        let mut st = self.state();
+        st.signatures = st.signatures.saturating_add(child.signatures);
+        st.fetches = st.fetches.saturating_add(child.fetches);
+        for (kind, n) in &child.host_calls {
+            let total = st.calls.entry(kind.clone()).or_insert(0);
+            *total = total.saturating_add(*n);
+        }
+        self.within_budget(&st)
+    }
+
+    /// What is left of the budget for a child action: the time to this action's deadline and
+    /// the billable host calls not yet made.
+    fn budget_left(&self) -> Budget {
+        let mut left = Budget::unlimited().with_time(
+            self.deadline()
+                .saturating_duration_since(std::time::Instant::now()),
+        );
+        if let Some(calls) = self.budget.host_calls {
+            let used = self.state().total_host_calls();
+            left = left.with_host_calls(
+                u32::try_from(u64::from(calls).saturating_sub(used)).unwrap_or(u32::MAX),
+            );
+        }
+        left
     }
 
     /// Checks the billable host calls counted so far (the one just counted included) against the
@@ -516,6 +598,135 @@ impl Session {
                     .map_err(host_err(op))?;
                 Ok(json!(all))
             }
+            "ethPersonalSignMessageEcdsa" => {
+                let req: EthPersonalSign = parse(op, args)?;
+                self.count_signature()?;
+                host.eth_personal_sign(ctx, req)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!("success"))
+            }
+            "signAsAction" => {
+                let req: SignAsActionArg = parse(op, args)?;
+                let scheme = scheme_of(op, &req.signing_scheme)?;
+                if req.to_sign.len() != 32 {
+                    return Err(CallError::Js(format!(
+                        "Lit.Actions.{op}: toSign must be a 32-byte hash for {}, got {} bytes",
+                        scheme.name(),
+                        req.to_sign.len()
+                    )));
+                }
+                self.count_signature()?;
+                let sig = host
+                    .sign_as_action(
+                        ctx,
+                        SignAsAction {
+                            to_sign: req.to_sign,
+                            sig_name: req.sig_name,
+                            scheme,
+                        },
+                    )
+                    .await
+                    .map_err(host_err(op))?;
+                // Lit returns the signature as JSON text
+                let text = serde_json::to_string(&sig)
+                    .map_err(|e| CallError::Js(format!("Lit.Actions.{op}: {e}")))?;
+                Ok(json!(text))
+            }
+            "getActionPublicKey" => {
+                let req: ActionKeyArg = parse(op, args)?;
+                let scheme = scheme_of(op, &req.signing_scheme)?;
+                let id = cid_of(op, "actionIpfsCid", &req.action_ipfs_cid)?;
+                self.count(op_name(op))?;
+                let key = host
+                    .action_public_key(ctx, scheme, &id)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!(hex::encode(key)))
+            }
+            "verifyActionSignature" => {
+                let req: VerifyActionSignatureArg = parse(op, args)?;
+                let scheme = scheme_of(op, &req.signing_scheme)?;
+                let id = cid_of(op, "actionIpfsCid", &req.action_ipfs_cid)?;
+                let output: ActionSignature =
+                    serde_json::from_str(&req.sign_output).map_err(|e| {
+                        CallError::Js(format!(
+                            "Lit.Actions.{op}: signOutput is not the output of signAsAction: {e}"
+                        ))
+                    })?;
+                self.count(op_name(op))?;
+                let key = host
+                    .action_public_key(ctx, scheme, &id)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!(verify_action_signature(&key, &req.to_sign, &output)))
+            }
+            "getLatestNonce" => {
+                let req: LatestNonceArg = parse(op, args)?;
+                self.count(op_name(op))?;
+                let nonce = host
+                    .get_latest_nonce(ctx, &req.address, &req.chain)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!(nonce))
+            }
+            "aesDecrypt" => {
+                let req: AesDecryptArg = parse(op, args)?;
+                self.count(op_name(op))?;
+                let plain = crate::aes_cbc::decrypt(&req.symmetric_key, &req.ciphertext)
+                    .map_err(|e| CallError::Js(format!("Lit.Actions.{op}: {e}")))?;
+                // Lit answers with the plaintext as lower-case hex
+                Ok(json!(hex::encode(plain)))
+            }
+            "call" => {
+                let req: CallArg = parse(op, args)?;
+                let id = cid_of(op, "ipfsId", &req.ipfs_id)?;
+                let depth = ctx.auth.action_ipfs_ids.len();
+                if depth > MAX_CALL_DEPTH {
+                    return Err(CallError::Js(format!(
+                        "Lit.Actions.call: the recursion limit of a child action is \
+                         {MAX_CALL_DEPTH}: calling {id} would run it at depth {depth}"
+                    )));
+                }
+                self.count(op_name(op))?;
+                let mut auth = ctx.auth.clone();
+                auth.action_ipfs_ids.push(id.to_string());
+                let child = host
+                    .call_action(
+                        ctx,
+                        CallAction {
+                            ipfs_id: id,
+                            params: req.params,
+                            auth,
+                            budget: self.budget_left(),
+                            headers: self.headers.clone(),
+                        },
+                    )
+                    .await
+                    .map_err(host_err(op))?;
+                self.absorb(&child.usage)?;
+                // Lit answers with the child's response, an empty string when it set none
+                Ok(json!(child.response.unwrap_or_default()))
+            }
+            "decryptToSingleNode" => {
+                let req: DecryptAndCombine = parse(op, args)?;
+                self.count(op_name(op))?;
+                let plain = host
+                    .decrypt_to_single_node(ctx, req)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!(plain))
+            }
+            "claimKey" => {
+                let req: ClaimKeyArg = parse(op, args)?;
+                self.count(op_name(op))?;
+                host.claim_key(ctx, &req.key_id)
+                    .await
+                    .map_err(host_err(op))?;
+                Ok(json!("success"))
+            }
+            // `Lit.Headers`, read once by the prelude before the action starts: not billable
+            "headers" => Ok(json!(self.headers)),
             "fetch" => self.fetch(args).await,
             "sleep" => {
                 let req: SleepArg = parse("setTimeout", args)?;
@@ -610,6 +821,51 @@ pub(crate) enum CallError {
 
 fn parse<T: DeserializeOwned>(op: &str, args: Value) -> Result<T, CallError> {
     serde_json::from_value(args).map_err(|e| CallError::Js(format!("Lit.Actions.{op}: {e}")))
+}
+
+/// The `&'static` name of a host call counted per kind (the ones dispatched by name above).
+fn op_name(op: &str) -> &'static str {
+    match op {
+        "getActionPublicKey" => "getActionPublicKey",
+        "verifyActionSignature" => "verifyActionSignature",
+        "getLatestNonce" => "getLatestNonce",
+        "aesDecrypt" => "aesDecrypt",
+        "call" => "call",
+        "decryptToSingleNode" => "decryptToSingleNode",
+        "claimKey" => "claimKey",
+        _ => "other",
+    }
+}
+
+fn scheme_of(op: &str, name: &str) -> Result<SigningScheme, CallError> {
+    SigningScheme::parse(name).map_err(|e| CallError::Js(format!("Lit.Actions.{op}: {e}")))
+}
+
+fn cid_of(op: &str, what: &str, id: &str) -> Result<crate::ActionId, CallError> {
+    id.parse()
+        .map_err(|e| CallError::Js(format!("Lit.Actions.{op}: {what} {id:?}: {e}")))
+}
+
+/// Whether `output` (from `signAsAction`) is a valid signature of `to_sign` by the action key
+/// `key` (uncompressed SEC1): the key it names must be `key`, the data it names `to_sign`, and
+/// the signature must verify (low `s`, as every Ethereum verifier requires).
+fn verify_action_signature(key: &[u8], to_sign: &[u8], output: &ActionSignature) -> bool {
+    use k256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let named_key = hex::decode(output.verifying_key.trim_start_matches("0x")).ok();
+    let named_data = hex::decode(output.signed_data.trim_start_matches("0x")).ok();
+    if named_key.as_deref() != Some(key) || named_data.as_deref() != Some(to_sign) {
+        return false;
+    }
+    let rs = serde_json::from_str::<String>(&output.signature)
+        .ok()
+        .and_then(|h| hex::decode(h.trim_start_matches("0x")).ok());
+    let (Some(rs), Ok(vk)) = (rs, k256::ecdsa::VerifyingKey::from_sec1_bytes(key)) else {
+        return false;
+    };
+    match k256::ecdsa::Signature::from_slice(&rs) {
+        Ok(sig) if sig.normalize_s().is_none() => vk.verify_prehash(to_sign, &sig).is_ok(),
+        _ => false,
+    }
 }
 
 fn host_err(op: &str) -> impl Fn(HostError) -> CallError + '_ {

@@ -101,6 +101,26 @@ async fn lit_style_iife_and_timers(make: MakeEngine) {
     assert_eq!(v, json!({"url": "https://eth.example/rpc", "ticks": 3}));
 }
 
+async fn cleared_timers_do_not_keep_the_action_alive(make: MakeEngine) {
+    // a library that arms a long timeout around each request (ethers does, 120 s) and clears
+    // it when the answer comes must not hold the action until the timeout would have fired:
+    // the limit here is 5 s, so a held action ends with `Timeout`
+    let (r, _) = run(
+        make,
+        config(),
+        r#"const t = setTimeout(() => Lit.Actions.setResponse({ response: "fired" }), 600000);
+           await new Promise((r) => setTimeout(r, 5));
+           clearTimeout(t);
+           clearTimeout(t);
+           const i = setInterval(() => {}, 600000);
+           clearInterval(i);
+           Lit.Actions.setResponse({ response: "cleared" });"#,
+    )
+    .await;
+    let out = r.unwrap_or_else(|e| panic!("a cleared timer held the action: {e}"));
+    assert_eq!(out.response.as_deref(), Some("cleared"));
+}
+
 async fn text_encoding(make: MakeEngine) {
     let v = response(
         make,
@@ -970,12 +990,352 @@ async fn host_call_limits_come_before_the_budget(make: MakeEngine) {
     }
 }
 
+// ---- the Lit.Actions functions added for Lit parity ----------------------------------------------
+
+/// Keccak-256 of an Ethereum personal message, computed here with `sha3` (EIP-191 version 0x45).
+fn eip191(message: &[u8]) -> [u8; 32] {
+    use sha3::Digest as _;
+    let mut h = sha3::Keccak256::new();
+    h.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
+    h.update(message);
+    h.finalize().into()
+}
+
+/// `ethPersonalSignMessageEcdsa` as Lit's docs write it: the host receives the UTF-8 bytes of the
+/// message, whose EIP-191 hash is what the PKP signs; bad arguments are TypeErrors.
+async fn eth_personal_sign_message(make: MakeEngine) {
+    let host = RecordingHost::new();
+    let engine = make(config());
+    let action = Action::new(
+        r#"
+        const sigShare = await Lit.Actions.ethPersonalSignMessageEcdsa({ message: "Hello Wörld", publicKey, sigName: "sig1" });
+        const errs = [];
+        for (const a of [{ message: 1, publicKey, sigName: "s" }, { message: "m", sigName: "s" }, "m"]) {
+          try { await Lit.Actions.ethPersonalSignMessageEcdsa(a); errs.push(null); } catch (e) { errs.push(`${e.name}: ${e.message}`); }
+        }
+        Lit.Actions.setResponse({ response: JSON.stringify({ sigShare, errs }) });
+        "#,
+    )
+    .with_param("publicKey", json!("0x04aa"));
+    let id = action.id().to_string();
+    let out = engine.run(&action, host.clone()).await.unwrap();
+    let v: Value = serde_json::from_str(out.response.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        v,
+        json!({"sigShare": "success", "errs": [
+            "TypeError: Lit.Actions.ethPersonalSignMessageEcdsa: message must be a string, got a number",
+            "TypeError: Lit.Actions.ethPersonalSignMessageEcdsa: publicKey must be a string, got undefined",
+            "TypeError: Lit.Actions.ethPersonalSignMessageEcdsa takes one object argument, got a string",
+        ]})
+    );
+    let message = "Hello Wörld".as_bytes().to_vec();
+    assert_eq!(
+        host.calls(),
+        vec![
+            json!({"call": "ethPersonalSignMessageEcdsa", "action": id, "message": message, "publicKey": "0x04aa", "sigName": "sig1"})
+        ]
+    );
+    let req: lit_actions::host::EthPersonalSign = serde_json::from_value(json!({
+        "message": message, "publicKey": "0x04aa", "sigName": "sig1"
+    }))
+    .unwrap();
+    assert_eq!(req.digest(), eip191("Hello Wörld".as_bytes()));
+    assert_eq!(out.usage.signatures, 1);
+}
+
+/// `signAsAction` / `getActionPublicKey` / `verifyActionSignature` as Lit's sign-as-action guide
+/// writes them; the signature is checked here by k256 public-key recovery against the key derived
+/// publicly from the root key and the action's id; tampered data, another action and Lit's other
+/// schemes are refused.
+async fn action_identity(make: MakeEngine) {
+    let host = RecordingHost::new();
+    let engine = make(config());
+    let digest: [u8; 32] = {
+        use sha3::Digest as _;
+        sha3::Keccak256::digest(b"an action signs as itself").into()
+    };
+    let action = Action::new(
+        r#"
+        const signingScheme = "EcdsaK256Sha256";
+        const actionIpfsCid = Lit.Auth.actionIpfsIdStack[Lit.Auth.actionIpfsIdStack.length - 1];
+        const signature = await Lit.Actions.signAsAction({ toSign, sigName: "sig", signingScheme });
+        const publicKey = await Lit.Actions.getActionPublicKey({ signingScheme, actionIpfsCid });
+        const verified = await Lit.Actions.verifyActionSignature({ signingScheme, actionIpfsCid, toSign, signOutput: signature });
+        const tampered = await Lit.Actions.verifyActionSignature({ signingScheme, actionIpfsCid, toSign: toSign.map((b, i) => i === 0 ? b ^ 1 : b), signOutput: signature });
+        const otherAction = await Lit.Actions.verifyActionSignature({ signingScheme, actionIpfsCid: otherCid, toSign, signOutput: signature });
+        const otherKey = await Lit.Actions.getActionPublicKey({ signingScheme, actionIpfsCid: otherCid });
+        const errs = [];
+        for (const f of [
+          () => Lit.Actions.signAsAction({ toSign, sigName: "s2", signingScheme: "SchnorrEd25519Sha512" }),
+          () => Lit.Actions.getActionPublicKey({ signingScheme: "Bls12381G1ProofOfPossession", actionIpfsCid }),
+          () => Lit.Actions.signAsAction({ toSign, sigName: "s3", signingScheme: "Rot13" }),
+          () => Lit.Actions.signAsAction({ toSign: [1, 2, 3], sigName: "s4", signingScheme }),
+          () => Lit.Actions.signAsAction({ toSign, sigName: "s5" }),
+          () => Lit.Actions.getActionPublicKey({ signingScheme, actionIpfsCid: "QmNotACid" }),
+          () => Lit.Actions.verifyActionSignature({ signingScheme, actionIpfsCid, toSign, signOutput: "not json" }),
+        ]) {
+          try { await f(); errs.push(null); } catch (e) { errs.push(`${e.name}: ${e.message}`); }
+        }
+        Lit.Actions.setResponse({ response: JSON.stringify({ signature, publicKey, verified, tampered, otherAction, otherKey, errs }) });
+        "#,
+    )
+    .with_param("toSign", json!(digest.to_vec()))
+    .with_param("otherCid", json!(lit_actions::ActionId::of(b"another action").to_string()));
+    let id = action.id().clone();
+    let out = engine.run(&action, host.clone()).await.unwrap();
+    let v: Value = serde_json::from_str(out.response.as_deref().unwrap()).unwrap();
+
+    // the key: derived publicly from the root key with the action's key id
+    let root = *support::root_key().verifying_key().as_affine();
+    let expected = |id: &lit_actions::ActionId| {
+        use k256::elliptic_curve::sec1::ToEncodedPoint as _;
+        let p = lit_crypto::ecdsa::pkp_public_key(&root, &lit_actions::host::action_key_id(id))
+            .unwrap();
+        hex::encode(p.to_encoded_point(false).as_bytes())
+    };
+    assert_eq!(v["publicKey"], expected(&id));
+    let other = lit_actions::ActionId::of(b"another action");
+    assert_eq!(v["otherKey"], expected(&other));
+    assert_ne!(v["otherKey"], v["publicKey"]);
+
+    // the signature, in Lit's SignedDataOutput shape, recovers to that key
+    let sig: Value = serde_json::from_str(v["signature"].as_str().unwrap()).unwrap();
+    assert_eq!(sig["verifying_key"], v["publicKey"]);
+    assert_eq!(sig["signed_data"], hex::encode(digest));
+    let rs_hex: String = serde_json::from_str(sig["signature"].as_str().unwrap()).unwrap();
+    assert_eq!(rs_hex, rs_hex.to_uppercase());
+    let signature = k256::ecdsa::Signature::from_slice(&hex::decode(&rs_hex).unwrap()).unwrap();
+    let rid =
+        k256::ecdsa::RecoveryId::from_byte(sig["recovery_id"].as_u64().unwrap() as u8).unwrap();
+    let recovered =
+        k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &signature, rid).unwrap();
+    assert_eq!(
+        hex::encode(recovered.to_encoded_point(false).as_bytes()),
+        v["publicKey"].as_str().unwrap()
+    );
+
+    assert_eq!(
+        (&v["verified"], &v["tampered"], &v["otherAction"]),
+        (&json!(true), &json!(false), &json!(false))
+    );
+    let errs: Vec<Option<String>> = serde_json::from_value(v["errs"].clone()).unwrap();
+    let expected_prefixes = [
+        "Error: Lit.Actions.signAsAction: signing scheme \"SchnorrEd25519Sha512\" is not supported by this network",
+        "Error: Lit.Actions.getActionPublicKey: signing scheme \"Bls12381G1ProofOfPossession\" is not supported",
+        "Error: Lit.Actions.signAsAction: unknown signing scheme \"Rot13\"",
+        "Error: Lit.Actions.signAsAction: toSign must be a 32-byte hash for EcdsaK256Sha256, got 3 bytes",
+        "TypeError: Lit.Actions.signAsAction: signingScheme must be a string, got undefined",
+        "Error: Lit.Actions.getActionPublicKey: actionIpfsCid \"QmNotACid\"",
+        "Error: Lit.Actions.verifyActionSignature: signOutput is not the output of signAsAction",
+    ];
+    assert_eq!(errs.len(), expected_prefixes.len());
+    for (g, e) in errs.iter().zip(expected_prefixes) {
+        let g = g.as_deref().unwrap_or("no error");
+        assert!(g.starts_with(e), "{g:?} does not start with {e:?}");
+    }
+    // one signature; the refused ones are not counted or signed
+    assert_eq!(out.usage.signatures, 1);
+    assert_eq!(
+        host.calls()
+            .iter()
+            .filter(|c| c["call"] == "signAsAction")
+            .count(),
+        1
+    );
+}
+
+/// `getLatestNonce` as Lit's docs write it (with ethers, elsewhere, it becomes a transaction's
+/// nonce): the host's answer, `0x` hex; its errors are catchable; bad arguments are TypeErrors.
+async fn latest_nonce(make: MakeEngine) {
+    let v = response(
+        make,
+        r#"const nonce = await Lit.Actions.getLatestNonce({ address: "0x9d1a5EC58232A894eBFcB5e466E3075b23101B89", chain: "ethereum" });
+           const errs = [];
+           try { await Lit.Actions.getLatestNonce({ address: "0x1", chain: "nowhere" }); } catch (e) { errs.push(e.message); }
+           try { await Lit.Actions.getLatestNonce({ address: 7, chain: "ethereum" }); } catch (e) { errs.push(`${e.name}: ${e.message}`); }
+           Lit.Actions.setResponse({ response: JSON.stringify({ nonce, n: parseInt(nonce, 16), errs }) });"#,
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"nonce": "0x2a", "n": 42, "errs": [
+            "Lit.Actions.getLatestNonce: no RPC for chain nowhere",
+            "TypeError: Lit.Actions.getLatestNonce: address must be a string, got a number",
+        ]})
+    );
+}
+
+/// `aesDecrypt` with Lit's format (AES-256-CBC, the IV first, PKCS #7), on a ciphertext made by
+/// `openssl enc -aes-256-cbc`; the answer is the plaintext in hex, as Lit's; a wrong key or
+/// length is a clear error.
+async fn aes_decrypt(make: MakeEngine) {
+    let v = response(
+        make,
+        r#"const hex = (s) => Uint8Array.from(s.match(/../g), (b) => parseInt(b, 16));
+           const symmetricKey = hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+           const ciphertext = hex("f0e0d0c0b0a090807060504030201000" + "2787c3f5d46f78e822d3885652e308e78cdab85802c92334fbbdefc5ee49ade2");
+           const plaintextHex = await Lit.Actions.aesDecrypt({ symmetricKey, ciphertext });
+           const text = new TextDecoder().decode(hex(plaintextHex));
+           const errs = [];
+           for (const a of [{ symmetricKey: symmetricKey.map((b) => b ^ 0xff), ciphertext }, { symmetricKey: symmetricKey.slice(0, 16), ciphertext },
+                            { symmetricKey, ciphertext: ciphertext.slice(0, 20) }, { symmetricKey: "key", ciphertext }]) {
+             try { await Lit.Actions.aesDecrypt(a); errs.push(null); } catch (e) { errs.push(`${e.name}: ${e.message}`); }
+           }
+           Lit.Actions.setResponse({ response: JSON.stringify({ plaintextHex, text, errs }) });"#,
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({
+            "plaintextHex": hex::encode("Hello from Lit, AES-256-CBC!"),
+            "text": "Hello from Lit, AES-256-CBC!",
+            "errs": [
+                "Error: Lit.Actions.aesDecrypt: the ciphertext does not decrypt under this key (bad padding)",
+                "Error: Lit.Actions.aesDecrypt: symmetricKey must be 32 bytes (AES-256), got 16",
+                "Error: Lit.Actions.aesDecrypt: ciphertext must be a 16-byte IV followed by one or more 16-byte blocks, got 20 bytes",
+                "TypeError: Lit.Actions.aesDecrypt: symmetricKey must be a Uint8Array or an array of bytes, got a string",
+            ]
+        })
+    );
+}
+
+/// `Lit.Headers`: exactly the headers the caller passed (none: an empty object), frozen.
+async fn lit_headers(make: MakeEngine) {
+    let engine = make(config());
+    let code = r#"let assigned = true;
+        try { Lit.Headers["x-new"] = "1"; assigned = Lit.Headers["x-new"] === "1"; } catch (_e) { assigned = false; }
+        Lit.Actions.setResponse({ response: JSON.stringify({ headers: Lit.Headers, key: Lit.Headers["x-api-key"] ?? null, assigned }) });"#;
+    let headers = [("x-api-key", "k-123"), ("user-agent", "lit-test/1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let out = engine
+        .run(
+            &Action::new(code).with_headers(headers),
+            RecordingHost::new(),
+        )
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(out.response.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        v,
+        json!({"headers": {"user-agent": "lit-test/1", "x-api-key": "k-123"}, "key": "k-123", "assigned": false})
+    );
+    assert_eq!(out.usage.total_host_calls(), 0);
+    let out = engine
+        .run(&Action::new(code), RecordingHost::new())
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(out.response.as_deref().unwrap()).unwrap();
+    assert_eq!(v, json!({"headers": {}, "key": null, "assigned": false}));
+}
+
+/// `Lit.Auth` has Lit's five fields on both engines.
+async fn lit_auth_fields(make: MakeEngine) {
+    let v = response(
+        make,
+        r#"Lit.Actions.setResponse({ response: JSON.stringify({ keys: Object.keys(Lit.Auth).sort(), same: LitAuth === Lit.Auth,
+             types: [Array.isArray(Lit.Auth.actionIpfsIdStack), Array.isArray(Lit.Auth.authMethodContexts), Array.isArray(Lit.Auth.resources)] }) });"#,
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"keys": ["actionIpfsIdStack", "authMethodContexts", "authSigAddress", "customAuthResource", "resources"],
+               "same": true, "types": [true, true, true]})
+    );
+}
+
+/// The recursive action of the `call` tests: calls itself (its id in `self`) `depth` more times
+/// and answers with the innermost stack.
+const RECURSE: &str = r#"
+const { self, depth } = jsParams;
+if (depth === 0) {
+  Lit.Actions.setResponse({ response: JSON.stringify({ stack: Lit.Auth.actionIpfsIdStack, x: jsParams.x ?? null }) });
+} else {
+  Lit.Actions.setResponse({ response: await Lit.Actions.call({ ipfsId: self, params: { self, depth: depth - 1, x: jsParams.x } }) });
+}
+"#;
+
+/// `call` as Lit's docs write it: the child's response comes back, `actionIpfsIdStack` grows by
+/// one per call, Lit's depth limit of 5 holds (a sixth nested call is refused by name), the child's
+/// usage is the parent's, and bad arguments are TypeErrors.
+async fn call_child_actions(make: MakeEngine) {
+    let host = RecordingHost::new();
+    let engine = make(config());
+    let child = host.upload(&engine, RECURSE);
+    let parent = Action::new(
+        r#"const r = await Lit.Actions.call({ ipfsId: child, params: { self: child, depth: 4, x: "hi" } });
+           const errs = [];
+           for (const a of [{ ipfsId: 5 }, { ipfsId: child, params: [1] }, { ipfsId: "QmNotACid" }, { ipfsId: missing }]) {
+             try { await Lit.Actions.call(a); errs.push(null); } catch (e) { errs.push(`${e.name}: ${e.message}`); }
+           }
+           Lit.Actions.setResponse({ response: JSON.stringify({ r: JSON.parse(r), errs }) });"#,
+    )
+    .with_param("child", json!(child))
+    .with_param("missing", json!(lit_actions::ActionId::of(b"never uploaded").to_string()));
+    let parent_id = parent.id().to_string();
+    let out = engine.run(&parent, host.clone()).await.unwrap();
+    let v: Value = serde_json::from_str(out.response.as_deref().unwrap()).unwrap();
+    // the parent, then the child called 5 times (depth 4 → 0): depth 5 is allowed
+    let mut stack = vec![parent_id.clone()];
+    stack.extend(std::iter::repeat_n(child.clone(), 5));
+    assert_eq!(v["r"], json!({"stack": stack, "x": "hi"}));
+    let errs: Vec<String> = serde_json::from_value(v["errs"].clone()).unwrap();
+    let expected_prefixes = [
+        "TypeError: Lit.Actions.call: ipfsId must be a string, got a number",
+        "TypeError: Lit.Actions.call: params must be an object, got an array",
+        "Error: Lit.Actions.call: ipfsId \"QmNotACid\"",
+        "Error: Lit.Actions.call: no action",
+    ];
+    for (g, e) in errs.iter().zip(expected_prefixes) {
+        assert!(g.starts_with(e), "{g:?} does not start with {e:?}");
+    }
+    // 5 calls that ran and one refused by the host, all billed; the children's calls are the parent's
+    assert_eq!(out.usage.host_calls.get("call"), Some(&6));
+
+    // depth 6: the sixth nested call is refused by name, inside the fifth child
+    let too_deep = Action::new(RECURSE)
+        .with_param("self", json!(child))
+        .with_param("depth", json!(6));
+    let host = RecordingHost::new();
+    host.upload(&engine, RECURSE);
+    let err = engine.run(&too_deep, host).await.unwrap_err().to_string();
+    assert!(
+        err.contains("the recursion limit of a child action is 5") && err.contains("depth 6"),
+        "{err}"
+    );
+}
+
+/// `decryptToSingleNode` (arguments as `decryptAndCombine`'s) reaches the host; `claimKey` is
+/// checked and refused by a host that does not offer it.
+async fn single_node_decryption_and_claims(make: MakeEngine) {
+    let v = response(
+        make,
+        r#"const plain = await Lit.Actions.decryptToSingleNode({ accessControlConditions: [{ c: 1 }], ciphertext: "Y3Q=", dataToEncryptHash: "ab", authSig: null, chain: "ethereum" });
+           const errs = [];
+           for (const f of [() => Lit.Actions.decryptToSingleNode({ ciphertext: "x", dataToEncryptHash: "ab", chain: "ethereum" }),
+                            () => Lit.Actions.claimKey({ keyId: 1 }), () => Lit.Actions.claimKey({ keyId: "user-1" })]) {
+             try { await f(); errs.push(null); } catch (e) { errs.push(`${e.name}: ${e.message}`); }
+           }
+           Lit.Actions.setResponse({ response: JSON.stringify({ plain, errs }) });"#,
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"plain": "single:Y3Q=", "errs": [
+            "TypeError: Lit.Actions.decryptToSingleNode: accessControlConditions is required",
+            "TypeError: Lit.Actions.claimKey: keyId must be a string, got a number",
+            "Error: Lit.Actions.claimKey: claimKey is not supported by this node",
+        ]})
+    );
+}
+
 macro_rules! conformance {
     ($engine:ident, $make:path) => {
         mod $engine {
             conformance!(@tests $make;
                 responses_params_and_auth, no_response_is_none, logs_are_captured,
-                lit_style_iife_and_timers, text_encoding, bytes_and_strings, web_crypto, every_host_call_round_trips, run_once_on_another_node,
+                lit_style_iife_and_timers, cleared_timers_do_not_keep_the_action_alive, text_encoding, bytes_and_strings, web_crypto, every_host_call_round_trips, run_once_on_another_node,
                 concurrent_host_calls, host_errors_are_catchable, unknown_calls_and_wrong_types_throw,
                 uncaught_exception_is_a_script_error, errors_in_callbacks_and_unhandled_rejections, fetch_allowed_host, fetch_not_allowed_host,
                 fetch_limit, infinite_loop_times_out, never_resolving_promise_times_out,
@@ -986,7 +1346,9 @@ macro_rules! conformance {
                 limit_hit_does_not_affect_others, time_budget_ends_the_action,
                 time_budget_does_not_raise_the_limit, time_budget_is_not_spent_by_a_quick_action,
                 host_call_budget_stops_the_call_over_it, host_call_budget_counts_every_billable_call,
-                host_call_limits_come_before_the_budget);
+                host_call_limits_come_before_the_budget, eth_personal_sign_message, action_identity,
+                latest_nonce, aes_decrypt, lit_headers, lit_auth_fields, call_child_actions,
+                single_node_decryption_and_claims);
         }
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

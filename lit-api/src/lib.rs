@@ -11,6 +11,7 @@ pub mod session;
 pub mod siwe;
 pub mod tls;
 pub mod v1;
+pub mod webauthn;
 
 pub use cid::ActionId;
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};

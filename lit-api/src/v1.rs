@@ -311,12 +311,29 @@ pub struct SealedBox {
 
 /// `POST /v1/encryption/sign`: ask for this node's decryption-key share for the identity
 /// `lit-accesscontrolcondition://<sha256(canonical conditions)>/<dataToEncryptHash>`.
+///
+/// The conditions come under exactly one of Lit's keys: `accessControlConditions`,
+/// `evmContractConditions` or `unifiedAccessControlConditions` (`solRpcConditions` is accepted
+/// as a shape and refused by the node with `unknown_condition_type`); none or two of them is
+/// `malformed_request`. See [`crate::conditions`] for what each key takes. The identity hashes
+/// the list alone, as sent, whichever key carries it.
+///
+/// ```json
+/// {"epoch": 1, "evmContractConditions": [...], "dataToEncryptHash": "…",
+///  "authSig": {...}, "clientPublicKey": "…", "litParams": {"tier": "gold"}}
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    try_from = "EncryptionSignRequestWire",
+    into = "EncryptionSignRequestWire"
+)]
 pub struct EncryptionSignRequest {
     /// The epoch the client believes is current.
     pub epoch: u64,
-    /// The conditions, as JSON (parsed by [`crate::conditions::parse`]).
+    /// The request key the conditions came under.
+    pub conditions_kind: crate::conditions::ConditionsKind,
+    /// The condition list, as JSON (parsed by [`crate::conditions::parse_as`] with
+    /// `conditions_kind`), whichever key it came under.
     pub access_control_conditions: serde_json::Value,
     /// SHA-256 of the plaintext.
     pub data_to_encrypt_hash: Bytes32,
@@ -326,6 +343,69 @@ pub struct EncryptionSignRequest {
     /// nonce: a node answers each key once and refuses a replay with `nonce_replayed`, so a
     /// client makes a fresh key for every request.
     pub client_public_key: Bytes32,
+    /// The values of `:litParam:<name>` placeholders (JSON `litParams`, optional): chosen by
+    /// the requester, so they select what the conditions check, never prove anything.
+    pub lit_params: std::collections::BTreeMap<String, String>,
+}
+
+/// The JSON shape of [`EncryptionSignRequest`] (optional lists, checked into one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EncryptionSignRequestWire {
+    epoch: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_control_conditions: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    evm_contract_conditions: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unified_access_control_conditions: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sol_rpc_conditions: Option<serde_json::Value>,
+    data_to_encrypt_hash: Bytes32,
+    auth_sig: AuthSig,
+    client_public_key: Bytes32,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    lit_params: std::collections::BTreeMap<String, String>,
+}
+
+impl TryFrom<EncryptionSignRequestWire> for EncryptionSignRequest {
+    type Error = crate::conditions::ConditionsError;
+    fn try_from(w: EncryptionSignRequestWire) -> Result<Self, Self::Error> {
+        let (conditions_kind, access_control_conditions) =
+            crate::conditions::ConditionsKind::pick([
+                w.access_control_conditions,
+                w.evm_contract_conditions,
+                w.unified_access_control_conditions,
+                w.sol_rpc_conditions,
+            ])?;
+        Ok(Self {
+            epoch: w.epoch,
+            conditions_kind,
+            access_control_conditions,
+            data_to_encrypt_hash: w.data_to_encrypt_hash,
+            auth_sig: w.auth_sig,
+            client_public_key: w.client_public_key,
+            lit_params: w.lit_params,
+        })
+    }
+}
+
+impl From<EncryptionSignRequest> for EncryptionSignRequestWire {
+    fn from(r: EncryptionSignRequest) -> Self {
+        let [access_control_conditions, evm_contract_conditions, unified_access_control_conditions, sol_rpc_conditions] =
+            r.conditions_kind.spread(r.access_control_conditions);
+        Self {
+            epoch: r.epoch,
+            access_control_conditions,
+            evm_contract_conditions,
+            unified_access_control_conditions,
+            sol_rpc_conditions,
+            data_to_encrypt_hash: r.data_to_encrypt_hash,
+            auth_sig: r.auth_sig,
+            client_public_key: r.client_public_key,
+            lit_params: r.lit_params,
+        }
+    }
 }
 
 /// `POST /v1/encryption/sign` answer: the node's BLS signature share on the identity, sealed.
@@ -389,6 +469,20 @@ pub struct PermittedAuthMethod {
 /// "OIDC". Lit numbers its auth methods per provider (1 wallet, 2 Lit Action, 5 Google,
 /// 6 Google JWT, 8 Apple JWT, … in its JS SDK) and has no generic OIDC type, so this one is ours.
 pub const AUTH_METHOD_TYPE_OIDC: u32 = 0x4f49_4443;
+
+/// Lit's auth method type of a passkey (WebAuthn credential): `AuthMethodType.WebAuthn` in
+/// Lit's JS SDK.
+pub const AUTH_METHOD_TYPE_WEBAUTHN: u32 = 3;
+
+/// Lit's auth method type of a Google ID token (`AuthMethodType.GoogleJwt` in Lit's JS SDK):
+/// an OpenID Connect ID token whose issuer is Google (`https://accounts.google.com`), with
+/// Lit's id `keccak256(utf8("{sub}:{aud}"))`.
+pub const AUTH_METHOD_TYPE_GOOGLE_JWT: u32 = 6;
+
+/// Lit's auth method type of a Sign in with Apple ID token (`AuthMethodType.AppleJwt` in Lit's
+/// JS SDK): an OpenID Connect ID token whose issuer is Apple (`https://appleid.apple.com`),
+/// with Lit's id `keccak256(utf8("{sub}:{aud}"))`.
+pub const AUTH_METHOD_TYPE_APPLE_JWT: u32 = 8;
 
 /// What an ID token (an auth method's credential) is accepted for. An ID token is the same at
 /// every node until it expires, so a node that saw it could replay it at the others: a node
@@ -638,7 +732,8 @@ pub struct LitActionAuth {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthMethod {
-    /// The method type ([`AUTH_METHOD_TYPE_OIDC`]).
+    /// The method type: [`AUTH_METHOD_TYPE_OIDC`], or Lit's [`AUTH_METHOD_TYPE_GOOGLE_JWT`] /
+    /// [`AUTH_METHOD_TYPE_APPLE_JWT`] for an ID token of that issuer.
     pub auth_method_type: u32,
     /// The credential (for OpenID Connect: the ID token, a JWT).
     pub access_token: String,
@@ -796,6 +891,59 @@ pub struct ExecuteRequest {
     /// The client's ephemeral X25519 key (fresh per request and node); signature shares are
     /// sealed to it.
     pub client_public_key: Bytes32,
+    /// Request headers the caller chose to pass to the action, as `Lit.Headers` (names
+    /// lower-case; at most [`MAX_ACTION_HEADERS`] of them, [`MAX_ACTION_HEADER_BYTES`] in all,
+    /// see [`check_action_headers`]). Only these: a node never passes its own HTTP headers.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// Most headers a caller may pass to an action ([`ExecuteRequest::headers`]).
+pub const MAX_ACTION_HEADERS: usize = 32;
+
+/// Most bytes of header names and values together a caller may pass to an action.
+pub const MAX_ACTION_HEADER_BYTES: usize = 8 * 1024;
+
+/// Checks headers for [`ExecuteRequest::headers`]: at most [`MAX_ACTION_HEADERS`], at most
+/// [`MAX_ACTION_HEADER_BYTES`] of names and values, names lower-case HTTP tokens (RFC 9110
+/// §5.1), values visible ASCII, spaces and tabs without leading or trailing white space
+/// (§5.5). The error names the first header at fault.
+pub fn check_action_headers(
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    if headers.len() > MAX_ACTION_HEADERS {
+        return Err(format!(
+            "{} headers, over the limit of {MAX_ACTION_HEADERS}",
+            headers.len()
+        ));
+    }
+    let bytes: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_ACTION_HEADER_BYTES {
+        return Err(format!(
+            "the headers are {bytes} bytes, over the limit of {MAX_ACTION_HEADER_BYTES}"
+        ));
+    }
+    const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
+    for (name, value) in headers {
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || TCHAR.contains(&b));
+        if !token {
+            return Err(format!(
+                "header name {name:?} is not a lower-case HTTP token"
+            ));
+        }
+        let visible = value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+        if !visible || value.trim() != value {
+            return Err(format!(
+                "header {name:?} has a value that is not a valid field value"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What one node's run of an action produced.
@@ -913,6 +1061,52 @@ pub struct Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn action_headers_are_bounded_and_well_formed() {
+        let h = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(check_action_headers(&h(&[])).is_ok());
+        assert!(check_action_headers(&h(&[("x-api-key", "k 1\t2"), ("accept", "*/*")])).is_ok());
+        for bad in [
+            h(&[("X-Upper", "v")]),
+            h(&[("bad name", "v")]),
+            h(&[("", "v")]),
+            h(&[("x", "line\r\nbreak")]),
+            h(&[("x", " padded")]),
+            h(&[("x", "caf\u{e9}")]),
+        ] {
+            assert!(check_action_headers(&bad).is_err(), "{bad:?}");
+        }
+        let many: std::collections::BTreeMap<String, String> = (0..=MAX_ACTION_HEADERS)
+            .map(|i| (format!("x-{i}"), "v".to_owned()))
+            .collect();
+        assert!(check_action_headers(&many)
+            .unwrap_err()
+            .contains("over the limit"));
+        let big = h(&[("x", &"v".repeat(MAX_ACTION_HEADER_BYTES))]);
+        assert!(check_action_headers(&big)
+            .unwrap_err()
+            .contains("over the limit"));
+        // absent on the wire when empty: requests without headers stay as they were
+        let text = serde_json::to_value(ExecuteRequest {
+            epoch: 1,
+            code: Some("1".into()),
+            ipfs_id: None,
+            js_params: serde_json::Map::new(),
+            auth: None,
+            group: vec![1],
+            request_id: Bytes32([0; 32]),
+            client_public_key: Bytes32([0; 32]),
+            headers: Default::default(),
+        })
+        .unwrap_or_default();
+        assert!(text.get("headers").is_none(), "{text}");
+    }
     use serde_json::json;
 
     fn request_json() -> serde_json::Value {
@@ -936,6 +1130,36 @@ mod tests {
         assert_eq!(serde_json::to_value(&req).unwrap(), request_json());
         let items = crate::conditions::parse(&req.access_control_conditions).unwrap();
         assert_eq!(crate::conditions::count(&items), 1);
+        assert!(req.lit_params.is_empty());
+    }
+
+    #[test]
+    fn encryption_request_takes_exactly_one_of_lit_s_condition_keys() {
+        use crate::conditions::ConditionsKind;
+        let list = request_json()["accessControlConditions"].clone();
+        for kind in ConditionsKind::ALL {
+            let mut body = request_json();
+            body.as_object_mut()
+                .unwrap()
+                .remove("accessControlConditions");
+            body[kind.key()] = list.clone();
+            body["litParams"] = json!({"tier": "gold"});
+            let req: EncryptionSignRequest = serde_json::from_value(body.clone()).unwrap();
+            assert_eq!(req.conditions_kind, kind);
+            assert_eq!(req.access_control_conditions, list);
+            assert_eq!(req.lit_params["tier"], "gold");
+            assert_eq!(serde_json::to_value(&req).unwrap(), body);
+        }
+        let mut two = request_json();
+        two["unifiedAccessControlConditions"] = list;
+        let err = serde_json::from_value::<EncryptionSignRequest>(two).unwrap_err();
+        assert!(err.to_string().contains("exactly one"), "{err}");
+        let mut none = request_json();
+        none.as_object_mut()
+            .unwrap()
+            .remove("accessControlConditions");
+        let err = serde_json::from_value::<EncryptionSignRequest>(none).unwrap_err();
+        assert!(err.to_string().contains("got none"), "{err}");
     }
 
     #[test]

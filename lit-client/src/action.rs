@@ -137,6 +137,7 @@ pub struct ExecuteJs<'a> {
     auth: ActionAuth<'a>,
     grants: Vec<ResourceAbilityRequest>,
     timeout: Option<Duration>,
+    headers: BTreeMap<String, String>,
 }
 
 impl<'a> ExecuteJs<'a> {
@@ -159,6 +160,7 @@ impl<'a> ExecuteJs<'a> {
             auth: ActionAuth::Anonymous,
             grants: Vec::new(),
             timeout: None,
+            headers: BTreeMap::new(),
         }
     }
 
@@ -215,6 +217,21 @@ impl<'a> ExecuteJs<'a> {
         self
     }
 
+    /// Passes a request header to the action, which reads it as `Lit.Headers[name]` (the name
+    /// lower-cased, as HTTP names are case-insensitive). Only the headers given here reach the
+    /// action; the nodes check them against [`lit_api::v1::check_action_headers`] (at most
+    /// [`lit_api::v1::MAX_ACTION_HEADERS`], [`lit_api::v1::MAX_ACTION_HEADER_BYTES`] in all).
+    pub fn header(mut self, name: impl AsRef<str>, value: impl Into<String>) -> Self {
+        self.headers
+            .insert(name.as_ref().to_ascii_lowercase(), value.into());
+        self
+    }
+
+    /// The headers passed to the action.
+    pub fn headers(&self) -> &BTreeMap<String, String> {
+        &self.headers
+    }
+
     /// The parameters.
     pub fn js_params(&self) -> &Map<String, Value> {
         &self.params
@@ -264,6 +281,7 @@ impl<'a> ExecuteJs<'a> {
             group: group.to_vec(),
             request_id,
             client_public_key,
+            headers: self.headers.clone(),
         }
     }
 }
@@ -712,6 +730,8 @@ impl LitClient {
     /// group is tried.
     pub async fn execute_js(&self, run: ExecuteJs<'_>) -> Result<ExecuteJsResult, ClientError> {
         let ipfs_id = run.action_id()?;
+        lit_api::v1::check_action_headers(&run.headers)
+            .map_err(|e| ClientError::Config(format!("action headers: {e}")))?;
         let session;
         let run = match run.auth {
             ActionAuth::Wallet(wallet) => {

@@ -42,7 +42,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::encrypted::{encrypt_to, EncryptedData};
+use crate::encrypted::{encrypt_conditions_to, encrypt_to, Conditions, EncryptedData};
 use crate::error::{ClientError, NodeFailure, NodeFailureReason};
 use crate::releases::read_releases;
 use crate::shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};
@@ -512,14 +512,26 @@ impl LitClient {
         self.view().network_keys.clone()
     }
 
-    /// Encrypts `plaintext` under the access control conditions `conditions`, locally, to the
-    /// network key. Refuses conditions `lit_api::conditions::parse` refuses.
+    /// Encrypts `plaintext` under the access control conditions `conditions` (a list given as
+    /// `accessControlConditions`, `conditionType` optional, as in Lit's examples), locally, to
+    /// the network key. Refuses conditions `lit_api::conditions::parse` refuses.
     pub fn encrypt(
         &self,
         conditions: &serde_json::Value,
         plaintext: &[u8],
     ) -> Result<EncryptedData, ClientError> {
         encrypt_to(&self.network_public_key(), conditions, plaintext)
+    }
+
+    /// [`LitClient::encrypt`] with conditions under any of Lit's request keys
+    /// (`evmContractConditions`, `unifiedAccessControlConditions`…); refuses what
+    /// `lit_api::conditions::parse_as` refuses for that key.
+    pub fn encrypt_conditions(
+        &self,
+        conditions: &Conditions,
+        plaintext: &[u8],
+    ) -> Result<EncryptedData, ClientError> {
+        encrypt_conditions_to(&self.network_public_key(), conditions, plaintext)
     }
 
     /// Decrypts: asks `T` nodes (in random order, concurrently, each with a fresh ephemeral seal
@@ -537,6 +549,18 @@ impl LitClient {
         data: &EncryptedData,
         wallet: &Wallet,
     ) -> Result<Vec<u8>, ClientError> {
+        self.decrypt_with_params(data, wallet, &BTreeMap::new())
+            .await
+    }
+
+    /// [`LitClient::decrypt`], giving every node `lit_params`: the values of the conditions'
+    /// `:litParam:<name>` placeholders.
+    pub async fn decrypt_with_params(
+        &self,
+        data: &EncryptedData,
+        wallet: &Wallet,
+        lit_params: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>, ClientError> {
         let identity = data.identity()?;
         let ciphertext = data.ciphertext(Some(&self.network_public_key()))?;
         // a session for exactly this data; each node gets its own signature
@@ -546,7 +570,7 @@ impl LitClient {
                 .map_err(|e| ClientError::Config(format!("session: {e}")))?;
         let session = self.session(wallet, vec![grant], self.options.auth_ttl)?;
         self.with_epoch_retry("decrypt", |view| {
-            self.decrypt_in(view, data, &session, &identity, &ciphertext)
+            self.decrypt_in(view, data, lit_params, &session, &identity, &ciphertext)
         })
         .await
     }
@@ -555,6 +579,7 @@ impl LitClient {
         &self,
         view: Arc<EpochView>,
         data: &EncryptedData,
+        lit_params: &BTreeMap<String, String>,
         session: &crate::Session,
         identity: &AccessControlIdentity,
         ciphertext: &lit_crypto::ibe::Ciphertext,
@@ -574,7 +599,9 @@ impl LitClient {
         shuffle(&mut order);
         let request = Arc::new(ShareRequest {
             epoch: view.epoch,
+            conditions_kind: data.conditions_kind,
             conditions: data.access_control_conditions.clone(),
+            lit_params: lit_params.clone(),
             data_hash: data.data_to_encrypt_hash,
             auth,
             identity: *identity,
@@ -841,7 +868,9 @@ where
 /// What every node is asked for one decryption.
 struct ShareRequest {
     epoch: u64,
+    conditions_kind: lit_api::conditions::ConditionsKind,
     conditions: serde_json::Value,
+    lit_params: BTreeMap<String, String>,
     data_hash: Bytes32,
     /// The session's signature for each node (by URL), in the `authSig` shape.
     auth: BTreeMap<String, AuthSig>,
@@ -862,7 +891,9 @@ impl ShareRequest {
         })?;
         let body = EncryptionSignRequest {
             epoch: self.epoch,
+            conditions_kind: self.conditions_kind,
             access_control_conditions: self.conditions.clone(),
+            lit_params: self.lit_params.clone(),
             data_to_encrypt_hash: self.data_hash,
             auth_sig,
             client_public_key: Bytes32(seal_public.to_bytes()),

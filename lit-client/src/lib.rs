@@ -8,6 +8,7 @@ pub mod error;
 pub mod eth_tx;
 pub mod ledger;
 pub mod owner;
+pub mod passkey;
 pub mod pkp;
 pub mod releases;
 pub mod session;
@@ -21,10 +22,14 @@ pub use action::{
 };
 pub use chain::PkpChain;
 pub use client::{collect_shares, Bootstrap, ConnectOptions, EpochView, LitClient, NodeInfo};
-pub use encrypted::{encrypt_to, identity_of, EncryptedData, ENCRYPTED_DATA_VERSION};
+pub use encrypted::{
+    encrypt_conditions_to, encrypt_to, identity_of, identity_of_kind, Conditions, EncryptedData,
+    ENCRYPTED_DATA_VERSION,
+};
 pub use error::{ClientError, NodeFailure, NodeFailureReason};
 pub use eth_tx::{Eip1559Transaction, EthTransaction, LegacyTransaction};
 pub use ledger::{LedgerInfo, LedgerPrices};
+pub use passkey::{PasskeyChallenge, PasskeyResponse};
 pub use pkp::{pkp_grant, PkpSignature, Signer, SIGN_ATTEMPTS};
 pub use session::{Session, SessionKey, DEFAULT_SESSION_TTL};
 pub use shares::{combine_and_decrypt, open_share, NodeRef, ShareCollector};

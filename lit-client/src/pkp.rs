@@ -463,17 +463,41 @@ impl LitClient {
     ) -> Result<PkpSignature, ClientError> {
         self.check_pkp(pkp)?;
         self.with_epoch_retry("PKP signing", |view| {
-            self.sign_in(view, pkp, to_sign.clone(), auth_for)
+            self.sign_in(view, pkp, to_sign.clone(), auth_for, BTreeSet::new())
         })
         .await
     }
 
+    /// Signs with a PKP by exactly the group `group` (party ids of `T` nodes of the current
+    /// view), once: for a credential bound to those nodes (a passkey assertion over their
+    /// challenges, see [`crate::passkey`]), which another group would refuse.
+    pub async fn pkp_sign_in_group(
+        &self,
+        pkp: &PkpInfo,
+        to_sign: ToSign,
+        group: &[u32],
+        auth: PkpAuth,
+    ) -> Result<PkpSignature, ClientError> {
+        self.check_pkp(pkp)?;
+        let view = self.view();
+        let others: BTreeSet<u32> = view
+            .nodes()
+            .iter()
+            .map(|n| n.party_id)
+            .filter(|p| !group.contains(p))
+            .collect();
+        self.sign_in(view, pkp, to_sign, &|_| Ok(auth.clone()), others)
+            .await
+    }
+
+    /// Signs in `view` with a group of nodes not in `excluded` (retrying with other such groups).
     async fn sign_in(
         &self,
         view: std::sync::Arc<EpochView>,
         pkp: &PkpInfo,
         to_sign: ToSign,
         auth_for: &(dyn Fn(&str) -> Result<PkpAuth, ClientError> + Sync),
+        mut excluded: BTreeSet<u32>,
     ) -> Result<PkpSignature, ClientError> {
         let digest = match &to_sign {
             ToSign::Digest(d) => d.0,
@@ -484,7 +508,6 @@ impl LitClient {
             key_id: pkp.key_id.0.to_vec(),
             digest: MessageDigest::prehashed(digest),
         };
-        let mut excluded: BTreeSet<u32> = BTreeSet::new();
         let mut failures: Vec<NodeFailure> = Vec::new();
         for _ in 0..SIGN_ATTEMPTS {
             // the group agrees on the presignature itself (its lead hands out a pooled one)

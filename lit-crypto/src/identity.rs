@@ -12,6 +12,25 @@
 //! decryption key; binding the hash of the plaintext lets a decryptor check that it got the
 //! data the encryptor meant.
 //!
+//! # What is hashed
+//!
+//! `conditions` is the condition **list** exactly as the client sent it: the JSON array that a
+//! request carries under `accessControlConditions`, `evmContractConditions` or
+//! `unifiedAccessControlConditions` (Lit's three request keys; see `lit_api::conditions`),
+//! with every leaf, operator and group, in its order, and with `conditionType` present exactly
+//! where the client wrote it (Lit's `accessControlConditions` usually omit it; nothing is
+//! inserted or normalised before hashing, beyond the canonical form below). The request key is
+//! **not** hashed: a key only restricts which lists it may carry and never changes what a list
+//! means, so the same list is the same identity under any key. Any change to the list — a
+//! field of a leaf, a field added or removed (`conditionType` included), an operator, the
+//! order of items — is another identity, whose decryption key does not open the data.
+//!
+//! This differs from Lit's own SDK, which hashes a re-serialised form of each kind
+//! (`hashAccessControlConditions`, `hashEVMContractConditions`,
+//! `hashUnifiedAccessControlConditions` in `@lit-protocol/access-control-conditions`); ciphertexts
+//! are not exchanged between the two networks (they are encrypted to different keys), so only
+//! the principle is shared: the identity binds the conditions the nodes evaluate.
+//!
 //! # Canonical JSON
 //!
 //! Two encodings of the same conditions must hash the same, so the conditions are hashed in a
@@ -302,7 +321,8 @@ impl AccessControlIdentity {
 
     /// The identity of data hashing to `data_hash` under the conditions `conditions` (a parsed
     /// JSON value, hashed in its canonical form): the one constructor the node (which signs the
-    /// identity) and the client (which encrypts to it) both call.
+    /// identity) and the client (which encrypts to it) both call. `conditions` is the condition
+    /// list as sent, whichever request key carried it (see "What is hashed" in the module docs).
     pub fn for_conditions(
         conditions: &serde_json::Value,
         data_hash: [u8; 32],

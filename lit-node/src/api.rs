@@ -14,6 +14,7 @@ mod ledger;
 mod peer;
 mod pkp;
 mod session;
+mod webauthn;
 
 use std::sync::Arc;
 
@@ -78,6 +79,7 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .route(paths::PKP_SIGN, post(pkp::sign))
         .route(paths::SESSION_SIGN, post(session::sign))
         .route(paths::EXECUTE, post(execute::execute))
+        .route(lit_api::webauthn::CHALLENGE_PATH, get(webauthn::challenge))
         .route(paths::ACTION_UPLOAD, post(execute::upload))
         .route(paths::EPOCH_KEYS, get(epoch::keys))
         .route(paths::NETWORK_STATUS, get(epoch::network))

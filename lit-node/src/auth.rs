@@ -4,7 +4,8 @@
 //! | credential | module | verified caller |
 //! |---|---|---|
 //! | session signature (per node, one resource and ability) whose capability a wallet signed (EIP-191 over SIWE, [`siwe`]; or EIP-1271, [`eip1271`]) or the network signed (a PKP session) | [`session`] | [`Caller::Session`] |
-//! | OpenID Connect ID token | [`oidc`] | [`Caller::AuthMethod`] |
+//! | OpenID Connect ID token (generic, or Lit's Google JWT / Apple JWT types by issuer) | [`oidc`] | [`Caller::AuthMethod`] |
+//! | passkey (WebAuthn assertion over node-issued challenges, Lit's type 3) | [`webauthn`] | [`Caller::AuthMethod`] |
 //! | Lit Action (decides by running) | [`action`] | [`Caller::LitAction`] (not yet run) |
 //!
 //! A wallet's `AuthSig` on its own is refused: it is the same at every node, so any node that
@@ -27,6 +28,7 @@ pub mod oidc;
 pub mod owner;
 pub mod session;
 pub mod siwe;
+pub mod webauthn;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -117,6 +119,8 @@ pub struct Authenticator {
     /// The network's SIWE domain (capabilities are sign-ins to it).
     domain: String,
     oidc: Option<oidc::OidcVerifier>,
+    /// The relying party passkeys are accepted for, if any.
+    passkeys: Option<webauthn::Passkeys>,
     /// Chains with a known chain id (for EIP-1271 contract-wallet auth).
     chains_by_id: BTreeMap<u64, ChainRpc>,
     sessions: session::ReplayGuard,
@@ -145,11 +149,60 @@ impl Authenticator {
             node_url,
             domain,
             oidc,
+            passkeys: None,
             chains_by_id,
             sessions: session::ReplayGuard::default(),
             nonces: Mutex::new(nonces::NonceSet::new(NONCE_CAPACITY, NONCE_PER_CALLER)),
             action_engine: OnceLock::new(),
         }
+    }
+
+    /// Accepts passkeys of the relying party `config` (the node configuration's `[webauthn]`).
+    pub fn with_passkeys(mut self, config: Option<webauthn::WebAuthnConfig>) -> Self {
+        self.passkeys = config.map(|c| webauthn::Passkeys::new(c, self.node_url.clone()));
+        self
+    }
+
+    /// A fresh passkey challenge of this node (`GET /v1/webauthn/challenge`).
+    pub fn passkey_challenge(&self) -> Result<lit_api::webauthn::NodeChallenge, ApiError> {
+        let passkeys = self
+            .passkeys
+            .as_ref()
+            .ok_or(webauthn::WebAuthnError::NotConfigured)?;
+        Ok(passkeys.issue(std::time::SystemTime::now()))
+    }
+
+    /// A passkey sign-in (an auth method of type 3 whose `accessToken` is the JSON of a
+    /// [`lit_api::webauthn::PasskeyAssertion`]) on the network of `network_key`: verified (see
+    /// [`webauthn`]), then this node's challenge is used up (`nonce_replayed` the second time).
+    /// The identity it returns names the purpose the user signed for in its `nonce`, which the
+    /// service compares with the request's, as for ID tokens.
+    pub fn passkey(
+        &self,
+        method: &AuthMethod,
+        network_key: &BlsPublicKey,
+    ) -> Result<(oidc::OidcIdentity, String), ApiError> {
+        let passkeys = self
+            .passkeys
+            .as_ref()
+            .ok_or(webauthn::WebAuthnError::NotConfigured)?;
+        let assertion: lit_api::webauthn::PasskeyAssertion =
+            serde_json::from_str(&method.access_token).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::InvalidAuth,
+                    format!("a passkey's accessToken is the JSON of a PasskeyAssertion: {e}"),
+                )
+            })?;
+        let network_id = lit_api::owner::network_id(&network_key.to_bytes());
+        let verified = passkeys.verify(&assertion, &network_id, std::time::SystemTime::now())?;
+        let id = hex::encode(verified.id);
+        self.fresh_nonce(
+            &CallerKey::AuthMethod(webauthn::AUTH_METHOD_TYPE_WEBAUTHN, id.clone()),
+            verified.nonce,
+            OffsetDateTime::from(verified.expires_at),
+            "passkey challenge",
+        )?;
+        Ok((oidc::OidcIdentity::passkey(&verified), id))
     }
 
     /// The network's SIWE domain, which capabilities must name.
@@ -176,10 +229,16 @@ impl Authenticator {
                 .await
                 .map(Caller::Session),
             PkpAuth::AuthMethod(method) => {
-                let (identity, id) = self.auth_method(method).await?;
+                let (identity, id) =
+                    if method.auth_method_type == webauthn::AUTH_METHOD_TYPE_WEBAUTHN {
+                        self.passkey(method, network_key)?
+                    } else {
+                        self.auth_method(method).await?
+                    };
                 Ok(Caller::AuthMethod {
+                    // the issuer's type, whatever (compatible) type the request named
+                    method_type: identity.auth_method_type(),
                     identity,
-                    method_type: method.auth_method_type,
                     id,
                 })
             }
@@ -257,13 +316,23 @@ impl Authenticator {
         )?)
     }
 
-    /// An auth method credential (an OpenID Connect ID token from a configured issuer); returns
-    /// the identity and its auth method id (lowercase hex).
+    /// An auth method credential (an OpenID Connect ID token from a configured issuer, sent as
+    /// the generic OIDC type or as Lit's type of its issuer: 6 Google JWT, 8 Apple JWT, see
+    /// [`oidc`]); returns the identity and its auth method id (lowercase hex).
     pub async fn auth_method(
         &self,
         method: &AuthMethod,
     ) -> Result<(oidc::OidcIdentity, String), ApiError> {
-        if method.auth_method_type != lit_api::v1::AUTH_METHOD_TYPE_OIDC {
+        use lit_api::v1::{
+            AUTH_METHOD_TYPE_APPLE_JWT, AUTH_METHOD_TYPE_GOOGLE_JWT, AUTH_METHOD_TYPE_OIDC,
+        };
+        if ![
+            AUTH_METHOD_TYPE_OIDC,
+            AUTH_METHOD_TYPE_GOOGLE_JWT,
+            AUTH_METHOD_TYPE_APPLE_JWT,
+        ]
+        .contains(&method.auth_method_type)
+        {
             return Err(ApiError::new(
                 ErrorCode::InvalidAuth,
                 format!(
@@ -281,6 +350,7 @@ impl Authenticator {
         let identity = verifier
             .verify(&method.access_token, std::time::SystemTime::now())
             .await?;
+        identity.check_claimed_type(method.auth_method_type)?;
         let id = hex::encode(identity.auth_method_id());
         Ok((identity, id))
     }
@@ -381,6 +451,12 @@ impl From<eip1271::Eip1271Error> for ApiError {
 
 impl From<session::SessionError> for ApiError {
     fn from(e: session::SessionError) -> Self {
+        ApiError::new(e.code(), e.to_string())
+    }
+}
+
+impl From<webauthn::WebAuthnError> for ApiError {
+    fn from(e: webauthn::WebAuthnError) -> Self {
         ApiError::new(e.code(), e.to_string())
     }
 }

@@ -2,8 +2,15 @@
 //!
 //! The list is evaluated left to right with no operator precedence, as Lit does:
 //! `a or b and c` is `(a or b) and c`; groups (nested lists) are evaluated first. Evaluation
-//! stops as soon as the rest cannot change the result. `:userAddress` — in parameters and in
-//! the expected value — is the address the caller authenticated as.
+//! stops as soon as the rest cannot change the result.
+//!
+//! What a list is evaluated for is an [`EvalContext`]: the caller's address (`:userAddress`),
+//! the running Lit Action's CID when an action checks the conditions (`:currentActionIpfsId`)
+//! and the request's `litParams` (`:litParam:<name>`). A placeholder is replaced where a
+//! parameter or a `returnValueTest.value` is exactly it (and in each element of
+//! `balanceOfBatch`'s comma-separated lists). A condition that names `:currentActionIpfsId`
+//! outside an action is false, whatever its comparator; a `:litParam:<name>` the request does
+//! not give is an `invalid_conditions` error. See `lit_api::conditions` for the shapes.
 
 pub mod abi;
 pub mod rpc;
@@ -15,7 +22,7 @@ use std::time::Duration;
 
 use lit_api::conditions::{
     BoolOp, Comparator, Condition, ConditionItem, EvmBasicCondition, EvmContractCondition,
-    ReturnValueTest,
+    ReturnValueTest, CURRENT_ACTION_IPFS_ID, LIT_PARAM_PREFIX,
 };
 use lit_api::ErrorCode;
 
@@ -26,8 +33,13 @@ use alloy_rpc_types_eth::BlockId;
 use lit_crypto::eth::Address;
 use rpc::ChainRpc;
 
-/// The placeholder for the authenticated caller's address.
-pub const USER_ADDRESS: &str = ":userAddress";
+pub use lit_api::conditions::USER_ADDRESS;
+
+/// The most `:litParam` values one request may give.
+pub const MAX_LIT_PARAMS: usize = 32;
+
+/// The longest `:litParam` name or value, in bytes.
+pub const MAX_LIT_PARAM_LEN: usize = 1024;
 
 /// Why conditions could not be evaluated (a condition that is simply false is `Ok(false)`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +66,92 @@ impl ConditionError {
     }
 }
 
+static NO_PARAMS: BTreeMap<String, String> = BTreeMap::new();
+
+/// What a condition list is evaluated for: the values of its placeholders.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalContext<'a> {
+    /// The address the caller authenticated as (`:userAddress`).
+    pub user: &'a Address,
+    /// The CID of the Lit Action checking the conditions (`:currentActionIpfsId`); `None`
+    /// outside an action, where a condition naming it is false.
+    pub action_ipfs_id: Option<&'a str>,
+    /// The request's `litParams` (`:litParam:<name>`).
+    pub lit_params: &'a BTreeMap<String, String>,
+}
+
+impl<'a> EvalContext<'a> {
+    /// Outside any action, with no `litParams`.
+    pub fn for_user(user: &'a Address) -> Self {
+        Self {
+            user,
+            action_ipfs_id: None,
+            lit_params: &NO_PARAMS,
+        }
+    }
+
+    /// With the request's `litParams`, checked against [`MAX_LIT_PARAMS`] and
+    /// [`MAX_LIT_PARAM_LEN`].
+    pub fn with_lit_params(
+        self,
+        lit_params: &'a BTreeMap<String, String>,
+    ) -> Result<Self, ConditionError> {
+        if lit_params.len() > MAX_LIT_PARAMS {
+            return Err(ConditionError::Invalid(format!(
+                "{} litParams, at most {MAX_LIT_PARAMS} allowed",
+                lit_params.len()
+            )));
+        }
+        if let Some((name, _)) = lit_params.iter().find(|(k, v)| {
+            k.is_empty() || k.len() > MAX_LIT_PARAM_LEN || v.len() > MAX_LIT_PARAM_LEN
+        }) {
+            return Err(ConditionError::Invalid(format!(
+                "litParams {name:?}: names must be 1 to {MAX_LIT_PARAM_LEN} bytes and values \
+                 at most {MAX_LIT_PARAM_LEN}"
+            )));
+        }
+        Ok(Self { lit_params, ..self })
+    }
+
+    /// Inside the action `cid`.
+    pub fn in_action(self, cid: &'a str) -> Self {
+        Self {
+            action_ipfs_id: Some(cid),
+            ..self
+        }
+    }
+
+    /// The value of `s` if it is a placeholder, else `s`; `None` for `:currentActionIpfsId`
+    /// outside an action (the condition is then false).
+    pub fn resolve(&self, s: &str) -> Result<Option<String>, ConditionError> {
+        if s == USER_ADDRESS {
+            Ok(Some(format!("0x{}", hex::encode(self.user.0))))
+        } else if s == CURRENT_ACTION_IPFS_ID {
+            Ok(self.action_ipfs_id.map(str::to_string))
+        } else if let Some(name) = s.strip_prefix(LIT_PARAM_PREFIX) {
+            self.lit_params.get(name).cloned().map(Some).ok_or_else(|| {
+                ConditionError::Invalid(format!(
+                    "the condition uses {s} but the request gives no litParams {name:?}"
+                ))
+            })
+        } else {
+            Ok(Some(s.to_string()))
+        }
+    }
+
+    /// [`EvalContext::resolve`] of every string; `None` if any is unresolvable.
+    fn resolve_all(&self, list: &[String]) -> Result<Option<Vec<String>>, ConditionError> {
+        let mut out = Vec::with_capacity(list.len());
+        for s in list {
+            match self.resolve(s)? {
+                Some(v) => out.push(v),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
 /// Evaluates conditions with one RPC client per configured chain.
 #[derive(Clone, Debug, Default)]
 pub struct Evaluator {
@@ -77,26 +175,26 @@ impl Evaluator {
         Ok(Self { chains })
     }
 
-    /// Whether `items` hold for the caller `user`.
+    /// Whether `items` hold in `ctx`.
     pub async fn evaluate(
         &self,
         items: &[ConditionItem],
-        user: &Address,
+        ctx: &EvalContext<'_>,
     ) -> Result<bool, ConditionError> {
-        self.evaluate_list(items, user).await
+        self.evaluate_list(items, ctx).await
     }
 
     fn evaluate_list<'a>(
         &'a self,
         items: &'a [ConditionItem],
-        user: &'a Address,
+        ctx: &'a EvalContext<'a>,
     ) -> BoxFuture<'a, Result<bool, ConditionError>> {
         Box::pin(async move {
             let mut iter = items.iter();
             let first = iter
                 .next()
                 .ok_or_else(|| ConditionError::Invalid("empty condition list".into()))?;
-            let mut acc = self.evaluate_item(first, user).await?;
+            let mut acc = self.evaluate_item(first, ctx).await?;
             while let Some(op) = iter.next() {
                 let ConditionItem::Operator(op) = op else {
                     return Err(ConditionError::Invalid("expected an operator".into()));
@@ -107,7 +205,7 @@ impl Evaluator {
                 acc = match (op.operator, acc) {
                     (BoolOp::And, false) => false,
                     (BoolOp::Or, true) => true,
-                    _ => self.evaluate_item(next, user).await?,
+                    _ => self.evaluate_item(next, ctx).await?,
                 };
             }
             Ok(acc)
@@ -117,14 +215,14 @@ impl Evaluator {
     async fn evaluate_item(
         &self,
         item: &ConditionItem,
-        user: &Address,
+        ctx: &EvalContext<'_>,
     ) -> Result<bool, ConditionError> {
         match item {
             ConditionItem::Condition(c) => match c.as_ref() {
-                Condition::EvmBasic(c) => self.evm_basic(c, user).await,
-                Condition::EvmContract(c) => self.evm_contract(c, user).await,
+                Condition::EvmBasic(c) => self.evm_basic(c, ctx).await,
+                Condition::EvmContract(c) => self.evm_contract(c, ctx).await,
             },
-            ConditionItem::Group(g) => self.evaluate_list(g, user).await,
+            ConditionItem::Group(g) => self.evaluate_list(g, ctx).await,
             ConditionItem::Operator(_) => Err(ConditionError::Invalid(
                 "an operator where a condition was expected".into(),
             )),
@@ -140,14 +238,30 @@ impl Evaluator {
     async fn evm_basic(
         &self,
         c: &EvmBasicCondition,
-        user: &Address,
+        ctx: &EvalContext<'_>,
     ) -> Result<bool, ConditionError> {
-        let params: Vec<String> = c.parameters.iter().map(|p| substitute(p, user)).collect();
-        let value = match (c.standard_contract_type.as_str(), c.method.as_str()) {
-            ("", "") => {
-                one_param(&params, ":userAddress")?;
-                DynSolValue::Address(user.0.into())
-            }
+        let Some(expected) = ctx.resolve(&c.return_value_test.value)? else {
+            return Ok(false);
+        };
+        let kind = (c.standard_contract_type.as_str(), c.method.as_str());
+        if kind == ("ERC1155", "balanceOfBatch") {
+            return self.balance_of_batch(c, ctx, &expected).await;
+        }
+        let Some(params) = ctx.resolve_all(&c.parameters)? else {
+            return Ok(false);
+        };
+        let value = match kind {
+            ("", "") => match (c.parameters.as_slice(), params.as_slice()) {
+                ([raw], _) if raw == USER_ADDRESS => DynSolValue::Address(ctx.user.0.into()),
+                ([_], [value]) => DynSolValue::String(value.clone()),
+                _ => {
+                    return Err(ConditionError::Invalid(format!(
+                        "a condition with no method takes one parameter (:userAddress, \
+                         {CURRENT_ACTION_IPFS_ID} or {LIT_PARAM_PREFIX}<name>), got {}",
+                        params.len()
+                    )))
+                }
+            },
             ("", "eth_getBalance") => {
                 let (who, block) = match params.as_slice() {
                     [who] => (who.as_str(), "latest"),
@@ -191,6 +305,10 @@ impl Evaluator {
                 )
                 .await?
             }
+            ("ERC721MetadataName", "name") => {
+                self.view(c, "name", &[], &params, DynSolType::String)
+                    .await?
+            }
             ("ERC1155", "balanceOf") => {
                 let inputs = [DynSolType::Address, DynSolType::Uint(256)];
                 self.view(c, "balanceOf", &inputs, &params, DynSolType::Uint(256))
@@ -202,7 +320,74 @@ impl Evaluator {
                 )))
             }
         };
-        compare(&value, &c.return_value_test, user)
+        compare_with(&value, &c.return_value_test, &expected)
+    }
+
+    /// ERC-1155 `balanceOfBatch(address[],uint256[])`: true if any balance passes.
+    async fn balance_of_batch(
+        &self,
+        c: &EvmBasicCondition,
+        ctx: &EvalContext<'_>,
+        expected: &str,
+    ) -> Result<bool, ConditionError> {
+        let [owners, ids] = c.parameters.as_slice() else {
+            return Err(ConditionError::Invalid(
+                "balanceOfBatch takes two parameters: comma-separated addresses and \
+                 comma-separated token ids"
+                    .into(),
+            ));
+        };
+        let mut addresses = Vec::new();
+        for owner in owners.split(',') {
+            let Some(owner) = ctx.resolve(owner.trim())? else {
+                return Ok(false);
+            };
+            addresses.push(DynSolValue::Address(abi::parse_address(&owner)?));
+        }
+        let mut token_ids = Vec::new();
+        for id in ids.split(',') {
+            let Some(id) = ctx.resolve(id.trim())? else {
+                return Ok(false);
+            };
+            token_ids.push(DynSolValue::Uint(abi::parse_uint(&id)?, 256));
+        }
+        if addresses.len() != token_ids.len() {
+            return Err(ConditionError::Invalid(format!(
+                "balanceOfBatch: {} addresses but {} token ids",
+                addresses.len(),
+                token_ids.len()
+            )));
+        }
+        let n = addresses.len();
+        let inputs = [
+            DynSolType::Array(Box::new(DynSolType::Address)),
+            DynSolType::Array(Box::new(DynSolType::Uint(256))),
+        ];
+        let data = abi::encode_values(
+            "balanceOfBatch",
+            &inputs,
+            &[DynSolValue::Array(addresses), DynSolValue::Array(token_ids)],
+        )?;
+        let contract = abi::parse_address(&c.contract_address)?;
+        let returned = self
+            .chain(&c.chain)?
+            .call_contract(contract, data.into())
+            .await?;
+        let output = [DynSolType::Array(Box::new(DynSolType::Uint(256)))];
+        let balances = match abi::decode_outputs(&output, &returned)?.pop() {
+            Some(DynSolValue::Array(b)) if b.len() == n => b,
+            _ => {
+                return Err(ConditionError::Rpc(format!(
+                    "balanceOfBatch did not return {n} balances"
+                )))
+            }
+        };
+        for balance in &balances {
+            if compare_with(balance, &c.return_value_test, expected)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn view(
@@ -227,7 +412,7 @@ impl Evaluator {
     async fn evm_contract(
         &self,
         c: &EvmContractCondition,
-        user: &Address,
+        ctx: &EvalContext<'_>,
     ) -> Result<bool, ConditionError> {
         if c.function_abi.name != c.function_name {
             return Err(ConditionError::Invalid(format!(
@@ -255,11 +440,12 @@ impl Evaluator {
             .iter()
             .map(|p| abi::parse_type(&p.kind))
             .collect::<Result<Vec<_>, _>>()?;
-        let params: Vec<String> = c
-            .function_params
-            .iter()
-            .map(|p| substitute(p, user))
-            .collect();
+        let Some(params) = ctx.resolve_all(&c.function_params)? else {
+            return Ok(false);
+        };
+        let Some(expected) = ctx.resolve(&c.return_value_test.value)? else {
+            return Ok(false);
+        };
         let contract = abi::parse_address(&c.contract_address)?;
         let data = abi::encode_call(&c.function_name, &inputs, &params)?;
         let returned = self
@@ -282,15 +468,7 @@ impl Evaluator {
         let value = values.get(index).ok_or_else(|| {
             ConditionError::Invalid(format!("{} has no outputs", c.function_name))
         })?;
-        compare(value, &c.return_value_test, user)
-    }
-}
-
-fn substitute(param: &str, user: &Address) -> String {
-    if param == USER_ADDRESS {
-        format!("0x{}", hex::encode(user.0))
-    } else {
-        param.to_string()
+        compare_with(value, &c.return_value_test, &expected)
     }
 }
 
@@ -305,14 +483,27 @@ fn one_param(params: &[String], what: &str) -> Result<(), ConditionError> {
     }
 }
 
-/// Compares a returned value with a `returnValueTest`.
+/// Compares a returned value with a `returnValueTest` whose value's placeholders are resolved
+/// in `ctx` (false if it names `:currentActionIpfsId` outside an action).
 pub fn compare(
     value: &DynSolValue,
     test: &ReturnValueTest,
-    user: &Address,
+    ctx: &EvalContext<'_>,
+) -> Result<bool, ConditionError> {
+    match ctx.resolve(&test.value)? {
+        Some(expected) => compare_with(value, test, &expected),
+        None => Ok(false),
+    }
+}
+
+/// Compares a returned value with a `returnValueTest` against `expected`, its resolved value.
+fn compare_with(
+    value: &DynSolValue,
+    test: &ReturnValueTest,
+    expected: &str,
 ) -> Result<bool, ConditionError> {
     use std::cmp::Ordering;
-    let expected = substitute(&test.value, user);
+    let expected = expected.to_string();
     let by_order = |ord: Ordering| -> Result<bool, ConditionError> {
         Ok(match test.comparator {
             Comparator::Eq => ord == Ordering::Equal,
@@ -412,15 +603,55 @@ mod tests {
     fn numeric_comparisons_are_numeric_not_lexical() {
         let user = Address([1; 20]);
         let nine = DynSolValue::Uint(U256::from(9u8), 256);
-        assert!(compare(&nine, &test(Comparator::Lt, "10"), &user).unwrap());
-        assert!(compare(&nine, &test(Comparator::Ge, "0x9"), &user).unwrap());
-        assert!(compare(&nine, &test(Comparator::Gt, "-1"), &user).unwrap());
-        assert!(!compare(&nine, &test(Comparator::Eq, "90"), &user).unwrap());
+        assert!(compare(
+            &nine,
+            &test(Comparator::Lt, "10"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(compare(
+            &nine,
+            &test(Comparator::Ge, "0x9"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(compare(
+            &nine,
+            &test(Comparator::Gt, "-1"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(!compare(
+            &nine,
+            &test(Comparator::Eq, "90"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
         let minus_two = DynSolValue::Int(I256::try_from(-2).unwrap(), 256);
-        assert!(compare(&minus_two, &test(Comparator::Lt, "-1"), &user).unwrap());
-        assert!(compare(&minus_two, &test(Comparator::Gt, "-3"), &user).unwrap());
-        assert!(compare(&nine, &test(Comparator::Contains, "9"), &user).is_err());
-        assert!(compare(&nine, &test(Comparator::Eq, "nine"), &user).is_err());
+        assert!(compare(
+            &minus_two,
+            &test(Comparator::Lt, "-1"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(compare(
+            &minus_two,
+            &test(Comparator::Gt, "-3"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(compare(
+            &nine,
+            &test(Comparator::Contains, "9"),
+            &EvalContext::for_user(&user)
+        )
+        .is_err());
+        assert!(compare(
+            &nine,
+            &test(Comparator::Eq, "nine"),
+            &EvalContext::for_user(&user)
+        )
+        .is_err());
     }
 
     #[test]
@@ -429,15 +660,50 @@ mod tests {
         let mut word = alloy_primitives::B256::ZERO;
         word[..2].copy_from_slice(&[0xab, 0xcd]);
         let two = DynSolValue::FixedBytes(word, 2);
-        assert!(compare(&two, &test(Comparator::Eq, "0xabcd"), &user).unwrap());
-        assert!(!compare(&two, &test(Comparator::Eq, "0xabcd00"), &user).unwrap());
-        assert!(compare(&two, &test(Comparator::Ne, "0xabce"), &user).unwrap());
-        assert!(compare(&two, &test(Comparator::Eq, "abcd"), &user).is_err());
+        assert!(compare(
+            &two,
+            &test(Comparator::Eq, "0xabcd"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(!compare(
+            &two,
+            &test(Comparator::Eq, "0xabcd00"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(compare(
+            &two,
+            &test(Comparator::Ne, "0xabce"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(compare(
+            &two,
+            &test(Comparator::Eq, "abcd"),
+            &EvalContext::for_user(&user)
+        )
+        .is_err());
         let bytes = DynSolValue::Bytes(vec![1, 2, 3]);
-        assert!(compare(&bytes, &test(Comparator::Eq, "0x010203"), &user).unwrap());
-        assert!(compare(&bytes, &test(Comparator::Gt, "0x010203"), &user).is_err());
+        assert!(compare(
+            &bytes,
+            &test(Comparator::Eq, "0x010203"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(compare(
+            &bytes,
+            &test(Comparator::Gt, "0x010203"),
+            &EvalContext::for_user(&user)
+        )
+        .is_err());
         let array = DynSolValue::Array(vec![bytes]);
-        assert!(compare(&array, &test(Comparator::Eq, "0x"), &user).is_err());
+        assert!(compare(
+            &array,
+            &test(Comparator::Eq, "0x"),
+            &EvalContext::for_user(&user)
+        )
+        .is_err());
     }
 
     #[tokio::test]
@@ -464,12 +730,18 @@ mod tests {
             serde_json::json!(["0x1234", "latest"]),
             serde_json::json!([":userAddress", "yesterday"]),
         ] {
-            let err = e.evaluate(&balance(params), &me).await.unwrap_err();
+            let err = e
+                .evaluate(&balance(params), &EvalContext::for_user(&me))
+                .await
+                .unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidConditions, "{err}");
         }
         // well-formed, but nothing listens: the chain is unavailable
         let err = e
-            .evaluate(&balance(serde_json::json!([":userAddress", "0x10"])), &me)
+            .evaluate(
+                &balance(serde_json::json!([":userAddress", "0x10"])),
+                &EvalContext::for_user(&me),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, ConditionError::Rpc(_)), "{err}");
@@ -479,11 +751,31 @@ mod tests {
     fn addresses_compare_case_insensitively_and_with_user_address() {
         let user = Address([0xab; 20]);
         let v = DynSolValue::Address([0xab; 20].into());
-        assert!(compare(&v, &test(Comparator::Eq, ":userAddress"), &user).unwrap());
+        assert!(compare(
+            &v,
+            &test(Comparator::Eq, ":userAddress"),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
         let upper = format!("0x{}", "AB".repeat(20));
-        assert!(compare(&v, &test(Comparator::Eq, &upper), &user).unwrap());
-        assert!(!compare(&v, &test(Comparator::Ne, &upper), &user).unwrap());
-        assert!(compare(&v, &test(Comparator::Gt, &upper), &user).is_err());
+        assert!(compare(
+            &v,
+            &test(Comparator::Eq, &upper),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(!compare(
+            &v,
+            &test(Comparator::Ne, &upper),
+            &EvalContext::for_user(&user)
+        )
+        .unwrap());
+        assert!(compare(
+            &v,
+            &test(Comparator::Gt, &upper),
+            &EvalContext::for_user(&user)
+        )
+        .is_err());
     }
 
     #[tokio::test]
@@ -496,7 +788,7 @@ mod tests {
         ]))
         .unwrap();
         let err = evaluator
-            .evaluate(&items, &Address([0; 20]))
+            .evaluate(&items, &EvalContext::for_user(&Address([0; 20])))
             .await
             .unwrap_err();
         assert_eq!(err, ConditionError::UnknownChain("nowhere".into()));
@@ -521,9 +813,74 @@ mod tests {
         };
         let e = Evaluator::default();
         let or = lit_api::conditions::parse(&list("or")).unwrap();
-        assert!(e.evaluate(&or, &me).await.unwrap());
-        assert!(e.evaluate(&or, &Address([8; 20])).await.is_err());
+        assert!(e.evaluate(&or, &EvalContext::for_user(&me)).await.unwrap());
+        assert!(e
+            .evaluate(&or, &EvalContext::for_user(&Address([8; 20])))
+            .await
+            .is_err());
         let and = lit_api::conditions::parse(&list("and")).unwrap();
-        assert!(!e.evaluate(&and, &Address([8; 20])).await.unwrap());
+        assert!(!e
+            .evaluate(&and, &EvalContext::for_user(&Address([8; 20])))
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn action_ids_and_lit_params_need_no_chain() {
+        let me = Address([7; 20]);
+        let cid = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG";
+        let param = |p: &str, cmp: &str, v: &str| {
+            lit_api::conditions::parse(&serde_json::json!([
+                {"contractAddress": "", "standardContractType": "", "chain": "ethereum",
+                 "method": "", "parameters": [p],
+                 "returnValueTest": {"comparator": cmp, "value": v}}
+            ]))
+            .unwrap()
+        };
+        let e = Evaluator::default();
+        let outside = EvalContext::for_user(&me);
+        let inside = outside.in_action(cid);
+        let this = param(CURRENT_ACTION_IPFS_ID, "=", cid);
+        assert!(e.evaluate(&this, &inside).await.unwrap());
+        assert!(!e
+            .evaluate(&this, &inside.in_action("QmOther"))
+            .await
+            .unwrap());
+        // outside an action nothing matches, not even "" or a negation
+        for (cmp, v) in [("=", cid), ("=", ""), ("!=", cid), ("!contains", "x")] {
+            assert!(
+                !e.evaluate(&param(CURRENT_ACTION_IPFS_ID, cmp, v), &outside)
+                    .await
+                    .unwrap(),
+                "{cmp} {v}"
+            );
+        }
+        // litParams come from the request; a missing one is the condition's error
+        let params = BTreeMap::from([("tier".to_string(), "gold".to_string())]);
+        let with = outside.with_lit_params(&params).unwrap();
+        assert!(e
+            .evaluate(&param(":litParam:tier", "=", "gold"), &with)
+            .await
+            .unwrap());
+        assert!(!e
+            .evaluate(&param(":litParam:tier", "=", "basic"), &with)
+            .await
+            .unwrap());
+        assert!(e
+            .evaluate(&param(":litParam:tier", "contains", "ol"), &with)
+            .await
+            .unwrap());
+        let err = e
+            .evaluate(&param(":litParam:tier", "=", "gold"), &outside)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidConditions, "{err}");
+        // bounded
+        let too_many: BTreeMap<String, String> = (0..=MAX_LIT_PARAMS)
+            .map(|i| (i.to_string(), String::new()))
+            .collect();
+        assert!(outside.with_lit_params(&too_many).is_err());
+        let empty_name = BTreeMap::from([(String::new(), "x".to_string())]);
+        assert!(outside.with_lit_params(&empty_name).is_err());
     }
 }

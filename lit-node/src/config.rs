@@ -40,9 +40,20 @@
 //! jwks_url = "https://www.googleapis.com/oauth2/v3/certs"
 //! audiences = ["<your OAuth client id>"]
 //!
+//! [webauthn]                         # passkeys accepted as PKP auth methods (Lit's type 3)
+//! rp_id = "example.com"              # the relying party id the passkeys are scoped to
+//! origins = ["https://example.com"]  # the pages that may use them
+//!
 //! [actions]                          # Lit Actions (`/v1/execute`); every key is optional
 //! engine = "auto"                    # "auto" (deno when installed, else quickjs), "deno", "quickjs"
 //! deno = "/usr/local/bin/deno"       # the Deno binary (default: found as `auto` finds it)
+//! ethers = "/opt/ethers/dist/ethers.umd.min.js"  # the `ethers` global of actions: the browser
+//!                                    # bundle of npm's ethers@5.7.2 (default: $LIT_ETHERS, else
+//!                                    # the workspace's .tools/npm-ethers that ./test.sh installs;
+//!                                    # none: a use of `ethers` throws an error naming ethers@5);
+//!                                    # set but unreadable or not ethers v5: the node won't start
+//! preload_ethers = false             # Deno: evaluate the bundle as each warm process starts
+//!                                    # (~0.2 s of CPU per action) rather than on first use
 //! time_ms = 30000                    # wall time per action, host calls included
 //! memory_mb = 256                    # JavaScript heap
 //! code_bytes = 16777216
@@ -151,6 +162,9 @@ pub struct Config {
     /// OpenID Connect issuers whose ID tokens are accepted as PKP auth methods, by name.
     #[serde(default)]
     pub oidc: BTreeMap<String, OidcIssuer>,
+    /// The relying party whose passkeys are accepted as PKP auth methods (absent: none).
+    #[serde(default)]
+    pub webauthn: Option<crate::auth::webauthn::WebAuthnConfig>,
     /// How Lit Actions run.
     #[serde(default)]
     pub actions: ActionsConfig,
@@ -278,6 +292,16 @@ pub struct ActionsConfig {
     /// The Deno binary.
     #[serde(default)]
     pub deno: Option<PathBuf>,
+    /// The ethers v5 browser bundle (`dist/ethers.umd.min.js` of npm's `ethers@5.7.2`) that
+    /// defines the `ethers` global of actions (default: found by
+    /// `lit_actions::engine::ethers::find_ethers`).
+    #[serde(default)]
+    pub ethers: Option<PathBuf>,
+    /// Deno: evaluate the ethers bundle when each warm process starts, before its action arrives
+    /// (the action's first use of `ethers` is then free; every process pays for it), rather than
+    /// on an action's first use (the default).
+    #[serde(default)]
+    pub preload_ethers: bool,
     /// Wall time per action in milliseconds.
     #[serde(default)]
     pub time_ms: Option<u64>,
@@ -507,6 +531,7 @@ impl Config {
             faucet.key_dir = faucet.key_dir.take().map(|d| base.join(d));
         }
         config.actions.deno = config.actions.deno.map(|d| base.join(d));
+        config.actions.ethers = config.actions.ethers.map(|e| base.join(e));
         config.data_dir = base.join(&config.data_dir);
         config.network_file = base.join(&config.network_file);
         config.registry = config.registry.map(|r| base.join(r));
@@ -706,6 +731,28 @@ rpc_url = "http://127.0.0.1:8545"
         assert!(Config::parse(&zero, Path::new(".")).is_err());
         let typo = text.replace("engine = \"quickjs\"", "engine = \"v8\"");
         assert!(Config::parse(&typo, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn the_ethers_bundle_is_a_path_relative_to_the_configuration() {
+        let c = Config::parse(EXAMPLE, Path::new("/etc/lit")).unwrap();
+        assert_eq!(c.actions.ethers, None);
+        let text = format!("{EXAMPLE}\n[actions]\nethers = \"npm/ethers.umd.min.js\"\n");
+        let c = Config::parse(&text, Path::new("/etc/lit")).unwrap();
+        assert_eq!(
+            c.actions.ethers.as_deref(),
+            Some(Path::new("/etc/lit/npm/ethers.umd.min.js"))
+        );
+        // a node configured with a bundle it cannot read does not start
+        let missing = ActionsConfig {
+            engine: EngineChoice::Quickjs,
+            ..c.actions
+        };
+        assert!(matches!(
+            crate::service::actions::build_engine(&missing),
+            Err(lit_actions::ActionError::EngineUnavailable { reason, .. })
+                if reason.contains("/etc/lit/npm/ethers.umd.min.js")
+        ));
     }
 
     #[test]

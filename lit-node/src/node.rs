@@ -587,7 +587,8 @@ impl Node {
             evaluator,
             attester,
             attestation_kind,
-            auth: Authenticator::new(url, domain, oidc, chains_by_id),
+            auth: Authenticator::new(url, domain, oidc, chains_by_id)
+                .with_passkeys(config.webauthn.clone()),
             net,
             store,
             registry,

@@ -72,6 +72,7 @@ fn request(net: &TestNet, id: u32, code: Option<&str>, ipfs_id: Option<&str>) ->
         group,
         request_id: Bytes32(request_id),
         client_public_key: Bytes32(public.to_bytes()),
+        headers: Default::default(),
     })
     .unwrap()
 }

@@ -1,6 +1,8 @@
 //! Access control conditions evaluated against a real EVM node (anvil) with real token
-//! contracts deployed: native balance, ERC20, ERC721, ERC1155, an arbitrary view function by
-//! ABI, the block timestamp, and boolean groups — each true for one user and false for another.
+//! contracts deployed: native balance, ERC20, ERC721 (owner, balance, collection name), ERC1155
+//! (balance, `balanceOfBatch`), an arbitrary view function by ABI, the block timestamp, and
+//! boolean groups — each true for one user and false for another; Lit's shape without
+//! `conditionType`, and the `:litParam:` and `:currentActionIpfsId` placeholders.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -9,7 +11,7 @@ use std::collections::BTreeMap;
 
 use lit_api::ErrorCode;
 use lit_node::auth::Address;
-use lit_node::conditions::{ConditionError, Evaluator};
+use lit_node::conditions::{ConditionError, EvalContext, Evaluator};
 use lit_node::config::ChainConfig;
 use serde_json::{json, Value};
 use support::evm::{basic, deploy_condition_contracts, Anvil, ConditionContracts};
@@ -73,7 +75,24 @@ fn status(w: &World, key: &str, cmp: &str, value: &str) -> Value {
 
 async fn eval(w: &World, conditions: Value, user: &Address) -> Result<bool, ConditionError> {
     let items = lit_api::conditions::parse(&conditions).unwrap();
-    w.evaluator.evaluate(&items, user).await
+    w.evaluator
+        .evaluate(&items, &EvalContext::for_user(user))
+        .await
+}
+
+async fn eval_in(
+    w: &World,
+    conditions: Value,
+    ctx: &EvalContext<'_>,
+) -> Result<bool, ConditionError> {
+    let items = lit_api::conditions::parse(&conditions).unwrap();
+    w.evaluator.evaluate(&items, ctx).await
+}
+
+/// `c` without its `conditionType`, as Lit's `accessControlConditions` are written.
+fn untagged(mut c: Value) -> Value {
+    c.as_object_mut().unwrap().remove("conditionType");
+    c
 }
 
 /// Asserts the conditions hold for the rich user and not for the poor one.
@@ -294,7 +313,140 @@ async fn chain_errors_are_typed() {
     )]))
     .unwrap();
     assert!(matches!(
-        down.evaluate(&items, &w.rich).await,
+        down.evaluate(&items, &EvalContext::for_user(&w.rich)).await,
         Err(ConditionError::Rpc(_))
     ));
+}
+
+#[tokio::test]
+async fn lit_s_standard_types_placeholders_and_untagged_shapes() {
+    let w = world().await;
+    let rich = hex_addr(&w.rich);
+    // ERC1155 balanceOfBatch as Lit's docs write it: true if any of the balances passes
+    let batch = |owners: &str, ids: &str, cmp: &str, v: &str| {
+        untagged(basic(
+            &w.multi,
+            "ERC1155",
+            "balanceOfBatch",
+            &[owners, ids],
+            cmp,
+            v,
+        ))
+    };
+    only_rich(
+        &w,
+        json!([batch(":userAddress,:userAddress", "1,3", ">", "0")]),
+    )
+    .await;
+    only_rich(
+        &w,
+        json!([batch(
+            ":userAddress,:userAddress,:userAddress",
+            "4,5,3",
+            ">=",
+            "2"
+        )]),
+    )
+    .await;
+    assert!(!eval(
+        &w,
+        json!([batch(":userAddress,:userAddress", "1,3", ">", "2")]),
+        &w.rich
+    )
+    .await
+    .unwrap());
+    // an address other than the user's in the batch: the rich one's balance counts for anyone
+    assert!(eval(
+        &w,
+        json!([batch(&format!(":userAddress,{rich}"), "3,3", ">", "0")]),
+        &w.poor
+    )
+    .await
+    .unwrap());
+    for (owners, ids) in [(":userAddress", "1,3"), (":userAddress,:userAddress", "3")] {
+        let err = eval(&w, json!([batch(owners, ids, ">", "0")]), &w.rich)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConditionError::Invalid(_)),
+            "{owners} {ids}: {err}"
+        );
+    }
+    // ERC721MetadataName: the collection's name()
+    let name =
+        |cmp: &str, v: &str| untagged(basic(&w.nft, "ERC721MetadataName", "name", &[], cmp, v));
+    assert!(eval(&w, json!([name("=", "Lit Test Collection")]), &w.poor)
+        .await
+        .unwrap());
+    assert!(eval(&w, json!([name("contains", "Test")]), &w.poor)
+        .await
+        .unwrap());
+    assert!(!eval(&w, json!([name("=", "Other")]), &w.poor)
+        .await
+        .unwrap());
+    only_rich(
+        &w,
+        json!([name("contains", "Lit"), {"operator": "and"},
+               untagged(basic(&w.nft, "ERC721", "balanceOf", &[":userAddress"], ">", "0"))]),
+    )
+    .await;
+
+    // an evmContract condition without conditionType, in a list with an untagged evmBasic one
+    only_rich(
+        &w,
+        json!([untagged(status(&w, "member", "=", "true")), {"operator": "and"},
+               [untagged(basic(&w.token, "ERC20", "balanceOf", &[":userAddress"], ">", "0"))]]),
+    )
+    .await;
+
+    // :litParam in a contract call's parameters and in the expected value
+    let params = std::collections::BTreeMap::from([
+        ("id".to_string(), "3".to_string()),
+        ("min".to_string(), "2".to_string()),
+        ("other".to_string(), "4".to_string()),
+    ]);
+    let multi = |id: &str, min: &str| {
+        untagged(basic(
+            &w.multi,
+            "ERC1155",
+            "balanceOf",
+            &[":userAddress", id],
+            ">=",
+            min,
+        ))
+    };
+    let rich_ctx = EvalContext::for_user(&w.rich)
+        .with_lit_params(&params)
+        .unwrap();
+    let poor_ctx = EvalContext::for_user(&w.poor)
+        .with_lit_params(&params)
+        .unwrap();
+    let c = json!([multi(":litParam:id", ":litParam:min")]);
+    assert!(eval_in(&w, c.clone(), &rich_ctx).await.unwrap());
+    assert!(!eval_in(&w, c.clone(), &poor_ctx).await.unwrap());
+    assert!(
+        !eval_in(&w, json!([multi(":litParam:other", "1")]), &rich_ctx)
+            .await
+            .unwrap()
+    );
+    let err = eval(&w, c, &w.rich).await.unwrap_err();
+    assert!(matches!(err, ConditionError::Invalid(_)), "{err}");
+
+    // :currentActionIpfsId inside and outside an action, in a contract call's parameters too
+    let cid = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG";
+    let by_cid = json!([untagged(basic(
+        "",
+        "",
+        "",
+        &[":currentActionIpfsId"],
+        "=",
+        cid
+    ))]);
+    let inside = EvalContext::for_user(&w.poor).in_action(cid);
+    assert!(eval_in(&w, by_cid.clone(), &inside).await.unwrap());
+    assert!(!eval(&w, by_cid, &w.poor).await.unwrap());
+    // outside an action a condition naming it is false even where the rest would hold
+    let mut call = status(&w, "tier", "!=", "nothing");
+    call["functionParams"] = json!([":currentActionIpfsId"]);
+    assert!(!eval(&w, json!([call]), &w.rich).await.unwrap());
 }

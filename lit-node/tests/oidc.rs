@@ -4,6 +4,10 @@
 //! rotation) or take down. Tokens are signed here with the RustCrypto `rsa` (RS256) and `p256`
 //! (ES256) implementations; the verifier checks them with `ring` (through `jsonwebtoken`), an
 //! independent implementation. Every check runs at an explicit instant, so no test sleeps.
+//!
+//! Lit's auth method types for Google (6) and Apple (8) ID tokens are checked through a network
+//! of real node processes configured with local issuers under Google's and Apple's issuer
+//! identifiers: a permission written the way Lit writes it signs, and the types do not mix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -14,7 +18,10 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use lit_api::ErrorCode;
-use lit_node::auth::oidc::{OidcError, OidcVerifier, AUTH_METHOD_TYPE_OIDC};
+use lit_node::auth::oidc::{
+    OidcError, OidcIssuer, OidcVerifier, AUTH_METHOD_TYPE_APPLE_JWT, AUTH_METHOD_TYPE_GOOGLE_JWT,
+    AUTH_METHOD_TYPE_OIDC,
+};
 use serde_json::json;
 use sha3::{Digest as _, Keccak256};
 use support::oidc::*;
@@ -409,4 +416,319 @@ async fn a_failed_refetch_for_an_unknown_kid_keeps_the_cached_keys() {
     // ...but the keys fetched before, still within their cache time, keep working
     verifier.verify(&good, at(T0 + 32)).await.unwrap();
     assert_eq!(issuer.fetches(), 2);
+}
+
+// ---- Lit's Google JWT (6) and Apple JWT (8) auth method types ----
+
+/// A verifier trusting local issuers under Google's and Apple's identifiers and a generic one.
+fn provider_verifier(google: &Issuer, apple: &Issuer, generic: &Issuer) -> OidcVerifier {
+    OidcVerifier::new(
+        vec![
+            OidcIssuer::new(
+                "https://accounts.google.com",
+                &google.jwks_url,
+                vec!["google-app".into()],
+            ),
+            OidcIssuer::new(
+                "https://appleid.apple.com",
+                &apple.jwks_url,
+                vec!["com.example.app".into()],
+            ),
+            generic.config(),
+        ],
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
+fn provider_claims(iss: &str, sub: &str, aud: &str) -> serde_json::Value {
+    json!({"iss": iss, "sub": sub, "aud": aud, "iat": T0 - 10, "exp": T0 + 3600})
+}
+
+#[tokio::test]
+async fn the_issuer_decides_lit_s_auth_method_type() {
+    let (g, a, o) = (TestKey::p256("g"), TestKey::p256("a"), TestKey::p256("o"));
+    let (google, apple, generic) = (
+        Issuer::start(&[&g]).await,
+        Issuer::start(&[&a]).await,
+        Issuer::start(&[&o]).await,
+    );
+    let verifier = provider_verifier(&google, &apple, &generic);
+    let verify = |k: &TestKey, c: serde_json::Value| {
+        let token = k.token(&c);
+        let verifier = &verifier;
+        async move { verifier.verify(&token, at(T0)).await }
+    };
+
+    let google_user = verify(
+        &g,
+        provider_claims("https://accounts.google.com", "g-1", "google-app"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(google_user.auth_method_type(), AUTH_METHOD_TYPE_GOOGLE_JWT);
+    assert_eq!(
+        google_user.permission_types(),
+        [AUTH_METHOD_TYPE_GOOGLE_JWT, AUTH_METHOD_TYPE_OIDC]
+    );
+    // Lit's id for Google and Apple users: keccak256(utf8("{sub}:{aud}"))
+    let expected: [u8; 32] = Keccak256::digest(b"g-1:google-app").into();
+    assert_eq!(google_user.auth_method_id(), expected);
+    // Google also writes its issuer without the scheme: the same user, the same type
+    let bare = verify(
+        &g,
+        provider_claims("accounts.google.com", "g-1", "google-app"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bare.issuer, "https://accounts.google.com");
+    assert_eq!(bare.auth_method_id(), expected);
+    assert_eq!(bare.auth_method_type(), AUTH_METHOD_TYPE_GOOGLE_JWT);
+
+    let apple_user = verify(
+        &a,
+        provider_claims("https://appleid.apple.com", "a-1", "com.example.app"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(apple_user.auth_method_type(), AUTH_METHOD_TYPE_APPLE_JWT);
+    assert_eq!(
+        apple_user.permission_types(),
+        [AUTH_METHOD_TYPE_APPLE_JWT, AUTH_METHOD_TYPE_OIDC]
+    );
+    let other_user = verify(&o, claims("o-1")).await.unwrap();
+    assert_eq!(other_user.auth_method_type(), AUTH_METHOD_TYPE_OIDC);
+    assert_eq!(other_user.permission_types(), [AUTH_METHOD_TYPE_OIDC]);
+
+    // the type a request names must fit the issuer (OIDC fits every issuer)
+    for (user, ok, bad) in [
+        (
+            &google_user,
+            AUTH_METHOD_TYPE_GOOGLE_JWT,
+            AUTH_METHOD_TYPE_APPLE_JWT,
+        ),
+        (
+            &apple_user,
+            AUTH_METHOD_TYPE_APPLE_JWT,
+            AUTH_METHOD_TYPE_GOOGLE_JWT,
+        ),
+        (
+            &other_user,
+            AUTH_METHOD_TYPE_OIDC,
+            AUTH_METHOD_TYPE_GOOGLE_JWT,
+        ),
+    ] {
+        user.check_claimed_type(ok).unwrap();
+        user.check_claimed_type(AUTH_METHOD_TYPE_OIDC).unwrap();
+        let err = user.check_claimed_type(bad).unwrap_err();
+        assert_eq!(
+            err,
+            OidcError::WrongIssuerForType {
+                claimed: bad,
+                issuer: user.issuer.clone()
+            }
+        );
+        assert_eq!(err.code(), ErrorCode::InvalidAuth);
+    }
+    assert!(other_user
+        .check_claimed_type(AUTH_METHOD_TYPE_APPLE_JWT)
+        .unwrap_err()
+        .to_string()
+        .contains("https://appleid.apple.com"));
+
+    // a token naming Google's issuer but signed by another issuer's key is still refused
+    let err = verify(
+        &o,
+        provider_claims("https://accounts.google.com", "g-1", "google-app"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OidcError::UnknownKey { .. }), "{err}");
+    // and the bare form is Google's alone
+    let err = verify(
+        &g,
+        provider_claims("appleid.apple.com", "a-1", "com.example.app"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err, OidcError::UnknownIssuer("appleid.apple.com".into()));
+}
+
+/// A PKP permission written for Lit (type 6 for a Google user, type 8 for an Apple user, with
+/// Lit's id) authorizes the same user through a network of real nodes; a Google token does not
+/// satisfy a type-8 permission nor an Apple token a type-6 one, and another issuer's token
+/// neither. The nodes trust local issuers configured under Google's and Apple's identifiers.
+#[tokio::test]
+async fn lit_google_and_apple_jwt_permissions_sign_through_the_network() {
+    use lit_api::v1::{
+        AuthMethod, IdTokenPurpose, PermissionChange, PermittedAuthMethod, PkpAuth, PkpScope,
+        ToSign,
+    };
+    use lit_api::Bytes;
+    use lit_client::{Bootstrap, ClientError, ConnectOptions, LitClient, Wallet};
+    use lit_crypto::eth::{eip191_hash, recover_address};
+    use lit_node::devnet::LayoutOptions;
+
+    let (g, a, o) = (TestKey::p256("g"), TestKey::p256("a"), TestKey::p256("o"));
+    let (google, apple, generic) = (
+        Issuer::start(&[&g]).await,
+        Issuer::start(&[&a]).await,
+        Issuer::start(&[&o]).await,
+    );
+    let options = LayoutOptions {
+        extra_config: format!(
+            "[oidc.google]\nissuer = \"https://accounts.google.com\"\njwks_url = \"{}\"\n\
+             audiences = [\"google-app\"]\n\n\
+             [oidc.apple]\nissuer = \"https://appleid.apple.com\"\njwks_url = \"{}\"\n\
+             audiences = [\"com.example.app\"]\n\n\
+             [oidc.generic]\nissuer = \"{ISSUER}\"\njwks_url = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n",
+            google.jwks_url, apple.jwks_url, generic.jwks_url
+        ),
+        ..LayoutOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let net = support::net::testnet(3).options(options).start().await;
+    let client = LitClient::connect_with(
+        Bootstrap::NetworkFile(net.network_file()),
+        ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
+    let owner = Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+    eprintln!("network up and PKP minted in {:?}", started.elapsed());
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let message = ToSign::Message(Bytes(b"signed by a Lit-style social login".to_vec()));
+    let nonce = IdTokenPurpose::PkpSign(&message).nonce();
+    // an ID token for this request, sent as Lit's SDK sends it: `authMethodType` and the JWT
+    let jwt = |k: &TestKey, method_type: u32, iss: &str, sub: &str, aud: &str| {
+        PkpAuth::AuthMethod(AuthMethod {
+            auth_method_type: method_type,
+            access_token: k.token(&json!({"iss": iss, "sub": sub, "aud": aud,
+                "iat": now - 10, "exp": now + 600, "nonce": nonce})),
+        })
+    };
+    let google_jwt =
+        |t: u32, sub: &str| jwt(&g, t, "https://accounts.google.com", sub, "google-app");
+    let apple_jwt =
+        |t: u32, sub: &str| jwt(&a, t, "https://appleid.apple.com", sub, "com.example.app");
+    // Lit's auth method id: keccak256(utf8("{sub}:{aud}")), hex
+    let lit_id = |sub: &str, aud: &str| hex::encode(Keccak256::digest(format!("{sub}:{aud}")));
+    let permit = |method_type: u32, id: String| PermissionChange::AddAuthMethod {
+        method: PermittedAuthMethod {
+            method_type,
+            id,
+            scopes: [PkpScope::PersonalSign].into(),
+        },
+    };
+    let code_of = |e: &ClientError| e.failures().iter().find_map(|f| f.reason.code());
+    let signs = |sig: &lit_client::PkpSignature| {
+        recover_address(
+            &eip191_hash(b"signed by a Lit-style social login"),
+            &sig.signature.to_ethereum_bytes(),
+        )
+        .unwrap()
+        .to_checksum()
+            == pkp.eth_address
+    };
+
+    // the owner permits, as Lit writes them: Google user g-1 as type 6, Apple user a-1 as
+    // type 8; and, crossed, Google user g-2 as type 8 and Apple user a-2 as type 6, and the
+    // generic issuer's o-1 as type 6
+    for (t, id) in [
+        (AUTH_METHOD_TYPE_GOOGLE_JWT, lit_id("g-1", "google-app")),
+        (AUTH_METHOD_TYPE_APPLE_JWT, lit_id("a-1", "com.example.app")),
+        (AUTH_METHOD_TYPE_APPLE_JWT, lit_id("g-2", "google-app")),
+        (
+            AUTH_METHOD_TYPE_GOOGLE_JWT,
+            lit_id("a-2", "com.example.app"),
+        ),
+        (AUTH_METHOD_TYPE_GOOGLE_JWT, lit_id("o-1", AUDIENCE)),
+    ] {
+        client
+            .pkp_permit(&owner, pkp.token_id.0, permit(t, id))
+            .await
+            .unwrap();
+    }
+
+    // a type-6 permission authorizes the Google user, whether the request names type 6 (as
+    // Lit's SDK does) or the generic OIDC type
+    for t in [AUTH_METHOD_TYPE_GOOGLE_JWT, AUTH_METHOD_TYPE_OIDC] {
+        let sig = client
+            .pkp_sign(&pkp, message.clone(), google_jwt(t, "g-1"))
+            .await
+            .unwrap();
+        assert!(signs(&sig), "Google user as type {t}");
+    }
+    // a type-8 permission the Apple user
+    let sig = client
+        .pkp_sign(
+            &pkp,
+            message.clone(),
+            apple_jwt(AUTH_METHOD_TYPE_APPLE_JWT, "a-1"),
+        )
+        .await
+        .unwrap();
+    assert!(signs(&sig), "Apple user");
+
+    // a Google token does not satisfy a type-8 permission, nor an Apple token a type-6 one,
+    // nor another issuer's token a type-6 one (whatever type the request names)
+    for (auth, who) in [
+        (google_jwt(AUTH_METHOD_TYPE_GOOGLE_JWT, "g-2"), "g-2"),
+        (google_jwt(AUTH_METHOD_TYPE_OIDC, "g-2"), "g-2"),
+        (apple_jwt(AUTH_METHOD_TYPE_APPLE_JWT, "a-2"), "a-2"),
+        (apple_jwt(AUTH_METHOD_TYPE_OIDC, "a-2"), "a-2"),
+        (
+            jwt(&o, AUTH_METHOD_TYPE_OIDC, ISSUER, "o-1", AUDIENCE),
+            "o-1",
+        ),
+    ] {
+        let err = client
+            .pkp_sign(&pkp, message.clone(), auth)
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&err), Some(ErrorCode::NotPermitted), "{who}: {err}");
+        assert!(format!("{err:?}").contains(who), "{who}: {err:?}");
+    }
+    // a request that names the other provider's type is refused before any permission
+    for auth in [
+        google_jwt(AUTH_METHOD_TYPE_APPLE_JWT, "g-2"),
+        apple_jwt(AUTH_METHOD_TYPE_GOOGLE_JWT, "a-2"),
+        jwt(&o, AUTH_METHOD_TYPE_GOOGLE_JWT, ISSUER, "o-1", AUDIENCE),
+    ] {
+        let err = client
+            .pkp_sign(&pkp, message.clone(), auth)
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&err), Some(ErrorCode::InvalidAuth), "{err}");
+        assert!(
+            format!("{err:?}").contains("needs an ID token from"),
+            "{err:?}"
+        );
+    }
+
+    // a generic OIDC permission written for a Google user before Lit's types: still honoured
+    // (its id names Google's audience, which no other issuer of a node may have)
+    client
+        .pkp_permit(
+            &owner,
+            pkp.token_id.0,
+            permit(AUTH_METHOD_TYPE_OIDC, lit_id("g-3", "google-app")),
+        )
+        .await
+        .unwrap();
+    let sig = client
+        .pkp_sign(
+            &pkp,
+            message.clone(),
+            google_jwt(AUTH_METHOD_TYPE_GOOGLE_JWT, "g-3"),
+        )
+        .await
+        .unwrap();
+    assert!(signs(&sig), "Google user under a generic OIDC permission");
+    eprintln!("done in {:?}", started.elapsed());
 }

@@ -9,6 +9,11 @@
 //! discarded.
 //!
 //! The host talks to the process over its pipes with framed JSON (see `js/deno.js`).
+//!
+//! The `ethers` bundle, read when the engine is built, is written into the bootstrap module as a
+//! string: a process parses it as a string literal when it starts (in the warm pool, before its
+//! action arrives) and evaluates it only if its action uses `ethers` (see [`super::ethers`]), or,
+//! with [`DenoConfig::with_preloaded_ethers`], as soon as it starts.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -22,7 +27,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::{precheck, Engine, EngineConfig, PRELUDE};
+use super::{ethers, precheck, Engine, EngineConfig, PRELUDE};
 use crate::action::{Action, ActionOutcome};
 use crate::error::ActionError;
 use crate::host::ActionHost;
@@ -66,6 +71,8 @@ pub struct DenoConfig {
     pub pool_size: usize,
     /// Actions running at once (others wait).
     pub max_concurrent: usize,
+    /// Evaluate the `ethers` bundle when a process starts rather than on its action's first use.
+    pub preload_ethers: bool,
 }
 
 impl DenoConfig {
@@ -76,6 +83,7 @@ impl DenoConfig {
             binary: None,
             pool_size: 2,
             max_concurrent: 16,
+            preload_ethers: false,
         }
     }
 
@@ -88,6 +96,15 @@ impl DenoConfig {
     /// This configuration with this many warm processes.
     pub fn with_pool_size(mut self, n: usize) -> Self {
         self.pool_size = n;
+        self
+    }
+
+    /// This configuration evaluating the `ethers` bundle as soon as a process starts (in the warm
+    /// pool, before its action arrives), or not (the default: on the action's first use). Preloading
+    /// takes the bundle's evaluation (about 0.2 s) off the latency of actions that use `ethers`,
+    /// and adds it to the start of every process, whether its action uses `ethers` or not.
+    pub fn with_preloaded_ethers(mut self, preload: bool) -> Self {
+        self.preload_ethers = preload;
         self
     }
 
@@ -141,9 +158,13 @@ impl DenoEngine {
             .prefix("lit-actions-deno-")
             .tempdir()
             .map_err(|e| unavailable(format!("cannot create a private directory: {e}")))?;
+        let ethers = config.engine.ethers.load(NAME, false)?;
         std::fs::write(
             dir.path().join("bootstrap.js"),
-            format!("{PRELUDE}\n{BOOTSTRAP}"),
+            format!(
+                "{PRELUDE}\n{}{BOOTSTRAP}",
+                ethers::deno_install(ethers.as_ref(), config.preload_ethers)
+            ),
         )
         .map_err(|e| unavailable(format!("cannot write the bootstrap: {e}")))?;
         Ok(Self {

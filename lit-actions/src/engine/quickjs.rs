@@ -5,7 +5,8 @@
 //! time limit (lowered by the action's [`Budget`](crate::Budget)) or when the host ends it. The
 //! runtime has no module loader and no I/O: its only capability is one transport function to the
 //! host, which the prelude captures and removes from the global object. `fetch` and timers are
-//! served by the host.
+//! served by the host. The `ethers` global evaluates the bundle read when the engine was built
+//! into the action's own runtime, on the action's first use of it (see [`super::ethers`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,9 +15,11 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use rquickjs::context::EvalOptions;
 use rquickjs::{Context, Ctx, Function, Object, Runtime, Value};
 use tokio::sync::mpsc;
 
+use super::ethers::{self, EthersBundle};
 use super::{precheck, Engine, EngineConfig, PRELUDE};
 use crate::action::{Action, ActionOutcome};
 use crate::error::ActionError;
@@ -38,6 +41,8 @@ const JS_STACK: usize = 4 * 1024 * 1024;
 pub struct QuickJsEngine {
     config: EngineConfig,
     fetcher: Fetcher,
+    /// The `ethers` bundle, read once.
+    ethers: Option<EthersBundle>,
 }
 
 impl QuickJsEngine {
@@ -48,7 +53,12 @@ impl QuickJsEngine {
                 engine: NAME,
                 reason,
             })?;
-        Ok(Self { config, fetcher })
+        let ethers = config.ethers.load(NAME, true)?;
+        Ok(Self {
+            config,
+            fetcher,
+            ethers,
+        })
     }
 }
 
@@ -94,6 +104,7 @@ impl Engine for QuickJsEngine {
             params: serde_json::Value::Object(action.params().clone()).to_string(),
             auth: serde_json::to_string(&action.auth()).unwrap_or_else(|_| "{}".into()),
             limits,
+            ethers: self.ethers.clone(),
             deadline: session.deadline(),
             time_up: session.time_up(),
             abort,
@@ -118,6 +129,7 @@ struct Job {
     params: String,
     auth: String,
     limits: Limits,
+    ethers: Option<EthersBundle>,
     /// The session's deadline (the time limit lowered by the action's budget).
     deadline: Instant,
     /// The error of an action still running at `deadline`.
@@ -217,6 +229,7 @@ impl Job {
 
     fn start<'js>(&self, ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
         ctx.eval::<(), _>(PRELUDE)?;
+        self.install_ethers(ctx)?;
         let globals = ctx.globals();
         let to_host = self.to_host.clone();
         let send = Function::new(ctx.clone(), move |text: String| {
@@ -251,6 +264,24 @@ impl Job {
         let auth = ctx.json_parse(self.auth.clone())?;
         run.call::<_, Value>((self.code.as_str(), params, auth))?;
         Ok(deliver)
+    }
+
+    /// Defines the `ethers` getter; its loader evaluates the bundle as global (non-strict) code.
+    fn install_ethers<'js>(&self, ctx: &Ctx<'js>) -> rquickjs::Result<()> {
+        let install: Function = ctx.eval(ethers::INSTALL)?;
+        let load = match &self.ethers {
+            Some(bundle) => {
+                let bundle = bundle.clone();
+                let load = Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+                    let mut options = EvalOptions::default();
+                    options.strict = false;
+                    ctx.eval_with_options::<Value, _>(bundle.expression(), options)
+                })?;
+                Value::from_function(load)
+            }
+            None => Value::new_null(ctx.clone()),
+        };
+        install.call::<_, ()>((load, ethers::MISSING))
     }
 
     /// The error an exception escaping to Rust means.

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lit_actions::host::{
-    BroadcastAndCollect, CheckConditions, DecryptAndCombine, Encrypt, Encrypted, RunOnce,
-    RunOnceRole, SignEcdsa,
+    action_key_id, ActionSignature, BroadcastAndCollect, CallAction, CalledAction, CheckConditions,
+    DecryptAndCombine, Encrypt, Encrypted, EthPersonalSign, RunOnce, RunOnceRole, SignAsAction,
+    SignEcdsa, SigningScheme,
 };
 use lit_actions::{
     ActionContext, ActionHost, DenoConfig, DenoEngine, Engine, EngineConfig, HostError, Limits,
@@ -29,11 +30,45 @@ pub struct RecordingHost {
     pub run_once_result: Option<String>,
     /// Delay of every call (to exercise concurrency and time limits).
     pub delay: Option<Duration>,
+    /// What `Lit.Actions.call` runs: an engine and uploaded code, shared with child hosts.
+    pub children: Arc<Children>,
+}
+
+/// The engine and the code store behind `Lit.Actions.call` in tests.
+#[derive(Default)]
+pub struct Children {
+    pub engine: std::sync::OnceLock<Arc<dyn Engine>>,
+    pub code: Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+/// The test host's root secp256k1 key, from which action keys are derived as the node derives
+/// them (`sk = sk_root + H(key_id)`).
+pub fn root_key() -> k256::ecdsa::SigningKey {
+    k256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).unwrap()
+}
+
+/// The secret key of an action's own key under [`root_key`].
+pub fn action_key(id: &lit_actions::ActionId) -> k256::ecdsa::SigningKey {
+    let tweak = lit_crypto::ecdsa::pkp_tweak(&action_key_id(id)).unwrap();
+    let sk = *root_key().as_nonzero_scalar().as_ref() + tweak;
+    k256::ecdsa::SigningKey::from_bytes(&sk.to_bytes()).unwrap()
 }
 
 impl RecordingHost {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Uploads child code for `Lit.Actions.call` (run with `engine`); returns its id.
+    pub fn upload(&self, engine: &Arc<dyn Engine>, code: &str) -> String {
+        let _ = self.children.engine.set(engine.clone());
+        let id = lit_actions::ActionId::of(code.as_bytes()).to_string();
+        self.children
+            .code
+            .lock()
+            .unwrap()
+            .insert(id.clone(), code.to_owned());
+        id
     }
 
     pub fn calls(&self) -> Vec<Record> {
@@ -145,6 +180,115 @@ impl ActionHost for RecordingHost {
         )
         .await;
         Ok(())
+    }
+    async fn eth_personal_sign(
+        &self,
+        ctx: &ActionContext,
+        req: EthPersonalSign,
+    ) -> Result<(), HostError> {
+        self.record(
+            "ethPersonalSignMessageEcdsa",
+            ctx,
+            serde_json::to_value(&req).unwrap(),
+        )
+        .await;
+        Ok(())
+    }
+    async fn action_public_key(
+        &self,
+        _ctx: &ActionContext,
+        scheme: SigningScheme,
+        action: &lit_actions::ActionId,
+    ) -> Result<Vec<u8>, HostError> {
+        assert_eq!(scheme, SigningScheme::EcdsaK256Sha256);
+        Ok(action_key(action)
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec())
+    }
+    async fn sign_as_action(
+        &self,
+        ctx: &ActionContext,
+        req: SignAsAction,
+    ) -> Result<ActionSignature, HostError> {
+        self.record(
+            "signAsAction",
+            ctx,
+            json!({ "toSign": req.to_sign, "sigName": req.sig_name }),
+        )
+        .await;
+        let key = action_key(&ctx.action_id);
+        let (sig, rid) = key.sign_prehash_recoverable(&req.to_sign).unwrap();
+        let digest: [u8; 32] = req.to_sign.as_slice().try_into().unwrap();
+        let rs: [u8; 64] = sig.to_bytes().into();
+        Ok(ActionSignature::new(
+            &rs,
+            rid.to_byte(),
+            key.verifying_key().to_encoded_point(false).as_bytes(),
+            &digest,
+        ))
+    }
+    async fn get_latest_nonce(
+        &self,
+        ctx: &ActionContext,
+        address: &str,
+        chain: &str,
+    ) -> Result<String, HostError> {
+        self.record(
+            "getLatestNonce",
+            ctx,
+            json!({ "address": address, "chain": chain }),
+        )
+        .await;
+        match chain {
+            "ethereum" => Ok("0x2a".into()),
+            other => Err(HostError::Rejected(format!("no RPC for chain {other}"))),
+        }
+    }
+    async fn call_action(
+        &self,
+        ctx: &ActionContext,
+        req: CallAction,
+    ) -> Result<CalledAction, HostError> {
+        self.record(
+            "call",
+            ctx,
+            json!({ "ipfsId": req.ipfs_id.to_string(), "params": req.params }),
+        )
+        .await;
+        let id = req.ipfs_id.to_string();
+        let code = self.children.code.lock().unwrap().get(&id).cloned();
+        let code = code.ok_or_else(|| HostError::Rejected(format!("no action {id}")))?;
+        let engine = self.children.engine.get().unwrap().clone();
+        let child = lit_actions::Action::with_id(&id, code)
+            .unwrap()
+            .with_params(req.params)
+            .with_auth(req.auth)
+            .with_budget(req.budget)
+            .with_headers(req.headers);
+        let host = Arc::new(RecordingHost {
+            children: self.children.clone(),
+            ..RecordingHost::default()
+        });
+        let out = engine
+            .run(&child, host)
+            .await
+            .map_err(|e| HostError::Rejected(format!("the child action failed: {e}")))?;
+        Ok(CalledAction::new(out.response, out.usage))
+    }
+    async fn decrypt_to_single_node(
+        &self,
+        ctx: &ActionContext,
+        req: DecryptAndCombine,
+    ) -> Result<String, HostError> {
+        self.record(
+            "decryptToSingleNode",
+            ctx,
+            serde_json::to_value(&req).unwrap(),
+        )
+        .await;
+        Ok(format!("single:{}", req.ciphertext))
     }
     async fn broadcast_and_collect(
         &self,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use lit_api::ledger::LedgerOp;
 use lit_client::{
-    Bootstrap, ClientError, ConnectOptions, EncryptedData, LitClient, Policy, Wallet,
+    Bootstrap, ClientError, Conditions, ConnectOptions, EncryptedData, LitClient, Policy, Wallet,
 };
 use serde_json::json;
 
@@ -68,7 +68,9 @@ enum Command {
     Network,
     /// Encrypt a file under access control conditions (locally, to the network key).
     Encrypt {
-        /// The access control conditions (JSON).
+        /// The access control conditions (JSON), as Lit writes them: a list
+        /// (`accessControlConditions`, `conditionType` optional) or an object with exactly one of
+        /// `accessControlConditions`, `evmContractConditions`, `unifiedAccessControlConditions`.
         #[arg(long)]
         conditions: PathBuf,
         /// The plaintext (`-` for stdin).
@@ -86,6 +88,10 @@ enum Command {
         /// Where to write the plaintext (`-` for stdout).
         #[arg(long)]
         out: PathBuf,
+        /// A value for the conditions' `:litParam:<name>` placeholder, as `name=value`
+        /// (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
     },
     /// Programmable Key Pairs: mint, inspect, permit, sign.
     #[command(subcommand)]
@@ -523,7 +529,8 @@ async fn run(cli: &Cli) -> Result<(), ClientError> {
             })?;
             let plaintext = zeroize::Zeroizing::new(read_input(input)?);
             let client = connect(cli).await?;
-            let data = client.encrypt(&conditions, &plaintext)?;
+            let data =
+                client.encrypt_conditions(&Conditions::from_json(&conditions)?, &plaintext)?;
             write_output(out, format!("{}\n", data.to_json()).as_bytes())?;
             if cli.json && !is_stdio(out) {
                 print_json(&json!({"out": out.display().to_string(),
@@ -535,14 +542,19 @@ async fn run(cli: &Cli) -> Result<(), ClientError> {
                 );
             }
         }
-        Command::Decrypt { input, out } => {
+        Command::Decrypt { input, out, params } => {
+            let lit_params = lit_params(params)?;
             let bytes = read_input(input)?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| ClientError::EncryptedData("not UTF-8".into()))?;
             let data = EncryptedData::from_json(&text)?;
             let wallet = Wallet::load(&cli.wallet)?;
             let client = connect_paying(cli).await?;
-            let plaintext = zeroize::Zeroizing::new(client.decrypt(&data, &wallet).await?);
+            let plaintext = zeroize::Zeroizing::new(
+                client
+                    .decrypt_with_params(&data, &wallet, &lit_params)
+                    .await?,
+            );
             write_output(out, &plaintext)?;
             if cli.json && !is_stdio(out) {
                 print_json(&json!({"out": out.display().to_string(), "bytes": plaintext.len()}));
@@ -867,6 +879,25 @@ fn read_text(path: &Path) -> Result<String, ClientError> {
 }
 
 /// `--params`: a JSON object, inline or `@FILE`.
+/// `--param name=value` arguments as the `litParams` of a decryption.
+fn lit_params(args: &[String]) -> Result<std::collections::BTreeMap<String, String>, ClientError> {
+    let mut params = std::collections::BTreeMap::new();
+    for arg in args {
+        let (name, value) = arg
+            .split_once('=')
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or_else(|| {
+                ClientError::Conditions(format!("--param {arg:?}: expected NAME=VALUE"))
+            })?;
+        if params.insert(name.to_string(), value.to_string()).is_some() {
+            return Err(ClientError::Conditions(format!(
+                "--param {name:?} given twice"
+            )));
+        }
+    }
+    Ok(params)
+}
+
 fn parse_params(arg: &str) -> Result<serde_json::Map<String, serde_json::Value>, ClientError> {
     let text = match arg.strip_prefix('@') {
         Some(path) => read_text(Path::new(path))?,
@@ -1244,7 +1275,29 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let cli = Cli::try_parse_from(["lit", "decrypt", "--in", "e.json", "--out", "-"]).unwrap();
-        assert!(matches!(cli.command, Command::Decrypt { .. }));
+        assert!(matches!(cli.command, Command::Decrypt { ref params, .. } if params.is_empty()));
+        let cli = Cli::try_parse_from([
+            "lit",
+            "decrypt",
+            "--in",
+            "e.json",
+            "--out",
+            "-",
+            "--param",
+            "tier=gold",
+            "--param",
+            "note=a=b",
+        ])
+        .unwrap();
+        let Command::Decrypt { params, .. } = cli.command else {
+            panic!("not decrypt")
+        };
+        let params = lit_params(&params).unwrap();
+        assert_eq!(params["tier"], "gold");
+        assert_eq!(params["note"], "a=b");
+        assert!(lit_params(&["x".into()]).is_err());
+        assert!(lit_params(&["=x".into()]).is_err());
+        assert!(lit_params(&["a=1".into(), "a=2".into()]).is_err());
         let cli = Cli::try_parse_from(["lit", "wallet", "address"]).unwrap();
         assert!(matches!(
             cli.command,

@@ -23,6 +23,35 @@
 //! The verified [`OidcIdentity`] names the user; [`OidcIdentity::auth_method_id`] is the id under
 //! which PKP permissions refer to it.
 //!
+//! ## Lit's auth method types for Google and Apple
+//!
+//! Lit numbers its auth methods per provider: a Google ID token is `GoogleJwt` (type 6) and a
+//! Sign in with Apple ID token `AppleJwt` (type 8), each with the id
+//! `keccak256(utf8("{sub}:{aud}"))` (the Lit JS SDK's `getGoogleJwtAuthId` and
+//! `AppleProvider.getAuthMethodId`; Lit's relay server mints Apple PKPs under the same id).
+//! Here every ID token goes through the one verifier above, and its **issuer** decides its Lit
+//! type ([`lit_type_of_issuer`]): a token whose `iss` is `https://accounts.google.com` (or
+//! Google's documented bare form `accounts.google.com`) is type 6, one from
+//! `https://appleid.apple.com` type 8, and one from any other configured issuer has only the
+//! generic [`AUTH_METHOD_TYPE_OIDC`]. The type a client names in its request never widens
+//! this: a request that says type 6 or 8 must carry a token of that issuer, and what a token may
+//! do is decided by [`OidcIdentity::permission_types`]:
+//!
+//! | token's issuer | satisfies permissions of type (in this order) |
+//! |---|---|
+//! | Google | 6 (`GoogleJwt`), then [`AUTH_METHOD_TYPE_OIDC`] |
+//! | Apple | 8 (`AppleJwt`), then [`AUTH_METHOD_TYPE_OIDC`] |
+//! | any other configured issuer | [`AUTH_METHOD_TYPE_OIDC`] only |
+//!
+//! So a PKP permission written for Lit (type 6 or 8 with Lit's id) authorizes the same user
+//! here, a type-6 permission is never satisfied by an Apple (or any non-Google) token and a
+//! type-8 one never by a Google token, while permissions written here before Lit's numbers were
+//! known (generic OIDC type, the same id) keep working for Google and Apple users. That last
+//! rule is safe because the id names the audience and [`OidcVerifier::new`] refuses an audience
+//! shared by two issuers: on a node, `keccak256("{sub}:{aud}")` can only come from the one
+//! issuer that `aud` belongs to. The Lit types are the stricter permissions: they also pin the
+//! issuer, whatever the node's configuration.
+//!
 //! Every time comparison, including the cache's age, uses the `now` the caller passes, so a node
 //! can verify at a fixed instant and tests need no sleeping.
 //!
@@ -70,6 +99,57 @@ use sha3::{Digest as _, Keccak256};
 /// type, so this one is ours: the ASCII bytes of `"OIDC"` read as a big-endian number
 /// (`0x4f494443`), far from Lit's small values so that the two numberings cannot collide.
 pub use lit_api::v1::AUTH_METHOD_TYPE_OIDC;
+
+pub use lit_api::v1::{AUTH_METHOD_TYPE_APPLE_JWT, AUTH_METHOD_TYPE_GOOGLE_JWT};
+
+/// Google's issuer identifier, as its discovery document names it.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+/// The bare form of [`GOOGLE_ISSUER`] that Google also puts in `iss` ("The value of `iss` in the
+/// ID token is equal to `accounts.google.com` or `https://accounts.google.com`", Google's
+/// OpenID Connect documentation): accepted for a node configured with [`GOOGLE_ISSUER`].
+pub const GOOGLE_ISSUER_BARE: &str = "accounts.google.com";
+
+/// Apple's issuer identifier (Sign in with Apple).
+pub const APPLE_ISSUER: &str = "https://appleid.apple.com";
+
+/// Lit's auth method type of ID tokens from `issuer`: [`AUTH_METHOD_TYPE_GOOGLE_JWT`] for
+/// Google, [`AUTH_METHOD_TYPE_APPLE_JWT`] for Apple, `None` for every other issuer (whose tokens
+/// are [`AUTH_METHOD_TYPE_OIDC`] only).
+///
+/// ```
+/// use lit_node::auth::oidc::lit_type_of_issuer;
+/// assert_eq!(lit_type_of_issuer("https://accounts.google.com"), Some(6));
+/// assert_eq!(lit_type_of_issuer("accounts.google.com"), Some(6));
+/// assert_eq!(lit_type_of_issuer("https://appleid.apple.com"), Some(8));
+/// assert_eq!(lit_type_of_issuer("https://accounts.google.com.evil.test"), None);
+/// ```
+pub fn lit_type_of_issuer(issuer: &str) -> Option<u32> {
+    match issuer {
+        GOOGLE_ISSUER | GOOGLE_ISSUER_BARE => Some(AUTH_METHOD_TYPE_GOOGLE_JWT),
+        APPLE_ISSUER => Some(AUTH_METHOD_TYPE_APPLE_JWT),
+        _ => None,
+    }
+}
+
+/// The issuer whose tokens are Lit's auth method type `t` (for messages).
+fn issuer_of_lit_type(t: u32) -> &'static str {
+    match t {
+        AUTH_METHOD_TYPE_GOOGLE_JWT => GOOGLE_ISSUER,
+        AUTH_METHOD_TYPE_APPLE_JWT => APPLE_ISSUER,
+        _ => "the provider of that type",
+    }
+}
+
+/// The issuer identifier a configuration names for a token's `iss`: Google's bare form is
+/// [`GOOGLE_ISSUER`], every other issuer itself.
+fn canonical_issuer(iss: &str) -> &str {
+    if iss == GOOGLE_ISSUER_BARE {
+        GOOGLE_ISSUER
+    } else {
+        iss
+    }
+}
 
 /// Longest token accepted, in bytes (real ID tokens are 1–2 KiB).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -137,6 +217,18 @@ pub enum OidcError {
         /// `nbf` or `iat`.
         claim: &'static str,
     },
+    /// The request named Lit's auth method type of one provider (6 Google JWT, 8 Apple JWT) but
+    /// the token is from another issuer.
+    #[error(
+        "auth method type {claimed} needs an ID token from {}, this one is from {issuer:?}",
+        issuer_of_lit_type(*claimed)
+    )]
+    WrongIssuerForType {
+        /// The type the request named.
+        claimed: u32,
+        /// The token's (verified) issuer.
+        issuer: String,
+    },
     /// The issuer's key set could not be fetched or parsed.
     #[error("cannot get the key set of issuer {issuer:?} from {url}: {reason}")]
     JwksUnavailable {
@@ -164,12 +256,14 @@ impl OidcError {
             | OidcError::UnknownIssuer(_)
             | OidcError::UnknownKey { .. }
             | OidcError::BadSignature { .. }
-            | OidcError::WrongAudience { .. } => ErrorCode::InvalidAuth,
+            | OidcError::WrongAudience { .. }
+            | OidcError::WrongIssuerForType { .. } => ErrorCode::InvalidAuth,
         }
     }
 }
 
-/// A user authenticated by a verified ID token.
+/// A user authenticated by a verified ID token (or by a passkey, in the same shape: see
+/// [`OidcIdentity::passkey`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OidcIdentity {
     /// The issuer (`iss`).
@@ -212,18 +306,79 @@ impl OidcIdentity {
         }
         Err(crate::error::ApiError::new(
             lit_api::ErrorCode::InvalidAuth,
-            format!(
-                "the ID token is not bound to this request: an ID token is valid at every node, \
-                 so its nonce claim must be {expected} (lit_api::v1::IdTokenPurpose::nonce of \
-                 this request); it is {:?}",
-                self.nonce
-            ),
+            if self.is_passkey() {
+                format!(
+                    "the passkey assertion is not bound to this request: its purpose must be \
+                     {expected} (lit_api::v1::IdTokenPurpose::nonce of this request); it is {:?}",
+                    self.nonce
+                )
+            } else {
+                format!(
+                    "the ID token is not bound to this request: an ID token is valid at every \
+                     node, so its nonce claim must be {expected} \
+                     (lit_api::v1::IdTokenPurpose::nonce of this request); it is {:?}",
+                    self.nonce
+                )
+            },
         ))
     }
 
-    /// The auth method type, [`AUTH_METHOD_TYPE_OIDC`].
+    /// The auth method type: Lit's type of the issuer ([`lit_type_of_issuer`]: 6 for Google, 8
+    /// for Apple), else [`AUTH_METHOD_TYPE_OIDC`]; a passkey user's is 3.
     pub fn auth_method_type(&self) -> u32 {
-        AUTH_METHOD_TYPE_OIDC
+        if self.is_passkey() {
+            return super::webauthn::AUTH_METHOD_TYPE_WEBAUTHN;
+        }
+        lit_type_of_issuer(&self.issuer).unwrap_or(AUTH_METHOD_TYPE_OIDC)
+    }
+
+    /// A passkey user (see [`super::webauthn`]), in the shape of an ID token's user so that
+    /// every service treats both alike: the issuer is `webauthn:<rp id>`, the subject the
+    /// credential id (base64url), the audience the relying party id, and the `nonce` the purpose
+    /// the assertion was made for.
+    pub fn passkey(verified: &super::webauthn::VerifiedPasskey) -> Self {
+        Self {
+            issuer: format!(
+                "{}{}",
+                super::webauthn::PASSKEY_ISSUER_PREFIX,
+                verified.rp_id
+            ),
+            subject: verified.credential_id.clone(),
+            audience: verified.rp_id.clone(),
+            email: None,
+            expires_at: verified.expires_at,
+            nonce: Some(verified.purpose.clone()),
+        }
+    }
+
+    /// Whether this is a passkey user.
+    pub fn is_passkey(&self) -> bool {
+        self.issuer
+            .starts_with(super::webauthn::PASSKEY_ISSUER_PREFIX)
+    }
+
+    /// The types of PKP permission (with id [`OidcIdentity::auth_method_id`]) this user
+    /// satisfies, the preferred first: Lit's type of the issuer, if it has one, then
+    /// [`AUTH_METHOD_TYPE_OIDC`] (see the module documentation for why both).
+    pub fn permission_types(&self) -> Vec<u32> {
+        if self.is_passkey() {
+            return vec![super::webauthn::AUTH_METHOD_TYPE_WEBAUTHN];
+        }
+        let mut types: Vec<u32> = lit_type_of_issuer(&self.issuer).into_iter().collect();
+        types.push(AUTH_METHOD_TYPE_OIDC);
+        types
+    }
+
+    /// Refuses the token if the request named a type it is not: [`AUTH_METHOD_TYPE_OIDC`] fits
+    /// every issuer, Lit's 6 (Google JWT) and 8 (Apple JWT) only tokens of that issuer.
+    pub fn check_claimed_type(&self, claimed: u32) -> Result<(), OidcError> {
+        if claimed == AUTH_METHOD_TYPE_OIDC || lit_type_of_issuer(&self.issuer) == Some(claimed) {
+            return Ok(());
+        }
+        Err(OidcError::WrongIssuerForType {
+            claimed,
+            issuer: self.issuer.clone(),
+        })
     }
 }
 
@@ -318,6 +473,12 @@ impl OidcVerifier {
             if config.issuer.is_empty() {
                 return Err(OidcError::Config("an issuer has an empty `issuer`".into()));
             }
+            if config
+                .issuer
+                .starts_with(super::webauthn::PASSKEY_ISSUER_PREFIX)
+            {
+                return Err(bad("the prefix `webauthn:` names passkey users".into()));
+            }
             let url = reqwest::Url::parse(&config.jwks_url)
                 .map_err(|e| bad(format!("jwks_url {:?}: {e}", config.jwks_url)))?;
             if !matches!(url.scheme(), "http" | "https") {
@@ -380,6 +541,7 @@ impl OidcVerifier {
         let state = self
             .issuers
             .get(iss)
+            .or_else(|| self.issuers.get(canonical_issuer(iss)))
             .ok_or_else(|| OidcError::UnknownIssuer(iss.to_string()))?;
         self.check_signature(state, &token, now).await?;
         check_claims(&state.config, &token.claims, now)
@@ -706,7 +868,7 @@ fn check_claims(
     now: SystemTime,
 ) -> Result<OidcIdentity, OidcError> {
     let iss = claims.get("iss").and_then(Value::as_str);
-    if iss != Some(config.issuer.as_str()) {
+    if !iss.is_some_and(|i| i == config.issuer || canonical_issuer(i) == config.issuer) {
         return Err(OidcError::UnknownIssuer(
             iss.unwrap_or_default().to_string(),
         ));

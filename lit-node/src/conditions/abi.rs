@@ -89,6 +89,18 @@ pub fn encode_call(
         .map_err(|e| invalid(format!("cannot encode a call of {name}: {e}")))
 }
 
+/// Encodes a call of `name(inputs…)` with already-typed arguments (arrays included, for the
+/// standard calls such as ERC-1155 `balanceOfBatch`).
+pub fn encode_values(
+    name: &str,
+    inputs: &[DynSolType],
+    values: &[DynSolValue],
+) -> Result<Vec<u8>, ConditionError> {
+    function(name, inputs, &[])
+        .abi_encode_input(values)
+        .map_err(|e| invalid(format!("cannot encode a call of {name}: {e}")))
+}
+
 /// Decodes a call's return data. Data that does not hold `outputs` is the chain's fault.
 pub fn decode_outputs(
     outputs: &[DynSolType],

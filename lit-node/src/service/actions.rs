@@ -17,6 +17,20 @@
 //!   often carries the operator's API key).
 //! - `runOnce`: the member chosen from the request id and the section's name runs the function
 //!   and sends its result to the others, who wait for it.
+//! - `ethPersonalSignMessageEcdsa`: `signEcdsa` of the message's EIP-191 hash (an auth method's
+//!   `personal-sign` scope permits it too).
+//! - `signAsAction`: like `signAndCombineEcdsa`, with the action's own key (the root key tweaked
+//!   with [`action_key_id`] of the running action's CID) and no permission to check: only the
+//!   action whose CID it is can run as it. `getActionPublicKey` derives any action's key.
+//! - `decryptToSingleNode`: every member checks the conditions and sends its decryption share to
+//!   the member chosen from the call's session, which alone combines and returns the plaintext.
+//! - `call`: the child (from this node's action store) runs in the same engine with a host of
+//!   its own whose sessions are scoped by the parent's scope, the call's index in the parent and
+//!   the child's CID, so the same names in parent and child (or twice the same child) never meet;
+//!   the child's `signEcdsa` shares are returned with the parent's.
+//! - `getLatestNonce`: `eth_getTransactionCount(address, "latest")` on the node's RPC for the
+//!   chain (the URL is never answered, and errors do not quote it).
+//! - `claimKey`: refused, see [`ActionHost::claim_key`]'s implementation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,8 +40,9 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_actions::host::{
-    ActionContext, BroadcastAndCollect, CheckConditions, DecryptAndCombine, Encrypt, Encrypted,
-    RunOnce, RunOnceRole, SignEcdsa,
+    action_key_id, ActionContext, ActionSignature, BroadcastAndCollect, CallAction, CalledAction,
+    CheckConditions, DecryptAndCombine, Encrypt, Encrypted, EthPersonalSign, RunOnce, RunOnceRole,
+    SignAsAction, SignEcdsa, SigningScheme,
 };
 use lit_actions::{
     Action, ActionError, ActionHost, AuthContext, Budget, Engine, EngineConfig, HostError,
@@ -73,8 +88,12 @@ const PEER_WAIT_MARGIN: Duration = Duration::from_millis(250);
 
 /// The engine the configuration asks for.
 pub fn build_engine(config: &ActionsConfig) -> Result<Arc<dyn Engine>, ActionError> {
-    let engine_config =
-        EngineConfig::new(config.limits()).with_net(NetPolicy::allow(&config.allow_net));
+    let engine_config = EngineConfig::new(config.limits())
+        .with_net(NetPolicy::allow(&config.allow_net))
+        .with_ethers(match &config.ethers {
+            Some(bundle) => lit_actions::EthersSource::File(bundle.clone()),
+            None => lit_actions::EthersSource::Find,
+        });
     let deno = || {
         config
             .deno
@@ -90,7 +109,8 @@ pub fn build_engine(config: &ActionsConfig) -> Result<Arc<dyn Engine>, ActionErr
         Ok(Arc::new(lit_actions::DenoEngine::new(
             lit_actions::DenoConfig::new(engine_config.clone())
                 .with_binary(binary)
-                .with_max_concurrent(config.max_concurrent()),
+                .with_max_concurrent(config.max_concurrent())
+                .with_preloaded_ethers(config.preload_ethers),
         )?))
     };
     match config.engine {
@@ -178,30 +198,34 @@ fn load_action(node: &Node, req: &ExecuteRequest) -> Result<Action, ApiError> {
         (Some(code), Some(id)) => {
             Action::with_id(id, code.as_str()).map_err(|e| malformed(e.to_string()))
         }
-        (None, Some(id)) => {
-            id.parse::<lit_actions::ActionId>()
-                .map_err(|e| malformed(e.to_string()))?;
-            let stored = node.store.get(Table::Actions, id).map_err(|e| {
-                ApiError::internal(ErrorCode::Internal, "the action store failed", e)
-            })?;
-            let Some(bytes) = stored else {
-                return Err(ApiError::new(
-                    ErrorCode::NotFound,
-                    format!("no action {id} in this node's store: upload it first"),
-                ));
-            };
-            let code = String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::new(ErrorCode::Internal, "stored action is not UTF-8"))?;
-            // the store is keyed by id, but check anyway: a wrong entry must not run
-            Action::with_id(id, code).map_err(|e| {
-                ApiError::internal(
-                    ErrorCode::Internal,
-                    "the stored action does not match its id",
-                    format_args!("action store entry {id}: {e}"),
-                )
-            })
-        }
+        (None, Some(id)) => stored_action(node, id),
     }
+}
+
+/// The action stored under `id` in this node's action store (`Lit.Actions.call` runs these too).
+fn stored_action(node: &Node, id: &str) -> Result<Action, ApiError> {
+    id.parse::<lit_actions::ActionId>()
+        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
+    let stored = node
+        .store
+        .get(Table::Actions, id)
+        .map_err(|e| ApiError::internal(ErrorCode::Internal, "the action store failed", e))?;
+    let Some(bytes) = stored else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no action {id} in this node's store: upload it first"),
+        ));
+    };
+    let code = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "stored action is not UTF-8"))?;
+    // the store is keyed by id, but check anyway: a wrong entry must not run
+    Action::with_id(id, code).map_err(|e| {
+        ApiError::internal(
+            ErrorCode::Internal,
+            "the stored action does not match its id",
+            format_args!("action store entry {id}: {e}"),
+        )
+    })
 }
 
 /// Who called, as the node verified it.
@@ -280,14 +304,30 @@ async fn verify_caller(
                 ipfs_id: &action.id().to_string(),
                 js_params,
             })?;
+            // Lit's fields (userId, appId, authMethodType, lastRetrievedAt, expiration,
+            // usedForSignSessionKeyRequest), with the method's id and issuer besides
+            let expiration = identity
+                .expires_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let retrieved = OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
             ctx.auth_method_contexts.push(json!({
                 "authMethodType": method_type,
                 "authMethodId": format!("0x{id}"),
                 "userId": identity.subject,
                 "appId": identity.audience,
                 "issuer": identity.issuer,
+                "lastRetrievedAt": retrieved,
+                "expiration": expiration,
+                "usedForSignSessionKeyRequest": false,
             }));
-            caller.auth_methods.push((method_type, id));
+            // every permission type the identity satisfies (see `auth::oidc`): a Google user
+            // matches a Lit type-6 permission and a generic OpenID Connect one
+            for t in identity.permission_types() {
+                caller.auth_methods.push((t, id.clone()));
+            }
         }
         Verified::LitAction(_) => {
             return Err(ApiError::new(
@@ -370,6 +410,8 @@ pub async fn execute(
     let group = parse_group(&keys, node.me, &req.group, keys.ecdsa.threshold())?;
     let client = client_key(&req.client_public_key)?;
     let action = load_action(node, &req)?;
+    lit_api::v1::check_action_headers(&req.headers)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("headers: {e}")))?;
     let (caller, auth, key) =
         verify_caller(node, &keys, req.auth.as_ref(), &action, &req.js_params).await?;
     let _permit = action_permit(&node.action_permits)?;
@@ -384,7 +426,10 @@ pub async fn execute(
         .into();
     node.auth
         .fresh_nonce(&key, request_nonce, until, "requestId")?;
-    let mut action = action.with_params(req.js_params).with_auth(auth);
+    let mut action = action
+        .with_params(req.js_params)
+        .with_auth(auth)
+        .with_headers(req.headers);
     if let Some(quote) = &price {
         let (ms, calls) = quote.budget();
         let mut budget = Budget::unlimited();
@@ -453,6 +498,10 @@ struct HostState {
     names: BTreeSet<(&'static str, String)>,
     /// `decryptAndCombine` calls so far (each is its own exchange).
     decryptions: u64,
+    /// `decryptToSingleNode` calls so far (each is its own collection).
+    single_decryptions: u64,
+    /// `Lit.Actions.call`s so far: the n-th child's sessions are its own.
+    children: u64,
 }
 
 /// What a member sends the others in an exchange: its part, or why it has none.
@@ -490,6 +539,16 @@ fn api_to_host(e: ApiError) -> HostError {
         }
         _ => HostError::Rejected(e.message().to_owned()),
     }
+}
+
+/// The 32-byte hash an ECDSA signature is made over.
+fn digest_of(to_sign: &[u8]) -> Result<[u8; 32], HostError> {
+    to_sign.try_into().map_err(|_| {
+        rejected(format!(
+            "toSign must be a 32-byte hash, got {} bytes",
+            to_sign.len()
+        ))
+    })
 }
 
 fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, HostError> {
@@ -555,7 +614,7 @@ impl NodeHost {
         mine: Part,
     ) -> Result<BTreeMap<PartyId, Vec<u8>>, HostError> {
         let session = self.session(kind, name);
-        let mut inbox = self
+        let inbox = self
             .node
             .net
             .inbox(session)
@@ -572,6 +631,20 @@ impl NodeHost {
             }
             Part::Refused(why) => return Err(rejected(why)),
         }
+        self.gather(inbox, kind, name, parts).await
+    }
+
+    /// Collects every other member's part from `inbox` into `parts` (which holds this node's),
+    /// waiting at most [`PEER_WAIT`]; a refusal, an unreadable part or silence is an error
+    /// naming the members at fault.
+    async fn gather(
+        &self,
+        mut inbox: crate::net::transport::Inbox,
+        kind: &str,
+        name: &str,
+        mut parts: BTreeMap<PartyId, Vec<u8>>,
+    ) -> Result<BTreeMap<PartyId, Vec<u8>>, HostError> {
+        let members = self.members();
         let started = tokio::time::Instant::now();
         let deadline = self.peer_deadline(Some(PEER_WAIT));
         while parts.len() < members.len() {
@@ -660,8 +733,14 @@ impl NodeHost {
         Ok((record, derived))
     }
 
-    /// Whether this action or its caller may sign anything with the PKP.
-    fn check_permitted(&self, ctx: &ActionContext, record: &PkpInfo) -> Result<(), HostError> {
+    /// Whether this action or its caller may sign with the PKP: anything, or with `personal`
+    /// only an EIP-191 message (which an auth method's `personal-sign` scope permits too).
+    fn check_permitted(
+        &self,
+        ctx: &ActionContext,
+        record: &PkpInfo,
+        personal: bool,
+    ) -> Result<(), HostError> {
         let cid = ctx.action_id.to_string();
         let p = &record.permissions;
         let by_action = p.actions.contains(&cid);
@@ -677,7 +756,8 @@ impl NodeHost {
             p.auth_methods.iter().any(|m| {
                 m.method_type == *t
                     && m.id.trim_start_matches("0x").eq_ignore_ascii_case(id)
-                    && m.scopes.contains(&PkpScope::SignAnything)
+                    && (m.scopes.contains(&PkpScope::SignAnything)
+                        || (personal && m.scopes.contains(&PkpScope::PersonalSign)))
             })
         });
         if by_action || by_address || by_method {
@@ -703,19 +783,43 @@ impl NodeHost {
         ctx: &ActionContext,
         req: &SignEcdsa,
     ) -> Result<(SignatureShare, PkpInfo, SigningContext), HostError> {
-        let digest: [u8; 32] = req.to_sign.as_slice().try_into().map_err(|_| {
-            rejected(format!(
-                "toSign must be a 32-byte hash, got {} bytes",
-                req.to_sign.len()
-            ))
-        })?;
-        let (record, _) = self.pkp(&req.public_key).await?;
-        self.check_permitted(ctx, &record)?;
-        self.claim("signature", &req.sig_name)?;
-        let presignature = self.presignature(&req.sig_name).await?;
+        let digest = digest_of(&req.to_sign)?;
+        self.pkp_share(ctx, &req.public_key, digest, &req.sig_name, false)
+            .await
+    }
+
+    /// This node's share of `digest` with the PKP of `public_key`, after the permission check
+    /// (`personal`: the digest is an EIP-191 message's).
+    async fn pkp_share(
+        &self,
+        ctx: &ActionContext,
+        public_key: &str,
+        digest: [u8; 32],
+        sig_name: &str,
+        personal: bool,
+    ) -> Result<(SignatureShare, PkpInfo, SigningContext), HostError> {
+        let (record, _) = self.pkp(public_key).await?;
+        self.check_permitted(ctx, &record, personal)?;
+        let (share, context) = self
+            .share_with(record.key_id.0.to_vec(), digest, sig_name)
+            .await?;
+        Ok((share, record, context))
+    }
+
+    /// This node's share of `digest` with the key derived from the root key with `key_id` (a
+    /// PKP's, or an action's own), with a presignature the group agreed on for `sig_name`
+    /// (marked used durably before the share is computed). Permissions are the caller's to check.
+    async fn share_with(
+        &self,
+        key_id: Vec<u8>,
+        digest: [u8; 32],
+        sig_name: &str,
+    ) -> Result<(SignatureShare, SigningContext), HostError> {
+        self.claim("signature", sig_name)?;
+        let presignature = self.presignature(sig_name).await?;
         let context = SigningContext {
             root_public_key: self.keys.ecdsa.public_key(),
-            key_id: record.key_id.0.to_vec(),
+            key_id,
             digest: MessageDigest::prehashed(digest),
         };
         let share = sign_share(
@@ -728,7 +832,139 @@ impl NodeHost {
             warn!("action signing failed: {e}");
             HostError::Unavailable(format!("signing failed: {e}"))
         })?;
-        Ok((share, record, context))
+        Ok((share, context))
+    }
+
+    /// Exchanges this node's share (or why it has none) for `sig_name` with the group and
+    /// combines them: the signature, checked to recover to the key, and the key.
+    async fn combine_across(
+        &self,
+        sig_name: &str,
+        mine: Result<(SignatureShare, SigningContext), HostError>,
+    ) -> Result<
+        (
+            lit_crypto::ecdsa::RecoverableSignature,
+            k256::AffinePoint,
+            SigningContext,
+        ),
+        HostError,
+    > {
+        let part = match &mine {
+            Ok((share, _)) => Part::Ok(serde_json::to_vec(share).unwrap_or_default()),
+            Err(e) => Part::Refused(e.to_string()),
+        };
+        let parts = self.exchange("signature share", sig_name, part).await?;
+        let (_, context) = mine?;
+        let mut shares = Vec::with_capacity(parts.len());
+        for (from, bytes) in parts {
+            let share: SignatureShare = serde_json::from_slice(&bytes)
+                .map_err(|_| HostError::Unavailable(format!("node {from} sent a bad share")))?;
+            if share.party != from {
+                return Err(HostError::Unavailable(format!(
+                    "node {from} sent party {}'s share",
+                    share.party
+                )));
+            }
+            shares.push(share);
+        }
+        let sig = combine(&context, &shares)
+            .map_err(|e| HostError::Unavailable(format!("combining the shares: {e}")))?;
+        let public = context
+            .public_key()
+            .map_err(|e| HostError::Unavailable(e.to_string()))?;
+        // combine checks the signature against the key; check again before it leaves the node
+        if sig.recover(&context.digest).ok() != Some(public) {
+            return Err(HostError::Unavailable(
+                "the combined signature does not verify".into(),
+            ));
+        }
+        Ok((sig, public, context))
+    }
+
+    /// This node's share of `digest` with the PKP, sealed to the client under `sig_name` (the
+    /// client combines the group's shares), as `signEcdsa` returns them.
+    async fn share_for_client(
+        &self,
+        ctx: &ActionContext,
+        public_key: &str,
+        digest: [u8; 32],
+        sig_name: &str,
+        personal: bool,
+    ) -> Result<(), HostError> {
+        let (share, record, context) = self
+            .pkp_share(ctx, public_key, digest, sig_name, personal)
+            .await?;
+        let plain =
+            serde_json::to_vec(&share).map_err(|e| HostError::Unavailable(e.to_string()))?;
+        let sealed = seal_reply(
+            &self.client,
+            ACTION_SHARE_SEAL_INFO,
+            &action_share_aad(
+                self.node.me.get(),
+                self.keys.epoch,
+                &self.request_id,
+                sig_name,
+                &context.digest.0,
+            ),
+            &plain,
+        )
+        .map_err(api_to_host)?;
+        self.state().signed.insert(
+            sig_name.to_owned(),
+            ActionSignatureShare {
+                public_key: record.public_key.clone(),
+                key_id: record.key_id,
+                digest: Bytes32(context.digest.0),
+                share: sealed,
+            },
+        );
+        Ok(())
+    }
+
+    /// The member of the group chosen for the call with peer session `session` (`runOnce`,
+    /// `decryptToSingleNode`): the same at every member.
+    fn chosen(&self, session: &Bytes32) -> Result<PartyId, HostError> {
+        let pick: [u8; 8] = session.0[..8].try_into().unwrap_or_default();
+        let index = (u64::from_be_bytes(pick) % self.group.len() as u64) as usize;
+        self.group
+            .get(index)
+            .copied()
+            .ok_or_else(|| rejected("empty group"))
+    }
+
+    /// Combines the group's decryption shares of `identity` and decrypts `ct` (the plaintext
+    /// must be UTF-8 text and match the identity's data hash).
+    fn open(
+        &self,
+        parts: BTreeMap<PartyId, Vec<u8>>,
+        identity: &AccessControlIdentity,
+        ct: &lit_crypto::ibe::Ciphertext,
+    ) -> Result<String, HostError> {
+        let message = identity.to_bytes();
+        let mut shares = Vec::with_capacity(parts.len());
+        for (from, bytes) in parts {
+            let share = lit_crypto::bls::SignatureShare::from_bytes(&bytes)
+                .ok()
+                .filter(|s| s.id() == from)
+                .filter(|s| self.keys.bls_set.verify_share(&message, s).is_ok())
+                .ok_or_else(|| {
+                    warn!(from = %from, "invalid decryption share from a peer");
+                    HostError::Unavailable(format!("node {from} sent an invalid decryption share"))
+                })?;
+            shares.push(share);
+        }
+        let key = self
+            .keys
+            .bls_set
+            .combine(&message, &shares)
+            .map_err(|e| HostError::Unavailable(format!("combining the shares: {e}")))?;
+        let plain =
+            lit_crypto::ibe::decrypt_checked(&self.keys.bls_set.public_key(), &message, ct, &key)
+                .map_err(|e| rejected(e.to_string()))?;
+        identity
+            .verify_plaintext(&plain)
+            .map_err(|e| rejected(e.to_string()))?;
+        String::from_utf8(plain.to_vec()).map_err(|_| rejected("the plaintext is not UTF-8 text"))
     }
 
     /// The group's presignature for signature `sig_name`, agreed by the group (see
@@ -765,17 +1001,23 @@ impl NodeHost {
         }
     }
 
+    /// Whether `conditions` (Lit's `accessControlConditions` shape: `conditionType` optional)
+    /// hold for the condition user, with `:currentActionIpfsId` the running action's CID. An
+    /// action has no `litParams`: a `:litParam:<name>` is an error here.
     async fn conditions_met(
         &self,
+        ctx: &ActionContext,
         conditions: &serde_json::Value,
         auth_sig: Option<&serde_json::Value>,
     ) -> Result<(bool, Address), HostError> {
         let items = lit_api::conditions::parse(conditions).map_err(|e| rejected(e.to_string()))?;
         let user = self.condition_user(auth_sig)?;
+        let cid = ctx.action_id.to_string();
+        let eval = crate::conditions::EvalContext::for_user(&user).in_action(&cid);
         let met = self
             .node
             .evaluator
-            .evaluate(&items, &user)
+            .evaluate(&items, &eval)
             .await
             .map_err(|e| match e.code() {
                 ErrorCode::ChainUnavailable => HostError::Unavailable(e.to_string()),
@@ -790,6 +1032,7 @@ impl NodeHost {
     /// replay it.
     async fn decryption_share(
         &self,
+        ctx: &ActionContext,
         req: &DecryptAndCombine,
     ) -> Result<(Vec<u8>, AccessControlIdentity, lit_crypto::ibe::Ciphertext), String> {
         if req.auth_sig.is_some() {
@@ -818,7 +1061,7 @@ impl NodeHost {
             ));
         }
         let (met, user) = self
-            .conditions_met(&req.access_control_conditions, None)
+            .conditions_met(ctx, &req.access_control_conditions, None)
             .await
             .map_err(|e| e.to_string())?;
         if !met {
@@ -858,32 +1101,199 @@ fn signature_json(
 #[async_trait]
 impl ActionHost for NodeHost {
     async fn sign_ecdsa(&self, ctx: &ActionContext, req: SignEcdsa) -> Result<(), HostError> {
-        let (share, record, context) = self.sign_share(ctx, &req).await?;
-        let plain =
-            serde_json::to_vec(&share).map_err(|e| HostError::Unavailable(e.to_string()))?;
-        let sealed = seal_reply(
-            &self.client,
-            ACTION_SHARE_SEAL_INFO,
-            &action_share_aad(
-                self.node.me.get(),
-                self.keys.epoch,
-                &self.request_id,
-                &req.sig_name,
-                &context.digest.0,
-            ),
-            &plain,
+        let digest = digest_of(&req.to_sign)?;
+        self.share_for_client(ctx, &req.public_key, digest, &req.sig_name, false)
+            .await
+    }
+
+    async fn eth_personal_sign(
+        &self,
+        ctx: &ActionContext,
+        req: EthPersonalSign,
+    ) -> Result<(), HostError> {
+        self.share_for_client(ctx, &req.public_key, req.digest(), &req.sig_name, true)
+            .await
+    }
+
+    async fn action_public_key(
+        &self,
+        _ctx: &ActionContext,
+        scheme: SigningScheme,
+        action: &lit_actions::ActionId,
+    ) -> Result<Vec<u8>, HostError> {
+        let SigningScheme::EcdsaK256Sha256 = scheme else {
+            return Err(rejected(format!("{scheme:?} is not offered")));
+        };
+        let key = lit_crypto::ecdsa::pkp_public_key(
+            &self.keys.ecdsa.public_key(),
+            &action_key_id(action),
         )
-        .map_err(api_to_host)?;
-        self.state().signed.insert(
-            req.sig_name,
-            ActionSignatureShare {
-                public_key: record.public_key.clone(),
-                key_id: record.key_id,
-                digest: Bytes32(context.digest.0),
-                share: sealed,
-            },
-        );
-        Ok(())
+        .map_err(|e| HostError::Unavailable(e.to_string()))?;
+        Ok(key.to_encoded_point(false).as_bytes().to_vec())
+    }
+
+    async fn sign_as_action(
+        &self,
+        ctx: &ActionContext,
+        req: SignAsAction,
+    ) -> Result<ActionSignature, HostError> {
+        // no permission to check: the key is the running action's own, and only it signs here
+        let digest = digest_of(&req.to_sign)?;
+        let mine = self
+            .share_with(action_key_id(&ctx.action_id), digest, &req.sig_name)
+            .await;
+        let (sig, public, context) = self.combine_across(&req.sig_name, mine).await?;
+        let mut rs = [0u8; 64];
+        rs[..32].copy_from_slice(&sig.r);
+        rs[32..].copy_from_slice(&sig.s);
+        Ok(ActionSignature::new(
+            &rs,
+            sig.recovery_id,
+            public.to_encoded_point(false).as_bytes(),
+            &context.digest.0,
+        ))
+    }
+
+    async fn get_latest_nonce(
+        &self,
+        _ctx: &ActionContext,
+        address: &str,
+        chain: &str,
+    ) -> Result<String, HostError> {
+        use alloy_provider::Provider as _;
+        let address: alloy_primitives::Address = address
+            .parse()
+            .map_err(|_| rejected(format!("address {address:?} is not an Ethereum address")))?;
+        let url = self
+            .node
+            .chain_urls
+            .get(chain)
+            .ok_or_else(|| rejected(format!("this node has no RPC for chain {chain:?}")))?;
+        // the URL often carries the operator's API key: it is logged, never answered
+        let unavailable = |e: &dyn std::fmt::Display| {
+            warn!(chain, "getLatestNonce: {e}");
+            HostError::Unavailable(format!(
+                "eth_getTransactionCount on chain {chain:?} failed (see the node's log)"
+            ))
+        };
+        let provider = crate::chain::evm::read_only(url).map_err(|e| unavailable(&e))?;
+        let count = tokio::time::timeout_at(
+            self.peer_deadline(Some(PEER_WAIT)),
+            provider
+                .get_transaction_count(address)
+                .block_id(alloy_rpc_types_eth::BlockId::latest()),
+        )
+        .await
+        .map_err(|e| unavailable(&e))?
+        .map_err(|e| unavailable(&e))?;
+        Ok(format!("0x{count:x}"))
+    }
+
+    async fn call_action(
+        &self,
+        _ctx: &ActionContext,
+        req: CallAction,
+    ) -> Result<CalledAction, HostError> {
+        let id = req.ipfs_id.to_string();
+        let index = {
+            let mut st = self.state();
+            st.children += 1;
+            st.children
+        };
+        let child = stored_action(&self.node, &id)
+            .map_err(api_to_host)?
+            .with_params(req.params)
+            .with_auth(req.auth)
+            .with_budget(req.budget)
+            .with_headers(req.headers);
+        // the child's peer sessions are its own: scoped by the parent's scope, the call's index
+        // in the parent and the child's id (the same at every member running the same code)
+        let scope: [u8; 32] = Sha256::new()
+            .chain_update(b"lit-node/action/child/v1")
+            .chain_update(self.action_id)
+            .chain_update(index.to_be_bytes())
+            .chain_update(id.as_bytes())
+            .finalize()
+            .into();
+        let host = Arc::new(NodeHost {
+            node: self.node.clone(),
+            keys: self.keys.clone(),
+            group: self.group.clone(),
+            request_id: self.request_id,
+            action_id: scope,
+            client: self.client.clone(),
+            caller: self.caller.clone(),
+            deadline: self.deadline,
+            state: Mutex::new(HostState::default()),
+        });
+        let outcome = self
+            .node
+            .engine
+            .run(&child, host.clone())
+            .await
+            .map_err(|e| rejected(format!("the child action {id} failed: {e}")))?;
+        // the child's signEcdsa shares go back to the client with the parent's, as Lit's do
+        let signed = std::mem::take(&mut host.state().signed);
+        let mut st = self.state();
+        for (name, share) in signed {
+            if st.signed.contains_key(&name) {
+                return Err(rejected(format!(
+                    "the sigName {name:?} is used by both the calling action and its child {id}"
+                )));
+            }
+            st.signed.insert(name, share);
+        }
+        Ok(CalledAction::new(outcome.response, outcome.usage))
+    }
+
+    async fn decrypt_to_single_node(
+        &self,
+        ctx: &ActionContext,
+        req: DecryptAndCombine,
+    ) -> Result<String, HostError> {
+        let n = {
+            let mut st = self.state();
+            st.single_decryptions += 1;
+            st.single_decryptions
+        };
+        let kind = "single-node decryption share";
+        let session = self.session(kind, &n.to_string());
+        let leader = self.chosen(&session)?;
+        let mine = self.decryption_share(ctx, &req).await;
+        if leader != self.node.me {
+            // the share (or the refusal) goes to the chosen member only; this one learns nothing
+            let part = match &mine {
+                Ok((share, _, _)) => Part::Ok(share.clone()),
+                Err(why) => Part::Refused(why.clone()),
+            };
+            let bytes =
+                serde_json::to_vec(&part).map_err(|e| HostError::Unavailable(e.to_string()))?;
+            self.node
+                .net
+                .send(session, Some(leader), &self.members(), &bytes);
+            mine.map_err(rejected)?;
+            return Ok(String::new());
+        }
+        let inbox = self
+            .node
+            .net
+            .inbox(session)
+            .map_err(|_| rejected(format!("{kind} {n} already ran here")))?;
+        let (share, identity, ct) = mine.map_err(rejected)?;
+        let parts = self
+            .gather(inbox, kind, &n.to_string(), [(self.node.me, share)].into())
+            .await?;
+        self.open(parts, &identity, &ct)
+    }
+
+    async fn claim_key(&self, _ctx: &ActionContext, key_id: &str) -> Result<(), HostError> {
+        Err(rejected(format!(
+            "claimKey({key_id:?}) is not offered by this network: Lit's claim gives the caller \
+             node signatures to mint, on Lit's PKP contract, a PKP whose key is derived from the \
+             action and the key id; here PKPs are minted by the network (POST /v1/pkp/mint) with \
+             a fresh random key id and there is no claim-and-mint. Mint a PKP and permit the \
+             action on it instead"
+        )))
     }
 
     async fn sign_and_combine_ecdsa(
@@ -891,54 +1301,27 @@ impl ActionHost for NodeHost {
         ctx: &ActionContext,
         req: SignEcdsa,
     ) -> Result<String, HostError> {
-        let mine = self.sign_share(ctx, &req).await;
-        let part = match &mine {
-            Ok((share, _, _)) => Part::Ok(serde_json::to_vec(share).unwrap_or_default()),
-            Err(e) => Part::Refused(e.to_string()),
-        };
-        let parts = self
-            .exchange("signature share", &req.sig_name, part)
-            .await?;
-        let (_, _, context) = mine?;
-        let mut shares = Vec::with_capacity(parts.len());
-        for (from, bytes) in parts {
-            let share: SignatureShare = serde_json::from_slice(&bytes)
-                .map_err(|_| HostError::Unavailable(format!("node {from} sent a bad share")))?;
-            if share.party != from {
-                return Err(HostError::Unavailable(format!(
-                    "node {from} sent party {}'s share",
-                    share.party
-                )));
-            }
-            shares.push(share);
-        }
-        let sig = combine(&context, &shares)
-            .map_err(|e| HostError::Unavailable(format!("combining the shares: {e}")))?;
-        let public = context
-            .public_key()
-            .map_err(|e| HostError::Unavailable(e.to_string()))?;
-        // combine checks the signature against the key; check again before it leaves the node
-        if sig.recover(&context.digest).ok() != Some(public) {
-            return Err(HostError::Unavailable(
-                "the combined signature does not verify".into(),
-            ));
-        }
+        let mine = self
+            .sign_share(ctx, &req)
+            .await
+            .map(|(share, _, context)| (share, context));
+        let (sig, public, context) = self.combine_across(&req.sig_name, mine).await?;
         Ok(signature_json(&sig, &public, &context.digest.0))
     }
 
     async fn check_conditions(
         &self,
-        _ctx: &ActionContext,
+        ctx: &ActionContext,
         req: CheckConditions,
     ) -> Result<bool, HostError> {
-        self.conditions_met(&req.conditions, req.auth_sig.as_ref())
+        self.conditions_met(ctx, &req.conditions, req.auth_sig.as_ref())
             .await
             .map(|(met, _)| met)
     }
 
     async fn decrypt_and_combine(
         &self,
-        _ctx: &ActionContext,
+        ctx: &ActionContext,
         req: DecryptAndCombine,
     ) -> Result<String, HostError> {
         let n = {
@@ -946,7 +1329,7 @@ impl ActionHost for NodeHost {
             st.decryptions += 1;
             st.decryptions
         };
-        let mine = self.decryption_share(&req).await;
+        let mine = self.decryption_share(ctx, &req).await;
         let part = match &mine {
             Ok((share, _, _)) => Part::Ok(share.clone()),
             Err(why) => Part::Refused(why.clone()),
@@ -955,31 +1338,7 @@ impl ActionHost for NodeHost {
             .exchange("decryption share", &n.to_string(), part)
             .await?;
         let (_, identity, ct) = mine.map_err(rejected)?;
-        let message = identity.to_bytes();
-        let mut shares = Vec::with_capacity(parts.len());
-        for (from, bytes) in parts {
-            let share = lit_crypto::bls::SignatureShare::from_bytes(&bytes)
-                .ok()
-                .filter(|s| s.id() == from)
-                .filter(|s| self.keys.bls_set.verify_share(&message, s).is_ok())
-                .ok_or_else(|| {
-                    warn!(from = %from, "invalid decryption share from a peer");
-                    HostError::Unavailable(format!("node {from} sent an invalid decryption share"))
-                })?;
-            shares.push(share);
-        }
-        let key = self
-            .keys
-            .bls_set
-            .combine(&message, &shares)
-            .map_err(|e| HostError::Unavailable(format!("combining the shares: {e}")))?;
-        let plain =
-            lit_crypto::ibe::decrypt_checked(&self.keys.bls_set.public_key(), &message, &ct, &key)
-                .map_err(|e| rejected(e.to_string()))?;
-        identity
-            .verify_plaintext(&plain)
-            .map_err(|e| rejected(e.to_string()))?;
-        String::from_utf8(plain.to_vec()).map_err(|_| rejected("the plaintext is not UTF-8 text"))
+        self.open(parts, &identity, &ct)
     }
 
     async fn encrypt(&self, _ctx: &ActionContext, req: Encrypt) -> Result<Encrypted, HostError> {
@@ -1032,12 +1391,7 @@ impl ActionHost for NodeHost {
     async fn run_once(&self, _ctx: &ActionContext, req: RunOnce) -> Result<RunOnceRole, HostError> {
         self.claim("runOnce", &req.name)?;
         let session = self.session("runOnce", &req.name);
-        let pick: [u8; 8] = session.0[..8].try_into().unwrap_or_default();
-        let index = (u64::from_be_bytes(pick) % self.group.len() as u64) as usize;
-        let chosen = *self
-            .group
-            .get(index)
-            .ok_or_else(|| rejected("empty group"))?;
+        let chosen = self.chosen(&session)?;
         if chosen == self.node.me {
             return Ok(RunOnceRole::Run);
         }

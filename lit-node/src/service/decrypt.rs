@@ -2,7 +2,8 @@
 //! verifies the caller's session signature for this node (sent in `authSig`, as Lit's SDK does)
 //! granting decryption of exactly this identity, refuses a reused `clientPublicKey` (the
 //! request nonce, counted against the wallet's bound), evaluates the conditions with
-//! `:userAddress` = the wallet, and only then signs the identity
+//! `:userAddress` = the wallet and `:litParam:<name>` from the request's `litParams` (outside an
+//! action, a condition naming `:currentActionIpfsId` is false), and only then signs the identity
 //! `lit-accesscontrolcondition://…` with its BLS share, sealed (HPKE) to the client's key.
 
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use super::{client_key, seal_reply, Node};
 use crate::auth::session::CapabilitySigner;
 use crate::auth::CallerKey;
 use crate::chain::payments::Product;
+use crate::conditions::EvalContext;
 use crate::config::DevFault;
 use crate::error::ApiError;
 
@@ -52,7 +54,8 @@ impl Node {
         req: &EncryptionSignRequest,
     ) -> Result<(EncryptionSignResponse, ShareTimings), ApiError> {
         let keys = self.keys_for_epoch(req.epoch)?;
-        let items = lit_api::conditions::parse(&req.access_control_conditions)?;
+        let items =
+            lit_api::conditions::parse_as(req.conditions_kind, &req.access_control_conditions)?;
         let identity = AccessControlIdentity::for_conditions(
             &req.access_control_conditions,
             req.data_to_encrypt_hash.0,
@@ -86,7 +89,8 @@ impl Node {
         let quote = self.quote(Some(&session), Product::Decryption).await?;
 
         let t0 = Instant::now();
-        let met = self.evaluator.evaluate(&items, &user).await?;
+        let ctx = EvalContext::for_user(&user).with_lit_params(&req.lit_params)?;
+        let met = self.evaluator.evaluate(&items, &ctx).await?;
         let conditions = t0.elapsed();
         if !met {
             return Err(ApiError::new(

@@ -373,25 +373,26 @@ async fn permitted_scopes(
                 .await?;
             party
         }
-        Caller::AuthMethod {
-            identity,
-            method_type,
-            id,
-        } => {
+        Caller::AuthMethod { identity, id, .. } => {
             identity.check_purpose(match authorising {
                 Authorising::PkpSign { to_sign, .. } => IdTokenPurpose::PkpSign(to_sign),
                 Authorising::PkpSession { capability, .. } => {
                     IdTokenPurpose::PkpSession(capability)
                 }
             })?;
-            let party = format!("auth-method:{method_type}:{id}");
-            if scopes_of(record, &party).is_none() {
-                return Err(not_permitted(&format!(
-                    "{} (subject {})",
-                    identity.issuer, identity.subject
-                )));
-            }
-            party
+            // Lit's type of the issuer (Google JWT, Apple JWT) first, then generic OIDC: see
+            // `auth::oidc` for which token satisfies which permission
+            identity
+                .permission_types()
+                .into_iter()
+                .map(|method_type| format!("auth-method:{method_type}:{id}"))
+                .find(|party| scopes_of(record, party).is_some())
+                .ok_or_else(|| {
+                    not_permitted(&format!(
+                        "{} (subject {})",
+                        identity.issuer, identity.subject
+                    ))
+                })?
         }
     };
     let scopes = scopes_of(record, &party)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Minimal token contracts for the condition tests: just the view functions that access control
-// conditions read (ERC20/ERC721/ERC1155 `balanceOf`, ERC721 `ownerOf`) and a mint for set-up.
+// conditions read (ERC20/ERC721/ERC1155 `balanceOf`, ERC721 `ownerOf` and metadata `name`,
+// ERC1155 `balanceOfBatch`) and a mint for set-up.
 // Written for these tests; not for any real deployment.
 pragma solidity ^0.8.20;
 
@@ -10,6 +11,7 @@ contract TestToken {
 }
 
 contract TestNft {
+    string public name = "Lit Test Collection";
     mapping(uint256 => address) private owners;
     mapping(address => uint256) public balanceOf;
     function ownerOf(uint256 id) external view returns (address) {
@@ -27,6 +29,11 @@ contract TestNft {
 contract TestMulti {
     mapping(uint256 => mapping(address => uint256)) private balances;
     function balanceOf(address who, uint256 id) external view returns (uint256) { return balances[id][who]; }
+    function balanceOfBatch(address[] calldata who, uint256[] calldata ids) external view returns (uint256[] memory out) {
+        require(who.length == ids.length, "length mismatch");
+        out = new uint256[](who.length);
+        for (uint256 i = 0; i < who.length; i++) { out[i] = balances[ids[i]][who[i]]; }
+    }
     function mint(address to, uint256 id, uint256 amount) external { balances[id][to] += amount; }
 }
 
