@@ -109,6 +109,22 @@
       if (v === undefined) throw new TypeErrorCtor(`Lit.Actions.${fn}: ${key} is required`);
       return v;
     }
+    // The condition list under whichever of Lit's request keys the action used (exactly one);
+    // the list is read by its items' shapes, and the encryption identity hashes it as given.
+    const CONDITION_KEYS = [
+      "accessControlConditions",
+      "evmContractConditions",
+      "unifiedAccessControlConditions",
+    ];
+    function conditionList(fn, a) {
+      const given = CONDITION_KEYS.filter((k) => a[k] !== undefined);
+      if (given.length !== 1) {
+        throw new TypeErrorCtor(
+          `Lit.Actions.${fn}: give exactly one of ${CONDITION_KEYS.join(", ")}; got ${given.length === 0 ? "none" : given.join(", ")}`,
+        );
+      }
+      return a[given[0]];
+    }
     function optional(a, key) {
       const v = a[key];
       return v === undefined ? null : v;
@@ -177,7 +193,7 @@
       decryptAndCombine: asyncFn("decryptAndCombine", (a) => {
         options("decryptAndCombine", a);
         return call("decryptAndCombine", {
-          accessControlConditions: present("decryptAndCombine", a, "accessControlConditions"),
+          accessControlConditions: conditionList("decryptAndCombine", a),
           ciphertext: str("decryptAndCombine", a, "ciphertext"),
           dataToEncryptHash: str("decryptAndCombine", a, "dataToEncryptHash"),
           authSig: optional(a, "authSig"),
@@ -187,7 +203,7 @@
       encrypt: asyncFn("encrypt", (a) => {
         options("encrypt", a);
         return call("encrypt", {
-          accessControlConditions: present("encrypt", a, "accessControlConditions"),
+          accessControlConditions: conditionList("encrypt", a),
           to_encrypt: bytes("encrypt", a, "to_encrypt"),
         });
       }),
@@ -353,7 +369,7 @@
         const fn = "decryptToSingleNode";
         options(fn, a);
         return call(fn, {
-          accessControlConditions: present(fn, a, "accessControlConditions"),
+          accessControlConditions: conditionList(fn, a),
           ciphertext: str(fn, a, "ciphertext"),
           dataToEncryptHash: str(fn, a, "dataToEncryptHash"),
           authSig: optional(a, "authSig"),

@@ -1306,6 +1306,50 @@ async fn call_child_actions(make: MakeEngine) {
     );
 }
 
+/// The decryption and encryption calls take the condition list under any of Lit's request keys
+/// (exactly one), and pass it on as it is.
+async fn condition_lists_under_lit_s_request_keys(make: MakeEngine) {
+    let host = RecordingHost::new();
+    let engine = make(config());
+    let action = Action::new(
+        r#"
+        const args = { ciphertext: "Y3Q=", dataToEncryptHash: "ab", chain: "ethereum" };
+        const out = [];
+        out.push(await Lit.Actions.decryptAndCombine({ ...args, evmContractConditions: [{ e: 1 }] }));
+        out.push(await Lit.Actions.decryptToSingleNode({ ...args, unifiedAccessControlConditions: [{ u: 2 }] }));
+        out.push((await Lit.Actions.encrypt({ unifiedAccessControlConditions: [{ u: 3 }], to_encrypt: [1] })).ciphertext);
+        for (const extra of [{ accessControlConditions: [], evmContractConditions: [] }, {}]) {
+          try { await Lit.Actions.decryptAndCombine({ ...args, ...extra }); out.push(null); }
+          catch (e) { out.push(`${e.name}: ${e.message}`); }
+        }
+        Lit.Actions.setResponse({ response: JSON.stringify(out) });
+        "#,
+    );
+    let id = action.id().to_string();
+    let out = engine.run(&action, host.clone()).await.unwrap();
+    let v: Value = serde_json::from_str(out.response.as_deref().unwrap()).unwrap();
+    let keys = "accessControlConditions, evmContractConditions, unifiedAccessControlConditions";
+    assert_eq!(
+        v,
+        json!([
+            "plain:Y3Q=",
+            "single:Y3Q=",
+            "01",
+            format!("TypeError: Lit.Actions.decryptAndCombine: give exactly one of {keys}; got accessControlConditions, evmContractConditions"),
+            format!("TypeError: Lit.Actions.decryptAndCombine: give exactly one of {keys}; got none"),
+        ])
+    );
+    let a = id.as_str();
+    let calls = host.calls();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(
+        calls[0],
+        json!({"call": "decryptAndCombine", "action": a, "accessControlConditions": [{"e": 1}], "ciphertext": "Y3Q=", "dataToEncryptHash": "ab", "authSig": null, "chain": "ethereum"})
+    );
+    assert_eq!(calls[1]["accessControlConditions"], json!([{"u": 2}]));
+    assert_eq!(calls[2]["accessControlConditions"], json!([{"u": 3}]));
+}
+
 /// `decryptToSingleNode` (arguments as `decryptAndCombine`'s) reaches the host; `claimKey` is
 /// checked and refused by a host that does not offer it.
 async fn single_node_decryption_and_claims(make: MakeEngine) {
@@ -1323,7 +1367,7 @@ async fn single_node_decryption_and_claims(make: MakeEngine) {
     assert_eq!(
         v,
         json!({"plain": "single:Y3Q=", "errs": [
-            "TypeError: Lit.Actions.decryptToSingleNode: accessControlConditions is required",
+            "TypeError: Lit.Actions.decryptToSingleNode: give exactly one of accessControlConditions, evmContractConditions, unifiedAccessControlConditions; got none",
             "TypeError: Lit.Actions.claimKey: keyId must be a string, got a number",
             "Error: Lit.Actions.claimKey: claimKey is not supported by this node",
         ]})
@@ -1348,7 +1392,7 @@ macro_rules! conformance {
                 host_call_budget_stops_the_call_over_it, host_call_budget_counts_every_billable_call,
                 host_call_limits_come_before_the_budget, eth_personal_sign_message, action_identity,
                 latest_nonce, aes_decrypt, lit_headers, lit_auth_fields, call_child_actions,
-                single_node_decryption_and_claims);
+                single_node_decryption_and_claims, condition_lists_under_lit_s_request_keys);
         }
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

@@ -282,6 +282,14 @@ pub enum EvmContractTag {
 /// | ERC1155 balance | `"ERC1155"` | `"balanceOf"` | `[":userAddress", "<token id>"]` | the balance |
 /// | ERC1155 batch | `"ERC1155"` | `"balanceOfBatch"` | `["<addr>,<addr>…", "<id>,<id>…"]` | true if **any** balance passes |
 /// | latest block time | `"timestamp"` | `"eth_getBlockByNumber"` | `["latest"]` | seconds |
+/// | a Lit Action's answer | `"LitAction"` | the function's name | its arguments | the returned value |
+///
+/// `LitAction` (Lit's "Lit Action conditions"): `contractAddress` is `ipfs://<CID>` of an action
+/// in the node's store; each node runs it, calls the function `method` (a plain JavaScript
+/// identifier) with `parameters` (placeholders resolved) and compares what it returns: a string
+/// as itself, any other value as its JSON (`true` → `"true"`). The action has no `Lit.Actions`
+/// capability and runs under the node's action limits; one that throws or runs out of time is
+/// `invalid_conditions`, never met.
 ///
 /// `balanceOfBatch` follows Lit's documentation ("Must posess at least one ERC1155 token from a
 /// batch of token ids") and node: the two parameters are comma-separated lists of equal length
@@ -302,7 +310,8 @@ pub struct EvmBasicCondition {
     pub condition_type: Option<EvmBasicTag>,
     /// The contract, or `""`.
     pub contract_address: String,
-    /// `""`, `"ERC20"`, `"ERC721"`, `"ERC721MetadataName"`, `"ERC1155"` or `"timestamp"`.
+    /// `""`, `"ERC20"`, `"ERC721"`, `"ERC721MetadataName"`, `"ERC1155"`, `"timestamp"` or
+    /// `"LitAction"`.
     pub standard_contract_type: String,
     /// The chain name, looked up in the node's RPC configuration.
     pub chain: String,

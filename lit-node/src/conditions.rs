@@ -68,6 +68,25 @@ impl ConditionError {
 
 static NO_PARAMS: BTreeMap<String, String> = BTreeMap::new();
 
+/// `standardContractType` of Lit's Lit Action conditions: `contractAddress` is
+/// `ipfs://<CID>` of an action in the node's store, `method` a function the action defines,
+/// `parameters` its arguments (placeholders resolved), and `returnValueTest` compares what it
+/// returns (a string as itself, any other value as its JSON).
+pub const LIT_ACTION: &str = "LitAction";
+
+/// Runs the action of a [`LIT_ACTION`] condition (the node's action store and engine).
+#[async_trait::async_trait]
+pub trait ConditionActions: Send + Sync + std::fmt::Debug {
+    /// Runs the stored action `cid`, calls its function `method` with `params` and answers
+    /// what the function returned, as text.
+    async fn call(
+        &self,
+        cid: &str,
+        method: &str,
+        params: &[String],
+    ) -> Result<String, ConditionError>;
+}
+
 /// What a condition list is evaluated for: the values of its placeholders.
 #[derive(Clone, Copy, Debug)]
 pub struct EvalContext<'a> {
@@ -78,6 +97,8 @@ pub struct EvalContext<'a> {
     pub action_ipfs_id: Option<&'a str>,
     /// The request's `litParams` (`:litParam:<name>`).
     pub lit_params: &'a BTreeMap<String, String>,
+    /// What runs [`LIT_ACTION`] conditions; `None` where they cannot be evaluated.
+    pub actions: Option<&'a dyn ConditionActions>,
 }
 
 impl<'a> EvalContext<'a> {
@@ -87,6 +108,15 @@ impl<'a> EvalContext<'a> {
             user,
             action_ipfs_id: None,
             lit_params: &NO_PARAMS,
+            actions: None,
+        }
+    }
+
+    /// With `actions` running [`LIT_ACTION`] conditions.
+    pub fn with_actions(self, actions: &'a dyn ConditionActions) -> Self {
+        Self {
+            actions: Some(actions),
+            ..self
         }
     }
 
@@ -305,6 +335,26 @@ impl Evaluator {
                 )
                 .await?
             }
+            (LIT_ACTION, method) => {
+                let cid = c.contract_address.strip_prefix("ipfs://").ok_or_else(|| {
+                    ConditionError::Invalid(format!(
+                        "a {LIT_ACTION} condition's contractAddress is ipfs://<CID>, got {:?}",
+                        c.contract_address
+                    ))
+                })?;
+                if !is_js_identifier(method) {
+                    return Err(ConditionError::Invalid(format!(
+                        "a {LIT_ACTION} condition's method must name a JavaScript function, \
+                         got {method:?}"
+                    )));
+                }
+                let actions = ctx.actions.ok_or_else(|| {
+                    ConditionError::Invalid(format!(
+                        "{LIT_ACTION} conditions are not evaluated here"
+                    ))
+                })?;
+                DynSolValue::String(actions.call(cid, method, &params).await?)
+            }
             ("ERC721MetadataName", "name") => {
                 self.view(c, "name", &[], &params, DynSolType::String)
                     .await?
@@ -470,6 +520,15 @@ impl Evaluator {
         })?;
         compare_with(value, &c.return_value_test, &expected)
     }
+}
+
+/// Whether `s` is a plain JavaScript identifier (ASCII letters, digits, `_`, `$`; not
+/// starting with a digit): a [`LIT_ACTION`] condition's method is called by that name.
+pub fn is_js_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        && s.len() <= 64
 }
 
 fn one_param(params: &[String], what: &str) -> Result<(), ConditionError> {

@@ -14,7 +14,7 @@ use alloy_provider::Provider as _;
 use k256::elliptic_curve::sec1::ToEncodedPoint as _;
 use lit_api::v1::PkpInfo;
 use lit_api::ErrorCode;
-use lit_client::{Bootstrap, ClientError, ConnectOptions, ExecuteJs, LitClient, Wallet};
+use lit_client::{ClientError, ExecuteJs, LitClient, Wallet};
 use lit_crypto::eth::Address;
 use lit_node::devnet::LayoutOptions;
 use serde_json::{json, Value};
@@ -353,14 +353,7 @@ async fn everything(engine: &str) {
         })
         .start()
         .await;
-    let client = LitClient::connect_with(
-        Bootstrap::NetworkFile(net.network_file()),
-        ConnectOptions::devnet(),
-    )
-    .await
-    .unwrap();
-    let owner = Wallet::random();
-    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let (client, owner, pkp) = support::net::client_and_pkp(&net).await;
 
     personal_sign(&client, &pkp, &owner).await;
     action_keys(&client).await;

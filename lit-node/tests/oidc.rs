@@ -565,7 +565,7 @@ async fn lit_google_and_apple_jwt_permissions_sign_through_the_network() {
         ToSign,
     };
     use lit_api::Bytes;
-    use lit_client::{Bootstrap, ClientError, ConnectOptions, LitClient, Wallet};
+    use lit_client::ClientError;
     use lit_crypto::eth::{eip191_hash, recover_address};
     use lit_node::devnet::LayoutOptions;
 
@@ -588,14 +588,7 @@ async fn lit_google_and_apple_jwt_permissions_sign_through_the_network() {
     };
     let started = std::time::Instant::now();
     let net = support::net::testnet(3).options(options).start().await;
-    let client = LitClient::connect_with(
-        Bootstrap::NetworkFile(net.network_file()),
-        ConnectOptions::devnet(),
-    )
-    .await
-    .unwrap();
-    let owner = Wallet::random();
-    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let (client, owner, pkp) = support::net::client_and_pkp(&net).await;
     eprintln!("network up and PKP minted in {:?}", started.elapsed());
 
     let now = std::time::SystemTime::now()

@@ -29,14 +29,7 @@ fn auth<'a>(client: &LitClient, wallet: &'a Wallet) -> Signer<'a> {
 /// `n` node processes, a connected client, and a PKP minted by a fresh owner.
 async fn with_pkp(n: usize, options: LayoutOptions) -> (TestNet, LitClient, Wallet, PkpInfo) {
     let net = testnet(n).options(options).start().await;
-    let client = LitClient::connect_with(
-        Bootstrap::NetworkFile(net.network_file()),
-        ConnectOptions::devnet(),
-    )
-    .await
-    .unwrap();
-    let owner = Wallet::random();
-    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let (client, owner, pkp) = support::net::client_and_pkp(&net).await;
     (net, client, owner, pkp)
 }
 

@@ -11,9 +11,7 @@ mod support;
 use lit_api::v1::{IdTokenPurpose, PkpInfo, PkpScope, ToSign};
 use lit_api::webauthn::PasskeyCredential;
 use lit_api::{Bytes, ErrorCode};
-use lit_client::{
-    Bootstrap, ClientError, ConnectOptions, LitClient, NodeInfo, PasskeyResponse, Wallet,
-};
+use lit_client::{ClientError, NodeInfo, PasskeyResponse};
 use lit_crypto::eth::{eip191_hash, recover_address};
 use lit_node::devnet::LayoutOptions;
 use passkey_authenticator::{Authenticator, MemoryStore, UiHint, UserCheck, UserValidationMethod};
@@ -166,14 +164,7 @@ async fn a_passkey_registered_to_a_pkp_signs_and_nothing_else_does() {
     };
     let started = std::time::Instant::now();
     let net = support::net::testnet(3).options(options).start().await;
-    let client = LitClient::connect_with(
-        Bootstrap::NetworkFile(net.network_file()),
-        ConnectOptions::devnet(),
-    )
-    .await
-    .unwrap();
-    let owner = Wallet::random();
-    let pkp = client.mint_pkp(&owner).await.unwrap();
+    let (client, owner, pkp) = support::net::client_and_pkp(&net).await;
     eprintln!("network up and PKP minted in {:?}", started.elapsed());
 
     let mut user = authenticator();

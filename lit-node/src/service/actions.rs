@@ -41,8 +41,8 @@ use base64::Engine as _;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use lit_actions::host::{
     action_key_id, ActionContext, ActionSignature, BroadcastAndCollect, CallAction, CalledAction,
-    CheckConditions, DecryptAndCombine, Encrypt, Encrypted, EthPersonalSign, RunOnce, RunOnceRole,
-    SignAsAction, SignEcdsa, SigningScheme,
+    CheckConditions, DecryptAndCombine, Encrypt, Encrypted, EthPersonalSign, NoCapabilities,
+    RunOnce, RunOnceRole, SignAsAction, SignEcdsa, SigningScheme,
 };
 use lit_actions::{
     Action, ActionError, ActionHost, AuthContext, Budget, Engine, EngineConfig, HostError,
@@ -226,6 +226,57 @@ fn stored_action(node: &Node, id: &str) -> Result<Action, ApiError> {
             format_args!("action store entry {id}: {e}"),
         )
     })
+}
+
+/// Runs the actions of `LitAction` conditions on this node
+/// ([`crate::conditions::LIT_ACTION`]): the stored action by its CID, then its function called
+/// with the condition's parameters. The action gets no `Lit.Actions` capability (an action
+/// deciding access neither signs, decrypts nor reaches the other nodes) and runs under the
+/// node's action limits; `fetch` follows the node's `[actions]` allowed hosts.
+pub(crate) struct ConditionActionRunner<'a> {
+    pub(crate) node: &'a Node,
+}
+
+impl std::fmt::Debug for ConditionActionRunner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConditionActionRunner")
+    }
+}
+
+#[async_trait]
+impl crate::conditions::ConditionActions for ConditionActionRunner<'_> {
+    async fn call(
+        &self,
+        cid: &str,
+        method: &str,
+        params: &[String],
+    ) -> Result<String, crate::conditions::ConditionError> {
+        use crate::conditions::{ConditionError, LIT_ACTION};
+        let stored = stored_action(self.node, cid).map_err(|e| {
+            ConditionError::Invalid(format!("{LIT_ACTION} condition: {}", e.message()))
+        })?;
+        // `method` is a plain identifier (checked by the evaluator) and the arguments are JSON
+        // strings, so the call appended to the action's code is exactly the call it names
+        let args =
+            serde_json::to_string(params).map_err(|e| ConditionError::Invalid(e.to_string()))?;
+        let code = format!(
+            "{}\n;{{ const litConditionResult = await {method}(...{args}); \
+             Lit.Actions.setResponse({{ response: typeof litConditionResult === \"string\" \
+             ? litConditionResult : String(JSON.stringify(litConditionResult)) }}); }}\n",
+            stored.code()
+        );
+        let outcome = self
+            .node
+            .engine
+            .run(&Action::new(code), Arc::new(NoCapabilities))
+            .await
+            .map_err(|e| {
+                ConditionError::Invalid(format!(
+                    "{LIT_ACTION} condition: the action {cid} failed: {e}"
+                ))
+            })?;
+        Ok(outcome.response.unwrap_or_default())
+    }
 }
 
 /// Who called, as the node verified it.
@@ -1013,7 +1064,10 @@ impl NodeHost {
         let items = lit_api::conditions::parse(conditions).map_err(|e| rejected(e.to_string()))?;
         let user = self.condition_user(auth_sig)?;
         let cid = ctx.action_id.to_string();
-        let eval = crate::conditions::EvalContext::for_user(&user).in_action(&cid);
+        let runner = ConditionActionRunner { node: &self.node };
+        let eval = crate::conditions::EvalContext::for_user(&user)
+            .in_action(&cid)
+            .with_actions(&runner);
         let met = self
             .node
             .evaluator

@@ -89,7 +89,10 @@ impl Node {
         let quote = self.quote(Some(&session), Product::Decryption).await?;
 
         let t0 = Instant::now();
-        let ctx = EvalContext::for_user(&user).with_lit_params(&req.lit_params)?;
+        let runner = super::actions::ConditionActionRunner { node: self };
+        let ctx = EvalContext::for_user(&user)
+            .with_lit_params(&req.lit_params)?
+            .with_actions(&runner);
         let met = self.evaluator.evaluate(&items, &ctx).await?;
         let conditions = t0.elapsed();
         if !met {

@@ -234,6 +234,25 @@ pub fn libsecp_recover(sig: &lit_client::PkpSignature) -> Vec<u8> {
     pk.serialize().to_vec()
 }
 
+/// A client of `net` (the devnet's network file) and a PKP minted by a fresh owner.
+pub async fn client_and_pkp(
+    net: &TestNet,
+) -> (
+    lit_client::LitClient,
+    lit_client::Wallet,
+    lit_api::v1::PkpInfo,
+) {
+    let client = lit_client::LitClient::connect_with(
+        lit_client::Bootstrap::NetworkFile(net.network_file()),
+        lit_client::ConnectOptions::devnet(),
+    )
+    .await
+    .unwrap();
+    let owner = lit_client::Wallet::random();
+    let pkp = client.mint_pkp(&owner).await.unwrap();
+    (client, owner, pkp)
+}
+
 /// `wallet`'s view of the devnet's ledger, once it has `tokens` from the devnet's faucet (its
 /// admin) and has deposited `deposit` of them.
 pub async fn funded(
