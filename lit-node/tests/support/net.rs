@@ -191,14 +191,28 @@ pub fn https_client() -> reqwest::Client {
 }
 
 /// POSTs a raw body; returns the status and the parsed JSON (or the text as a JSON string).
+///
+/// A node may answer a body it refuses (too large) before it has read it and close the
+/// connection, so the client can fail writing the rest (`BrokenPipe`) without seeing the
+/// answer: such a send is tried again, a few times, until the answer is read.
 pub async fn post_raw(url: &str, path: &str, body: String) -> (u16, Value) {
-    let resp = https_client()
-        .post(format!("{url}{path}"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let mut attempt = 0;
+    let resp = loop {
+        attempt += 1;
+        let sent = https_client()
+            .post(format!("{url}{path}"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(resp) => break resp,
+            Err(e) if e.is_request() && attempt < 5 => {
+                eprintln!("post_raw {path}: the node closed the request early ({e}); again");
+            }
+            Err(e) => panic!("POST {path}: {e:?}"),
+        }
+    };
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
     (
